@@ -1,0 +1,71 @@
+# DecentralML: every install and start step lives here (and in the scripts it calls).
+# `make demo` and `make test` are the README's contract: each sets up what it needs first.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(abspath .)
+CACHE ?= $(HOME)/.cache/decentralml
+VENV ?= $(ROOT)/.venv
+PY := $(VENV)/bin/python
+export PIP_CACHE_DIR := $(CACHE)/pip
+export npm_config_cache := $(CACHE)/npm
+export CARGO_TARGET_DIR := $(CACHE)/target-native
+DEVNET := chain/devnet
+
+.PHONY: help setup venv devnet-deps demo test test-chain test-python lint check-runtime runtime \
+	devnet devnet-stop devnet-reset clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+setup: venv devnet-deps ## Install everything the tests and the demo need.
+
+venv: $(VENV)/.installed ## Python virtualenv with the project and its dev tools.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+devnet-deps: $(DEVNET)/node_modules/.installed ## Chopsticks and @polkadot/api (npm, pinned, patched).
+$(DEVNET)/node_modules/.installed: $(DEVNET)/package.json $(DEVNET)/package-lock.json
+	cd $(DEVNET) && npm ci --no-audit --no-fund
+	touch $@
+
+demo: setup ## Run the system on this machine: devnet, a whole task on chain, a per-round summary.
+	$(PY) scripts/demo.py --summary $(CACHE)/demo-summary.json
+
+test: setup check-runtime lint test-chain test-python ## Every test suite.
+
+check-runtime: ## The committed wasm matches chain/ sources (no Rust needed).
+	chain/scripts/check-runtime.sh
+
+lint: venv ## ruff and mypy --strict.
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test-chain: ## Pallet unit tests and clippy (native, rustup's cargo).
+	cd chain && cargo test -p pallet-decentralml --locked
+	cd chain && cargo clippy -p pallet-decentralml --locked --all-targets -- -D warnings
+
+test-python: setup ## Integration tests against the devnet (started by the tests).
+	cd $(DEVNET) && node --test test/
+	$(PY) -m pytest
+
+runtime: ## Rebuild the runtime wasm, chain spec and manifest under chain/artifacts (Debian's Rust 1.96).
+	chain/scripts/build-runtime.sh
+
+devnet: devnet-deps ## Start the devnet on ws://127.0.0.1:9944 (state persists in .devnet/).
+	$(DEVNET)/devnet.sh start
+
+devnet-stop: ## Stop the devnet.
+	$(DEVNET)/devnet.sh stop
+
+devnet-reset: ## Stop the devnet and delete its state.
+	$(DEVNET)/devnet.sh reset
+
+clean: ## Remove the virtualenv and local state (not the caches in ~/.cache/decentralml).
+	rm -rf $(VENV) .devnet $(DEVNET)/node_modules

@@ -1,0 +1,289 @@
+//! Benchmarks for `pallet_decentralml`, each in its worst case.
+// Setup arithmetic on constants chosen far from the bounds.
+#![allow(clippy::arithmetic_side_effects)]
+
+use super::*;
+
+use alloc::{vec, vec::Vec};
+use frame::{
+	benchmarking::prelude::*,
+	traits::fungible::{Inspect, Mutate},
+};
+
+fn funded<T: Config>(name: &'static str, index: u32) -> T::AccountId {
+	let who: T::AccountId = account(name, index, 0);
+	let plenty = BalanceOf::<T>::max_value() / 4u32.into();
+	T::Currency::set_balance(&who, plenty);
+	who
+}
+
+fn reward<T: Config>() -> BalanceOf<T> {
+	T::Currency::minimum_balance().max(1u32.into()).saturating_mul(100u32.into())
+}
+
+fn cid<T: Config>() -> CidOf<T> {
+	let long = vec![b'b'; T::MaxCidLength::get() as usize];
+	long.try_into().unwrap_or_default()
+}
+
+fn expiry<T: Config>() -> BlockNumberFor<T> {
+	frame_system::Pallet::<T>::block_number().saturating_add(T::MaxTaskDuration::get())
+}
+
+/// A task by `creator` with `validators` validators, the largest budget allowed.
+fn new_task<T: Config>(
+	creator: &T::AccountId,
+	validation: ValidationStrategy,
+	validators: ValidatorsOf<T>,
+	rounds: RoundIndex,
+) -> Result<TaskId, BenchmarkError> {
+	let task_id = NextTaskId::<T>::get();
+	Pallet::<T>::create_task(
+		RawOrigin::Signed(creator.clone()).into(),
+		TaskType::ModelContributor,
+		rounds,
+		T::MaxAssignments::get(),
+		expiry::<T>(),
+		validation,
+		validators,
+		reward::<T>(),
+		cid::<T>(),
+		[1u8; 32],
+		None,
+	)?;
+	Ok(task_id)
+}
+
+fn assigned_worker<T: Config>(task_id: TaskId, index: u32) -> Result<T::AccountId, BenchmarkError> {
+	let worker = funded::<T>("worker", index);
+	Pallet::<T>::assign_task(RawOrigin::Signed(worker.clone()).into(), task_id)?;
+	Ok(worker)
+}
+
+fn sent_result<T: Config>(
+	task_id: TaskId,
+	worker: &T::AccountId,
+) -> Result<ResultId, BenchmarkError> {
+	let result_id = NextResultId::<T>::get();
+	Pallet::<T>::send_task_result(
+		RawOrigin::Signed(worker.clone()).into(),
+		task_id,
+		1,
+		cid::<T>(),
+		[2u8; 32],
+	)?;
+	Ok(result_id)
+}
+
+fn validators<T: Config>() -> ValidatorsOf<T> {
+	let all: Vec<T::AccountId> =
+		(0..T::MaxValidators::get()).map(|i| funded::<T>("validator", i)).collect();
+	all.try_into().unwrap_or_default()
+}
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	#[benchmark]
+	fn create_task() -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let validators = validators::<T>();
+		let threshold = validators.len() as u32;
+		let base = NextModelId::<T>::get();
+		Models::<T>::insert(
+			base,
+			ModelCommit {
+				task_id: 0,
+				round: 1,
+				cid: cid::<T>(),
+				hash: [3u8; 32],
+				accepted: Default::default(),
+				parent: None,
+				committed_by: creator.clone(),
+				committed_at: Zero::zero(),
+				status: ModelStatus::Approved,
+			},
+		);
+		#[extrinsic_call]
+		_(
+			RawOrigin::Signed(creator),
+			TaskType::ModelContributor,
+			T::MaxRounds::get(),
+			T::MaxAssignments::get(),
+			expiry::<T>(),
+			ValidationStrategy::CustomAccept { threshold },
+			validators,
+			reward::<T>(),
+			cid::<T>(),
+			[1u8; 32],
+			Some(base),
+		);
+		assert!(Tasks::<T>::contains_key(0));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn assign_task() -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let task_id =
+			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		for i in 1..T::MaxAssignments::get() {
+			assigned_worker::<T>(task_id, i)?;
+		}
+		let worker = funded::<T>("worker", 0);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(worker.clone()), task_id);
+		assert!(Assignments::<T>::contains_key(task_id, worker));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn send_task_result() -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let task_id =
+			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		let worker = assigned_worker::<T>(task_id, 0)?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(worker.clone()), task_id, 1, cid::<T>(), [2u8; 32]);
+		assert!(ResultIndex::<T>::contains_key((task_id, 1, worker)));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn validate_task_result() -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let validators = validators::<T>();
+		let validator = validators.first().cloned().unwrap_or_else(|| creator.clone());
+		let task_id = new_task::<T>(&creator, ValidationStrategy::AutoAccept, validators, 1)?;
+		let worker = assigned_worker::<T>(task_id, 0)?;
+		let result_id = sent_result::<T>(task_id, &worker)?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(validator), result_id, true, Permill::from_percent(90));
+		assert_eq!(
+			Results::<T>::get(result_id).map(|r| r.status),
+			Some(ResultSubmissionStatus::Accepted)
+		);
+		Ok(())
+	}
+
+	#[benchmark]
+	fn accept_task_result() -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let task_id =
+			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		let worker = assigned_worker::<T>(task_id, 0)?;
+		let result_id = sent_result::<T>(task_id, &worker)?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(creator), result_id);
+		assert_eq!(
+			Results::<T>::get(result_id).map(|r| r.status),
+			Some(ResultSubmissionStatus::Accepted)
+		);
+		Ok(())
+	}
+
+	#[benchmark]
+	fn reject_task_result() -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let task_id =
+			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		let worker = assigned_worker::<T>(task_id, 0)?;
+		let result_id = sent_result::<T>(task_id, &worker)?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(creator), result_id, RejectionReason::Outlier);
+		assert_eq!(
+			Results::<T>::get(result_id).map(|r| r.status),
+			Some(ResultSubmissionStatus::Rejected)
+		);
+		Ok(())
+	}
+
+	#[benchmark]
+	fn commit_model(n: Linear<0, { T::MaxAssignments::get() }>) -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let task_id =
+			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		let mut accepted = Vec::new();
+		for i in 0..n {
+			let worker = assigned_worker::<T>(task_id, i)?;
+			let result_id = sent_result::<T>(task_id, &worker)?;
+			Pallet::<T>::accept_task_result(RawOrigin::Signed(creator.clone()).into(), result_id)?;
+			accepted.push(result_id);
+		}
+		let accepted: AcceptedOf<T> =
+			accepted.try_into().map_err(|_| BenchmarkError::Weightless)?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(creator), task_id, 1, cid::<T>(), [4u8; 32], accepted);
+		assert_eq!(Tasks::<T>::get(task_id).map(|t| t.status), Some(TaskStatus::Completed));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn cancel_task() -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let task_id =
+			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(creator), task_id);
+		assert_eq!(Tasks::<T>::get(task_id).map(|t| t.status), Some(TaskStatus::Withdrawn));
+		Ok(())
+	}
+
+	fn committed_model<T: Config>() -> Result<ModelId, BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let task_id =
+			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		let model_id = NextModelId::<T>::get();
+		Pallet::<T>::commit_model(
+			RawOrigin::Signed(creator).into(),
+			task_id,
+			1,
+			cid::<T>(),
+			[4u8; 32],
+			Default::default(),
+		)?;
+		Ok(model_id)
+	}
+
+	#[benchmark]
+	fn approve_model() -> Result<(), BenchmarkError> {
+		let model_id = committed_model::<T>()?;
+		let origin =
+			T::ReleaseOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, model_id);
+		assert_eq!(Models::<T>::get(model_id).map(|m| m.status), Some(ModelStatus::Approved));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn revoke_model() -> Result<(), BenchmarkError> {
+		let model_id = committed_model::<T>()?;
+		let origin =
+			T::ReleaseOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, model_id);
+		assert_eq!(Models::<T>::get(model_id).map(|m| m.status), Some(ModelStatus::Revoked));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn on_initialize_expiry(
+		n: Linear<0, { T::MaxExpiringPerBlock::get() }>,
+	) -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		for _ in 0..n {
+			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		}
+		let at = expiry::<T>();
+		#[block]
+		{
+			Pallet::<T>::on_initialize(at);
+		}
+		assert!(ExpiryQueue::<T>::get(at).is_empty());
+		Ok(())
+	}
+
+	impl_benchmark_test_suite!(Pallet, crate::mock::new_test_ext(), crate::mock::Test);
+}

@@ -1,0 +1,182 @@
+//! The pallet's internal helpers: lookups that enforce preconditions, settlement and expiry.
+
+use crate::{escrow, pallet::*, types::*, Config, Error, Event, Pallet};
+use frame::prelude::*;
+
+impl<T: Config> Pallet<T> {
+	/// The full reward budget of a task, refusing overflow.
+	pub(crate) fn budget(
+		reward_per_result: BalanceOf<T>,
+		max_assignments: u32,
+		rounds: RoundIndex,
+	) -> Result<BalanceOf<T>, DispatchError> {
+		let results = max_assignments.checked_mul(rounds).ok_or(Error::<T>::BudgetOverflow)?;
+		reward_per_result
+			.checked_mul(&BalanceOf::<T>::from(results))
+			.ok_or_else(|| Error::<T>::BudgetOverflow.into())
+	}
+
+	/// Refuses a validator list that names an account twice.
+	pub(crate) fn ensure_distinct(validators: &ValidatorsOf<T>) -> DispatchResult {
+		for (i, validator) in validators.iter().enumerate() {
+			let later = validators.iter().skip(i.saturating_add(1));
+			ensure!(!later.into_iter().any(|v| v == validator), Error::<T>::DuplicateValidator);
+		}
+		Ok(())
+	}
+
+	/// A task that exists, is open and has not reached its expiry block.
+	pub(crate) fn active_task(task_id: TaskId) -> Result<TaskOf<T>, DispatchError> {
+		let task = Tasks::<T>::get(task_id).ok_or(Error::<T>::TaskNotFound)?;
+		ensure!(task.status.is_open(), Error::<T>::TaskNotOpen);
+		ensure!(
+			frame_system::Pallet::<T>::block_number() < task.expires_at,
+			Error::<T>::TaskExpired
+		);
+		Ok(task)
+	}
+
+	/// The round that accepts results and commits: the one after the last committed.
+	pub(crate) fn open_round(task: &TaskOf<T>) -> Result<RoundIndex, DispatchError> {
+		task.committed_rounds.checked_add(1).ok_or_else(|| Error::<T>::Overflow.into())
+	}
+
+	/// A result that may still be settled, with its active task.
+	pub(crate) fn unsettled_result(
+		result_id: ResultId,
+	) -> Result<(TaskOf<T>, ResultOf<T>), DispatchError> {
+		let result = Results::<T>::get(result_id).ok_or(Error::<T>::ResultNotFound)?;
+		let task = Self::active_task(result.task_id)?;
+		ensure!(!result.status.is_settled(), Error::<T>::ResultAlreadySettled);
+		ensure!(result.round == Self::open_round(&task)?, Error::<T>::RoundClosed);
+		Ok((task, result))
+	}
+
+	/// Whether `who` may record verdicts on the task's results.
+	pub(crate) fn may_validate(task: &TaskOf<T>, who: &T::AccountId) -> bool {
+		let custom = matches!(task.validation, ValidationStrategy::CustomAccept { .. });
+		task.validators.contains(who) || (!custom && *who == task.creator)
+	}
+
+	/// Only the creator settles by hand, and never under CustomAccept.
+	pub(crate) fn ensure_creator_settles(task: &TaskOf<T>, who: &T::AccountId) -> DispatchResult {
+		ensure!(*who == task.creator, Error::<T>::NotCreator);
+		ensure!(
+			!matches!(task.validation, ValidationStrategy::CustomAccept { .. }),
+			Error::<T>::SettledByValidators
+		);
+		Ok(())
+	}
+
+	/// What the verdicts so far decide under the task's strategy: accept, reject, or not yet.
+	pub(crate) fn decision(task: &TaskOf<T>, result: &ResultOf<T>) -> Option<bool> {
+		match task.validation {
+			ValidationStrategy::AutoAccept => Some(result.approvals > 0),
+			ValidationStrategy::ManualAccept => None,
+			ValidationStrategy::CustomAccept { threshold } => {
+				let listed = u32::try_from(task.validators.len()).unwrap_or(u32::MAX);
+				if result.approvals >= threshold {
+					Some(true)
+				} else if result.disapprovals > listed.saturating_sub(threshold) {
+					Some(false)
+				} else {
+					None
+				}
+			}
+		}
+	}
+
+	/// Accept a result: pay its worker and count it in its round. The caller stores both.
+	pub(crate) fn settle_accept(
+		result_id: ResultId,
+		task: &mut TaskOf<T>,
+		result: &mut ResultOf<T>,
+	) -> DispatchResult {
+		let mut counters = Rounds::<T>::get(result.task_id, result.round);
+		counters.accepted = counters.accepted.checked_add(1).ok_or(Error::<T>::Overflow)?;
+		let reward = task.reward_per_result;
+		escrow::pay::<T>(task, &result.worker, reward)?;
+		result.status = ResultSubmissionStatus::Accepted;
+		Rounds::<T>::insert(result.task_id, result.round, counters);
+		Self::deposit_event(Event::ResultAccepted {
+			result_id,
+			task_id: result.task_id,
+			round: result.round,
+			worker: result.worker.clone(),
+			reward,
+		});
+		Ok(())
+	}
+
+	/// Reject a result and count it in its round. The caller stores the result.
+	pub(crate) fn settle_reject(
+		result_id: ResultId,
+		result: &mut ResultOf<T>,
+		reason: RejectionReason,
+	) -> DispatchResult {
+		let mut counters = Rounds::<T>::get(result.task_id, result.round);
+		counters.rejected = counters.rejected.checked_add(1).ok_or(Error::<T>::Overflow)?;
+		result.status = ResultSubmissionStatus::Rejected;
+		result.rejection = Some(reason);
+		Rounds::<T>::insert(result.task_id, result.round, counters);
+		Self::deposit_event(Event::ResultRejected {
+			result_id,
+			task_id: result.task_id,
+			round: result.round,
+			worker: result.worker.clone(),
+			reason,
+		});
+		Ok(())
+	}
+
+	/// End a task that reached its expiry block, refunding its escrow. A task that already
+	/// ended is left alone.
+	pub(crate) fn expire(task_id: TaskId) {
+		let Some(mut task) = Tasks::<T>::get(task_id) else { return };
+		if !task.status.is_open() {
+			return;
+		}
+		match escrow::refund::<T>(&mut task) {
+			Ok(refunded) => {
+				task.status = TaskStatus::Expired;
+				let creator = task.creator.clone();
+				Tasks::<T>::insert(task_id, task);
+				Self::deposit_event(Event::TaskExpired { task_id, creator, refunded });
+			}
+			Err(error) => {
+				defensive!("escrow of an expiring task could not be released", error);
+			}
+		}
+	}
+
+	/// Invariants: every task's escrow adds up, and the pallet's escrow bookkeeping equals what
+	/// the currency holds for it.
+	#[cfg(any(test, feature = "try-runtime"))]
+	pub fn do_try_state() -> Result<(), frame::deps::sp_runtime::TryRuntimeError> {
+		use frame::traits::fungible::InspectHold;
+		let mut per_creator: alloc::collections::BTreeMap<T::AccountId, BalanceOf<T>> =
+			Default::default();
+		for (task_id, task) in Tasks::<T>::iter() {
+			let accounted = task
+				.paid
+				.checked_add(&task.refunded)
+				.and_then(|sum| sum.checked_add(&task.escrowed))
+				.ok_or("escrow totals overflow")?;
+			ensure!(accounted == task.deposited, "deposited != paid + refunded + escrowed");
+			ensure!(
+				task.status.is_open() || task.escrowed.is_zero(),
+				"a closed task still holds escrow"
+			);
+			ensure!(task.assigned <= task.max_assignments, "more workers than slots");
+			ensure!(task.committed_rounds <= task.rounds, "more rounds committed than planned");
+			ensure!(task_id < NextTaskId::<T>::get(), "task id beyond the counter");
+			let entry = per_creator.entry(task.creator.clone()).or_default();
+			*entry = entry.checked_add(&task.escrowed).ok_or("escrow sum overflow")?;
+		}
+		for (creator, escrowed) in per_creator {
+			let held = T::Currency::balance_on_hold(&HoldReason::TaskEscrow.into(), &creator);
+			ensure!(held == escrowed, "held balance differs from the tasks' escrow");
+		}
+		Ok(())
+	}
+}

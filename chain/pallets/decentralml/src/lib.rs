@@ -1,0 +1,764 @@
+//! # DecentralML pallet
+//!
+//! The chain side of DecentralML, a federated learning coordinator. The chain is the referee:
+//!
+//! - a creator posts a task (`create_task`) that points at an asset manifest by CID and hash and
+//!   escrows the whole reward budget (`reward_per_result * max_assignments * rounds`) as a hold;
+//! - workers claim slots (`assign_task`) and, for every round, post the CID and hash of their
+//!   update (`send_task_result`);
+//! - validators (or the creator) record verdicts (`validate_task_result`); results are settled by
+//!   the task's [`ValidationStrategy`]: the creator decides (`accept_task_result`,
+//!   `reject_task_result`), the first verdict decides, or a threshold of validators decides.
+//!   Acceptance pays the worker from escrow in the same call;
+//! - the coordinator commits each round's aggregated model by CID and hash, listing exactly the
+//!   accepted results it was built from and linking to the previous round (`commit_model`);
+//! - committing the last round completes the task; cancelling (`cancel_task`) or reaching the
+//!   expiry block ends it early. Either way unspent escrow returns to the creator;
+//! - a council majority releases (`approve_model`) or withdraws (`revoke_model`) models.
+//!
+//! No credentials or private paths are ever stored: content is referenced by CID and hash only.
+//! Storage is bounded per task; nothing grows with the number of tasks in a single value.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+// Calls mirror the task description one argument per field, as Polkadot-JS Apps shows them.
+#![allow(clippy::too_many_arguments)]
+#![cfg_attr(test, allow(clippy::arithmetic_side_effects))]
+
+extern crate alloc;
+
+pub use pallet::*;
+pub use types::*;
+pub use weights::WeightInfo;
+
+mod escrow;
+mod impls;
+pub mod types;
+pub mod weights;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+
+#[frame::pallet]
+pub mod pallet {
+	use super::*;
+	use frame::{
+		prelude::*,
+		traits::fungible::{Inspect, Mutate, MutateHold},
+	};
+
+	/// Balance of the currency used for rewards.
+	pub type BalanceOf<T> =
+		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+	/// A content identifier (IPFS CID, as text bytes).
+	pub type CidOf<T> = BoundedVec<u8, <T as Config>::MaxCidLength>;
+	/// The validators of a task.
+	pub type ValidatorsOf<T> =
+		BoundedVec<<T as frame_system::Config>::AccountId, <T as Config>::MaxValidators>;
+	/// The accepted results listed in a model commit.
+	pub type AcceptedOf<T> = BoundedVec<ResultId, <T as Config>::MaxAssignments>;
+	/// A task as stored.
+	pub type TaskOf<T> = TaskInfo<
+		<T as frame_system::Config>::AccountId,
+		BalanceOf<T>,
+		BlockNumberFor<T>,
+		<T as Config>::MaxCidLength,
+		<T as Config>::MaxValidators,
+	>;
+	/// A result as stored.
+	pub type ResultOf<T> = TaskResult<
+		<T as frame_system::Config>::AccountId,
+		BlockNumberFor<T>,
+		<T as Config>::MaxCidLength,
+	>;
+	/// A model commit as stored.
+	pub type ModelOf<T> = ModelCommit<
+		<T as frame_system::Config>::AccountId,
+		BlockNumberFor<T>,
+		<T as Config>::MaxCidLength,
+		<T as Config>::MaxAssignments,
+	>;
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	#[pallet::config]
+	pub trait Config: frame_system::Config {
+		/// The currency rewards are paid in; escrow is a hold on the creator's balance.
+		type Currency: Mutate<Self::AccountId>
+			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+		/// The overarching hold reason.
+		type RuntimeHoldReason: From<HoldReason>;
+		/// Who may release or withdraw models (a council majority in the runtime).
+		type ReleaseOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+		/// Most workers a task may take.
+		#[pallet::constant]
+		type MaxAssignments: Get<u32>;
+		/// Most rounds a task may run.
+		#[pallet::constant]
+		type MaxRounds: Get<u32>;
+		/// Most validators a task may name.
+		#[pallet::constant]
+		type MaxValidators: Get<u32>;
+		/// Longest CID accepted, in bytes.
+		#[pallet::constant]
+		type MaxCidLength: Get<u32>;
+		/// Longest time between creation and expiry, in blocks.
+		#[pallet::constant]
+		type MaxTaskDuration: Get<BlockNumberFor<Self>>;
+		/// Most tasks that may expire at the same block.
+		#[pallet::constant]
+		type MaxExpiringPerBlock: Get<u32>;
+		/// Weights of this pallet's calls, from its benchmarks.
+		type WeightInfo: WeightInfo;
+	}
+
+	/// Why this pallet holds funds.
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// The unspent reward budget of a creator's open tasks.
+		TaskEscrow,
+	}
+
+	/// The id the next task gets.
+	#[pallet::storage]
+	pub type NextTaskId<T> = StorageValue<_, TaskId, ValueQuery>;
+
+	/// Every task, by id.
+	#[pallet::storage]
+	pub type Tasks<T: Config> = StorageMap<_, Twox64Concat, TaskId, TaskOf<T>>;
+
+	/// Workers assigned to a task.
+	#[pallet::storage]
+	pub type Assignments<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		TaskId,
+		Blake2_128Concat,
+		T::AccountId,
+		Assignment<BlockNumberFor<T>>,
+	>;
+
+	/// The id the next result gets.
+	#[pallet::storage]
+	pub type NextResultId<T> = StorageValue<_, ResultId, ValueQuery>;
+
+	/// Every submitted result, by id.
+	#[pallet::storage]
+	pub type Results<T: Config> = StorageMap<_, Twox64Concat, ResultId, ResultOf<T>>;
+
+	/// The result a worker sent for a round of a task (at most one).
+	#[pallet::storage]
+	pub type ResultIndex<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, TaskId>,
+			NMapKey<Twox64Concat, RoundIndex>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+		),
+		ResultId,
+	>;
+
+	/// Verdicts on a result, by validator.
+	#[pallet::storage]
+	pub type Verdicts<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		ResultId,
+		Blake2_128Concat,
+		T::AccountId,
+		Verdict<BlockNumberFor<T>>,
+	>;
+
+	/// Counters of each round of each task.
+	#[pallet::storage]
+	pub type Rounds<T> =
+		StorageDoubleMap<_, Twox64Concat, TaskId, Twox64Concat, RoundIndex, RoundState, ValueQuery>;
+
+	/// The id the next model commit gets.
+	#[pallet::storage]
+	pub type NextModelId<T> = StorageValue<_, ModelId, ValueQuery>;
+
+	/// Every committed model, by id.
+	#[pallet::storage]
+	pub type Models<T: Config> = StorageMap<_, Twox64Concat, ModelId, ModelOf<T>>;
+
+	/// The model committed for a round of a task.
+	#[pallet::storage]
+	pub type RoundModels<T> =
+		StorageDoubleMap<_, Twox64Concat, TaskId, Twox64Concat, RoundIndex, ModelId>;
+
+	/// Tasks that expire at a block; drained by `on_initialize` of that block.
+	#[pallet::storage]
+	pub type ExpiryQueue<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		BlockNumberFor<T>,
+		BoundedVec<TaskId, T::MaxExpiringPerBlock>,
+		ValueQuery,
+	>;
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A task was created and its reward budget escrowed.
+		TaskCreated {
+			task_id: TaskId,
+			creator: T::AccountId,
+			task_type: TaskType,
+			rounds: RoundIndex,
+			max_assignments: u32,
+			reward_per_result: BalanceOf<T>,
+			escrowed: BalanceOf<T>,
+			expires_at: BlockNumberFor<T>,
+			validation: ValidationStrategy,
+			manifest_cid: CidOf<T>,
+			manifest_hash: ContentHash,
+			base_model: Option<ModelId>,
+		},
+		/// A worker claimed a slot of a task.
+		TaskAssigned { task_id: TaskId, worker: T::AccountId, slot: u32 },
+		/// A worker sent a result for a round.
+		ResultSubmitted {
+			result_id: ResultId,
+			task_id: TaskId,
+			round: RoundIndex,
+			worker: T::AccountId,
+			cid: CidOf<T>,
+			hash: ContentHash,
+		},
+		/// A validator recorded a verdict on a result.
+		ResultValidated {
+			result_id: ResultId,
+			task_id: TaskId,
+			validator: T::AccountId,
+			approved: bool,
+			score: Permill,
+		},
+		/// A result was accepted and its worker paid from escrow.
+		ResultAccepted {
+			result_id: ResultId,
+			task_id: TaskId,
+			round: RoundIndex,
+			worker: T::AccountId,
+			reward: BalanceOf<T>,
+		},
+		/// A result was rejected.
+		ResultRejected {
+			result_id: ResultId,
+			task_id: TaskId,
+			round: RoundIndex,
+			worker: T::AccountId,
+			reason: RejectionReason,
+		},
+		/// A round's aggregated model was committed.
+		ModelCommitted {
+			model_id: ModelId,
+			task_id: TaskId,
+			round: RoundIndex,
+			cid: CidOf<T>,
+			hash: ContentHash,
+			parent: Option<ModelId>,
+			accepted: AcceptedOf<T>,
+			committed_by: T::AccountId,
+		},
+		/// Every round was committed; unspent escrow went back to the creator.
+		TaskCompleted { task_id: TaskId, creator: T::AccountId, refunded: BalanceOf<T> },
+		/// The creator cancelled the task; unspent escrow went back to the creator.
+		TaskCancelled { task_id: TaskId, creator: T::AccountId, refunded: BalanceOf<T> },
+		/// The task reached its expiry block; unspent escrow went back to the creator.
+		TaskExpired { task_id: TaskId, creator: T::AccountId, refunded: BalanceOf<T> },
+		/// The council released a model.
+		ModelApproved { model_id: ModelId, task_id: TaskId, round: RoundIndex },
+		/// The council withdrew a model.
+		ModelRevoked { model_id: ModelId, task_id: TaskId, round: RoundIndex },
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// No task has this id.
+		TaskNotFound,
+		/// No result has this id.
+		ResultNotFound,
+		/// No model has this id.
+		ModelNotFound,
+		/// Rounds must be between 1 and `MaxRounds`.
+		InvalidRounds,
+		/// `max_assignments` must be between 1 and `MaxAssignments`.
+		InvalidMaxAssignments,
+		/// The expiry block must be after the current block.
+		ExpiryInPast,
+		/// The expiry block is further away than `MaxTaskDuration`.
+		ExpiryTooFar,
+		/// Too many tasks already expire at that block; choose another expiry block.
+		ExpiryQueueFull,
+		/// The reward per result must be above zero.
+		ZeroReward,
+		/// A CID must not be empty.
+		EmptyCid,
+		/// An account is listed twice as validator.
+		DuplicateValidator,
+		/// A CustomAccept threshold must be between 1 and the number of validators.
+		InvalidThreshold,
+		/// The base model is not released by the council.
+		BaseModelNotReleased,
+		/// `reward_per_result * max_assignments * rounds` does not fit in a balance.
+		BudgetOverflow,
+		/// The creator's free balance cannot cover the reward budget.
+		InsufficientBalance,
+		/// The task is completed, cancelled or expired.
+		TaskNotOpen,
+		/// The task reached its expiry block.
+		TaskExpired,
+		/// Every slot of the task is taken.
+		TaskFull,
+		/// The account already holds a slot in this task.
+		AlreadyAssigned,
+		/// A creator cannot work on their own task.
+		CreatorCannotWork,
+		/// The account holds no slot in this task.
+		NotAssigned,
+		/// The round is not the task's open round.
+		WrongRound,
+		/// The worker already sent a result for this round.
+		DuplicateResult,
+		/// Only the task's validators (or its creator, unless the task uses CustomAccept) may
+		/// record verdicts.
+		NotValidator,
+		/// A worker cannot validate their own result.
+		CannotValidateOwnResult,
+		/// This validator already recorded a verdict on this result.
+		AlreadyValidated,
+		/// The result is already accepted or rejected.
+		ResultAlreadySettled,
+		/// The result's round is already committed; it can no longer be settled.
+		RoundClosed,
+		/// Only the task's creator may do this.
+		NotCreator,
+		/// Under CustomAccept, results are settled by the validators' votes only.
+		SettledByValidators,
+		/// Only the task's creator or one of its validators may commit models.
+		NotCommitter,
+		/// Accepted result ids must be listed in strictly ascending order.
+		UnsortedResults,
+		/// A listed result belongs to another task or round.
+		ResultNotInRound,
+		/// A listed result is not accepted.
+		ResultNotAccepted,
+		/// The list must name every result accepted in the round.
+		IncompleteAcceptedList,
+		/// The model is already released.
+		ModelAlreadyApproved,
+		/// The model is withdrawn; that is final.
+		ModelAlreadyRevoked,
+		/// An id counter or amount would overflow.
+		Overflow,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			let due = ExpiryQueue::<T>::take(now);
+			let count = u32::try_from(due.len()).unwrap_or(u32::MAX);
+			for task_id in due {
+				Self::expire(task_id);
+			}
+			T::WeightInfo::on_initialize_expiry(count)
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(
+			_n: BlockNumberFor<T>,
+		) -> Result<(), frame::deps::sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Create a task and escrow its whole reward budget from the caller.
+		///
+		/// The budget is `reward_per_result * max_assignments * rounds`, held on the caller's
+		/// balance until paid out or refunded. The task's assets are described by the manifest
+		/// at `manifest_cid`, whose bytes hash to `manifest_hash`.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::create_task())]
+		pub fn create_task(
+			origin: OriginFor<T>,
+			task_type: TaskType,
+			rounds: RoundIndex,
+			max_assignments: u32,
+			expires_at: BlockNumberFor<T>,
+			validation: ValidationStrategy,
+			validators: ValidatorsOf<T>,
+			reward_per_result: BalanceOf<T>,
+			manifest_cid: CidOf<T>,
+			manifest_hash: ContentHash,
+			base_model: Option<ModelId>,
+		) -> DispatchResult {
+			let creator = ensure_signed(origin)?;
+			let now = frame_system::Pallet::<T>::block_number();
+			ensure!((1..=T::MaxRounds::get()).contains(&rounds), Error::<T>::InvalidRounds);
+			ensure!(
+				(1..=T::MaxAssignments::get()).contains(&max_assignments),
+				Error::<T>::InvalidMaxAssignments
+			);
+			ensure!(expires_at > now, Error::<T>::ExpiryInPast);
+			ensure!(
+				expires_at.saturating_sub(now) <= T::MaxTaskDuration::get(),
+				Error::<T>::ExpiryTooFar
+			);
+			ensure!(!reward_per_result.is_zero(), Error::<T>::ZeroReward);
+			ensure!(!manifest_cid.is_empty(), Error::<T>::EmptyCid);
+			Self::ensure_distinct(&validators)?;
+			if let ValidationStrategy::CustomAccept { threshold } = validation {
+				let listed = u32::try_from(validators.len()).map_err(|_| Error::<T>::Overflow)?;
+				ensure!(threshold >= 1 && threshold <= listed, Error::<T>::InvalidThreshold);
+			}
+			if let Some(model_id) = base_model {
+				let model = Models::<T>::get(model_id).ok_or(Error::<T>::ModelNotFound)?;
+				ensure!(model.status == ModelStatus::Approved, Error::<T>::BaseModelNotReleased);
+			}
+			let budget = Self::budget(reward_per_result, max_assignments, rounds)?;
+			let task_id = NextTaskId::<T>::get();
+			let next_task_id = task_id.checked_add(1).ok_or(Error::<T>::Overflow)?;
+			ExpiryQueue::<T>::try_mutate(expires_at, |due| due.try_push(task_id))
+				.map_err(|_| Error::<T>::ExpiryQueueFull)?;
+			escrow::hold::<T>(&creator, budget)?;
+
+			NextTaskId::<T>::put(next_task_id);
+			Tasks::<T>::insert(
+				task_id,
+				TaskInfo {
+					creator: creator.clone(),
+					task_type,
+					status: TaskStatus::Created,
+					rounds,
+					committed_rounds: 0,
+					max_assignments,
+					assigned: 0,
+					expires_at,
+					validation,
+					validators,
+					reward_per_result,
+					deposited: budget,
+					paid: Zero::zero(),
+					refunded: Zero::zero(),
+					escrowed: budget,
+					manifest_cid: manifest_cid.clone(),
+					manifest_hash,
+					base_model,
+					created_at: now,
+				},
+			);
+			Self::deposit_event(Event::TaskCreated {
+				task_id,
+				creator,
+				task_type,
+				rounds,
+				max_assignments,
+				reward_per_result,
+				escrowed: budget,
+				expires_at,
+				validation,
+				manifest_cid,
+				manifest_hash,
+				base_model,
+			});
+			Ok(())
+		}
+
+		/// Claim a slot in a task as a worker. One slot per account per task.
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::assign_task())]
+		pub fn assign_task(origin: OriginFor<T>, task_id: TaskId) -> DispatchResult {
+			let worker = ensure_signed(origin)?;
+			let mut task = Self::active_task(task_id)?;
+			ensure!(worker != task.creator, Error::<T>::CreatorCannotWork);
+			ensure!(!Assignments::<T>::contains_key(task_id, &worker), Error::<T>::AlreadyAssigned);
+			ensure!(task.assigned < task.max_assignments, Error::<T>::TaskFull);
+
+			let slot = task.assigned;
+			task.assigned = slot.checked_add(1).ok_or(Error::<T>::Overflow)?;
+			task.status = TaskStatus::InProgress;
+			let assigned_at = frame_system::Pallet::<T>::block_number();
+			Assignments::<T>::insert(task_id, &worker, Assignment { slot, assigned_at });
+			Tasks::<T>::insert(task_id, task);
+			Self::deposit_event(Event::TaskAssigned { task_id, worker, slot });
+			Ok(())
+		}
+
+		/// Send the CID and hash of the caller's result for the task's open round.
+		#[pallet::call_index(2)]
+		#[pallet::weight(T::WeightInfo::send_task_result())]
+		pub fn send_task_result(
+			origin: OriginFor<T>,
+			task_id: TaskId,
+			round: RoundIndex,
+			cid: CidOf<T>,
+			hash: ContentHash,
+		) -> DispatchResult {
+			let worker = ensure_signed(origin)?;
+			let task = Self::active_task(task_id)?;
+			ensure!(Assignments::<T>::contains_key(task_id, &worker), Error::<T>::NotAssigned);
+			ensure!(round == Self::open_round(&task)?, Error::<T>::WrongRound);
+			ensure!(!cid.is_empty(), Error::<T>::EmptyCid);
+			ensure!(
+				!ResultIndex::<T>::contains_key((task_id, round, &worker)),
+				Error::<T>::DuplicateResult
+			);
+			let result_id = NextResultId::<T>::get();
+			let next_result_id = result_id.checked_add(1).ok_or(Error::<T>::Overflow)?;
+			let mut counters = Rounds::<T>::get(task_id, round);
+			counters.submitted = counters.submitted.checked_add(1).ok_or(Error::<T>::Overflow)?;
+
+			NextResultId::<T>::put(next_result_id);
+			Rounds::<T>::insert(task_id, round, counters);
+			ResultIndex::<T>::insert((task_id, round, &worker), result_id);
+			Results::<T>::insert(
+				result_id,
+				TaskResult {
+					task_id,
+					round,
+					worker: worker.clone(),
+					cid: cid.clone(),
+					hash,
+					status: ResultSubmissionStatus::PendingValidation,
+					approvals: 0,
+					disapprovals: 0,
+					rejection: None,
+					submitted_at: frame_system::Pallet::<T>::block_number(),
+				},
+			);
+			Self::deposit_event(Event::ResultSubmitted {
+				result_id,
+				task_id,
+				round,
+				worker,
+				cid,
+				hash,
+			});
+			Ok(())
+		}
+
+		/// Record the caller's verdict and score on a result.
+		///
+		/// Under AutoAccept the verdict settles the result at once; under CustomAccept the
+		/// result is settled once the threshold is reached (or can no longer be reached).
+		#[pallet::call_index(3)]
+		#[pallet::weight(T::WeightInfo::validate_task_result())]
+		pub fn validate_task_result(
+			origin: OriginFor<T>,
+			result_id: ResultId,
+			approved: bool,
+			score: Permill,
+		) -> DispatchResult {
+			let validator = ensure_signed(origin)?;
+			let (mut task, mut result) = Self::unsettled_result(result_id)?;
+			ensure!(Self::may_validate(&task, &validator), Error::<T>::NotValidator);
+			ensure!(validator != result.worker, Error::<T>::CannotValidateOwnResult);
+			ensure!(
+				!Verdicts::<T>::contains_key(result_id, &validator),
+				Error::<T>::AlreadyValidated
+			);
+			if approved {
+				result.approvals = result.approvals.checked_add(1).ok_or(Error::<T>::Overflow)?;
+			} else {
+				result.disapprovals =
+					result.disapprovals.checked_add(1).ok_or(Error::<T>::Overflow)?;
+			}
+			result.status = ResultSubmissionStatus::Validated;
+			let at = frame_system::Pallet::<T>::block_number();
+			Verdicts::<T>::insert(result_id, &validator, Verdict { approved, score, at });
+			Self::deposit_event(Event::ResultValidated {
+				result_id,
+				task_id: result.task_id,
+				validator,
+				approved,
+				score,
+			});
+
+			match Self::decision(&task, &result) {
+				Some(true) => Self::settle_accept(result_id, &mut task, &mut result)?,
+				Some(false) => {
+					Self::settle_reject(result_id, &mut result, RejectionReason::FailedValidation)?
+				}
+				None => {}
+			}
+			let task_id = result.task_id;
+			Results::<T>::insert(result_id, result);
+			Tasks::<T>::insert(task_id, task);
+			Ok(())
+		}
+
+		/// Accept a result and pay its worker from escrow. Creator only; not under CustomAccept.
+		#[pallet::call_index(4)]
+		#[pallet::weight(T::WeightInfo::accept_task_result())]
+		pub fn accept_task_result(origin: OriginFor<T>, result_id: ResultId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let (mut task, mut result) = Self::unsettled_result(result_id)?;
+			Self::ensure_creator_settles(&task, &who)?;
+			Self::settle_accept(result_id, &mut task, &mut result)?;
+			let task_id = result.task_id;
+			Results::<T>::insert(result_id, result);
+			Tasks::<T>::insert(task_id, task);
+			Ok(())
+		}
+
+		/// Reject a result with a reason. Creator only; not under CustomAccept.
+		#[pallet::call_index(5)]
+		#[pallet::weight(T::WeightInfo::reject_task_result())]
+		pub fn reject_task_result(
+			origin: OriginFor<T>,
+			result_id: ResultId,
+			reason: RejectionReason,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let (task, mut result) = Self::unsettled_result(result_id)?;
+			Self::ensure_creator_settles(&task, &who)?;
+			Self::settle_reject(result_id, &mut result, reason)?;
+			Results::<T>::insert(result_id, result);
+			Ok(())
+		}
+
+		/// Commit the open round's aggregated model by CID and hash.
+		///
+		/// `accepted` lists, ascending, exactly the results accepted in the round. The commit
+		/// links to the previous round's model (or to the task's base model in round 1).
+		/// Committing the last round completes the task and refunds unspent escrow.
+		#[pallet::call_index(6)]
+		#[pallet::weight(T::WeightInfo::commit_model(accepted.len() as u32))]
+		pub fn commit_model(
+			origin: OriginFor<T>,
+			task_id: TaskId,
+			round: RoundIndex,
+			cid: CidOf<T>,
+			hash: ContentHash,
+			accepted: AcceptedOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let mut task = Self::active_task(task_id)?;
+			ensure!(
+				who == task.creator || task.validators.contains(&who),
+				Error::<T>::NotCommitter
+			);
+			ensure!(round == Self::open_round(&task)?, Error::<T>::WrongRound);
+			ensure!(!cid.is_empty(), Error::<T>::EmptyCid);
+			ensure!(
+				accepted.iter().zip(accepted.iter().skip(1)).all(|(a, b)| a < b),
+				Error::<T>::UnsortedResults
+			);
+			for result_id in accepted.iter() {
+				let result = Results::<T>::get(result_id).ok_or(Error::<T>::ResultNotFound)?;
+				ensure!(
+					result.task_id == task_id && result.round == round,
+					Error::<T>::ResultNotInRound
+				);
+				ensure!(
+					result.status == ResultSubmissionStatus::Accepted,
+					Error::<T>::ResultNotAccepted
+				);
+			}
+			let listed = u32::try_from(accepted.len()).map_err(|_| Error::<T>::Overflow)?;
+			ensure!(
+				listed == Rounds::<T>::get(task_id, round).accepted,
+				Error::<T>::IncompleteAcceptedList
+			);
+			let parent = match round.checked_sub(1) {
+				Some(previous) if previous >= 1 => RoundModels::<T>::get(task_id, previous),
+				_ => task.base_model,
+			};
+			let model_id = NextModelId::<T>::get();
+			let next_model_id = model_id.checked_add(1).ok_or(Error::<T>::Overflow)?;
+
+			NextModelId::<T>::put(next_model_id);
+			RoundModels::<T>::insert(task_id, round, model_id);
+			Models::<T>::insert(
+				model_id,
+				ModelCommit {
+					task_id,
+					round,
+					cid: cid.clone(),
+					hash,
+					accepted: accepted.clone(),
+					parent,
+					committed_by: who.clone(),
+					committed_at: frame_system::Pallet::<T>::block_number(),
+					status: ModelStatus::Committed,
+				},
+			);
+			task.committed_rounds = round;
+			Self::deposit_event(Event::ModelCommitted {
+				model_id,
+				task_id,
+				round,
+				cid,
+				hash,
+				parent,
+				accepted,
+				committed_by: who,
+			});
+			if round == task.rounds {
+				let refunded = escrow::refund::<T>(&mut task)?;
+				task.status = TaskStatus::Completed;
+				Self::deposit_event(Event::TaskCompleted {
+					task_id,
+					creator: task.creator.clone(),
+					refunded,
+				});
+			}
+			Tasks::<T>::insert(task_id, task);
+			Ok(())
+		}
+
+		/// Cancel an open task and refund its unspent escrow. Creator only.
+		#[pallet::call_index(7)]
+		#[pallet::weight(T::WeightInfo::cancel_task())]
+		pub fn cancel_task(origin: OriginFor<T>, task_id: TaskId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let mut task = Tasks::<T>::get(task_id).ok_or(Error::<T>::TaskNotFound)?;
+			ensure!(who == task.creator, Error::<T>::NotCreator);
+			ensure!(task.status.is_open(), Error::<T>::TaskNotOpen);
+			let refunded = escrow::refund::<T>(&mut task)?;
+			task.status = TaskStatus::Withdrawn;
+			Tasks::<T>::insert(task_id, task);
+			Self::deposit_event(Event::TaskCancelled { task_id, creator: who, refunded });
+			Ok(())
+		}
+
+		/// Release a committed model. Council majority only.
+		#[pallet::call_index(8)]
+		#[pallet::weight(T::WeightInfo::approve_model())]
+		pub fn approve_model(origin: OriginFor<T>, model_id: ModelId) -> DispatchResult {
+			T::ReleaseOrigin::ensure_origin(origin)?;
+			let mut model = Models::<T>::get(model_id).ok_or(Error::<T>::ModelNotFound)?;
+			match model.status {
+				ModelStatus::Committed => {}
+				ModelStatus::Approved => return Err(Error::<T>::ModelAlreadyApproved.into()),
+				ModelStatus::Revoked => return Err(Error::<T>::ModelAlreadyRevoked.into()),
+			}
+			model.status = ModelStatus::Approved;
+			let (task_id, round) = (model.task_id, model.round);
+			Models::<T>::insert(model_id, model);
+			Self::deposit_event(Event::ModelApproved { model_id, task_id, round });
+			Ok(())
+		}
+
+		/// Withdraw a committed or released model, for good. Council majority only.
+		#[pallet::call_index(9)]
+		#[pallet::weight(T::WeightInfo::revoke_model())]
+		pub fn revoke_model(origin: OriginFor<T>, model_id: ModelId) -> DispatchResult {
+			T::ReleaseOrigin::ensure_origin(origin)?;
+			let mut model = Models::<T>::get(model_id).ok_or(Error::<T>::ModelNotFound)?;
+			ensure!(model.status != ModelStatus::Revoked, Error::<T>::ModelAlreadyRevoked);
+			model.status = ModelStatus::Revoked;
+			let (task_id, round) = (model.task_id, model.round);
+			Models::<T>::insert(model_id, model);
+			Self::deposit_event(Event::ModelRevoked { model_id, task_id, round });
+			Ok(())
+		}
+	}
+}

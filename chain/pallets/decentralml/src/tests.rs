@@ -1,0 +1,906 @@
+//! Unit tests: every call's success path, every error (`assert_noop!`), escrow conservation
+//! (checked after every test by `mock::run`), expiry and cancellation refunds, the three
+//! validation strategies and council-only origins.
+
+use crate::{mock::*, pallet::*, types::*, Error, Event};
+use frame::{testing_prelude::*, traits::fungible::InspectHold};
+
+const REWARD: Balance = 1_000;
+const HASH: ContentHash = [7u8; 32];
+
+/// A task description with sensible defaults; override fields per test.
+#[derive(Clone)]
+struct TaskSpec {
+	task_type: TaskType,
+	rounds: RoundIndex,
+	max_assignments: u32,
+	expires_at: u64,
+	validation: ValidationStrategy,
+	validators: Vec<AccountId>,
+	reward: Balance,
+	manifest: Vec<u8>,
+	base_model: Option<ModelId>,
+}
+
+impl Default for TaskSpec {
+	fn default() -> Self {
+		Self {
+			task_type: TaskType::ModelContributor,
+			rounds: 2,
+			max_assignments: 3,
+			expires_at: 100,
+			validation: ValidationStrategy::ManualAccept,
+			validators: vec![VALIDATOR],
+			reward: REWARD,
+			manifest: b"bafy-manifest".to_vec(),
+			base_model: None,
+		}
+	}
+}
+
+fn create_as(creator: AccountId, spec: TaskSpec) -> DispatchResult {
+	DecentralMl::create_task(
+		RuntimeOrigin::signed(creator),
+		spec.task_type,
+		spec.rounds,
+		spec.max_assignments,
+		spec.expires_at,
+		spec.validation,
+		spec.validators.try_into().expect("test validators fit"),
+		spec.reward,
+		spec.manifest.try_into().expect("test CID fits"),
+		HASH,
+		spec.base_model,
+	)
+}
+
+fn create(spec: TaskSpec) -> TaskId {
+	let task_id = NextTaskId::<Test>::get();
+	assert_ok!(create_as(CREATOR, spec));
+	task_id
+}
+
+fn cid(text: &str) -> CidOf<Test> {
+	text.as_bytes().to_vec().try_into().expect("test CID fits")
+}
+
+fn assign(task_id: TaskId, workers: &[AccountId]) {
+	for worker in workers {
+		assert_ok!(DecentralMl::assign_task(RuntimeOrigin::signed(*worker), task_id));
+	}
+}
+
+fn send(task_id: TaskId, round: RoundIndex, worker: AccountId) -> ResultId {
+	let result_id = NextResultId::<Test>::get();
+	assert_ok!(DecentralMl::send_task_result(
+		RuntimeOrigin::signed(worker),
+		task_id,
+		round,
+		cid("bafy-update"),
+		HASH
+	));
+	result_id
+}
+
+fn accept(result_id: ResultId) {
+	assert_ok!(DecentralMl::accept_task_result(RuntimeOrigin::signed(CREATOR), result_id));
+}
+
+fn reject(result_id: ResultId) {
+	assert_ok!(DecentralMl::reject_task_result(
+		RuntimeOrigin::signed(CREATOR),
+		result_id,
+		RejectionReason::Outlier
+	));
+}
+
+fn commit(task_id: TaskId, round: RoundIndex, accepted: Vec<ResultId>) -> ModelId {
+	let model_id = NextModelId::<Test>::get();
+	assert_ok!(DecentralMl::commit_model(
+		RuntimeOrigin::signed(VALIDATOR),
+		task_id,
+		round,
+		cid("bafy-model"),
+		HASH,
+		accepted.try_into().expect("test list fits")
+	));
+	model_id
+}
+
+fn validate(who: AccountId, result_id: ResultId, approved: bool) -> DispatchResult {
+	DecentralMl::validate_task_result(
+		RuntimeOrigin::signed(who),
+		result_id,
+		approved,
+		Permill::from_percent(90),
+	)
+}
+
+fn free(who: AccountId) -> Balance {
+	Balances::free_balance(who)
+}
+
+fn escrow_held(who: AccountId) -> Balance {
+	Balances::balance_on_hold(&HoldReason::TaskEscrow.into(), &who)
+}
+
+fn task(task_id: TaskId) -> TaskOf<Test> {
+	Tasks::<Test>::get(task_id).expect("task exists")
+}
+
+fn result(result_id: ResultId) -> ResultOf<Test> {
+	Results::<Test>::get(result_id).expect("result exists")
+}
+
+/// A finished round-1 model, released by the council.
+fn released_model() -> ModelId {
+	let task_id = create(TaskSpec { rounds: 1, ..Default::default() });
+	assign(task_id, &[WORKER_A]);
+	let r = send(task_id, 1, WORKER_A);
+	accept(r);
+	let model_id = commit(task_id, 1, vec![r]);
+	assert_ok!(DecentralMl::approve_model(council(2), model_id));
+	model_id
+}
+
+mod create_task {
+	use super::*;
+
+	#[test]
+	fn escrows_the_whole_budget_and_records_the_task() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+
+			let budget = REWARD * 3 * 2;
+			assert_eq!(free(CREATOR), ENDOWMENT - budget);
+			assert_eq!(escrow_held(CREATOR), budget);
+			let stored = task(task_id);
+			assert_eq!(stored.status, TaskStatus::Created);
+			assert_eq!((stored.deposited, stored.escrowed), (budget, budget));
+			assert_eq!(stored.manifest_cid.to_vec(), b"bafy-manifest".to_vec());
+			assert_eq!(ExpiryQueue::<Test>::get(100).to_vec(), vec![task_id]);
+			System::assert_last_event(
+				Event::TaskCreated {
+					task_id,
+					creator: CREATOR,
+					task_type: TaskType::ModelContributor,
+					rounds: 2,
+					max_assignments: 3,
+					reward_per_result: REWARD,
+					escrowed: budget,
+					expires_at: 100,
+					validation: ValidationStrategy::ManualAccept,
+					manifest_cid: cid("bafy-manifest"),
+					manifest_hash: HASH,
+					base_model: None,
+				}
+				.into(),
+			);
+		});
+	}
+
+	#[test]
+	fn refuses_bad_rounds_and_slots() {
+		run(|| {
+			for rounds in [0, 11] {
+				assert_noop!(
+					create_as(CREATOR, TaskSpec { rounds, ..Default::default() }),
+					Error::<Test>::InvalidRounds
+				);
+			}
+			for max_assignments in [0, 9] {
+				assert_noop!(
+					create_as(CREATOR, TaskSpec { max_assignments, ..Default::default() }),
+					Error::<Test>::InvalidMaxAssignments
+				);
+			}
+		});
+	}
+
+	#[test]
+	fn refuses_bad_expiry() {
+		run(|| {
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { expires_at: 1, ..Default::default() }),
+				Error::<Test>::ExpiryInPast
+			);
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { expires_at: 1_002, ..Default::default() }),
+				Error::<Test>::ExpiryTooFar
+			);
+		});
+	}
+
+	#[test]
+	fn refuses_a_full_expiry_block() {
+		run(|| {
+			create(TaskSpec::default());
+			create(TaskSpec::default());
+			assert_noop!(create_as(CREATOR, TaskSpec::default()), Error::<Test>::ExpiryQueueFull);
+			assert_ok!(create_as(CREATOR, TaskSpec { expires_at: 101, ..Default::default() }));
+		});
+	}
+
+	#[test]
+	fn refuses_zero_reward_and_empty_manifest() {
+		run(|| {
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { reward: 0, ..Default::default() }),
+				Error::<Test>::ZeroReward
+			);
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { manifest: vec![], ..Default::default() }),
+				Error::<Test>::EmptyCid
+			);
+		});
+	}
+
+	#[test]
+	fn refuses_bad_validator_sets() {
+		run(|| {
+			assert_noop!(
+				create_as(
+					CREATOR,
+					TaskSpec { validators: vec![VALIDATOR, VALIDATOR], ..Default::default() }
+				),
+				Error::<Test>::DuplicateValidator
+			);
+			for threshold in [0, 2] {
+				assert_noop!(
+					create_as(
+						CREATOR,
+						TaskSpec {
+							validation: ValidationStrategy::CustomAccept { threshold },
+							..Default::default()
+						}
+					),
+					Error::<Test>::InvalidThreshold
+				);
+			}
+		});
+	}
+
+	#[test]
+	fn refuses_budget_overflow_and_insufficient_funds() {
+		run(|| {
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { reward: u64::MAX / 2, ..Default::default() }),
+				Error::<Test>::BudgetOverflow
+			);
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { reward: ENDOWMENT, ..Default::default() }),
+				Error::<Test>::InsufficientBalance
+			);
+			assert_noop!(create_as(POOR, TaskSpec::default()), Error::<Test>::InsufficientBalance);
+		});
+	}
+
+	#[test]
+	fn base_model_must_exist_and_be_released() {
+		run(|| {
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { base_model: Some(99), ..Default::default() }),
+				Error::<Test>::ModelNotFound
+			);
+			let task_id = create(TaskSpec { rounds: 1, ..Default::default() });
+			assign(task_id, &[WORKER_A]);
+			let unreleased = commit(task_id, 1, vec![]);
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { base_model: Some(unreleased), ..Default::default() }),
+				Error::<Test>::BaseModelNotReleased
+			);
+			let released = released_model();
+			let child = create(TaskSpec {
+				base_model: Some(released),
+				expires_at: 101,
+				..Default::default()
+			});
+			assert_eq!(task(child).base_model, Some(released));
+		});
+	}
+
+	#[test]
+	fn refuses_when_the_id_counter_is_exhausted() {
+		run(|| {
+			NextTaskId::<Test>::put(u64::MAX);
+			assert_noop!(create_as(CREATOR, TaskSpec::default()), Error::<Test>::Overflow);
+		});
+	}
+}
+
+mod assign_task {
+	use super::*;
+
+	#[test]
+	fn takes_slots_in_order_and_starts_the_task() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A, WORKER_B]);
+
+			assert_eq!(Assignments::<Test>::get(task_id, WORKER_B).map(|a| a.slot), Some(1));
+			assert_eq!(task(task_id).assigned, 2);
+			assert_eq!(task(task_id).status, TaskStatus::InProgress);
+			System::assert_last_event(
+				Event::TaskAssigned { task_id, worker: WORKER_B, slot: 1 }.into(),
+			);
+		});
+	}
+
+	#[test]
+	fn refuses_unknown_full_duplicate_and_self_dealing() {
+		run(|| {
+			let task_id = create(TaskSpec { max_assignments: 2, ..Default::default() });
+			let assign_as =
+				|who: AccountId| DecentralMl::assign_task(RuntimeOrigin::signed(who), task_id);
+			assert_noop!(
+				DecentralMl::assign_task(RuntimeOrigin::signed(WORKER_A), 99),
+				Error::<Test>::TaskNotFound
+			);
+			assert_noop!(assign_as(CREATOR), Error::<Test>::CreatorCannotWork);
+			assert_ok!(assign_as(WORKER_A));
+			assert_noop!(assign_as(WORKER_A), Error::<Test>::AlreadyAssigned);
+			assert_ok!(assign_as(WORKER_B));
+			// The prototype allowed max_assignments + 1; the limit is exact here.
+			assert_noop!(assign_as(WORKER_C), Error::<Test>::TaskFull);
+		});
+	}
+
+	#[test]
+	fn refuses_closed_and_expired_tasks() {
+		run(|| {
+			let cancelled = create(TaskSpec::default());
+			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), cancelled));
+			assert_noop!(
+				DecentralMl::assign_task(RuntimeOrigin::signed(WORKER_A), cancelled),
+				Error::<Test>::TaskNotOpen
+			);
+			// Past the expiry block before the expiry hook ran: still refused.
+			let late = create(TaskSpec { expires_at: 50, ..Default::default() });
+			System::set_block_number(50);
+			assert_noop!(
+				DecentralMl::assign_task(RuntimeOrigin::signed(WORKER_A), late),
+				Error::<Test>::TaskExpired
+			);
+		});
+	}
+}
+
+mod send_task_result {
+	use super::*;
+
+	#[test]
+	fn records_one_result_per_worker_per_round() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A]);
+			let result_id = send(task_id, 1, WORKER_A);
+
+			let stored = result(result_id);
+			assert_eq!(stored.status, ResultSubmissionStatus::PendingValidation);
+			assert_eq!((stored.task_id, stored.round, stored.worker), (task_id, 1, WORKER_A));
+			assert_eq!(ResultIndex::<Test>::get((task_id, 1, WORKER_A)), Some(result_id));
+			assert_eq!(Rounds::<Test>::get(task_id, 1).submitted, 1);
+			System::assert_last_event(
+				Event::ResultSubmitted {
+					result_id,
+					task_id,
+					round: 1,
+					worker: WORKER_A,
+					cid: cid("bafy-update"),
+					hash: HASH,
+				}
+				.into(),
+			);
+		});
+	}
+
+	#[test]
+	fn refuses_strangers_wrong_rounds_duplicates_and_empty_cids() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A]);
+			let send_as = |who: AccountId, round: RoundIndex, text: &str| {
+				DecentralMl::send_task_result(
+					RuntimeOrigin::signed(who),
+					task_id,
+					round,
+					cid(text),
+					HASH,
+				)
+			};
+			assert_noop!(send_as(OUTSIDER, 1, "x"), Error::<Test>::NotAssigned);
+			assert_noop!(send_as(WORKER_A, 2, "x"), Error::<Test>::WrongRound);
+			assert_noop!(send_as(WORKER_A, 0, "x"), Error::<Test>::WrongRound);
+			assert_noop!(send_as(WORKER_A, 1, ""), Error::<Test>::EmptyCid);
+			assert_ok!(send_as(WORKER_A, 1, "x"));
+			assert_noop!(send_as(WORKER_A, 1, "y"), Error::<Test>::DuplicateResult);
+		});
+	}
+}
+
+mod validation {
+	use super::*;
+
+	#[test]
+	fn manual_accept_verdicts_are_advisory_until_the_creator_decides() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let good = send(task_id, 1, WORKER_A);
+			let bad = send(task_id, 1, WORKER_B);
+
+			assert_ok!(validate(VALIDATOR, good, true));
+			assert_eq!(result(good).status, ResultSubmissionStatus::Validated);
+			assert_eq!(Verdicts::<Test>::get(good, VALIDATOR).map(|v| v.approved), Some(true));
+			assert_eq!(free(WORKER_A), ENDOWMENT);
+			accept(good);
+			reject(bad);
+
+			assert_eq!(result(good).status, ResultSubmissionStatus::Accepted);
+			assert_eq!(free(WORKER_A), ENDOWMENT + REWARD);
+			assert_eq!(result(bad).status, ResultSubmissionStatus::Rejected);
+			assert_eq!(result(bad).rejection, Some(RejectionReason::Outlier));
+			assert_eq!(free(WORKER_B), ENDOWMENT);
+			assert_eq!(task(task_id).paid, REWARD);
+			assert_eq!(escrow_held(CREATOR), REWARD * 6 - REWARD);
+			let counters = Rounds::<Test>::get(task_id, 1);
+			assert_eq!((counters.accepted, counters.rejected), (1, 1));
+			System::assert_last_event(
+				Event::ResultRejected {
+					result_id: bad,
+					task_id,
+					round: 1,
+					worker: WORKER_B,
+					reason: RejectionReason::Outlier,
+				}
+				.into(),
+			);
+		});
+	}
+
+	#[test]
+	fn auto_accept_settles_on_the_first_verdict() {
+		run(|| {
+			let task_id = create(TaskSpec {
+				validation: ValidationStrategy::AutoAccept,
+				..Default::default()
+			});
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let good = send(task_id, 1, WORKER_A);
+			let bad = send(task_id, 1, WORKER_B);
+
+			assert_ok!(validate(VALIDATOR, good, true));
+			System::assert_last_event(
+				Event::ResultAccepted {
+					result_id: good,
+					task_id,
+					round: 1,
+					worker: WORKER_A,
+					reward: REWARD,
+				}
+				.into(),
+			);
+			assert_ok!(validate(VALIDATOR, bad, false));
+
+			assert_eq!(result(good).status, ResultSubmissionStatus::Accepted);
+			assert_eq!(free(WORKER_A), ENDOWMENT + REWARD);
+			assert_eq!(result(bad).status, ResultSubmissionStatus::Rejected);
+			assert_eq!(result(bad).rejection, Some(RejectionReason::FailedValidation));
+		});
+	}
+
+	#[test]
+	fn custom_accept_follows_the_validator_threshold() {
+		run(|| {
+			let task_id = create(TaskSpec {
+				validation: ValidationStrategy::CustomAccept { threshold: 2 },
+				validators: vec![VALIDATOR, VALIDATOR_2, VALIDATOR_3],
+				..Default::default()
+			});
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let passes = send(task_id, 1, WORKER_A);
+			let fails = send(task_id, 1, WORKER_B);
+
+			assert_ok!(validate(VALIDATOR, passes, true));
+			assert_eq!(result(passes).status, ResultSubmissionStatus::Validated);
+			assert_ok!(validate(VALIDATOR_2, passes, true));
+			assert_eq!(result(passes).status, ResultSubmissionStatus::Accepted);
+			assert_eq!(free(WORKER_A), ENDOWMENT + REWARD);
+
+			assert_ok!(validate(VALIDATOR, fails, false));
+			assert_ok!(validate(VALIDATOR_2, fails, true));
+			assert_eq!(result(fails).status, ResultSubmissionStatus::Validated);
+			assert_ok!(validate(VALIDATOR_3, fails, false));
+			assert_eq!(result(fails).status, ResultSubmissionStatus::Rejected);
+			assert_eq!(free(WORKER_B), ENDOWMENT);
+		});
+	}
+
+	#[test]
+	fn custom_accept_leaves_no_say_to_the_creator() {
+		run(|| {
+			let task_id = create(TaskSpec {
+				validation: ValidationStrategy::CustomAccept { threshold: 1 },
+				..Default::default()
+			});
+			assign(task_id, &[WORKER_A]);
+			let r = send(task_id, 1, WORKER_A);
+			assert_noop!(validate(CREATOR, r, true), Error::<Test>::NotValidator);
+			assert_noop!(
+				DecentralMl::accept_task_result(RuntimeOrigin::signed(CREATOR), r),
+				Error::<Test>::SettledByValidators
+			);
+			assert_noop!(
+				DecentralMl::reject_task_result(
+					RuntimeOrigin::signed(CREATOR),
+					r,
+					RejectionReason::Other(7)
+				),
+				Error::<Test>::SettledByValidators
+			);
+		});
+	}
+
+	#[test]
+	fn refuses_bad_verdicts() {
+		run(|| {
+			let task_id =
+				create(TaskSpec { validators: vec![VALIDATOR, WORKER_A], ..Default::default() });
+			assign(task_id, &[WORKER_A]);
+			let r = send(task_id, 1, WORKER_A);
+			assert_noop!(validate(VALIDATOR, 99, true), Error::<Test>::ResultNotFound);
+			assert_noop!(validate(OUTSIDER, r, true), Error::<Test>::NotValidator);
+			assert_noop!(validate(WORKER_A, r, true), Error::<Test>::CannotValidateOwnResult);
+			assert_ok!(validate(VALIDATOR, r, true));
+			assert_noop!(validate(VALIDATOR, r, false), Error::<Test>::AlreadyValidated);
+			accept(r);
+			assert_noop!(validate(CREATOR, r, true), Error::<Test>::ResultAlreadySettled);
+		});
+	}
+
+	#[test]
+	fn refuses_settling_by_anyone_but_the_creator_or_twice() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A]);
+			let r = send(task_id, 1, WORKER_A);
+			assert_noop!(
+				DecentralMl::accept_task_result(RuntimeOrigin::signed(VALIDATOR), r),
+				Error::<Test>::NotCreator
+			);
+			assert_noop!(
+				DecentralMl::reject_task_result(
+					RuntimeOrigin::signed(WORKER_A),
+					r,
+					RejectionReason::Malformed
+				),
+				Error::<Test>::NotCreator
+			);
+			assert_noop!(
+				DecentralMl::accept_task_result(RuntimeOrigin::signed(CREATOR), 99),
+				Error::<Test>::ResultNotFound
+			);
+			accept(r);
+			assert_noop!(
+				DecentralMl::accept_task_result(RuntimeOrigin::signed(CREATOR), r),
+				Error::<Test>::ResultAlreadySettled
+			);
+		});
+	}
+
+	#[test]
+	fn results_of_a_committed_round_can_no_longer_be_settled() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let late = send(task_id, 1, WORKER_A);
+			commit(task_id, 1, vec![]);
+			assert_noop!(validate(VALIDATOR, late, true), Error::<Test>::RoundClosed);
+			assert_noop!(
+				DecentralMl::accept_task_result(RuntimeOrigin::signed(CREATOR), late),
+				Error::<Test>::RoundClosed
+			);
+			assert_eq!(free(WORKER_A), ENDOWMENT);
+		});
+	}
+}
+
+mod commit_model {
+	use super::*;
+
+	#[test]
+	fn a_whole_task_pays_accepted_work_links_rounds_and_refunds_the_rest() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A, WORKER_B, WORKER_C]);
+			let round1: Vec<_> =
+				[WORKER_A, WORKER_B, WORKER_C].into_iter().map(|w| send(task_id, 1, w)).collect();
+			accept(round1[0]);
+			accept(round1[1]);
+			reject(round1[2]);
+			let first = commit(task_id, 1, vec![round1[0], round1[1]]);
+			let a2 = send(task_id, 2, WORKER_A);
+			accept(a2);
+			let second = commit(task_id, 2, vec![a2]);
+
+			let model = Models::<Test>::get(second).expect("model committed");
+			assert_eq!((model.task_id, model.round, model.parent), (task_id, 2, Some(first)));
+			assert_eq!(model.accepted.to_vec(), vec![a2]);
+			assert_eq!(Models::<Test>::get(first).map(|m| m.parent), Some(None));
+			assert_eq!(RoundModels::<Test>::get(task_id, 1), Some(first));
+			let done = task(task_id);
+			assert_eq!(done.status, TaskStatus::Completed);
+			assert_eq!(done.committed_rounds, 2);
+			assert_eq!((done.paid, done.refunded, done.escrowed), (3 * REWARD, 3 * REWARD, 0));
+			assert_eq!(free(CREATOR), ENDOWMENT - 3 * REWARD);
+			assert_eq!(escrow_held(CREATOR), 0);
+			assert_eq!(free(WORKER_A), ENDOWMENT + 2 * REWARD);
+			assert_eq!(free(WORKER_B), ENDOWMENT + REWARD);
+			assert_eq!(free(WORKER_C), ENDOWMENT);
+			System::assert_has_event(
+				Event::ModelCommitted {
+					model_id: second,
+					task_id,
+					round: 2,
+					cid: cid("bafy-model"),
+					hash: HASH,
+					parent: Some(first),
+					accepted: vec![a2].try_into().expect("fits"),
+					committed_by: VALIDATOR,
+				}
+				.into(),
+			);
+			System::assert_last_event(
+				Event::TaskCompleted { task_id, creator: CREATOR, refunded: 3 * REWARD }.into(),
+			);
+			assert_noop!(
+				DecentralMl::send_task_result(
+					RuntimeOrigin::signed(WORKER_B),
+					task_id,
+					3,
+					cid("x"),
+					HASH
+				),
+				Error::<Test>::TaskNotOpen
+			);
+		});
+	}
+
+	#[test]
+	fn round_one_of_a_continuation_links_to_the_base_model() {
+		run(|| {
+			let base = released_model();
+			let task_id = create(TaskSpec { base_model: Some(base), ..Default::default() });
+			let first = commit(task_id, 1, vec![]);
+			assert_eq!(Models::<Test>::get(first).and_then(|m| m.parent), Some(base));
+		});
+	}
+
+	#[test]
+	fn refuses_anything_but_the_exact_accepted_set_of_the_open_round() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			let other = create(TaskSpec { expires_at: 101, ..Default::default() });
+			assign(task_id, &[WORKER_A, WORKER_B, WORKER_C]);
+			assign(other, &[WORKER_A]);
+			let a = send(task_id, 1, WORKER_A);
+			let b = send(task_id, 1, WORKER_B);
+			let pending = send(task_id, 1, WORKER_C);
+			let foreign = send(other, 1, WORKER_A);
+			accept(a);
+			accept(b);
+			let commit_as = |who: AccountId, round: RoundIndex, text: &str, list: Vec<ResultId>| {
+				DecentralMl::commit_model(
+					RuntimeOrigin::signed(who),
+					task_id,
+					round,
+					cid(text),
+					HASH,
+					list.try_into().expect("fits"),
+				)
+			};
+			assert_noop!(commit_as(OUTSIDER, 1, "m", vec![a, b]), Error::<Test>::NotCommitter);
+			assert_noop!(commit_as(VALIDATOR, 2, "m", vec![a, b]), Error::<Test>::WrongRound);
+			assert_noop!(commit_as(VALIDATOR, 1, "", vec![a, b]), Error::<Test>::EmptyCid);
+			assert_noop!(commit_as(VALIDATOR, 1, "m", vec![b, a]), Error::<Test>::UnsortedResults);
+			assert_noop!(commit_as(VALIDATOR, 1, "m", vec![a, a]), Error::<Test>::UnsortedResults);
+			assert_noop!(commit_as(VALIDATOR, 1, "m", vec![a, 99]), Error::<Test>::ResultNotFound);
+			assert_noop!(
+				commit_as(VALIDATOR, 1, "m", vec![a, b, foreign]),
+				Error::<Test>::ResultNotInRound
+			);
+			assert_noop!(
+				commit_as(VALIDATOR, 1, "m", vec![a, b, pending]),
+				Error::<Test>::ResultNotAccepted
+			);
+			assert_noop!(
+				commit_as(VALIDATOR, 1, "m", vec![a]),
+				Error::<Test>::IncompleteAcceptedList
+			);
+			assert_ok!(commit_as(CREATOR, 1, "m", vec![a, b]));
+		});
+	}
+}
+
+mod ending_tasks {
+	use super::*;
+
+	#[test]
+	fn cancel_refunds_what_was_not_paid() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A]);
+			accept(send(task_id, 1, WORKER_A));
+
+			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), task_id));
+
+			let budget = REWARD * 6;
+			assert_eq!(task(task_id).status, TaskStatus::Withdrawn);
+			assert_eq!(task(task_id).refunded, budget - REWARD);
+			assert_eq!(free(CREATOR), ENDOWMENT - REWARD);
+			assert_eq!(escrow_held(CREATOR), 0);
+			System::assert_last_event(
+				Event::TaskCancelled { task_id, creator: CREATOR, refunded: budget - REWARD }
+					.into(),
+			);
+		});
+	}
+
+	#[test]
+	fn cancel_is_for_the_creator_of_an_open_task() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assert_noop!(
+				DecentralMl::cancel_task(RuntimeOrigin::signed(OUTSIDER), task_id),
+				Error::<Test>::NotCreator
+			);
+			assert_noop!(
+				DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), 99),
+				Error::<Test>::TaskNotFound
+			);
+			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), task_id));
+			assert_noop!(
+				DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), task_id),
+				Error::<Test>::TaskNotOpen
+			);
+		});
+	}
+
+	#[test]
+	fn expiry_refunds_unspent_escrow_at_the_expiry_block() {
+		run(|| {
+			let task_id = create(TaskSpec { expires_at: 20, ..Default::default() });
+			let finished = create(TaskSpec { expires_at: 20, rounds: 1, ..Default::default() });
+			assign(task_id, &[WORKER_A]);
+			assign(finished, &[WORKER_B]);
+			accept(send(task_id, 1, WORKER_A));
+			let r = send(finished, 1, WORKER_B);
+			accept(r);
+			commit(finished, 1, vec![r]);
+
+			run_to_block(19);
+			assert_eq!(task(task_id).status, TaskStatus::InProgress);
+			run_to_block(20);
+
+			assert_eq!(task(task_id).status, TaskStatus::Expired);
+			assert_eq!(task(finished).status, TaskStatus::Completed);
+			assert_eq!(escrow_held(CREATOR), 0);
+			assert_eq!(free(CREATOR), ENDOWMENT - 2 * REWARD);
+			assert!(ExpiryQueue::<Test>::get(20).is_empty());
+			System::assert_has_event(
+				Event::TaskExpired { task_id, creator: CREATOR, refunded: 5 * REWARD }.into(),
+			);
+			assert_noop!(
+				DecentralMl::send_task_result(
+					RuntimeOrigin::signed(WORKER_A),
+					task_id,
+					1,
+					cid("x"),
+					HASH
+				),
+				Error::<Test>::TaskNotOpen
+			);
+		});
+	}
+}
+
+mod governance {
+	use super::*;
+
+	fn committed_model() -> ModelId {
+		let task_id = create(TaskSpec { rounds: 1, ..Default::default() });
+		commit(task_id, 1, vec![])
+	}
+
+	#[test]
+	fn a_council_majority_approves_then_revokes() {
+		run(|| {
+			let model_id = committed_model();
+			assert_ok!(DecentralMl::approve_model(council(2), model_id));
+			assert_eq!(
+				Models::<Test>::get(model_id).map(|m| m.status),
+				Some(ModelStatus::Approved)
+			);
+			System::assert_last_event(
+				Event::ModelApproved { model_id, task_id: 0, round: 1 }.into(),
+			);
+			assert_noop!(
+				DecentralMl::approve_model(council(2), model_id),
+				Error::<Test>::ModelAlreadyApproved
+			);
+			assert_ok!(DecentralMl::revoke_model(council(3), model_id));
+			assert_eq!(Models::<Test>::get(model_id).map(|m| m.status), Some(ModelStatus::Revoked));
+			assert_noop!(
+				DecentralMl::revoke_model(council(2), model_id),
+				Error::<Test>::ModelAlreadyRevoked
+			);
+			assert_noop!(
+				DecentralMl::approve_model(council(2), model_id),
+				Error::<Test>::ModelAlreadyRevoked
+			);
+		});
+	}
+
+	#[test]
+	fn anyone_but_a_council_majority_is_refused() {
+		run(|| {
+			let model_id = committed_model();
+			for origin in [
+				RuntimeOrigin::signed(COUNCIL[0]),
+				RuntimeOrigin::signed(CREATOR),
+				RuntimeOrigin::root(),
+				council(1),
+			] {
+				assert_noop!(DecentralMl::approve_model(origin.clone(), model_id), BadOrigin);
+				assert_noop!(DecentralMl::revoke_model(origin, model_id), BadOrigin);
+			}
+			assert_noop!(DecentralMl::approve_model(council(2), 99), Error::<Test>::ModelNotFound);
+			assert_noop!(DecentralMl::revoke_model(council(2), 99), Error::<Test>::ModelNotFound);
+		});
+	}
+
+	#[test]
+	fn a_council_motion_dispatches_approve_model() {
+		run(|| {
+			let model_id = committed_model();
+			let proposal: RuntimeCall = crate::Call::<Test>::approve_model { model_id }.into();
+			let length = proposal.encoded_size() as u32;
+			assert_ok!(Council::propose(
+				RuntimeOrigin::signed(COUNCIL[0]),
+				2,
+				Box::new(proposal.clone()),
+				length
+			));
+			let hash = BlakeTwo256::hash_of(&proposal);
+			assert_ok!(Council::vote(RuntimeOrigin::signed(COUNCIL[0]), hash, 0, true));
+			assert_ok!(Council::vote(RuntimeOrigin::signed(COUNCIL[1]), hash, 0, true));
+			assert_eq!(
+				Models::<Test>::get(model_id).map(|m| m.status),
+				Some(ModelStatus::Committed)
+			);
+			assert_ok!(Council::close(
+				RuntimeOrigin::signed(COUNCIL[2]),
+				hash,
+				0,
+				Weight::from_parts(1_000_000_000, 100_000),
+				length
+			));
+			assert_eq!(
+				Models::<Test>::get(model_id).map(|m| m.status),
+				Some(ModelStatus::Approved)
+			);
+		});
+	}
+}
+
+#[test]
+fn every_error_and_event_has_a_doc_line() {
+	use scale_info::{TypeDef, TypeInfo};
+	for info in [Error::<Test>::type_info(), Event::<Test>::type_info()] {
+		let TypeDef::Variant(def) = info.type_def else { panic!("errors and events are enums") };
+		assert!(def.variants.len() >= 12);
+		for variant in def.variants {
+			assert!(!variant.docs.is_empty(), "{} has no doc line", variant.name);
+		}
+	}
+}

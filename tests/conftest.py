@@ -1,0 +1,36 @@
+"""Shared fixtures: a session devnet and a connection to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from substrateinterface import SubstrateInterface
+
+from tests.devnet import Devnet, free_port
+
+
+@pytest.fixture(scope="session")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    """One devnet for the session, started from genesis in a temporary state directory."""
+    net = Devnet(state_dir=tmp_path_factory.mktemp("devnet"), port=free_port())
+    net.start()
+    yield net
+    net.stop()
+
+
+@pytest.fixture
+def fresh_devnet(tmp_path: Path) -> Iterator[Devnet]:
+    """A devnet of the test's own, for tests that restart it."""
+    net = Devnet(state_dir=tmp_path / "devnet", port=free_port())
+    net.start()
+    yield net
+    net.stop()
+
+
+@pytest.fixture
+def substrate(devnet: Devnet) -> Iterator[SubstrateInterface]:
+    conn = SubstrateInterface(url=devnet.url)
+    yield conn
+    conn.close()

@@ -1,0 +1,46 @@
+"""Start and stop a real Chopsticks devnet (our committed runtime) for tests.
+
+Each devnet gets its own state directory and a free loopback port, and is stopped by the PID
+its start script recorded, never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEVNET_SH = ROOT / "chain" / "devnet" / "devnet.sh"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Devnet:
+    """A devnet whose state lives in `state_dir`, serving JSON-RPC on `port`."""
+
+    state_dir: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def _run(self, command: str) -> None:
+        env = os.environ | {"DML_DEVNET_DIR": str(self.state_dir), "DML_CHAIN_PORT": str(self.port)}
+        subprocess.run([str(DEVNET_SH), command], env=env, check=True, timeout=300)
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")
