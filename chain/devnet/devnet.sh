@@ -219,6 +219,20 @@ stop_pid() {
   rm -f "$PID_FILE"
 }
 
+# Chopsticks writes blocks to the db asynchronously: wait (up to 15 s) until the db holds the
+# current head, so a stop right after an extrinsic's inclusion loses nothing.
+wait_for_db_flush() {
+  local head stored i
+  head="$(rpc chain_getHeader | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(parseInt(JSON.parse(s).number,16))}catch{console.log("")}})')" || return 0
+  [[ "$head" =~ ^[0-9]+$ ]] || return 0
+  for ((i = 0; i < 150; i++)); do
+    stored="$(python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute("select coalesce(max(number),-1) from block").fetchone()[0])' "$DB_FILE" 2>/dev/null)" || stored=-1
+    ((stored >= head)) && return 0
+    sleep 0.1
+  done
+  log "warning: the db holds block #$stored but the head is #$head; the newest blocks may be lost"
+}
+
 cmd_stop() {
   local pid
   pid="$(running_pid)"
@@ -227,6 +241,7 @@ cmd_stop() {
     echo "devnet not running"
     return 0
   fi
+  wait_for_db_flush
   stop_pid "$pid"
   echo "devnet stopped (pid $pid)"
 }

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from substrateinterface import Keypair, SubstrateInterface
-from substrateinterface.exceptions import SubstrateRequestException
-
-from tests.chain.support import (
+from decentralml_bindings import (
     ALICE,
     BOB,
     CHARLIE,
@@ -19,12 +16,15 @@ from tests.chain.support import (
     UNIT,
     Outcome,
     balance,
+    bounded,
     cid,
     hex32,
     must,
     storage,
     submit,
 )
+from substrateinterface import Keypair, SubstrateInterface
+from substrateinterface.exceptions import SubstrateRequestException
 
 REWARD = 10 * UNIT
 
@@ -68,7 +68,7 @@ def create_task(
         max_assignments=slots,
         expires_at=block_number(substrate) + 1_000,
         validation="ManualAccept",
-        validators=[v.ss58_address for v in validators],
+        validators=bounded([v.ss58_address for v in validators]),
         reward_per_result=REWARD,
         manifest_cid=cid("bafy-manifest-lifecycle"),
         manifest_hash=hex32(0xAB),
@@ -145,7 +145,7 @@ def test_a_whole_task_escrows_pays_refunds_and_commits_every_round(substrate: Su
             round=round_,
             cid=cid(f"bafy-model-{round_}"),
             hash=hex32(0x40 + round_),
-            accepted=accepted,
+            accepted=bounded(accepted),
         )
         return ledger.paid_fee(EVE, must(outcome))
 
@@ -181,7 +181,9 @@ def test_a_whole_task_escrows_pays_refunds_and_commits_every_round(substrate: Su
     assert stored2["parent"] == int(model1["model_id"])
     assert stored2["accepted"] == sorted(round2.values())
     assert stored2["status"] == "Committed"
-    statuses = Counter(storage(substrate, "Results", rid)["status"] for rid in [*round1.values(), *round2.values()])
+    statuses = Counter(
+        storage(substrate, "Results", rid)["status"] for rid in [*round1.values(), *round2.values()]
+    )
     assert statuses == Counter({"Accepted": 4, "Rejected": 1})
     rejected = storage(substrate, "Results", round1[DAVE.ss58_address])
     assert rejected["rejection"] == "Outlier"
@@ -202,13 +204,17 @@ def test_cancelling_refunds_the_whole_unspent_budget(substrate: SubstrateInterfa
     ledger.move(ALICE, free=budget, reserved=-budget)
     ledger.check()
     assert storage(substrate, "Tasks", task_id)["status"] == "Withdrawn"
-    refused = submit(substrate, BOB, PALLET, "send_task_result", task_id=task_id, round=1, cid=cid("x"), hash=hex32(1))
+    refused = submit(
+        substrate, BOB, PALLET, "send_task_result", task_id=task_id, round=1, cid=cid("x"), hash=hex32(1)
+    )
     assert refused.error_name == "TaskNotOpen"
 
 
 @pytest.mark.devnet
 def test_a_bad_signature_is_refused_before_inclusion(substrate: SubstrateInterface) -> None:
-    call = substrate.compose_call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": UNIT})
+    call = substrate.compose_call(
+        "Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": UNIT}
+    )
     extrinsic = substrate.create_signed_extrinsic(call=call, keypair=ALICE)
     raw = bytearray(extrinsic.data.data)
     # compact length (2 bytes here), version, MultiAddress::Id (1 + 32), MultiSignature tag, signature.

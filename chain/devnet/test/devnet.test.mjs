@@ -195,7 +195,8 @@ describe('devnet on chopsticks: transfer, restart with the same db, transfer aga
     const bob = keyring.addFromUri('//Bob');
     assert.equal(alice.address, '5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY');
 
-    const transfer = api.tx.balances.transferKeepAlive ?? api.tx.balances.transfer;
+    // Built on the *current* api: each start below opens a new connection.
+    const transfer = (dest, amount) => api.tx.balances.transferKeepAlive(dest, amount);
     const bob0 = await free(bob.address);
     const n0 = await bestNumber();
     const r1 = await signAndWait(api, transfer(bob.address, DML), alice);

@@ -2,7 +2,7 @@
 //! Alice, Bob and Charlie on the council.
 
 use crate::*;
-use alloc::{vec, vec::Vec};
+use alloc::{string::String, vec, vec::Vec};
 use frame::{
 	deps::sp_genesis_builder::{self, PresetId},
 	runtime::prelude::*,

@@ -15,7 +15,7 @@ mod apis;
 mod configs;
 pub mod genesis;
 
-use alloc::borrow::Cow;
+use alloc::{borrow::Cow, vec::Vec};
 use frame::{
 	prelude::*,
 	runtime::{prelude::*, types_common::BlockOf},

@@ -1,4 +1,4 @@
-"""Small helpers over substrate-interface for the chain tests: submit, read events and balances."""
+"""Submit signed extrinsics, and read events, balances and pallet storage."""
 
 from __future__ import annotations
 
@@ -76,3 +76,12 @@ def hex32(seed: int) -> str:
 
 def cid(text: str) -> str:
     return "0x" + text.encode().hex()
+
+
+def bounded(items: list[Any]) -> list[list[Any]]:
+    """A `BoundedVec<T, N>` call argument (T not u8) as substrate-interface 1.8 encodes it.
+
+    scalecodec sees a BoundedVec as a one-field tuple struct around the `Vec<T>`, so the list must
+    be wrapped once more; a bare list fails with "Provided value is not a list".
+    """
+    return [list(items)]
