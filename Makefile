@@ -52,7 +52,7 @@ test-chain: ## Pallet unit tests and clippy (native, rustup's cargo).
 	cd chain && cargo clippy -p pallet-decentralml --locked --all-targets -- -D warnings
 
 test-python: setup ## Integration tests against the devnet (started by the tests).
-	cd $(DEVNET) && node --test test/
+	cd $(DEVNET) && DML_TEST_REQUIRE_CHAIN=1 node --test test/
 	$(PY) -m pytest
 
 runtime: ## Rebuild the runtime wasm, chain spec and manifest under chain/artifacts (Debian's Rust 1.96).

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from substrateinterface import Keypair, SubstrateInterface
+from substrateinterface import SubstrateInterface
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,6 +39,7 @@ from decentralml_bindings import (  # noqa: E402
     storage,
     submit,
 )
+
 from tests.devnet import Devnet, free_port  # noqa: E402
 
 WORKERS = {"bob": BOB, "charlie": CHARLIE, "dave": DAVE}
@@ -76,9 +77,8 @@ def run(substrate: SubstrateInterface, rounds: int, poisoned: str, reward: int) 
         )
     )
     task_id = int(created.event(PALLET, "TaskCreated")["task_id"])
-    print(
-        f"task {task_id} created by alice, escrow {created.event(PALLET, 'TaskCreated')['escrowed'] / UNIT} DML"
-    )
+    escrowed = int(created.event(PALLET, "TaskCreated")["escrowed"])
+    print(f"task {task_id} created by alice, escrow {escrowed / UNIT} DML")
     for who in WORKERS.values():
         must(submit(substrate, who, PALLET, "assign_task", task_id=task_id))
 
@@ -154,9 +154,8 @@ def run(substrate: SubstrateInterface, rounds: int, poisoned: str, reward: int) 
 
     task = storage(substrate, "Tasks", task_id)
     end = {name: balance(substrate, who)[0] for name, who in {**WORKERS, "alice": ALICE}.items()}
-    print(
-        f"task {task_id}: {task['status']}, paid {int(task['paid']) / UNIT} DML, refunded {int(task['refunded']) / UNIT} DML"
-    )
+    paid, refunded = int(task["paid"]) / UNIT, int(task["refunded"]) / UNIT
+    print(f"task {task_id}: {task['status']}, paid {paid} DML, refunded {refunded} DML")
     for name in WORKERS:
         print(f"  {name:<8} balance change {(end[name] - start[name]) / UNIT:+.6f} DML (rewards less fees)")
     return {

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from decentralml_bindings import ALICE, BOB, PALLET, UNIT, bounded, cid, hex32, must, storage, submit
 from substrateinterface import SubstrateInterface
 
-from decentralml_bindings import ALICE, BOB, PALLET, UNIT, bounded, cid, hex32, must, storage, submit
 from tests.devnet import Devnet
 
 
