@@ -12,7 +12,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { ApiPromise, Keyring, WsProvider } from '@polkadot/api';
+
+import { freePort, signAndWait } from './chain.mjs';
 
 const execFileP = promisify(execFile);
 const DEVNET_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -29,17 +30,7 @@ const DEFAULT_SPEC = join(REPO, 'chain/artifacts/dev-spec.raw.json');
 const DEFAULT_WASM = join(REPO, 'chain/artifacts/decentralml_runtime.compact.compressed.wasm');
 const DML = 10n ** 12n; // tokenDecimals 12
 
-const freePort = () =>
-  new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => ok(port));
-    });
-  });
-
+const names = (outcome) => outcome.events.map((e) => `${e.section}.${e.method}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const isAlive = (pid) => {
@@ -50,36 +41,6 @@ const isAlive = (pid) => {
     return false;
   }
 };
-
-/** Submit a signed extrinsic and wait for its block; resolves with the outcome, rejects on pool errors. */
-const signAndWait = (api, tx, signer) =>
-  new Promise((ok, fail) => {
-    let unsub = () => {};
-    tx.signAndSend(signer, (result) => {
-      const { status, dispatchError, events } = result;
-      if (status.isInBlock || status.isFinalized) {
-        unsub();
-        let error = null;
-        if (dispatchError) {
-          error = dispatchError.isModule
-            ? (({ section, name }) => `${section}.${name}`)(api.registry.findMetaError(dispatchError.asModule))
-            : dispatchError.toString();
-        }
-        ok({
-          blockHash: (status.isInBlock ? status.asInBlock : status.asFinalized).toHex(),
-          error,
-          events: events.map(({ event }) => `${event.section}.${event.method}`),
-        });
-      } else if (status.isInvalid || status.isDropped || status.isUsurped) {
-        unsub();
-        fail(new Error(`extrinsic ${status.type}`));
-      }
-    })
-      .then((u) => {
-        unsub = u;
-      })
-      .catch(fail); // e.g. "1010: Invalid Transaction: Transaction has a bad signature" (BadProof)
-  });
 
 describe('devnet tooling', () => {
   test('the chopsticks-core resume patch is applied (cjs and esm)', () => {
@@ -201,8 +162,8 @@ describe('devnet on chopsticks: transfer, restart with the same db, transfer aga
     const n0 = await bestNumber();
     const r1 = await signAndWait(api, transfer(bob.address, DML), alice);
     assert.equal(r1.error, null, `first transfer failed: ${r1.error}`);
-    assert.ok(r1.events.includes('system.ExtrinsicSuccess'), r1.events.join(','));
-    assert.ok(r1.events.includes('balances.Transfer'), r1.events.join(','));
+    assert.ok(names(r1).includes('system.ExtrinsicSuccess'), names(r1).join(','));
+    assert.ok(names(r1).includes('balances.Transfer'), names(r1).join(','));
     const bob1 = await free(bob.address);
     assert.equal(bob1 - bob0, DML);
     const n1 = await bestNumber();
@@ -210,8 +171,7 @@ describe('devnet on chopsticks: transfer, restart with the same db, transfer aga
     const aliceNonce1 = (await api.rpc.system.accountNextIndex(alice.address)).toNumber();
     console.log(`# first run: system_chain=${chain}, transfer in block #${n1}, bob +1 DML`);
 
-    await sleep(1500); // chopsticks saves the block to sqlite just after announcing it
-    await stop(pid);
+        await stop(pid);
 
     // ---------- second start: same db, resume ----------
     pid = await start();
@@ -223,7 +183,7 @@ describe('devnet on chopsticks: transfer, restart with the same db, transfer aga
     // Without the resume patch this is rejected with `1010: ... bad signature` (BadProof).
     const r2 = await signAndWait(api, transfer(bob.address, 2n * DML), alice);
     assert.equal(r2.error, null, `second transfer failed: ${r2.error}`);
-    assert.ok(r2.events.includes('system.ExtrinsicSuccess'), r2.events.join(','));
+    assert.ok(names(r2).includes('system.ExtrinsicSuccess'), names(r2).join(','));
     assert.equal((await free(bob.address)) - bob1, 2n * DML);
     const n3 = await bestNumber();
     assert.equal(n3, n2 + 1);
@@ -233,7 +193,6 @@ describe('devnet on chopsticks: transfer, restart with the same db, transfer aga
     assert.equal(st.code, 0);
     assert.match(st.stdout, new RegExp(`devnet running: pid ${pid}, ws://127\\.0\\.0\\.1:${port}, best block #${n3}`));
 
-    await sleep(1500);
     await stop(pid);
 
     // ---------- reset: db gone ----------
