@@ -31,7 +31,6 @@ const DEFAULT_WASM = join(REPO, 'chain/artifacts/decentralml_runtime.compact.com
 const DML = 10n ** 12n; // tokenDecimals 12
 
 const names = (outcome) => outcome.events.map((e) => `${e.section}.${e.method}`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const isAlive = (pid) => {
   try {
