@@ -47,9 +47,10 @@ lint: venv ## ruff and mypy --strict.
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test-chain: ## Pallet unit tests and clippy (native, rustup's cargo).
-	cd chain && cargo test -p pallet-decentralml --locked
-	cd chain && cargo clippy -p pallet-decentralml --locked --all-targets -- -D warnings
+test-chain: ## Pallet unit and benchmark tests, clippy and rustfmt (native, rustup's cargo).
+	cd chain && cargo fmt --all --check
+	cd chain && cargo test -p pallet-decentralml --locked --features runtime-benchmarks
+	cd chain && cargo clippy -p pallet-decentralml --locked --all-targets --features runtime-benchmarks -- -D warnings
 
 test-python: setup ## Integration tests against the devnet (started by the tests).
 	cd $(DEVNET) && DML_TEST_REQUIRE_CHAIN=1 node --test test/
