@@ -20,67 +20,46 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from substrateinterface import SubstrateInterface
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from decentralml_bindings import (  # noqa: E402
-    ALICE,
-    BOB,
-    CHARLIE,
-    DAVE,
-    EVE,
-    PALLET,
-    UNIT,
-    balance,
-    bounded,
-    must,
-    storage,
-    submit,
-)
+from decentralml_bindings import DecentralMl, calls, events  # noqa: E402
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, UNIT  # noqa: E402
+from decentralml_bindings.types import OUTLIER, TaskType, ValidationStrategy  # noqa: E402
 
 from tests.devnet import Devnet, free_port  # noqa: E402
 
 WORKERS = {"bob": BOB, "charlie": CHARLIE, "dave": DAVE}
+PEOPLE = {**WORKERS, "alice": ALICE}
 
 
-def digest(data: bytes) -> str:
-    return "0x" + hashlib.sha256(data).hexdigest()
+def content_id(data: bytes) -> tuple[str, bytes]:
+    """(CID, sha256) of bytes; the CID stands in for IPFS's until the content store lands."""
+    digest = hashlib.sha256(data).digest()
+    return "sha256-" + digest.hex()[:46], digest
 
 
-def as_cid(data: bytes) -> str:
-    """A content id for bytes; stands in for the IPFS CID until the content store lands."""
-    return "0x" + ("sha256-" + hashlib.sha256(data).hexdigest()[:46]).encode().hex()
-
-
-def run(substrate: SubstrateInterface, rounds: int, poisoned: str, reward: int) -> dict[str, Any]:
-    start = {name: balance(substrate, who)[0] for name, who in {**WORKERS, "alice": ALICE}.items()}
-    manifest = json.dumps({"model": "mlp", "dataset": "digits", "rounds": rounds}).encode()
-    head = int(substrate.get_block_header()["header"]["number"])
-    created = must(
-        submit(
-            substrate,
-            ALICE,
-            PALLET,
-            "create_task",
-            task_type="ModelContributor",
+def run(chain: DecentralMl, rounds: int, poisoned: str, reward: int) -> dict[str, Any]:
+    start = {name: chain.free_and_reserved(who.ss58_address)[0] for name, who in PEOPLE.items()}
+    manifest_cid, manifest_hash = content_id(json.dumps({"model": "mlp", "rounds": rounds}).encode())
+    created = chain.submit(
+        calls.create_task(
+            task_type=TaskType.MODEL_CONTRIBUTOR,
             rounds=rounds,
             max_assignments=len(WORKERS),
-            expires_at=head + 10_000,
-            validation="ManualAccept",
-            validators=bounded([EVE.ss58_address]),
+            expires_at=chain.block_number() + 10_000,
+            validation=ValidationStrategy.manual_accept(),
+            validators=[EVE.ss58_address],
             reward_per_result=reward,
-            manifest_cid=as_cid(manifest),
-            manifest_hash=digest(manifest),
-            base_model=None,
-        )
-    )
-    task_id = int(created.event(PALLET, "TaskCreated")["task_id"])
-    escrowed = int(created.event(PALLET, "TaskCreated")["escrowed"])
-    print(f"task {task_id} created by alice, escrow {escrowed / UNIT} DML")
+            manifest_cid=manifest_cid,
+            manifest_hash=manifest_hash,
+        ),
+        ALICE,
+    ).one(events.TaskCreated)
+    task_id = created.task_id
+    print(f"task {task_id} created by alice, escrow {created.escrowed / UNIT} DML")
     for who in WORKERS.values():
-        must(submit(substrate, who, PALLET, "assign_task", task_id=task_id))
+        chain.submit(calls.assign_task(task_id), who)
 
     summary: list[dict[str, Any]] = []
     print(f"{'round':>5} {'accepted':>8} {'rejected':>8}  {'model hash':<20} {'block':>6}")
@@ -88,83 +67,49 @@ def run(substrate: SubstrateInterface, rounds: int, poisoned: str, reward: int) 
         accepted: list[int] = []
         rejected = 0
         for name, who in WORKERS.items():
-            update = f"task {task_id} round {round_} update from {name}".encode()
-            sent = must(
-                submit(
-                    substrate,
-                    who,
-                    PALLET,
-                    "send_task_result",
-                    task_id=task_id,
-                    round=round_,
-                    cid=as_cid(update),
-                    hash=digest(update),
-                )
-            )
-            result_id = int(sent.event(PALLET, "ResultSubmitted")["result_id"])
+            cid, digest = content_id(f"task {task_id} round {round_} update from {name}".encode())
+            sent = chain.submit(calls.send_task_result(task_id, round_, cid, digest), who)
+            result_id = sent.one(events.ResultSubmitted).result_id
             honest = name != poisoned
-            must(
-                submit(
-                    substrate,
-                    EVE,
-                    PALLET,
-                    "validate_task_result",
-                    result_id=result_id,
-                    approved=honest,
-                    score=950_000 if honest else 50_000,
-                )
-            )
+            chain.submit(calls.validate_task_result(result_id, honest, 950_000 if honest else 50_000), EVE)
             if honest:
-                must(submit(substrate, ALICE, PALLET, "accept_task_result", result_id=result_id))
+                chain.submit(calls.accept_task_result(result_id), ALICE)
                 accepted.append(result_id)
             else:
-                must(
-                    submit(
-                        substrate, ALICE, PALLET, "reject_task_result", result_id=result_id, reason="Outlier"
-                    )
-                )
+                chain.submit(calls.reject_task_result(result_id, OUTLIER), ALICE)
                 rejected += 1
-        model = f"task {task_id} aggregate of round {round_}: {sorted(accepted)}".encode()
-        committed = must(
-            submit(
-                substrate,
-                EVE,
-                PALLET,
-                "commit_model",
-                task_id=task_id,
-                round=round_,
-                cid=as_cid(model),
-                hash=digest(model),
-                accepted=bounded(sorted(accepted)),
-            )
+        cid, digest = content_id(f"task {task_id} aggregate of round {round_}: {sorted(accepted)}".encode())
+        committed = chain.submit(calls.commit_model(task_id, round_, cid, digest, accepted), EVE)
+        model = committed.one(events.ModelCommitted)
+        summary.append(
+            {
+                "round": round_,
+                "accepted": len(accepted),
+                "rejected": rejected,
+                "model_id": model.model_id,
+                "model_cid": model.cid,
+                "model_hash": model.hash,
+                "parent": model.parent,
+                "block": committed.block_number,
+            }
         )
-        event = committed.event(PALLET, "ModelCommitted")
-        block = int(substrate.get_block_header(committed.receipt.block_hash)["header"]["number"])
-        row = {
-            "round": round_,
-            "accepted": len(accepted),
-            "rejected": rejected,
-            "model_id": int(event["model_id"]),
-            "model_hash": event["hash"],
-            "parent": event["parent"],
-            "block": block,
-        }
-        summary.append(row)
-        print(f"{round_:>5} {len(accepted):>8} {rejected:>8}  {str(event['hash'])[:18]}.. {block:>6}")
+        print(
+            f"{round_:>5} {len(accepted):>8} {rejected:>8}  {model.hash[:18]}.. {committed.block_number:>6}"
+        )
 
-    task = storage(substrate, "Tasks", task_id)
-    end = {name: balance(substrate, who)[0] for name, who in {**WORKERS, "alice": ALICE}.items()}
-    paid, refunded = int(task["paid"]) / UNIT, int(task["refunded"]) / UNIT
-    print(f"task {task_id}: {task['status']}, paid {paid} DML, refunded {refunded} DML")
+    task = chain.task(task_id)
+    assert task is not None
+    end = {name: chain.free_and_reserved(who.ss58_address)[0] for name, who in PEOPLE.items()}
+    print(f"task {task_id}: {task.status}, paid {task.paid / UNIT} DML, refunded {task.refunded / UNIT} DML")
     for name in WORKERS:
         print(f"  {name:<8} balance change {(end[name] - start[name]) / UNIT:+.6f} DML (rewards less fees)")
     return {
         "task_id": task_id,
-        "status": task["status"],
+        "status": task.status.value,
         "rounds": summary,
-        "paid": int(task["paid"]),
-        "refunded": int(task["refunded"]),
-        "balance_changes": {k: end[k] - start[k] for k in end},
+        "paid": task.paid,
+        "refunded": task.refunded,
+        "balance_changes": {name: end[name] - start[name] for name in end},
     }
 
 
@@ -186,9 +131,9 @@ def main() -> int:
         devnet = Devnet(state_dir=Path(state), port=free_port())
         devnet.start()
         try:
-            substrate = SubstrateInterface(url=devnet.url)
-            result = run(substrate, args.rounds, args.poisoned, int(args.reward * UNIT))
-            substrate.close()
+            chain = DecentralMl.connect(devnet.url)
+            result = run(chain, args.rounds, args.poisoned, int(args.reward * UNIT))
+            chain.close()
         finally:
             devnet.stop()
     args.summary.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Shared fixtures: a session devnet and a connection to it."""
+"""Shared fixtures: a session devnet and a bindings client connected to it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from substrateinterface import SubstrateInterface
+from decentralml_bindings import DecentralMl
 
 from tests.devnet import Devnet, free_port
 
@@ -30,7 +30,12 @@ def fresh_devnet(tmp_path: Path) -> Iterator[Devnet]:
 
 
 @pytest.fixture
-def substrate(devnet: Devnet) -> Iterator[SubstrateInterface]:
-    conn = SubstrateInterface(url=devnet.url)
-    yield conn
-    conn.close()
+def chain(devnet: Devnet) -> Iterator[DecentralMl]:
+    client = DecentralMl.connect(devnet.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def devnet_url(devnet: Devnet) -> str:
+    return devnet.url

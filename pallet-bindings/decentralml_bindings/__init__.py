@@ -1,43 +1,28 @@
-"""Python access to the DecentralML pallet over substrate-interface.
+"""Typed Python bindings for the DecentralML pallet, on substrate-interface.
 
-This first module signs and submits extrinsics and reports what they did; typed calls, storage,
-events and errors mirroring the pallet one to one grow here (issue 3).
+- `calls`: one builder per pallet call, returning a `Call`;
+- `client.DecentralMl`: signs, submits (`Receipt` with typed events), batches, relays, reads storage;
+- `types`: one type per on-chain struct and enum;
+- `events`: one dataclass per pallet event;
+- `errors`: one exception per pallet error, carrying its doc line;
+- `dev`: the devnet's dev accounts.
 """
 
-from decentralml_bindings.submit import (
-    ALICE,
-    BOB,
-    CHARLIE,
-    DAVE,
-    EVE,
-    FERDIE,
-    PALLET,
-    UNIT,
-    Outcome,
-    balance,
-    bounded,
-    cid,
-    hex32,
-    must,
-    storage,
-    submit,
-)
+from decentralml_bindings import calls, errors, events, types
+from decentralml_bindings.calls import Call
+from decentralml_bindings.client import DecentralMl, Receipt
+from decentralml_bindings.errors import ChainError, DecentralMlError, DispatchFailed, ExtrinsicRejected
 
 __all__ = [
-    "ALICE",
-    "BOB",
-    "CHARLIE",
-    "DAVE",
-    "EVE",
-    "FERDIE",
-    "PALLET",
-    "UNIT",
-    "Outcome",
-    "balance",
-    "bounded",
-    "cid",
-    "hex32",
-    "must",
-    "storage",
-    "submit",
+    "Call",
+    "ChainError",
+    "DecentralMl",
+    "DecentralMlError",
+    "DispatchFailed",
+    "ExtrinsicRejected",
+    "Receipt",
+    "calls",
+    "errors",
+    "events",
+    "types",
 ]

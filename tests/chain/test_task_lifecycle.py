@@ -1,4 +1,4 @@
-"""A whole task on the real devnet, driven with substrate-interface, every balance checked to the unit."""
+"""A whole task on the real devnet, every balance checked to the unit."""
 
 from __future__ import annotations
 
@@ -6,25 +6,25 @@ from collections import Counter
 
 import pytest
 from decentralml_bindings import (
-    ALICE,
-    BOB,
-    CHARLIE,
-    DAVE,
-    EVE,
-    FERDIE,
-    PALLET,
-    UNIT,
-    Outcome,
-    balance,
-    bounded,
-    cid,
-    hex32,
-    must,
-    storage,
-    submit,
+    DecentralMl,
+    DispatchFailed,
+    ExtrinsicRejected,
+    Receipt,
+    calls,
+    errors,
+    events,
 )
-from substrateinterface import Keypair, SubstrateInterface
-from substrateinterface.exceptions import SubstrateRequestException
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, UNIT
+from decentralml_bindings.types import (
+    OUTLIER,
+    ModelStatus,
+    RejectionReason,
+    ResultSubmissionStatus,
+    TaskStatus,
+    TaskType,
+    ValidationStrategy,
+)
+from substrateinterface import Keypair
 
 REWARD = 10 * UNIT
 
@@ -32,209 +32,171 @@ REWARD = 10 * UNIT
 class Ledger:
     """Expected (free, reserved) of each account, moved by fees, escrow, payouts and refunds."""
 
-    def __init__(self, substrate: SubstrateInterface, accounts: list[Keypair]) -> None:
-        self.substrate = substrate
-        self.expected = {who.ss58_address: balance(substrate, who) for who in accounts}
-        self.keys = {who.ss58_address: who for who in accounts}
+    def __init__(self, chain: DecentralMl, accounts: list[Keypair]) -> None:
+        self.chain = chain
+        self.expected = {who.ss58_address: chain.free_and_reserved(who.ss58_address) for who in accounts}
 
     def move(self, who: Keypair, free: int = 0, reserved: int = 0) -> None:
         old_free, old_reserved = self.expected[who.ss58_address]
         self.expected[who.ss58_address] = (old_free + free, old_reserved + reserved)
 
-    def paid_fee(self, signer: Keypair, outcome: Outcome) -> Outcome:
-        assert outcome.fee > 0
-        self.move(signer, free=-outcome.fee)
-        return outcome
+    def submit(self, call: calls.Call, signer: Keypair) -> Receipt:
+        receipt = self.chain.submit(call, signer)
+        assert receipt.fee > 0
+        self.move(signer, free=-receipt.fee)
+        return receipt
 
     def check(self) -> None:
         for address, expected in self.expected.items():
-            assert balance(self.substrate, self.keys[address]) == expected, address
+            assert self.chain.free_and_reserved(address) == expected, address
 
 
-def block_number(substrate: SubstrateInterface) -> int:
-    return int(substrate.get_block_header()["header"]["number"])
-
-
-def create_task(
-    substrate: SubstrateInterface, creator: Keypair, *, rounds: int, slots: int, validators: list[Keypair]
-) -> Outcome:
-    return submit(
-        substrate,
-        creator,
-        PALLET,
-        "create_task",
-        task_type="ModelContributor",
+def new_task(chain: DecentralMl, *, rounds: int, slots: int, validators: list[Keypair]) -> calls.Call:
+    return calls.create_task(
+        task_type=TaskType.MODEL_CONTRIBUTOR,
         rounds=rounds,
         max_assignments=slots,
-        expires_at=block_number(substrate) + 1_000,
-        validation="ManualAccept",
-        validators=bounded([v.ss58_address for v in validators]),
+        expires_at=chain.block_number() + 1_000,
+        validation=ValidationStrategy.manual_accept(),
+        validators=[v.ss58_address for v in validators],
         reward_per_result=REWARD,
-        manifest_cid=cid("bafy-manifest-lifecycle"),
-        manifest_hash=hex32(0xAB),
-        base_model=None,
+        manifest_cid="bafy-manifest-lifecycle",
+        manifest_hash=bytes([0xAB]) * 32,
     )
 
 
 @pytest.mark.devnet
-def test_a_whole_task_escrows_pays_refunds_and_commits_every_round(substrate: SubstrateInterface) -> None:
+def test_a_whole_task_escrows_pays_refunds_and_commits_every_round(chain: DecentralMl) -> None:
     # Prepare
-    ledger = Ledger(substrate, [ALICE, BOB, CHARLIE, DAVE, EVE])
+    ledger = Ledger(chain, [ALICE, BOB, CHARLIE, DAVE, EVE])
     workers = [BOB, CHARLIE, DAVE]
 
     # Execute and assert, step by step
-    created = ledger.paid_fee(ALICE, must(create_task(substrate, ALICE, rounds=2, slots=3, validators=[EVE])))
-    event = created.event(PALLET, "TaskCreated")
-    task_id, budget = int(event["task_id"]), int(event["escrowed"])
+    created = ledger.submit(new_task(chain, rounds=2, slots=3, validators=[EVE]), ALICE).one(
+        events.TaskCreated
+    )
+    task_id, budget = created.task_id, created.escrowed
     assert budget == REWARD * 3 * 2
     ledger.move(ALICE, free=-budget, reserved=budget)
     ledger.check()
 
     for worker in workers:
-        ledger.paid_fee(worker, must(submit(substrate, worker, PALLET, "assign_task", task_id=task_id)))
-    assert storage(substrate, "Tasks", task_id)["assigned"] == 3
+        ledger.submit(calls.assign_task(task_id), worker)
+    task = chain.task(task_id)
+    assert task is not None
+    assert (task.assigned, task.status) == (3, TaskStatus.IN_PROGRESS)
 
     def send(worker: Keypair, round_: int) -> int:
-        outcome = must(
-            submit(
-                substrate,
-                worker,
-                PALLET,
-                "send_task_result",
-                task_id=task_id,
-                round=round_,
-                cid=cid(f"bafy-update-{worker.ss58_address[:8]}-{round_}"),
-                hash=hex32(round_),
-            )
+        call = calls.send_task_result(
+            task_id, round_, f"bafy-update-{worker.ss58_address[:8]}-{round_}", bytes([round_]) * 32
         )
-        ledger.paid_fee(worker, outcome)
-        return int(outcome.event(PALLET, "ResultSubmitted")["result_id"])
-
-    def validate(result_id: int, approved: bool) -> None:
-        outcome = submit(
-            substrate,
-            EVE,
-            PALLET,
-            "validate_task_result",
-            result_id=result_id,
-            approved=approved,
-            score=900_000 if approved else 100_000,
-        )
-        ledger.paid_fee(EVE, must(outcome))
+        return ledger.submit(call, worker).one(events.ResultSubmitted).result_id
 
     def settle(result_id: int, worker: Keypair, accept: bool) -> None:
+        ledger.submit(calls.validate_task_result(result_id, accept, 900_000 if accept else 100_000), EVE)
         if accept:
-            outcome = submit(substrate, ALICE, PALLET, "accept_task_result", result_id=result_id)
-            assert int(must(outcome).event(PALLET, "ResultAccepted")["reward"]) == REWARD
+            assert (
+                ledger.submit(calls.accept_task_result(result_id), ALICE).one(events.ResultAccepted).reward
+                == REWARD
+            )
             ledger.move(ALICE, reserved=-REWARD)
             ledger.move(worker, free=REWARD)
         else:
-            outcome = submit(
-                substrate, ALICE, PALLET, "reject_task_result", result_id=result_id, reason="Outlier"
+            rejected = ledger.submit(calls.reject_task_result(result_id, OUTLIER), ALICE).one(
+                events.ResultRejected
             )
-            must(outcome).event(PALLET, "ResultRejected")
-        ledger.paid_fee(ALICE, outcome)
+            assert rejected.reason == OUTLIER
 
-    def commit(round_: int, accepted: list[int]) -> Outcome:
-        outcome = submit(
-            substrate,
+    def commit(round_: int, accepted: list[int]) -> Receipt:
+        return ledger.submit(
+            calls.commit_model(
+                task_id, round_, f"bafy-model-{round_}", bytes([0x40 + round_]) * 32, accepted
+            ),
             EVE,
-            PALLET,
-            "commit_model",
-            task_id=task_id,
-            round=round_,
-            cid=cid(f"bafy-model-{round_}"),
-            hash=hex32(0x40 + round_),
-            accepted=bounded(accepted),
         )
-        return ledger.paid_fee(EVE, must(outcome))
 
     # Round 1: three results, two accepted, one rejected.
     round1 = {worker.ss58_address: send(worker, 1) for worker in workers}
     for worker in workers:
-        validate(round1[worker.ss58_address], approved=worker is not DAVE)
-    for worker in workers:
         settle(round1[worker.ss58_address], worker, accept=worker is not DAVE)
     ledger.check()
-    first = commit(1, sorted([round1[BOB.ss58_address], round1[CHARLIE.ss58_address]]))
-    model1 = first.event(PALLET, "ModelCommitted")
-    assert model1["parent"] is None
+    model1 = commit(1, [round1[BOB.ss58_address], round1[CHARLIE.ss58_address]]).one(events.ModelCommitted)
+    assert model1.parent is None
 
     # Round 2: the two honest workers again, both accepted.
     round2 = {worker.ss58_address: send(worker, 2) for worker in (BOB, CHARLIE)}
     for worker in (BOB, CHARLIE):
-        validate(round2[worker.ss58_address], approved=True)
         settle(round2[worker.ss58_address], worker, accept=True)
-    second = commit(2, sorted(round2.values()))
-    model2 = second.event(PALLET, "ModelCommitted")
-    completed = second.event(PALLET, "TaskCompleted")
+    second = commit(2, list(round2.values()))
+    model2 = second.one(events.ModelCommitted)
     refund = budget - 4 * REWARD
-    assert int(completed["refunded"]) == refund
+    assert second.one(events.TaskCompleted).refunded == refund
     ledger.move(ALICE, free=refund, reserved=-refund)
 
     # Assert the final state, chain-wide
     ledger.check()
-    task = storage(substrate, "Tasks", task_id)
-    assert task["status"] == "Completed"
-    assert (int(task["paid"]), int(task["refunded"]), int(task["escrowed"])) == (4 * REWARD, refund, 0)
-    stored2 = storage(substrate, "Models", int(model2["model_id"]))
-    assert stored2["parent"] == int(model1["model_id"])
-    assert stored2["accepted"] == sorted(round2.values())
-    assert stored2["status"] == "Committed"
-    statuses = Counter(
-        storage(substrate, "Results", rid)["status"] for rid in [*round1.values(), *round2.values()]
+    task = chain.task(task_id)
+    assert task is not None
+    assert task.status == TaskStatus.COMPLETED
+    assert (task.paid, task.refunded, task.escrowed) == (4 * REWARD, refund, 0)
+    stored2 = chain.model(model2.model_id)
+    assert stored2 is not None
+    assert (stored2.parent, stored2.accepted, stored2.status) == (
+        model1.model_id,
+        tuple(sorted(round2.values())),
+        ModelStatus.COMMITTED,
     )
-    assert statuses == Counter({"Accepted": 4, "Rejected": 1})
-    rejected = storage(substrate, "Results", round1[DAVE.ss58_address])
-    assert rejected["rejection"] == "Outlier"
+    results = [chain.result(rid) for rid in [*round1.values(), *round2.values()]]
+    assert Counter(r.status for r in results if r) == Counter(
+        {ResultSubmissionStatus.ACCEPTED: 4, ResultSubmissionStatus.REJECTED: 1}
+    )
+    dave = chain.result(round1[DAVE.ss58_address])
+    assert dave is not None
+    assert dave.rejection == RejectionReason("Outlier")
 
 
 @pytest.mark.devnet
-def test_cancelling_refunds_the_whole_unspent_budget(substrate: SubstrateInterface) -> None:
-    ledger = Ledger(substrate, [ALICE, BOB])
-    created = ledger.paid_fee(ALICE, must(create_task(substrate, ALICE, rounds=1, slots=2, validators=[])))
-    task_id, budget = (int(created.event(PALLET, "TaskCreated")[k]) for k in ("task_id", "escrowed"))
-    ledger.move(ALICE, free=-budget, reserved=budget)
-    ledger.paid_fee(BOB, must(submit(substrate, BOB, PALLET, "assign_task", task_id=task_id)))
+def test_cancelling_refunds_the_whole_unspent_budget(chain: DecentralMl) -> None:
+    ledger = Ledger(chain, [ALICE, BOB])
+    created = ledger.submit(new_task(chain, rounds=1, slots=2, validators=[]), ALICE).one(events.TaskCreated)
+    ledger.move(ALICE, free=-created.escrowed, reserved=created.escrowed)
+    ledger.submit(calls.assign_task(created.task_id), BOB)
     ledger.check()
 
-    cancelled = ledger.paid_fee(ALICE, must(submit(substrate, ALICE, PALLET, "cancel_task", task_id=task_id)))
+    cancelled = ledger.submit(calls.cancel_task(created.task_id), ALICE).one(events.TaskCancelled)
 
-    assert int(cancelled.event(PALLET, "TaskCancelled")["refunded"]) == budget
-    ledger.move(ALICE, free=budget, reserved=-budget)
+    assert cancelled.refunded == created.escrowed
+    ledger.move(ALICE, free=created.escrowed, reserved=-created.escrowed)
     ledger.check()
-    assert storage(substrate, "Tasks", task_id)["status"] == "Withdrawn"
-    refused = submit(
-        substrate, BOB, PALLET, "send_task_result", task_id=task_id, round=1, cid=cid("x"), hash=hex32(1)
-    )
-    assert refused.error_name == "TaskNotOpen"
+    task = chain.task(created.task_id)
+    assert task is not None
+    assert task.status == TaskStatus.WITHDRAWN
+    with pytest.raises(errors.TaskNotOpen, match="completed, cancelled or expired"):
+        chain.submit(calls.send_task_result(created.task_id, 1, "x", bytes(32)), BOB)
 
 
 @pytest.mark.devnet
-def test_a_bad_signature_is_refused_before_inclusion(substrate: SubstrateInterface) -> None:
-    call = substrate.compose_call(
-        "Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": UNIT}
+def test_a_bad_signature_is_refused_before_inclusion(chain: DecentralMl) -> None:
+    signed = bytearray.fromhex(
+        chain.sign(
+            calls.Call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": UNIT}), ALICE
+        )[2:]
     )
-    extrinsic = substrate.create_signed_extrinsic(call=call, keypair=ALICE)
-    raw = bytearray(extrinsic.data.data)
     # compact length (2 bytes here), version, MultiAddress::Id (1 + 32), MultiSignature tag, signature.
-    signature_start = 2 + 1 + 33 + 1
-    raw[signature_start + 10] ^= 0xFF
-    before = balance(substrate, ALICE)
+    signed[2 + 1 + 33 + 1 + 10] ^= 0xFF
+    before = chain.free_and_reserved(ALICE.ss58_address)
 
-    with pytest.raises(SubstrateRequestException) as refused:
-        substrate.rpc_request("author_submitExtrinsic", ["0x" + raw.hex()])
+    with pytest.raises(ExtrinsicRejected, match="1010"):
+        chain.relay("0x" + signed.hex())
 
-    assert "1010" in str(refused.value) or "bad signature" in str(refused.value).lower()
-    assert balance(substrate, ALICE) == before
+    assert chain.free_and_reserved(ALICE.ss58_address) == before
 
 
 @pytest.mark.devnet
 @pytest.mark.parametrize("caller", [FERDIE, ALICE], ids=["outsider", "single-council-member"])
-def test_approve_model_is_refused_outside_a_council_majority(
-    substrate: SubstrateInterface, caller: Keypair
-) -> None:
-    outcome = submit(substrate, caller, PALLET, "approve_model", model_id=0)
+def test_approve_model_is_refused_outside_a_council_majority(chain: DecentralMl, caller: Keypair) -> None:
+    with pytest.raises(DispatchFailed) as refused:
+        chain.submit(calls.approve_model(0), caller)
 
-    assert not outcome.ok
-    assert outcome.error_name == "BadOrigin"
+    assert refused.value.name == "BadOrigin"
+    assert not isinstance(refused.value, errors.DecentralMlError)

@@ -1,0 +1,201 @@
+"""`DecentralMl`: sign, submit, batch and relay pallet calls, and read pallet storage.
+
+A submission returns a `Receipt` with the typed events, or raises: `ExtrinsicRejected` when the
+pool refuses it, the pallet error's own exception (`errors.TaskNotFound`, ...) or
+`DispatchFailed` when its dispatch fails. A failed extrinsic is never reported as success.
+
+One client is safe to share between threads: RPC traffic goes through one lock, and each account's
+nonces are handed out locally so concurrent submissions from one account never collide.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from scalecodec.base import ScaleBytes
+from substrateinterface import Keypair, SubstrateInterface
+from substrateinterface.exceptions import SubstrateRequestException
+
+from decentralml_bindings.calls import PALLET, Call
+from decentralml_bindings.errors import DispatchFailed, ExtrinsicRejected, doc_line, error_for
+from decentralml_bindings.events import PalletEvent, decode_event
+from decentralml_bindings.types import Assignment, ModelCommit, RoundState, TaskInfo, TaskResult, Verdict
+
+E = TypeVar("E", bound=PalletEvent)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """An included, successful extrinsic: where it landed, what its signer paid, what it emitted."""
+
+    extrinsic_hash: str
+    block_hash: str
+    block_number: int
+    fee: int
+    events: tuple[PalletEvent, ...]
+    other_events: tuple[tuple[str, str, dict[str, Any]], ...] = field(default=())
+
+    def all(self, kind: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def one(self, kind: type[E]) -> E:
+        found = self.all(kind)
+        if len(found) != 1:
+            raise LookupError(f"expected one {kind.__name__}, found {len(found)}")
+        return found[0]
+
+
+class DecentralMl:
+    """The pallet over one substrate-interface connection."""
+
+    def __init__(self, substrate: SubstrateInterface) -> None:
+        self.substrate = substrate
+        self._lock = threading.RLock()
+        self._next_nonce: dict[str, int] = {}
+
+    @classmethod
+    def connect(cls, url: str) -> DecentralMl:
+        return cls(SubstrateInterface(url=url))
+
+    def close(self) -> None:
+        self.substrate.close()
+
+    # Signing and submitting
+
+    def _nonce(self, address: str) -> int:
+        chain = int(self.substrate.get_account_nonce(address))
+        nonce = max(chain, self._next_nonce.get(address, 0))
+        self._next_nonce[address] = nonce + 1
+        return nonce
+
+    def _compose(self, call: Call) -> Any:
+        return self.substrate.compose_call(call.module, call.function, call.params)
+
+    def sign(self, call: Call, signer: Keypair, *, nonce: int | None = None) -> str:
+        """The signed extrinsic as hex, for the signer to hand to anyone who relays it."""
+        with self._lock:
+            use = self._nonce(signer.ss58_address) if nonce is None else nonce
+            extrinsic = self.substrate.create_signed_extrinsic(
+                call=self._compose(call), keypair=signer, nonce=use
+            )
+            return str(extrinsic.data.to_hex())
+
+    def submit(self, call: Call, signer: Keypair) -> Receipt:
+        """Sign with `signer`, submit and wait for inclusion."""
+        with self._lock:
+            try:
+                extrinsic = self.substrate.create_signed_extrinsic(
+                    call=self._compose(call), keypair=signer, nonce=self._nonce(signer.ss58_address)
+                )
+                return self._submit(extrinsic)
+            except ExtrinsicRejected:
+                self._next_nonce.pop(signer.ss58_address, None)
+                raise
+
+    def batch(self, calls: Sequence[Call], signer: Keypair) -> Receipt:
+        """All of `calls` in one extrinsic (`Utility.batch_all`): all succeed or none does."""
+        inner = [self._compose(c) for c in calls]
+        return self.submit(Call("Utility", "batch_all", {"calls": inner}), signer)
+
+    def relay(self, signed_hex: str) -> Receipt:
+        """Submit an extrinsic someone else signed, and wait for inclusion."""
+        with self._lock:
+            extrinsic = self.substrate.create_scale_object("Extrinsic", data=ScaleBytes(signed_hex))
+            extrinsic.decode()
+            return self._submit(extrinsic)
+
+    def _submit(self, extrinsic: Any) -> Receipt:
+        try:
+            receipt = self.substrate.submit_extrinsic(extrinsic, wait_for_inclusion=True)
+        except SubstrateRequestException as refused:
+            raise ExtrinsicRejected(str(refused)) from refused
+        if not receipt.is_success:
+            raise _dispatch_error(receipt.error_message or {})
+        events: list[PalletEvent] = []
+        others: list[tuple[str, str, dict[str, Any]]] = []
+        fee = 0
+        for record in receipt.triggered_events:
+            event = record.value["event"]
+            module, name, attributes = event["module_id"], event["event_id"], event["attributes"]
+            if module == PALLET:
+                events.append(decode_event(name, attributes))
+            else:
+                others.append((module, name, attributes))
+            if (module, name) == ("TransactionPayment", "TransactionFeePaid"):
+                fee += int(attributes["actual_fee"]) + int(attributes["tip"])
+        header = self.substrate.get_block_header(receipt.block_hash)["header"]
+        return Receipt(
+            extrinsic_hash=str(receipt.extrinsic_hash),
+            block_hash=str(receipt.block_hash),
+            block_number=int(header["number"]),
+            fee=fee,
+            events=tuple(events),
+            other_events=tuple(others),
+        )
+
+    # Reading pallet storage
+
+    def _query(self, item: str, *keys: Any) -> Any:
+        with self._lock:
+            return self.substrate.query(PALLET, item, list(keys)).value
+
+    def task(self, task_id: int) -> TaskInfo | None:
+        value = self._query("Tasks", task_id)
+        return None if value is None else TaskInfo.from_chain(value)
+
+    def assignment(self, task_id: int, worker: str) -> Assignment | None:
+        value = self._query("Assignments", task_id, worker)
+        return None if value is None else Assignment.from_chain(value)
+
+    def result(self, result_id: int) -> TaskResult | None:
+        value = self._query("Results", result_id)
+        return None if value is None else TaskResult.from_chain(value)
+
+    def result_of(self, task_id: int, round_: int, worker: str) -> int | None:
+        value = self._query("ResultIndex", task_id, round_, worker)
+        return None if value is None else int(value)
+
+    def verdict(self, result_id: int, validator: str) -> Verdict | None:
+        value = self._query("Verdicts", result_id, validator)
+        return None if value is None else Verdict.from_chain(value)
+
+    def round_state(self, task_id: int, round_: int) -> RoundState:
+        return RoundState.from_chain(self._query("Rounds", task_id, round_))
+
+    def model(self, model_id: int) -> ModelCommit | None:
+        value = self._query("Models", model_id)
+        return None if value is None else ModelCommit.from_chain(value)
+
+    def round_model(self, task_id: int, round_: int) -> int | None:
+        value = self._query("RoundModels", task_id, round_)
+        return None if value is None else int(value)
+
+    def next_ids(self) -> tuple[int, int, int]:
+        """(next task id, next result id, next model id)."""
+        return (
+            int(self._query("NextTaskId")),
+            int(self._query("NextResultId")),
+            int(self._query("NextModelId")),
+        )
+
+    def block_number(self) -> int:
+        with self._lock:
+            return int(self.substrate.get_block_header()["header"]["number"])
+
+    def free_and_reserved(self, address: str) -> tuple[int, int]:
+        with self._lock:
+            data = self.substrate.query("System", "Account", [address]).value["data"]
+        return int(data["free"]), int(data["reserved"])
+
+
+def _dispatch_error(message: dict[str, Any]) -> DispatchFailed:
+    name = str(message.get("name", "unknown"))
+    docs = " ".join(str(d).strip() for d in message.get("docs") or []).strip()
+    pallet_error = error_for(name) if message.get("type") == "Module" else None
+    # Another pallet may use the same error name: the doc line tells ours apart.
+    if pallet_error is not None and doc_line(pallet_error) == docs:
+        return pallet_error()
+    return DispatchFailed(name, docs)

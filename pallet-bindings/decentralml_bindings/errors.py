@@ -1,0 +1,209 @@
+"""Exceptions: one per pallet error, each carrying the pallet's own doc line.
+
+Exception tree::
+
+    ChainError
+    ├── ExtrinsicRejected        the pool refused the extrinsic (bad signature, stale nonce, ...)
+    └── DispatchFailed           included, but its dispatch failed with a non-pallet error
+        └── DecentralMlError     a `DecentralMl` pallet error; one subclass per error below
+
+`error_for(name)` maps a pallet error name to its class. `tests/bindings` checks that these
+classes and their doc lines match the runtime metadata exactly.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class ChainError(Exception):
+    """Something the chain refused."""
+
+
+class ExtrinsicRejected(ChainError):
+    """The transaction pool refused the extrinsic before inclusion (for example a bad signature)."""
+
+
+class DispatchFailed(ChainError):
+    """The extrinsic was included but its dispatch failed (for example `BadOrigin`)."""
+
+    def __init__(self, name: str, detail: str = "") -> None:
+        self.name = name
+        super().__init__(f"{name}: {detail}" if detail else name)
+
+
+class DecentralMlError(DispatchFailed):
+    """A `DecentralMl` pallet error; the class docstring is the pallet's doc line."""
+
+    pallet_name: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        super().__init__(type(self).__name__, (type(self).__doc__ or "").strip())
+
+
+class TaskNotFound(DecentralMlError):
+    """No task has this id."""
+
+
+class ResultNotFound(DecentralMlError):
+    """No result has this id."""
+
+
+class ModelNotFound(DecentralMlError):
+    """No model has this id."""
+
+
+class InvalidRounds(DecentralMlError):
+    """Rounds must be between 1 and `MaxRounds`."""
+
+
+class InvalidMaxAssignments(DecentralMlError):
+    """`max_assignments` must be between 1 and `MaxAssignments`."""
+
+
+class ExpiryInPast(DecentralMlError):
+    """The expiry block must be after the current block."""
+
+
+class ExpiryTooFar(DecentralMlError):
+    """The expiry block is further away than `MaxTaskDuration`."""
+
+
+class ExpiryQueueFull(DecentralMlError):
+    """Too many tasks already expire at that block; choose another expiry block."""
+
+
+class ZeroReward(DecentralMlError):
+    """The reward per result must be above zero."""
+
+
+class EmptyCid(DecentralMlError):
+    """A CID must not be empty."""
+
+
+class DuplicateValidator(DecentralMlError):
+    """An account is listed twice as validator."""
+
+
+class InvalidThreshold(DecentralMlError):
+    """A CustomAccept threshold must be between 1 and the number of validators."""
+
+
+class BaseModelNotReleased(DecentralMlError):
+    """The base model is not released by the council."""
+
+
+class BudgetOverflow(DecentralMlError):
+    """`reward_per_result * max_assignments * rounds` does not fit in a balance."""
+
+
+class InsufficientBalance(DecentralMlError):
+    """The creator's free balance cannot cover the reward budget."""
+
+
+class TaskNotOpen(DecentralMlError):
+    """The task is completed, cancelled or expired."""
+
+
+class TaskExpired(DecentralMlError):
+    """The task reached its expiry block."""
+
+
+class TaskFull(DecentralMlError):
+    """Every slot of the task is taken."""
+
+
+class AlreadyAssigned(DecentralMlError):
+    """The account already holds a slot in this task."""
+
+
+class CreatorCannotWork(DecentralMlError):
+    """A creator cannot work on their own task."""
+
+
+class NotAssigned(DecentralMlError):
+    """The account holds no slot in this task."""
+
+
+class WrongRound(DecentralMlError):
+    """The round is not the task's open round."""
+
+
+class DuplicateResult(DecentralMlError):
+    """The worker already sent a result for this round."""
+
+
+class NotValidator(DecentralMlError):
+    """Only the task's validators (or its creator, unless the task uses CustomAccept) may
+    record verdicts."""
+
+
+class CannotValidateOwnResult(DecentralMlError):
+    """A worker cannot validate their own result."""
+
+
+class AlreadyValidated(DecentralMlError):
+    """This validator already recorded a verdict on this result."""
+
+
+class ResultAlreadySettled(DecentralMlError):
+    """The result is already accepted or rejected."""
+
+
+class RoundClosed(DecentralMlError):
+    """The result's round is already committed; it can no longer be settled."""
+
+
+class NotCreator(DecentralMlError):
+    """Only the task's creator may do this."""
+
+
+class SettledByValidators(DecentralMlError):
+    """Under CustomAccept, results are settled by the validators' votes only."""
+
+
+class NotCommitter(DecentralMlError):
+    """Only the task's creator or one of its validators may commit models."""
+
+
+class UnsortedResults(DecentralMlError):
+    """Accepted result ids must be listed in strictly ascending order."""
+
+
+class ResultNotInRound(DecentralMlError):
+    """A listed result belongs to another task or round."""
+
+
+class ResultNotAccepted(DecentralMlError):
+    """A listed result is not accepted."""
+
+
+class IncompleteAcceptedList(DecentralMlError):
+    """The list must name every result accepted in the round."""
+
+
+class ModelAlreadyApproved(DecentralMlError):
+    """The model is already released."""
+
+
+class ModelAlreadyRevoked(DecentralMlError):
+    """The model is withdrawn; that is final."""
+
+
+class Overflow(DecentralMlError):
+    """An id counter or amount would overflow."""
+
+
+PALLET_ERRORS: dict[str, type[DecentralMlError]] = {
+    cls.__name__: cls for cls in DecentralMlError.__subclasses__()
+}
+
+
+def error_for(name: str) -> type[DecentralMlError] | None:
+    """The exception class of the pallet error `name`, if it is one."""
+    return PALLET_ERRORS.get(name)
+
+
+def doc_line(cls: type[DecentralMlError]) -> str:
+    """The doc line as the metadata holds it: the docstring's lines joined by spaces."""
+    return " ".join(line.strip() for line in (cls.__doc__ or "").splitlines()).strip()
