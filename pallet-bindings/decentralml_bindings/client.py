@@ -136,41 +136,41 @@ class DecentralMl:
             other_events=tuple(others),
         )
 
-    # Reading pallet storage
+    # Reading pallet storage: at the best block, or at the block with hash `at`.
 
-    def _query(self, item: str, *keys: Any) -> Any:
+    def _query(self, item: str, *keys: Any, at: str | None = None) -> Any:
         with self._lock:
-            return self.substrate.query(PALLET, item, list(keys)).value
+            return self.substrate.query(PALLET, item, list(keys), block_hash=at).value
 
-    def task(self, task_id: int) -> TaskInfo | None:
-        value = self._query("Tasks", task_id)
+    def task(self, task_id: int, at: str | None = None) -> TaskInfo | None:
+        value = self._query("Tasks", task_id, at=at)
         return None if value is None else TaskInfo.from_chain(value)
 
-    def assignment(self, task_id: int, worker: str) -> Assignment | None:
-        value = self._query("Assignments", task_id, worker)
+    def assignment(self, task_id: int, worker: str, at: str | None = None) -> Assignment | None:
+        value = self._query("Assignments", task_id, worker, at=at)
         return None if value is None else Assignment.from_chain(value)
 
-    def result(self, result_id: int) -> TaskResult | None:
-        value = self._query("Results", result_id)
+    def result(self, result_id: int, at: str | None = None) -> TaskResult | None:
+        value = self._query("Results", result_id, at=at)
         return None if value is None else TaskResult.from_chain(value)
 
-    def result_of(self, task_id: int, round_: int, worker: str) -> int | None:
-        value = self._query("ResultIndex", task_id, round_, worker)
+    def result_of(self, task_id: int, round_: int, worker: str, at: str | None = None) -> int | None:
+        value = self._query("ResultIndex", task_id, round_, worker, at=at)
         return None if value is None else int(value)
 
-    def verdict(self, result_id: int, validator: str) -> Verdict | None:
-        value = self._query("Verdicts", result_id, validator)
+    def verdict(self, result_id: int, validator: str, at: str | None = None) -> Verdict | None:
+        value = self._query("Verdicts", result_id, validator, at=at)
         return None if value is None else Verdict.from_chain(value)
 
-    def round_state(self, task_id: int, round_: int) -> RoundState:
-        return RoundState.from_chain(self._query("Rounds", task_id, round_))
+    def round_state(self, task_id: int, round_: int, at: str | None = None) -> RoundState:
+        return RoundState.from_chain(self._query("Rounds", task_id, round_, at=at))
 
-    def model(self, model_id: int) -> ModelCommit | None:
-        value = self._query("Models", model_id)
+    def model(self, model_id: int, at: str | None = None) -> ModelCommit | None:
+        value = self._query("Models", model_id, at=at)
         return None if value is None else ModelCommit.from_chain(value)
 
-    def round_model(self, task_id: int, round_: int) -> int | None:
-        value = self._query("RoundModels", task_id, round_)
+    def round_model(self, task_id: int, round_: int, at: str | None = None) -> int | None:
+        value = self._query("RoundModels", task_id, round_, at=at)
         return None if value is None else int(value)
 
     def next_ids(self) -> tuple[int, int, int]:
@@ -180,6 +180,31 @@ class DecentralMl:
             int(self._query("NextResultId")),
             int(self._query("NextModelId")),
         )
+
+    # Following blocks
+
+    def finalized_head(self) -> tuple[int, str]:
+        """(number, hash) of the newest finalized block."""
+        with self._lock:
+            block_hash = str(self.substrate.rpc_request("chain_getFinalizedHead", [])["result"])
+            header = self.substrate.get_block_header(block_hash)["header"]
+        return int(header["number"]), block_hash
+
+    def block_hash(self, number: int) -> str | None:
+        with self._lock:
+            value = self.substrate.get_block_hash(number)
+        return None if value is None else str(value)
+
+    def pallet_events(self, block_hash: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """(index in the block, name, attributes) of every DecentralMl event in a block."""
+        with self._lock:
+            records = self.substrate.get_events(block_hash)
+        found = []
+        for index, record in enumerate(records):
+            event = record.value["event"]
+            if event["module_id"] == PALLET:
+                found.append((index, str(event["event_id"]), dict(event["attributes"])))
+        return found
 
     def block_number(self) -> int:
         with self._lock:

@@ -1,0 +1,1 @@
+"""The SQL mirror of chain state: models, engine and migrations."""

@@ -1,0 +1,125 @@
+"""Typed SQLAlchemy models of the mirror. Every row is a copy of chain state at `synced_block`.
+
+Balances are u128 on chain: they are stored as NUMERIC(39, 0), exact on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, Numeric, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Amount = Numeric(39, 0)
+Address = String(64)
+Hash = String(66)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SyncedMixin:
+    """The block whose state a row copies."""
+
+    synced_block: Mapped[int] = mapped_column(BigInteger)
+
+
+class Task(SyncedMixin, Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    creator: Mapped[str] = mapped_column(Address, index=True)
+    task_type: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    rounds: Mapped[int] = mapped_column(Integer)
+    committed_rounds: Mapped[int] = mapped_column(Integer)
+    max_assignments: Mapped[int] = mapped_column(Integer)
+    assigned: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    validation: Mapped[str] = mapped_column(String(16))
+    validation_threshold: Mapped[int | None] = mapped_column(Integer)
+    validators: Mapped[list[str]] = mapped_column(JSON)
+    reward_per_result: Mapped[Decimal] = mapped_column(Amount)
+    deposited: Mapped[Decimal] = mapped_column(Amount)
+    paid: Mapped[Decimal] = mapped_column(Amount)
+    refunded: Mapped[Decimal] = mapped_column(Amount)
+    escrowed: Mapped[Decimal] = mapped_column(Amount)
+    manifest_cid: Mapped[str] = mapped_column(String(128))
+    manifest_hash: Mapped[str] = mapped_column(Hash)
+    base_model: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Assignment(SyncedMixin, Base):
+    __tablename__ = "assignments"
+
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
+    worker: Mapped[str] = mapped_column(Address, primary_key=True, index=True)
+    slot: Mapped[int] = mapped_column(Integer)
+    assigned_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Result(SyncedMixin, Base):
+    __tablename__ = "results"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(Address, index=True)
+    cid: Mapped[str] = mapped_column(String(128))
+    hash: Mapped[str] = mapped_column(Hash)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    approvals: Mapped[int] = mapped_column(Integer)
+    disapprovals: Mapped[int] = mapped_column(Integer)
+    rejection: Mapped[str | None] = mapped_column(String(32))
+    reward_paid: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
+    submitted_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Verdict(SyncedMixin, Base):
+    __tablename__ = "verdicts"
+
+    result_id: Mapped[int] = mapped_column(ForeignKey("results.id"), primary_key=True)
+    validator: Mapped[str] = mapped_column(Address, primary_key=True)
+    approved: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[int] = mapped_column(Integer)
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Model(SyncedMixin, Base):
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    cid: Mapped[str] = mapped_column(String(128))
+    hash: Mapped[str] = mapped_column(Hash)
+    accepted: Mapped[list[int]] = mapped_column(JSON)
+    parent: Mapped[int | None] = mapped_column(BigInteger)
+    committed_by: Mapped[str] = mapped_column(Address)
+    committed_at: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class ChainEvent(Base):
+    """Every DecentralMl event, keyed by where it happened: replaying a block changes nothing."""
+
+    __tablename__ = "chain_events"
+
+    block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    block_hash: Mapped[str] = mapped_column(Hash)
+    name: Mapped[str] = mapped_column(String(32), index=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class IndexerCursor(Base):
+    """The last block fully applied, and its hash (to notice a chain that was reset)."""
+
+    __tablename__ = "indexer_cursor"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(Hash)

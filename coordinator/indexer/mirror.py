@@ -1,0 +1,172 @@
+"""Applying one block to the mirror.
+
+Events say *which* entities a block changed; the rows are then copied from chain storage *at that
+block*, so the mirror holds exactly what the chain holds, and applying a block twice writes the
+same rows again (events are keyed by block number and index).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from decentralml_bindings import DecentralMl
+from decentralml_bindings.types import ResultSubmissionStatus
+from sqlalchemy.orm import Session
+
+from coordinator.db import models
+
+# Which entities each event touches: (kind, attribute names forming its key).
+TOUCHES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "TaskCreated": [("task", ("task_id",))],
+    "TaskAssigned": [("task", ("task_id",)), ("assignment", ("task_id", "worker"))],
+    "ResultSubmitted": [("result", ("result_id",))],
+    "ResultValidated": [("result", ("result_id",)), ("verdict", ("result_id", "validator"))],
+    "ResultAccepted": [("result", ("result_id",)), ("task", ("task_id",))],
+    "ResultRejected": [("result", ("result_id",))],
+    "ModelCommitted": [("model", ("model_id",)), ("task", ("task_id",))],
+    "TaskCompleted": [("task", ("task_id",))],
+    "TaskCancelled": [("task", ("task_id",))],
+    "TaskExpired": [("task", ("task_id",))],
+    "ModelApproved": [("model", ("model_id",))],
+    "ModelRevoked": [("model", ("model_id",))],
+}
+# Parents before children, so foreign keys hold within a block.
+ORDER = ("task", "assignment", "result", "verdict", "model")
+
+
+def apply_block(
+    session: Session,
+    chain: DecentralMl,
+    number: int,
+    block_hash: str,
+    events: list[tuple[int, str, dict[str, Any]]],
+) -> None:
+    """Record the block's DecentralMl events and refresh every entity they touched."""
+    touched: set[tuple[str, tuple[Any, ...]]] = set()
+    for index, name, attributes in events:
+        session.merge(
+            models.ChainEvent(
+                block_number=number,
+                event_index=index,
+                block_hash=block_hash,
+                name=name,
+                attributes=_jsonable(attributes),
+            )
+        )
+        for kind, keys in TOUCHES.get(name, []):
+            touched.add((kind, tuple(attributes[k] for k in keys)))
+    for kind, key in sorted(touched, key=lambda t: (ORDER.index(t[0]), str(t[1]))):
+        row = _refresh(chain, kind, key, block_hash, number)
+        if row is not None:
+            session.merge(row)
+
+
+def _refresh(chain: DecentralMl, kind: str, key: tuple[Any, ...], at: str, number: int) -> models.Base | None:
+    if kind == "task":
+        task = chain.task(int(key[0]), at=at)
+        if task is None:
+            return None
+        return models.Task(
+            id=int(key[0]),
+            creator=task.creator,
+            task_type=task.task_type.value,
+            status=task.status.value,
+            rounds=task.rounds,
+            committed_rounds=task.committed_rounds,
+            max_assignments=task.max_assignments,
+            assigned=task.assigned,
+            expires_at=task.expires_at,
+            validation=task.validation.kind,
+            validation_threshold=task.validation.threshold,
+            validators=list(task.validators),
+            reward_per_result=Decimal(task.reward_per_result),
+            deposited=Decimal(task.deposited),
+            paid=Decimal(task.paid),
+            refunded=Decimal(task.refunded),
+            escrowed=Decimal(task.escrowed),
+            manifest_cid=task.manifest_cid,
+            manifest_hash=task.manifest_hash,
+            base_model=task.base_model,
+            created_at=task.created_at,
+            synced_block=number,
+        )
+    if kind == "assignment":
+        assignment = chain.assignment(int(key[0]), str(key[1]), at=at)
+        if assignment is None:
+            return None
+        return models.Assignment(
+            task_id=int(key[0]),
+            worker=str(key[1]),
+            slot=assignment.slot,
+            assigned_at=assignment.assigned_at,
+            synced_block=number,
+        )
+    if kind == "result":
+        result = chain.result(int(key[0]), at=at)
+        if result is None:
+            return None
+        reward = Decimal(0)
+        if result.status == ResultSubmissionStatus.ACCEPTED:
+            task = chain.task(result.task_id, at=at)
+            reward = Decimal(task.reward_per_result if task else 0)
+        return models.Result(
+            id=int(key[0]),
+            task_id=result.task_id,
+            round=result.round,
+            worker=result.worker,
+            cid=result.cid,
+            hash=result.hash,
+            status=result.status.value,
+            approvals=result.approvals,
+            disapprovals=result.disapprovals,
+            rejection=None
+            if result.rejection is None
+            else _reason(result.rejection.kind, result.rejection.code),
+            reward_paid=reward,
+            submitted_at=result.submitted_at,
+            synced_block=number,
+        )
+    if kind == "verdict":
+        verdict = chain.verdict(int(key[0]), str(key[1]), at=at)
+        if verdict is None:
+            return None
+        return models.Verdict(
+            result_id=int(key[0]),
+            validator=str(key[1]),
+            approved=verdict.approved,
+            score=verdict.score,
+            at=verdict.at,
+            synced_block=number,
+        )
+    model = chain.model(int(key[0]), at=at)
+    if model is None:
+        return None
+    return models.Model(
+        id=int(key[0]),
+        task_id=model.task_id,
+        round=model.round,
+        cid=model.cid,
+        hash=model.hash,
+        accepted=list(model.accepted),
+        parent=model.parent,
+        committed_by=model.committed_by,
+        committed_at=model.committed_at,
+        status=model.status.value,
+        synced_block=number,
+    )
+
+
+def _reason(kind: str, code: int | None) -> str:
+    return kind if code is None else f"{kind}({code})"
+
+
+def _jsonable(value: Any) -> Any:
+    """Event attributes as JSON: large integers (u128 amounts) become strings."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
+        return str(value)
+    return value

@@ -1,0 +1,105 @@
+"""`Indexer`: applies finalized blocks to the mirror in order, remembering where it stopped.
+
+Each batch of blocks is one database transaction that also moves the cursor, so a crash at any
+point leaves the mirror at a block boundary and a restart resumes from there. If the chain no
+longer has the block the cursor names (a reset devnet), the mirror is rebuilt from block 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from decentralml_bindings import DecentralMl
+from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
+
+from coordinator.db import models
+from coordinator.indexer.mirror import apply_block
+
+log = logging.getLogger(__name__)
+
+MIRROR_TABLES = (
+    models.Verdict,
+    models.Model,
+    models.Result,
+    models.Assignment,
+    models.Task,
+    models.ChainEvent,
+    models.IndexerCursor,
+)
+
+
+class Indexer:
+    """Keeps the mirror behind `sessions` equal to the chain behind `chain`."""
+
+    def __init__(
+        self, chain: DecentralMl, sessions: sessionmaker[Session], *, batch_blocks: int = 200
+    ) -> None:
+        self.chain = chain
+        self.sessions = sessions
+        self.batch_blocks = batch_blocks
+
+    def cursor(self) -> tuple[int, str] | None:
+        with self.sessions() as session:
+            row = session.get(models.IndexerCursor, 1)
+            return None if row is None else (row.block_number, row.block_hash)
+
+    def lag(self) -> int:
+        """Finalized blocks not applied yet."""
+        head, _ = self.chain.finalized_head()
+        cursor = self.cursor()
+        return head - (cursor[0] if cursor else 0)
+
+    def sync_once(self) -> int:
+        """Apply every finalized block not applied yet; returns how many were applied."""
+        cursor = self.cursor()
+        if cursor is not None and self.chain.block_hash(cursor[0]) != cursor[1]:
+            log.warning("the chain no longer has block #%d %s: rebuilding the mirror", *cursor)
+            self.clear()
+            cursor = None
+        head, _ = self.chain.finalized_head()
+        next_block = 1 if cursor is None else cursor[0] + 1
+        applied = 0
+        while next_block <= head:
+            last = min(head, next_block + self.batch_blocks - 1)
+            with self.sessions.begin() as session:
+                for number in range(next_block, last + 1):
+                    block_hash = self.chain.block_hash(number)
+                    if block_hash is None:
+                        raise RuntimeError(f"finalized block #{number} has no hash")
+                    apply_block(session, self.chain, number, block_hash, self.chain.pallet_events(block_hash))
+                    session.merge(models.IndexerCursor(id=1, block_number=number, block_hash=block_hash))
+            applied += last - next_block + 1
+            next_block = last + 1
+        return applied
+
+    def clear(self) -> None:
+        """Empty the mirror; the next sync rebuilds it from block 1."""
+        with self.sessions.begin() as session:
+            for table in MIRROR_TABLES:
+                session.execute(delete(table))
+
+    def reindex(self) -> int:
+        """Rebuild the mirror from the chain alone."""
+        self.clear()
+        return self.sync_once()
+
+    def run(self, stop: threading.Event, poll_seconds: float) -> None:
+        """Follow the chain until `stop` is set; a lost connection is retried, not fatal."""
+        while not stop.is_set():
+            try:
+                self.sync_once()
+            except Exception as lost:  # websocket errors do not share a base class with OSError
+                log.warning("chain unreachable or failing (%r); reconnecting", lost)
+                self._reconnect(stop, poll_seconds)
+            stop.wait(poll_seconds)
+
+    def _reconnect(self, stop: threading.Event, poll_seconds: float) -> None:
+        url = self.chain.substrate.url
+        while not stop.is_set():
+            try:
+                self.chain = DecentralMl.connect(url)
+                return
+            except Exception:  # the chain is still down
+                stop.wait(poll_seconds)

@@ -1,0 +1,56 @@
+"""Factories that put real work on the devnet through the bindings; keyword overrides welcome."""
+
+from __future__ import annotations
+
+from decentralml_bindings import DecentralMl, calls, events
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, UNIT
+from decentralml_bindings.types import OUTLIER, TaskType, ValidationStrategy
+
+
+def create_task(
+    chain: DecentralMl,
+    *,
+    rounds: int = 2,
+    slots: int = 3,
+    reward: int = UNIT,
+    label: str = "bafy-factory",
+    validation: ValidationStrategy | None = None,
+) -> int:
+    call = calls.create_task(
+        task_type=TaskType.MODEL_CONTRIBUTOR,
+        rounds=rounds,
+        max_assignments=slots,
+        expires_at=chain.block_number() + 5_000,
+        validation=validation or ValidationStrategy.manual_accept(),
+        validators=[EVE.ss58_address],
+        reward_per_result=reward,
+        manifest_cid=label,
+        manifest_hash=bytes([rounds]) * 32,
+    )
+    return chain.submit(call, ALICE).one(events.TaskCreated).task_id
+
+
+def run_task(chain: DecentralMl, *, rounds: int = 2, label: str = "bafy-factory") -> int:
+    """A whole task: Bob, Charlie and Dave work every round, Dave is rejected, Eve commits."""
+    task_id = create_task(chain, rounds=rounds, label=label)
+    workers = [BOB, CHARLIE, DAVE]
+    for worker in workers:
+        chain.submit(calls.assign_task(task_id), worker)
+    for round_ in range(1, rounds + 1):
+        accepted = []
+        for worker in workers:
+            sent = chain.submit(
+                calls.send_task_result(task_id, round_, f"{label}-{round_}", bytes(32)), worker
+            )
+            result_id = sent.one(events.ResultSubmitted).result_id
+            honest = worker is not DAVE
+            chain.submit(calls.validate_task_result(result_id, honest, 800_000), EVE)
+            if honest:
+                chain.submit(calls.accept_task_result(result_id), ALICE)
+                accepted.append(result_id)
+            else:
+                chain.submit(calls.reject_task_result(result_id, OUTLIER), ALICE)
+        chain.submit(
+            calls.commit_model(task_id, round_, f"{label}-model-{round_}", bytes([1]) * 32, accepted), EVE
+        )
+    return task_id
