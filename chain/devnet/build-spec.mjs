@@ -22,6 +22,8 @@ import { readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { xxhashAsHex } from '@polkadot/util-crypto';
+
 process.env.LOG_LEVEL ??= 'warn'; // keep chopsticks' logger quiet; must be set before import
 const { runTask, destroyWorker, getRuntimeVersion } = await import('@acala-network/chopsticks-core');
 
@@ -35,6 +37,11 @@ const DEFAULTS = {
   'token-symbol': 'DML',
   'token-decimals': '12',
   'ss58-format': '42',
+  // Chain time at genesis (ms; 2026-01-01T00:00:00Z, a multiple of the 6 s slot). Without it,
+  // Chopsticks derives block #1's Aura slot and its timestamp from two separate Date.now() calls,
+  // and a start that straddles a slot boundary panics the runtime ("Timestamp slot must match
+  // CurrentSlot"). Blocks then advance chain time by one slot each.
+  'genesis-timestamp': '1767225600000',
 };
 
 const usage = `usage: node build-spec.mjs --wasm <file.compact.compressed.wasm> --out <spec.raw.json> [--preset ${DEFAULTS.preset}]
@@ -65,6 +72,7 @@ try {
       'token-symbol': { type: 'string' },
       'token-decimals': { type: 'string' },
       'ss58-format': { type: 'string' },
+      'genesis-timestamp': { type: 'string' },
       'print-config': { type: 'boolean', default: false },
       'allow-unresolved-imports': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -238,6 +246,11 @@ const main = async () => {
     top[key] = value;
   }
   top['0x3a636f6465'] = wasm; // ":code"
+  const timestampNow = xxhashAsHex('Timestamp', 128) + xxhashAsHex('Now', 128).slice(2);
+  const genesisMs = BigInt(opt('genesis-timestamp'));
+  const le = Buffer.alloc(8);
+  le.writeBigUInt64LE(genesisMs);
+  top[timestampNow] ??= hex(le);
 
   const spec = {
     name: opt('name'),

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models of the mirror. Every row is a copy of chain state at `synced_block`.
 
-Balances are u128 on chain: they are stored as NUMERIC(39, 0), exact on SQLite and PostgreSQL.
+Balances are u128 on chain (`U128`): NUMERIC(39, 0) on PostgreSQL, decimal text on SQLite (whose
+numbers are 64-bit), exact on both, `int` in Python.
 """
 
 from __future__ import annotations
@@ -8,10 +9,32 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, Numeric, String
+from sqlalchemy import JSON, BigInteger, Boolean, Dialect, ForeignKey, Integer, Numeric, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-Amount = Numeric(39, 0)
+
+class U128(TypeDecorator[int]):
+    """An unsigned 128-bit amount, exact on every backend."""
+
+    impl = Numeric(39, 0)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(39))
+        return dialect.type_descriptor(Numeric(39, 0))
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return str(int(value)) if dialect.name == "sqlite" else Decimal(int(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else int(value)
+
+
+Amount = U128()
 Address = String(64)
 Hash = String(66)
 
@@ -41,11 +64,11 @@ class Task(SyncedMixin, Base):
     validation: Mapped[str] = mapped_column(String(16))
     validation_threshold: Mapped[int | None] = mapped_column(Integer)
     validators: Mapped[list[str]] = mapped_column(JSON)
-    reward_per_result: Mapped[Decimal] = mapped_column(Amount)
-    deposited: Mapped[Decimal] = mapped_column(Amount)
-    paid: Mapped[Decimal] = mapped_column(Amount)
-    refunded: Mapped[Decimal] = mapped_column(Amount)
-    escrowed: Mapped[Decimal] = mapped_column(Amount)
+    reward_per_result: Mapped[int] = mapped_column(Amount)
+    deposited: Mapped[int] = mapped_column(Amount)
+    paid: Mapped[int] = mapped_column(Amount)
+    refunded: Mapped[int] = mapped_column(Amount)
+    escrowed: Mapped[int] = mapped_column(Amount)
     manifest_cid: Mapped[str] = mapped_column(String(128))
     manifest_hash: Mapped[str] = mapped_column(Hash)
     base_model: Mapped[int | None] = mapped_column(BigInteger)
@@ -74,7 +97,7 @@ class Result(SyncedMixin, Base):
     approvals: Mapped[int] = mapped_column(Integer)
     disapprovals: Mapped[int] = mapped_column(Integer)
     rejection: Mapped[str | None] = mapped_column(String(32))
-    reward_paid: Mapped[Decimal] = mapped_column(Amount, default=Decimal(0))
+    reward_paid: Mapped[int] = mapped_column(Amount, default=0)
     submitted_at: Mapped[int] = mapped_column(BigInteger)
 
 

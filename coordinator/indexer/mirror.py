@@ -7,7 +7,6 @@ same rows again (events are keyed by block number and index).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from decentralml_bindings import DecentralMl
@@ -80,11 +79,11 @@ def _refresh(chain: DecentralMl, kind: str, key: tuple[Any, ...], at: str, numbe
             validation=task.validation.kind,
             validation_threshold=task.validation.threshold,
             validators=list(task.validators),
-            reward_per_result=Decimal(task.reward_per_result),
-            deposited=Decimal(task.deposited),
-            paid=Decimal(task.paid),
-            refunded=Decimal(task.refunded),
-            escrowed=Decimal(task.escrowed),
+            reward_per_result=task.reward_per_result,
+            deposited=task.deposited,
+            paid=task.paid,
+            refunded=task.refunded,
+            escrowed=task.escrowed,
             manifest_cid=task.manifest_cid,
             manifest_hash=task.manifest_hash,
             base_model=task.base_model,
@@ -106,10 +105,10 @@ def _refresh(chain: DecentralMl, kind: str, key: tuple[Any, ...], at: str, numbe
         result = chain.result(int(key[0]), at=at)
         if result is None:
             return None
-        reward = Decimal(0)
+        reward = 0
         if result.status == ResultSubmissionStatus.ACCEPTED:
             task = chain.task(result.task_id, at=at)
-            reward = Decimal(task.reward_per_result if task else 0)
+            reward = task.reward_per_result if task else 0
         return models.Result(
             id=int(key[0]),
             task_id=result.task_id,

@@ -4,12 +4,15 @@ A submission returns a `Receipt` with the typed events, or raises: `ExtrinsicRej
 pool refuses it, the pallet error's own exception (`errors.TaskNotFound`, ...) or
 `DispatchFailed` when its dispatch fails. A failed extrinsic is never reported as success.
 
-One client is safe to share between threads: RPC traffic goes through one lock, and each account's
-nonces are handed out locally so concurrent submissions from one account never collide.
+One client is safe to share between threads: RPC traffic goes through one lock and a submission
+holds it until inclusion, so concurrent submissions from one account take consecutive nonces and
+never collide. Nonces always come from the chain (`system_accountNextIndex`): a signed extrinsic
+that is never relayed cannot leave the client ahead of the chain and stall later submissions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,7 +57,6 @@ class DecentralMl:
     def __init__(self, substrate: SubstrateInterface) -> None:
         self.substrate = substrate
         self._lock = threading.RLock()
-        self._next_nonce: dict[str, int] = {}
 
     @classmethod
     def connect(cls, url: str) -> DecentralMl:
@@ -66,16 +68,16 @@ class DecentralMl:
     # Signing and submitting
 
     def _nonce(self, address: str) -> int:
-        chain = int(self.substrate.get_account_nonce(address))
-        nonce = max(chain, self._next_nonce.get(address, 0))
-        self._next_nonce[address] = nonce + 1
-        return nonce
+        return int(self.substrate.get_account_nonce(address))
 
     def _compose(self, call: Call) -> Any:
         return self.substrate.compose_call(call.module, call.function, call.params)
 
     def sign(self, call: Call, signer: Keypair, *, nonce: int | None = None) -> str:
-        """The signed extrinsic as hex, for the signer to hand to anyone who relays it."""
+        """The signed extrinsic as hex, for the signer to hand to anyone who relays it.
+
+        Without `nonce`, it is the account's next nonce: sign again after relaying, not before.
+        """
         with self._lock:
             use = self._nonce(signer.ss58_address) if nonce is None else nonce
             extrinsic = self.substrate.create_signed_extrinsic(
@@ -86,19 +88,37 @@ class DecentralMl:
     def submit(self, call: Call, signer: Keypair) -> Receipt:
         """Sign with `signer`, submit and wait for inclusion."""
         with self._lock:
-            try:
-                extrinsic = self.substrate.create_signed_extrinsic(
-                    call=self._compose(call), keypair=signer, nonce=self._nonce(signer.ss58_address)
-                )
-                return self._submit(extrinsic)
-            except ExtrinsicRejected:
-                self._next_nonce.pop(signer.ss58_address, None)
-                raise
+            extrinsic = self.substrate.create_signed_extrinsic(
+                call=self._compose(call), keypair=signer, nonce=self._nonce(signer.ss58_address)
+            )
+            return self._submit(extrinsic)
 
     def batch(self, calls: Sequence[Call], signer: Keypair) -> Receipt:
         """All of `calls` in one extrinsic (`Utility.batch_all`): all succeed or none does."""
         inner = [self._compose(c) for c in calls]
         return self.submit(Call("Utility", "batch_all", {"calls": inner}), signer)
+
+    def call_hash(self, call: Call) -> str:
+        """blake2-256 of the call's SCALE encoding, as the chain computes it."""
+        with self._lock:
+            encoded = bytes(self._compose(call).data.data)
+        return "0x" + hashlib.blake2b(encoded, digest_size=32).hexdigest()
+
+    def inspect_signed(self, signed_hex: str) -> tuple[str, str, str]:
+        """(call hash, module.function, signer address) of a signed extrinsic, without submitting it.
+
+        Raises `ValueError` when the bytes are not a signed extrinsic of this runtime.
+        """
+        with self._lock:
+            try:
+                extrinsic = self.substrate.create_scale_object("Extrinsic", data=ScaleBytes(signed_hex))
+                value = extrinsic.decode()
+            except Exception as malformed:  # scalecodec raises many kinds on bad bytes
+                raise ValueError(f"not an extrinsic of this runtime: {malformed}") from malformed
+        if not value.get("signature") or not value.get("address"):
+            raise ValueError("the extrinsic is not signed")
+        call = value["call"]
+        return str(call["call_hash"]), f"{call['call_module']}.{call['call_function']}", str(value["address"])
 
     def relay(self, signed_hex: str) -> Receipt:
         """Submit an extrinsic someone else signed, and wait for inclusion."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from decentralml_bindings import DecentralMl
@@ -45,11 +44,7 @@ def assert_mirror_matches_chain(session: Session, chain: DecentralMl) -> None:
             task.assigned,
             task.committed_rounds,
         )
-        assert (row.paid, row.refunded, row.escrowed) == (
-            Decimal(task.paid),
-            Decimal(task.refunded),
-            Decimal(task.escrowed),
-        )
+        assert (row.paid, row.refunded, row.escrowed) == (task.paid, task.refunded, task.escrowed)
         assert (row.manifest_cid, row.manifest_hash, row.validators) == (
             task.manifest_cid,
             task.manifest_hash,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from coordinator.db.models import U128
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -50,11 +52,11 @@ def upgrade() -> None:
         sa.Column("validation", sa.String(length=16), nullable=False),
         sa.Column("validation_threshold", sa.Integer(), nullable=True),
         sa.Column("validators", sa.JSON(), nullable=False),
-        sa.Column("reward_per_result", sa.Numeric(precision=39, scale=0), nullable=False),
-        sa.Column("deposited", sa.Numeric(precision=39, scale=0), nullable=False),
-        sa.Column("paid", sa.Numeric(precision=39, scale=0), nullable=False),
-        sa.Column("refunded", sa.Numeric(precision=39, scale=0), nullable=False),
-        sa.Column("escrowed", sa.Numeric(precision=39, scale=0), nullable=False),
+        sa.Column("reward_per_result", U128(), nullable=False),
+        sa.Column("deposited", U128(), nullable=False),
+        sa.Column("paid", U128(), nullable=False),
+        sa.Column("refunded", U128(), nullable=False),
+        sa.Column("escrowed", U128(), nullable=False),
         sa.Column("manifest_cid", sa.String(length=128), nullable=False),
         sa.Column("manifest_hash", sa.String(length=66), nullable=False),
         sa.Column("base_model", sa.BigInteger(), nullable=True),
@@ -118,7 +120,7 @@ def upgrade() -> None:
         sa.Column("approvals", sa.Integer(), nullable=False),
         sa.Column("disapprovals", sa.Integer(), nullable=False),
         sa.Column("rejection", sa.String(length=32), nullable=True),
-        sa.Column("reward_paid", sa.Numeric(precision=39, scale=0), nullable=False),
+        sa.Column("reward_paid", U128(), nullable=False),
         sa.Column("submitted_at", sa.BigInteger(), nullable=False),
         sa.Column("synced_block", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,47 @@
+"""Results: validate, accept, reject; show one from the mirror."""
+
+from __future__ import annotations
+
+from decentralml_bindings import calls
+from decentralml_bindings.types import RejectionReason
+from fastapi import APIRouter, HTTPException
+from sqlalchemy import select
+
+from coordinator.api.deps import SessionDep, SignerDep
+from coordinator.api.schemas import Reject, ResultOut, Signing, Submitted, Validate, VerdictOut
+from coordinator.db import models
+
+router = APIRouter(prefix="/results", tags=["results"])
+
+
+@router.get("/{result_id}", response_model=ResultOut)
+def show_result(result_id: int, session: SessionDep) -> ResultOut:
+    """A result with its verdicts."""
+    result = session.get(models.Result, result_id)
+    if result is None:
+        raise HTTPException(404, f"no result {result_id} in the mirror (it may not be indexed yet)")
+    verdicts = session.scalars(select(models.Verdict).where(models.Verdict.result_id == result_id))
+    return ResultOut.model_validate(result).model_copy(
+        update={"verdicts": [VerdictOut.model_validate(v) for v in verdicts]}
+    )
+
+
+@router.post("/{result_id}/validate", response_model=Submitted)
+def validate_task_result(result_id: int, body: Validate, signer: SignerDep) -> Submitted:
+    """Record a verdict and score (pallet call `validate_task_result`)."""
+    return signer.execute(calls.validate_task_result(result_id, body.approved, body.score), body)
+
+
+@router.post("/{result_id}/accept", response_model=Submitted)
+def accept_task_result(result_id: int, body: Signing, signer: SignerDep) -> Submitted:
+    """Accept a result and pay its worker (pallet call `accept_task_result`)."""
+    return signer.execute(calls.accept_task_result(result_id), body)
+
+
+@router.post("/{result_id}/reject", response_model=Submitted)
+def reject_task_result(result_id: int, body: Reject, signer: SignerDep) -> Submitted:
+    """Reject a result with a reason (pallet call `reject_task_result`)."""
+    if (body.reason == "Other") != (body.code is not None):
+        raise HTTPException(422, "give a code with reason Other, and only then")
+    reason = RejectionReason(body.reason, body.code)
+    return signer.execute(calls.reject_task_result(result_id, reason), body)

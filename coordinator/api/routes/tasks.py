@@ -1,0 +1,135 @@
+"""Tasks: create, assign, send results, commit models, cancel; list and show from the mirror."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from decentralml_bindings import calls
+from decentralml_bindings.types import TaskType, ValidationStrategy
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import func, select
+
+from coordinator.api.deps import SessionDep, SignerDep
+from coordinator.api.schemas import (
+    AssignmentOut,
+    CommitModel,
+    CreateTask,
+    ModelOut,
+    Page,
+    ResultOut,
+    SendResult,
+    Signing,
+    Submitted,
+    TaskDetail,
+    TaskOut,
+    VerdictOut,
+)
+from coordinator.db import models
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+Status = Literal["Created", "InProgress", "Completed", "Withdrawn", "Expired"]
+
+
+@router.get("", response_model=Page)
+def list_tasks(
+    session: SessionDep,
+    status: Status | None = None,
+    creator: str | None = None,
+    task_type: Literal["DataAnnotators", "ModelContributor", "ModelEngineer"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page:
+    """List mirrored tasks, newest first, filtered by status, creator or type."""
+    query = select(models.Task)
+    if status:
+        query = query.where(models.Task.status == status)
+    if creator:
+        query = query.where(models.Task.creator == creator)
+    if task_type:
+        query = query.where(models.Task.task_type == task_type)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(models.Task.id.desc()).limit(limit).offset(offset))
+    return Page(total=total, limit=limit, offset=offset, items=[TaskOut.model_validate(r) for r in rows])
+
+
+@router.get("/{task_id}", response_model=TaskDetail)
+def show_task(task_id: int, session: SessionDep) -> TaskDetail:
+    """A task with its assignments, results per round with their verdicts, and committed models."""
+    task = session.get(models.Task, task_id)
+    if task is None:
+        raise HTTPException(404, f"no task {task_id} in the mirror (it may not be indexed yet)")
+    assignments = session.scalars(select(models.Assignment).where(models.Assignment.task_id == task_id))
+    results = list(
+        session.scalars(
+            select(models.Result)
+            .where(models.Result.task_id == task_id)
+            .order_by(models.Result.round, models.Result.id)
+        )
+    )
+    verdicts: dict[int, list[VerdictOut]] = {}
+    for v in session.scalars(
+        select(models.Verdict).where(models.Verdict.result_id.in_([r.id for r in results]))
+    ):
+        verdicts.setdefault(v.result_id, []).append(VerdictOut.model_validate(v))
+    mirrored_models = session.scalars(
+        select(models.Model).where(models.Model.task_id == task_id).order_by(models.Model.round)
+    )
+    return TaskDetail(
+        **TaskOut.model_validate(task).model_dump(),
+        assignments=[AssignmentOut.model_validate(a) for a in assignments],
+        results=[
+            ResultOut.model_validate(r).model_copy(update={"verdicts": verdicts.get(r.id, [])})
+            for r in results
+        ],
+        models=[ModelOut.model_validate(m) for m in mirrored_models],
+    )
+
+
+@router.post("", response_model=Submitted, status_code=201)
+def create_task(body: CreateTask, signer: SignerDep) -> Submitted:
+    """Create a task and escrow its reward budget (pallet call `create_task`)."""
+    if body.validation == "CustomAccept":
+        if body.threshold is None:
+            raise HTTPException(422, "CustomAccept needs a threshold")
+        validation = ValidationStrategy.custom_accept(body.threshold)
+    else:
+        validation = ValidationStrategy(body.validation)
+    call = calls.create_task(
+        task_type=TaskType(body.task_type),
+        rounds=body.rounds,
+        max_assignments=body.max_assignments,
+        expires_at=body.expires_at,
+        validation=validation,
+        validators=body.validators,
+        reward_per_result=int(body.reward_per_result),
+        manifest_cid=body.manifest_cid,
+        manifest_hash=body.manifest_hash,
+        base_model=body.base_model,
+    )
+    return signer.execute(call, body)
+
+
+@router.post("/{task_id}/assign", response_model=Submitted)
+def assign_task(task_id: int, body: Signing, signer: SignerDep) -> Submitted:
+    """Claim a slot in a task (pallet call `assign_task`)."""
+    return signer.execute(calls.assign_task(task_id), body)
+
+
+@router.post("/{task_id}/results", response_model=Submitted, status_code=201)
+def send_task_result(task_id: int, body: SendResult, signer: SignerDep) -> Submitted:
+    """Send a result's CID and hash for the open round (pallet call `send_task_result`)."""
+    return signer.execute(calls.send_task_result(task_id, body.round, body.cid, body.hash), body)
+
+
+@router.post("/{task_id}/models", response_model=Submitted, status_code=201)
+def commit_model(task_id: int, body: CommitModel, signer: SignerDep) -> Submitted:
+    """Commit the open round's aggregated model (pallet call `commit_model`)."""
+    call = calls.commit_model(task_id, body.round, body.cid, body.hash, body.accepted)
+    return signer.execute(call, body)
+
+
+@router.post("/{task_id}/cancel", response_model=Submitted)
+def cancel_task(task_id: int, body: Signing, signer: SignerDep) -> Submitted:
+    """Cancel an open task and refund its unspent escrow (pallet call `cancel_task`)."""
+    return signer.execute(calls.cancel_task(task_id), body)

@@ -1,0 +1,184 @@
+"""Request and response bodies. Amounts are u128 on chain: they travel as decimal strings."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Address = Annotated[str, StringConstraints(min_length=46, max_length=48, pattern=r"^[1-9A-HJ-NP-Za-km-z]+$")]
+Hash32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
+Cid = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+Amount = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,39}$")]
+SignedHex = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]+$", max_length=65_536)]
+
+
+class Signing(BaseModel):
+    """How a write is authorised: an extrinsic the caller signed, or an operator keystore account."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signed_extrinsic: SignedHex | None = Field(
+        None, description="hex of an extrinsic signed by the caller for exactly this call; relayed as is"
+    )
+    signer: Address | None = Field(
+        None, description="an account in the operator's keystore that signs for you"
+    )
+
+    @model_validator(mode="after")
+    def one_way(self) -> Signing:
+        if (self.signed_extrinsic is None) == (self.signer is None):
+            raise ValueError("give exactly one of signed_extrinsic or signer")
+        return self
+
+
+class CreateTask(Signing):
+    task_type: Literal["DataAnnotators", "ModelContributor", "ModelEngineer"] = "ModelContributor"
+    rounds: int = Field(1, ge=1, le=1_000)
+    max_assignments: int = Field(ge=1, le=10_000)
+    expires_at: int = Field(ge=1, le=2**32 - 1)
+    validation: Literal["AutoAccept", "ManualAccept", "CustomAccept"] = "ManualAccept"
+    threshold: int | None = Field(None, ge=1, description="CustomAccept only")
+    validators: list[Address] = Field(default_factory=list, max_length=64)
+    reward_per_result: Amount
+    manifest_cid: Cid
+    manifest_hash: Hash32
+    base_model: int | None = Field(None, ge=0)
+
+
+class SendResult(Signing):
+    round: int = Field(ge=1, le=2**32 - 1)
+    cid: Cid
+    hash: Hash32
+
+
+class Validate(Signing):
+    approved: bool
+    score: int = Field(ge=0, le=1_000_000, description="parts per million")
+
+
+class Reject(Signing):
+    reason: Literal["FailedValidation", "HashMismatch", "Outlier", "Malformed", "Other"]
+    code: int | None = Field(None, ge=0, le=65_535, description="with reason Other")
+
+
+class CommitModel(Signing):
+    round: int = Field(ge=1, le=2**32 - 1)
+    cid: Cid
+    hash: Hash32
+    accepted: list[int] = Field(default_factory=list, max_length=1_000)
+
+
+class Submitted(BaseModel):
+    """An included extrinsic and the DecentralMl events it emitted."""
+
+    extrinsic_hash: str
+    block_hash: str
+    block_number: int
+    fee: Amount
+    events: list[dict[str, object]]
+
+
+class TaskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, coerce_numbers_to_str=True)
+
+    id: int
+    creator: str
+    task_type: str
+    status: str
+    rounds: int
+    committed_rounds: int
+    max_assignments: int
+    assigned: int
+    expires_at: int
+    validation: str
+    validation_threshold: int | None
+    validators: list[str]
+    reward_per_result: Amount
+    deposited: Amount
+    paid: Amount
+    refunded: Amount
+    escrowed: Amount
+    manifest_cid: str
+    manifest_hash: str
+    base_model: int | None
+    created_at: int
+    synced_block: int
+
+
+class AssignmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, coerce_numbers_to_str=True)
+
+    worker: str
+    slot: int
+    assigned_at: int
+
+
+class VerdictOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, coerce_numbers_to_str=True)
+
+    validator: str
+    approved: bool
+    score: int
+    at: int
+
+
+class ResultOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, coerce_numbers_to_str=True)
+
+    id: int
+    task_id: int
+    round: int
+    worker: str
+    cid: str
+    hash: str
+    status: str
+    approvals: int
+    disapprovals: int
+    rejection: str | None
+    reward_paid: Amount
+    submitted_at: int
+    verdicts: list[VerdictOut] = Field(default_factory=list)
+
+
+class ModelOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, coerce_numbers_to_str=True)
+
+    id: int
+    task_id: int
+    round: int
+    cid: str
+    hash: str
+    accepted: list[int]
+    parent: int | None
+    committed_by: str
+    committed_at: int
+    status: str
+
+
+class TaskDetail(TaskOut):
+    assignments: list[AssignmentOut]
+    results: list[ResultOut]
+    models: list[ModelOut]
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[TaskOut]
+
+
+class Earnings(BaseModel):
+    account: str
+    accepted_results: int
+    earned: Amount
+    tasks: list[int]
+
+
+class Health(BaseModel):
+    chain: Literal["ok", "unreachable"]
+    database: Literal["ok", "unreachable"]
+    finalized_block: int | None
+    indexed_block: int | None
+    indexer_lag: int | None

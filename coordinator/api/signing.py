@@ -1,0 +1,73 @@
+"""Both ways to authorise a write: relay what the caller signed (after checking it is the very
+call the endpoint is for), or sign with an account the operator put in the keystore."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+
+from decentralml_bindings import Call, DecentralMl, Receipt
+from decentralml_bindings.events import PalletEvent
+from substrateinterface import Keypair
+
+from coordinator.api.errors import RequestRefusedError
+from coordinator.api.schemas import Signing, Submitted
+
+
+class Signer:
+    def __init__(self, chain: DecentralMl, keystore_uris: list[str]) -> None:
+        self.chain = chain
+        self.keys = {k.ss58_address: k for k in (Keypair.create_from_uri(uri) for uri in keystore_uris)}
+        self._lock = threading.Lock()
+
+    def execute(self, call: Call, how: Signing) -> Submitted:
+        with self._lock:
+            receipt = (
+                self._relay(call, how.signed_extrinsic) if how.signed_extrinsic else self._sign(call, how)
+            )
+        return submitted(receipt)
+
+    def _sign(self, call: Call, how: Signing) -> Receipt:
+        keypair = self.keys.get(how.signer or "")
+        if keypair is None:
+            raise RequestRefusedError(
+                403,
+                "NotInKeystore",
+                f"{how.signer} is not in this coordinator's keystore: sign the extrinsic yourself "
+                "and send it as signed_extrinsic",
+            )
+        return self.chain.submit(call, keypair)
+
+    def _relay(self, call: Call, signed_hex: str) -> Receipt:
+        try:
+            call_hash, name, _ = self.chain.inspect_signed(signed_hex)
+        except ValueError as malformed:
+            raise RequestRefusedError(400, "MalformedExtrinsic", str(malformed)) from malformed
+        expected = f"{call.module}.{call.function}"
+        if name != expected or call_hash != self.chain.call_hash(call):
+            raise RequestRefusedError(
+                400,
+                "ExtrinsicMismatch",
+                f"the signed extrinsic is {name}, not the {expected} this request describes "
+                "(every argument must match)",
+            )
+        return self.chain.relay(signed_hex)
+
+
+def submitted(receipt: Receipt) -> Submitted:
+    return Submitted(
+        extrinsic_hash=receipt.extrinsic_hash,
+        block_hash=receipt.block_hash,
+        block_number=receipt.block_number,
+        fee=str(receipt.fee),
+        events=[{"event": type(e).__name__, **_plain(e)} for e in receipt.events],
+    )
+
+
+def _plain(event: PalletEvent) -> dict[str, object]:
+    """Event fields as JSON values; amounts past 2^53 become strings so no client loses precision."""
+    values = asdict(event)
+    return {
+        k: str(v) if isinstance(v, int) and not isinstance(v, bool) and v >= 2**53 else v
+        for k, v in values.items()
+    }

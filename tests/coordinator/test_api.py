@@ -1,0 +1,226 @@
+"""The REST API against the real devnet: a whole task through REST only, both ways of signing,
+reads equal to the chain at every step, and hostile input refused with a 4xx that changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, UNIT
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from coordinator.api import create_app
+from coordinator.db.engine import make_engine, migrate, session_factory
+from coordinator.indexer import Indexer
+from tests.coordinator.mirror_checks import assert_mirror_matches_chain, snapshot
+
+
+class Api:
+    """A TestClient over the app, with the indexer synced after every call."""
+
+    def __init__(self, client: TestClient, indexer: Indexer, sessions: sessionmaker[Session]) -> None:
+        self.client, self.indexer, self.sessions = client, indexer, sessions
+
+    def post(self, path: str, body: dict[str, Any], expect: int = 200) -> dict[str, Any]:
+        response = self.client.post(path, json=body)
+        assert response.status_code == expect, response.text
+        self.indexer.sync_once()
+        return dict(response.json())
+
+    def get(self, path: str, expect: int = 200) -> Any:
+        response = self.client.get(path)
+        assert response.status_code == expect, response.text
+        return response.json()
+
+
+@pytest.fixture
+def api(chain: DecentralMl, tmp_path: Path) -> Iterator[Api]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'mirror.sqlite'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    indexer = Indexer(chain, sessions)
+    indexer.sync_once()
+    app = create_app(chain, sessions, ["//Alice", "//Charlie", "//Eve"], max_body_bytes=64 * 1024)
+    with TestClient(app) as client:
+        yield Api(client, indexer, sessions)
+
+
+def event(submitted: dict[str, Any], name: str) -> dict[str, Any]:
+    found = [e for e in submitted["events"] if e["event"] == name]
+    assert len(found) == 1, submitted
+    only: dict[str, Any] = found[0]
+    return only
+
+
+def signed_by(chain: DecentralMl, who: Any, call: calls.Call) -> dict[str, str]:
+    return {"signed_extrinsic": chain.sign(call, who)}
+
+
+def assert_task_view_matches_chain(api: Api, chain: DecentralMl, task_id: int) -> None:
+    view = api.get(f"/tasks/{task_id}")
+    task = chain.task(task_id)
+    assert task is not None
+    assert (view["status"], view["assigned"], view["committed_rounds"]) == (
+        task.status.value,
+        task.assigned,
+        task.committed_rounds,
+    )
+    assert (int(view["paid"]), int(view["escrowed"]), int(view["refunded"])) == (
+        task.paid,
+        task.escrowed,
+        task.refunded,
+    )
+    for result in view["results"]:
+        on_chain = chain.result(result["id"])
+        assert on_chain is not None
+        assert (result["status"], result["approvals"], result["disapprovals"]) == (
+            on_chain.status.value,
+            on_chain.approvals,
+            on_chain.disapprovals,
+        )
+    with api.sessions() as session:
+        assert_mirror_matches_chain(session, chain)
+
+
+@pytest.mark.devnet
+def test_a_whole_task_through_rest_with_both_ways_of_signing(api: Api, chain: DecentralMl) -> None:
+    created = api.post(
+        "/tasks",
+        {
+            "signer": ALICE.ss58_address,
+            "rounds": 1,
+            "max_assignments": 2,
+            "expires_at": chain.block_number() + 1_000,
+            "validators": [EVE.ss58_address],
+            "reward_per_result": str(3 * UNIT),
+            "manifest_cid": "bafy-rest-manifest",
+            "manifest_hash": "0x" + "aa" * 32,
+        },
+        expect=201,
+    )
+    task_id = event(created, "TaskCreated")["task_id"]
+    assert_task_view_matches_chain(api, chain, task_id)
+
+    api.post(f"/tasks/{task_id}/assign", signed_by(chain, BOB, calls.assign_task(task_id)))
+    api.post(f"/tasks/{task_id}/assign", {"signer": CHARLIE.ss58_address})
+    assert_task_view_matches_chain(api, chain, task_id)
+
+    bob_call = calls.send_task_result(task_id, 1, "bafy-bob", "0x" + "0b" * 32)
+    bob = api.post(
+        f"/tasks/{task_id}/results",
+        {"round": 1, "cid": "bafy-bob", "hash": "0x" + "0b" * 32, **signed_by(chain, BOB, bob_call)},
+        expect=201,
+    )
+    charlie = api.post(
+        f"/tasks/{task_id}/results",
+        {"signer": CHARLIE.ss58_address, "round": 1, "cid": "bafy-charlie", "hash": "0x" + "0c" * 32},
+        expect=201,
+    )
+    bob_result = event(bob, "ResultSubmitted")["result_id"]
+    charlie_result = event(charlie, "ResultSubmitted")["result_id"]
+    api.post(
+        f"/results/{bob_result}/validate", {"signer": EVE.ss58_address, "approved": True, "score": 910_000}
+    )
+    api.post(
+        f"/results/{charlie_result}/validate", {"signer": EVE.ss58_address, "approved": False, "score": 10}
+    )
+    assert_task_view_matches_chain(api, chain, task_id)
+
+    accepted = api.post(f"/results/{bob_result}/accept", {"signer": ALICE.ss58_address})
+    assert int(event(accepted, "ResultAccepted")["reward"]) == 3 * UNIT
+    api.post(f"/results/{charlie_result}/reject", {"signer": ALICE.ss58_address, "reason": "Outlier"})
+    committed = api.post(
+        f"/tasks/{task_id}/models",
+        {
+            "signer": EVE.ss58_address,
+            "round": 1,
+            "cid": "bafy-model",
+            "hash": "0x" + "ee" * 32,
+            "accepted": [bob_result],
+        },
+        expect=201,
+    )
+    model_id = event(committed, "ModelCommitted")["model_id"]
+    event(committed, "TaskCompleted")
+
+    assert_task_view_matches_chain(api, chain, task_id)
+    assert api.get(f"/models/{model_id}")["accepted"] == [bob_result]
+    assert api.get(f"/results/{bob_result}")["verdicts"][0]["validator"] == EVE.ss58_address
+    earnings = api.get(f"/accounts/{BOB.ss58_address}/earnings")
+    assert task_id in earnings["tasks"]
+    listed = api.get(f"/tasks?status=Completed&creator={ALICE.ss58_address}&limit=500")
+    assert task_id in [t["id"] for t in listed["items"]]
+    assert api.get("/health")["indexer_lag"] == 0
+
+
+@pytest.mark.devnet
+def test_hostile_input_gets_a_clear_4xx_and_changes_nothing(api: Api, chain: DecentralMl) -> None:
+    task_id = event(
+        api.post(
+            "/tasks",
+            {
+                "signer": ALICE.ss58_address,
+                "max_assignments": 1,
+                "expires_at": chain.block_number() + 1_000,
+                "reward_per_result": str(UNIT),
+                "manifest_cid": "bafy-hostile",
+                "manifest_hash": "0x" + "ab" * 32,
+            },
+            expect=201,
+        ),
+        "TaskCreated",
+    )["task_id"]
+    replayed = signed_by(chain, BOB, calls.assign_task(task_id))
+    api.post(f"/tasks/{task_id}/assign", replayed)
+    bad_signature = bytearray.fromhex(chain.sign(calls.cancel_task(task_id), ALICE)[2:])
+    bad_signature[2 + 1 + 33 + 1 + 5] ^= 0xFF
+    before_ids = chain.next_ids()
+    with api.sessions() as session:
+        before_mirror = snapshot(session)
+
+    cases: list[tuple[str, str, Any, int, str]] = [
+        ("post", "/tasks", {"signer": ALICE.ss58_address, "max_assignments": "many"}, 422, "max_assignments"),
+        ("post", f"/tasks/{task_id}/assign", {}, 422, "exactly one"),
+        ("post", f"/tasks/{task_id}/assign", {"signer": BOB.ss58_address}, 403, "keystore"),
+        ("post", "/tasks/999999/assign", {"signer": CHARLIE.ss58_address}, 404, "No task has this id"),
+        ("get", "/tasks/999999", None, 404, "no task"),
+        ("get", "/results/999999", None, 404, "no result"),
+        ("post", f"/tasks/{task_id}/assign", replayed, 400, "1010"),
+        ("post", f"/tasks/{task_id}/cancel", {"signed_extrinsic": "0x" + bad_signature.hex()}, 400, "1010"),
+        (
+            "post",
+            f"/tasks/{task_id}/cancel",
+            signed_by(chain, ALICE, calls.assign_task(task_id)),
+            400,
+            "not the DecentralMl.cancel_task",
+        ),
+        ("post", f"/tasks/{task_id}/cancel", {"signed_extrinsic": "0x1234"}, 400, "not an extrinsic"),
+        ("post", f"/tasks/{task_id}/cancel", {"signer": CHARLIE.ss58_address}, 403, "creator"),
+        ("post", f"/tasks/{task_id}/assign", {"signer": ALICE.ss58_address}, 403, "own task"),
+        (
+            "post",
+            "/results/0/validate",
+            {"signer": EVE.ss58_address, "approved": True, "score": 2_000_000},
+            422,
+            "score",
+        ),
+        ("post", "/tasks", {"padding": "x" * 100_000}, 413, "limited"),
+    ]
+    for method, path, body, status, message in cases:
+        response = api.client.request(method, path, json=body)
+        assert response.status_code == status, (path, body, response.text)
+        assert message in response.text, (path, response.text)
+
+    # Refused pallet calls are still included (their fee is paid), so blocks move on; nothing in
+    # the pallet's state or the mirror's rows does.
+    api.indexer.sync_once()
+    assert chain.next_ids() == before_ids
+    with api.sessions() as session:
+        after_mirror = snapshot(session)
+        assert_mirror_matches_chain(session, chain)
+    del before_mirror["indexer_cursor"], after_mirror["indexer_cursor"]
+    assert after_mirror == before_mirror
