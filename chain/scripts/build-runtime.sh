@@ -59,7 +59,11 @@ export PATH="$SHIM:$PATH"
 export CARGO_BUILD_RUSTC="$DEBIAN_BIN/rustc"   # survives wasm-builder's env_remove("RUSTC")
 export RUSTC="$DEBIAN_BIN/rustc"               # outer cargo
 export CARGO_TARGET_DIR="$TARGET_DIR"          # never shared with rustup's builds
-export WASM_BUILD_RUSTFLAGS="-C link-arg=--allow-undefined${EXTRA_WASM_BUILD_RUSTFLAGS:+ $EXTRA_WASM_BUILD_RUSTFLAGS}"
+# Paths of this checkout and of the crate cache end up in panic messages: remap them so the wasm
+# is the same bytes wherever the sources are checked out.
+CARGO_REGISTRY_SRC="${CARGO_HOME:-$HOME/.cargo}/registry/src"
+REMAP="--remap-path-prefix=$CHAIN=/decentralml/chain --remap-path-prefix=$CARGO_REGISTRY_SRC=/cargo/registry/src"
+export WASM_BUILD_RUSTFLAGS="-C link-arg=--allow-undefined $REMAP${EXTRA_WASM_BUILD_RUSTFLAGS:+ $EXTRA_WASM_BUILD_RUSTFLAGS}"
 export WASM_BUILD_NO_COLOR=1
 # wasm-builder looks for the workspace's Cargo.lock by walking up from OUT_DIR; with the target dir
 # outside the repo it would find none and let the inner wasm build resolve dependencies afresh
