@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 from decentralml_bindings import DecentralMl, calls, events  # noqa: E402
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, UNIT  # noqa: E402
 from decentralml_bindings.types import OUTLIER, TaskType, ValidationStrategy  # noqa: E402
-
 from tests.devnet import Devnet, free_port  # noqa: E402
 
 WORKERS = {"bob": BOB, "charlie": CHARLIE, "dave": DAVE}

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from decentralml_bindings import DecentralMl
 
+from decentralml_bindings import DecentralMl
 from tests.devnet import Devnet, free_port
 
 

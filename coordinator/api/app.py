@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from decentralml_bindings import DecentralMl
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.api import errors
 from coordinator.api.routes import accounts, health, models, results, tasks
 from coordinator.api.signing import Signer
+from decentralml_bindings import DecentralMl
 
 
 def create_app(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from decentralml_bindings import errors
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from decentralml_bindings import errors
 
 NOT_FOUND = {errors.TaskNotFound, errors.ResultNotFound, errors.ModelNotFound}
 FORBIDDEN = {

@@ -6,12 +6,12 @@ from __future__ import annotations
 import threading
 from dataclasses import asdict
 
-from decentralml_bindings import Call, DecentralMl, Receipt
-from decentralml_bindings.events import PalletEvent
 from substrateinterface import Keypair
 
 from coordinator.api.errors import RequestRefusedError
 from coordinator.api.schemas import Signing, Submitted
+from decentralml_bindings import Call, DecentralMl, Receipt
+from decentralml_bindings.events import PalletEvent
 
 
 class Signer:

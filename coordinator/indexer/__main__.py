@@ -7,11 +7,10 @@ import logging
 import signal
 import threading
 
-from decentralml_bindings import DecentralMl
-
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer.sync import Indexer
 from coordinator.settings import Settings
+from decentralml_bindings import DecentralMl
 
 
 def main() -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from decentralml_bindings import DecentralMl
-from decentralml_bindings.types import ResultSubmissionStatus
 from sqlalchemy.orm import Session
 
 from coordinator.db import models
+from decentralml_bindings import DecentralMl
+from decentralml_bindings.types import ResultSubmissionStatus
 
 # Which entities each event touches: (kind, attribute names forming its key).
 TOUCHES: dict[str, list[tuple[str, tuple[str, ...]]]] = {

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 
-from decentralml_bindings import DecentralMl
 from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.db import models
 from coordinator.indexer.mirror import apply_block
+from decentralml_bindings import DecentralMl
 
 log = logging.getLogger(__name__)
 

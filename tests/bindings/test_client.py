@@ -6,6 +6,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
 from decentralml_bindings import DecentralMl, calls, errors, events
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, UNIT
 from decentralml_bindings.types import TaskStatus, TaskType, ValidationStrategy

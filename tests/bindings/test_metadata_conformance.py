@@ -8,8 +8,9 @@ import inspect
 from dataclasses import fields
 from typing import Any
 
-import decentralml_bindings
 import pytest
+
+import decentralml_bindings
 from decentralml_bindings import DecentralMl, calls, errors, events
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from substrateinterface import Keypair
+
 from decentralml_bindings import (
     DecentralMl,
     DispatchFailed,
@@ -24,7 +26,6 @@ from decentralml_bindings.types import (
     TaskType,
     ValidationStrategy,
 )
-from substrateinterface import Keypair
 
 REWARD = 10 * UNIT
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from decentralml_bindings import DecentralMl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from coordinator.db import models
+from decentralml_bindings import DecentralMl
 
 TABLES = (
     models.Task,

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, UNIT
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.api import create_app
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer import Indexer
+from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, UNIT
 from tests.coordinator.mirror_checks import assert_mirror_matches_chain, snapshot
 
 

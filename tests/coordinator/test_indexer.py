@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from decentralml_bindings import DecentralMl
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer import Indexer
+from decentralml_bindings import DecentralMl
 from tests.coordinator.mirror_checks import assert_mirror_matches_chain, snapshot
 from tests.devnet import ROOT, Devnet
 from tests.factories import create_task, run_task

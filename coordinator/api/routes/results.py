@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from decentralml_bindings import calls
-from decentralml_bindings.types import RejectionReason
 from fastapi import APIRouter, HTTPException
 from sqlalchemy import select
 
 from coordinator.api.deps import SessionDep, SignerDep
 from coordinator.api.schemas import Reject, ResultOut, Signing, Submitted, Validate, VerdictOut
 from coordinator.db import models
+from decentralml_bindings import calls
+from decentralml_bindings.types import RejectionReason
 
 router = APIRouter(prefix="/results", tags=["results"])
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from decentralml_bindings import calls
-from decentralml_bindings.types import TaskType, ValidationStrategy
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select
 
@@ -25,6 +23,8 @@ from coordinator.api.schemas import (
     VerdictOut,
 )
 from coordinator.db import models
+from decentralml_bindings import calls
+from decentralml_bindings.types import TaskType, ValidationStrategy
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
