@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_URIS = ("//Alice", "//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie")
@@ -22,3 +24,17 @@ class Settings(BaseSettings):
     indexer_batch_blocks: int = Field(
         200, ge=1, description="Most blocks applied in one database transaction"
     )
+    environment: Literal["dev", "production"] = Field("dev", description="production refuses dev keys")
+    keystore_uris: list[str] = Field(
+        default_factory=list,
+        description="secret URIs or mnemonics of the accounts the coordinator may sign for (JSON list)",
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1_024, description="Largest request body accepted")
+
+    @model_validator(mode="after")
+    def no_dev_keys_in_production(self) -> Settings:
+        if self.environment == "production":
+            public = [uri for uri in self.keystore_uris if uri in DEV_URIS]
+            if public:
+                raise ValueError(f"the dev keys {public} are public: configure them only in dev")
+        return self

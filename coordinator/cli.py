@@ -1,0 +1,294 @@
+"""`dml`: the command line for organisations and operators.
+
+Writes are signed here, with a key you supply (`--key //Alice`, a mnemonic, or `--keystore FILE`
+exported from Polkadot-JS), and relayed through the coordinator: keys never leave this machine.
+Reads come from the coordinator's mirror. `--json` prints machine-readable output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from substrateinterface import Keypair
+
+from coordinator.settings import Settings
+from decentralml_bindings import Call, DecentralMl, calls
+from decentralml_bindings.dev import UNIT
+from decentralml_bindings.types import RejectionReason, TaskType, ValidationStrategy
+
+TASK_COLUMNS = (
+    "id",
+    "status",
+    "task_type",
+    "rounds",
+    "committed_rounds",
+    "assigned",
+    "max_assignments",
+    "escrowed",
+)
+
+
+class CliError(Exception):
+    """A mistake the user can fix; printed without a traceback."""
+
+
+def keypair(args: argparse.Namespace) -> Keypair:
+    if args.keystore:
+        data = Path(args.keystore).read_text()
+        password = getpass.getpass(f"password for {args.keystore}: ")
+        return Keypair.create_from_encrypted_json(data, password)
+    if not args.key:
+        raise CliError("this command signs: give --key (a //Dev URI or a mnemonic) or --keystore FILE")
+    try:
+        return Keypair.create_from_uri(args.key)
+    except Exception as bad:  # substrate-interface raises several kinds for a malformed key
+        raise CliError(f"--key is neither a derivation URI nor a mnemonic: {bad}") from bad
+
+
+def post(args: argparse.Namespace, path: str, body: dict[str, Any], call: Call) -> dict[str, Any]:
+    """Sign `call` locally and have the coordinator relay it with the request `body`."""
+    signer = keypair(args)
+    chain = DecentralMl.connect(args.chain_url)
+    try:
+        signed = chain.sign(call, signer)
+    finally:
+        chain.close()
+    response = httpx.post(f"{args.coordinator}{path}", json={**body, "signed_extrinsic": signed}, timeout=120)
+    submitted: dict[str, Any] = answer(response)
+    return submitted
+
+
+def get(args: argparse.Namespace, path: str) -> Any:
+    return answer(httpx.get(f"{args.coordinator}{path}", timeout=30))
+
+
+def answer(response: httpx.Response) -> Any:
+    if response.is_success:
+        return response.json()
+    try:
+        body = response.json()
+        detail = body.get("detail")
+        message = f"{body.get('error', response.status_code)}: {detail}" if "error" in body else str(detail)
+    except ValueError:
+        message = response.text
+    raise CliError(f"the coordinator refused ({response.status_code}): {message}")
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    cells = [[str(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def show(args: argparse.Namespace, value: Any, human: str) -> None:
+    print(json.dumps(value, indent=2) if args.json else human)
+
+
+def events_line(submitted: dict[str, Any]) -> str:
+    names = ", ".join(e["event"] for e in submitted["events"]) or "no pallet events"
+    fee = int(submitted["fee"]) / UNIT
+    return f"included in block #{submitted['block_number']} (fee {fee:.6f} DML): {names}"
+
+
+def cmd_task_create(args: argparse.Namespace) -> None:
+    chain = DecentralMl.connect(args.chain_url)
+    expires_at = chain.block_number() + args.expires_in
+    chain.close()
+    body = {
+        "task_type": args.task_type,
+        "rounds": args.rounds,
+        "max_assignments": args.max_assignments,
+        "expires_at": expires_at,
+        "validation": args.validation,
+        "threshold": args.threshold,
+        "validators": args.validator,
+        "reward_per_result": str(int(args.reward * UNIT)),
+        "manifest_cid": args.manifest_cid,
+        "manifest_hash": args.manifest_hash,
+        "base_model": args.base_model,
+    }
+    strategy = (
+        ValidationStrategy.custom_accept(args.threshold)
+        if args.validation == "CustomAccept" and args.threshold
+        else ValidationStrategy(args.validation)
+    )
+    call = calls.create_task(
+        task_type=TaskType(args.task_type),
+        rounds=args.rounds,
+        max_assignments=args.max_assignments,
+        expires_at=expires_at,
+        validation=strategy,
+        validators=args.validator,
+        reward_per_result=int(args.reward * UNIT),
+        manifest_cid=args.manifest_cid,
+        manifest_hash=args.manifest_hash,
+        base_model=args.base_model,
+    )
+    submitted = post(args, "/tasks", body, call)
+    created = next(e for e in submitted["events"] if e["event"] == "TaskCreated")
+    show(args, submitted, f"task {created['task_id']} created; {events_line(submitted)}")
+
+
+def cmd_task_list(args: argparse.Namespace) -> None:
+    query = {k: v for k, v in (("status", args.status), ("creator", args.creator)) if v}
+    page = get(args, "/tasks?" + "&".join(f"{k}={v}" for k, v in {**query, "limit": args.limit}.items()))
+    show(args, page, table(page["items"], TASK_COLUMNS) + f"\n({len(page['items'])} of {page['total']})")
+
+
+def cmd_task_show(args: argparse.Namespace) -> None:
+    task = get(args, f"/tasks/{args.task_id}")
+    results = table(
+        task["results"], ("id", "round", "worker", "status", "approvals", "disapprovals", "rejection")
+    )
+    models = table(task["models"], ("id", "round", "hash", "parent", "status"))
+    show(args, task, f"{table([task], TASK_COLUMNS)}\n\nresults\n{results}\n\nmodels\n{models}")
+
+
+def cmd_task_cancel(args: argparse.Namespace) -> None:
+    submitted = post(args, f"/tasks/{args.task_id}/cancel", {}, calls.cancel_task(args.task_id))
+    show(args, submitted, events_line(submitted))
+
+
+def cmd_result_validate(args: argparse.Namespace) -> None:
+    body = {"approved": args.approve, "score": args.score}
+    call = calls.validate_task_result(args.result_id, args.approve, args.score)
+    submitted = post(args, f"/results/{args.result_id}/validate", body, call)
+    show(args, submitted, events_line(submitted))
+
+
+def cmd_result_accept(args: argparse.Namespace) -> None:
+    submitted = post(args, f"/results/{args.result_id}/accept", {}, calls.accept_task_result(args.result_id))
+    show(args, submitted, events_line(submitted))
+
+
+def cmd_result_reject(args: argparse.Namespace) -> None:
+    call = calls.reject_task_result(args.result_id, RejectionReason(args.reason))
+    submitted = post(args, f"/results/{args.result_id}/reject", {"reason": args.reason}, call)
+    show(args, submitted, events_line(submitted))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from coordinator.serve import serve
+
+    serve(Settings(), args.host, args.port)
+
+
+def cmd_reindex(args: argparse.Namespace) -> None:
+    from coordinator.serve import reindex
+
+    show(args, {"blocks": reindex(Settings())}, "mirror rebuilt")
+
+
+def parser() -> argparse.ArgumentParser:
+    settings = Settings()
+    root = argparse.ArgumentParser(
+        prog="dml", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    root.add_argument("--coordinator", default="http://127.0.0.1:8000", help="coordinator REST URL")
+    root.add_argument("--chain-url", default=settings.chain_url, help="chain JSON-RPC URL (for signing)")
+    root.add_argument("--json", action="store_true", help="print JSON for scripts")
+    root.add_argument("--key", help="signing key: a //Dev derivation URI or a mnemonic")
+    root.add_argument("--keystore", help="a Polkadot-JS keystore JSON file to sign with")
+    groups = root.add_subparsers(dest="group", required=True)
+
+    coordinator = groups.add_parser("coordinator", help="run the coordinator").add_subparsers(
+        dest="cmd", required=True
+    )
+    serve = coordinator.add_parser("serve", help="serve the REST API and follow the chain")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=cmd_serve)
+    coordinator.add_parser("reindex", help="rebuild the SQL mirror from the chain").set_defaults(
+        run=cmd_reindex
+    )
+
+    task = groups.add_parser("task", help="create, list, show, cancel tasks").add_subparsers(
+        dest="cmd", required=True
+    )
+    create = task.add_parser("create", help="create a task and escrow its rewards")
+    create.add_argument(
+        "--task-type",
+        default="ModelContributor",
+        choices=["DataAnnotators", "ModelContributor", "ModelEngineer"],
+    )
+    create.add_argument("--rounds", type=int, default=1)
+    create.add_argument("--max-assignments", type=int, required=True)
+    create.add_argument(
+        "--expires-in", type=int, default=14_400, help="blocks from now (default 14400, a day)"
+    )
+    create.add_argument(
+        "--validation", default="ManualAccept", choices=["AutoAccept", "ManualAccept", "CustomAccept"]
+    )
+    create.add_argument("--threshold", type=int)
+    create.add_argument("--validator", action="append", default=[], help="validator address (repeatable)")
+    create.add_argument("--reward", type=float, required=True, help="reward per accepted result, in DML")
+    create.add_argument("--manifest-cid", required=True)
+    create.add_argument(
+        "--manifest-hash", required=True, help="0x and 64 hex digits (sha256 of the manifest)"
+    )
+    create.add_argument("--base-model", type=int)
+    create.set_defaults(run=cmd_task_create)
+    listing = task.add_parser("list", help="list tasks from the mirror")
+    listing.add_argument("--status", choices=["Created", "InProgress", "Completed", "Withdrawn", "Expired"])
+    listing.add_argument("--creator")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(run=cmd_task_list)
+    for name, run, helptext in (
+        ("show", cmd_task_show, "a task with its results and models"),
+        ("cancel", cmd_task_cancel, "cancel a task and refund its escrow"),
+    ):
+        sub = task.add_parser(name, help=helptext)
+        sub.add_argument("task_id", type=int)
+        sub.set_defaults(run=run)
+
+    result = groups.add_parser("result", help="validate, accept, reject results").add_subparsers(
+        dest="cmd", required=True
+    )
+    validate = result.add_parser("validate", help="record a verdict")
+    validate.add_argument("result_id", type=int)
+    verdict = validate.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--approve", action="store_true")
+    verdict.add_argument("--disapprove", dest="approve", action="store_false")
+    validate.add_argument("--score", type=int, default=0, help="parts per million")
+    validate.set_defaults(run=cmd_result_validate)
+    accept = result.add_parser("accept", help="accept a result and pay its worker")
+    accept.add_argument("result_id", type=int)
+    accept.set_defaults(run=cmd_result_accept)
+    reject = result.add_parser("reject", help="reject a result")
+    reject.add_argument("result_id", type=int)
+    reject.add_argument(
+        "--reason",
+        default="FailedValidation",
+        choices=["FailedValidation", "HashMismatch", "Outlier", "Malformed"],
+    )
+    reject.set_defaults(run=cmd_result_reject)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (CliError, ValueError) as problem:
+        print(f"dml: {problem}", file=sys.stderr)
+        return 1
+    except httpx.ConnectError:
+        print(
+            f"dml: no coordinator answers at {args.coordinator}: start one with `dml coordinator serve`",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
