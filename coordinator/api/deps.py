@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from coordinator.api.signing import Signer
+from coordinator.db.models import Base
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -19,6 +20,17 @@ def _session(request: Request) -> Iterator[Session]:
 def _signer(request: Request) -> Signer:
     signer: Signer = request.app.state.signer
     return signer
+
+
+Row = TypeVar("Row", bound=Base)
+
+
+def mirrored(session: Session, table: type[Row], row_id: int, noun: str) -> Row:
+    """The mirrored row with this id, or a 404 that says it may just not be indexed yet."""
+    row = session.get(table, row_id)
+    if row is None:
+        raise HTTPException(404, f"no {noun} {row_id} in the mirror (it may not be indexed yet)")
+    return row
 
 
 SessionDep = Annotated[Session, Depends(_session)]

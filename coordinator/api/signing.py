@@ -3,7 +3,6 @@ call the endpoint is for), or sign with an account the operator put in the keyst
 
 from __future__ import annotations
 
-import threading
 from dataclasses import asdict
 
 from substrateinterface import Keypair
@@ -18,13 +17,9 @@ class Signer:
     def __init__(self, chain: DecentralMl, keystore_uris: list[str]) -> None:
         self.chain = chain
         self.keys = {k.ss58_address: k for k in (Keypair.create_from_uri(uri) for uri in keystore_uris)}
-        self._lock = threading.Lock()
 
     def execute(self, call: Call, how: Signing) -> Submitted:
-        with self._lock:
-            receipt = (
-                self._relay(call, how.signed_extrinsic) if how.signed_extrinsic else self._sign(call, how)
-            )
+        receipt = self._relay(call, how.signed_extrinsic) if how.signed_extrinsic else self._sign(call, how)
         return submitted(receipt)
 
     def _sign(self, call: Call, how: Signing) -> Receipt:

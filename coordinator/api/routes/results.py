@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from sqlalchemy import select
 
-from coordinator.api.deps import SessionDep, SignerDep
+from coordinator.api.deps import SessionDep, SignerDep, mirrored
 from coordinator.api.schemas import Reject, ResultOut, Signing, Submitted, Validate, VerdictOut
 from coordinator.db import models
 from decentralml_bindings import calls
@@ -17,9 +17,7 @@ router = APIRouter(prefix="/results", tags=["results"])
 @router.get("/{result_id}", response_model=ResultOut)
 def show_result(result_id: int, session: SessionDep) -> ResultOut:
     """A result with its verdicts."""
-    result = session.get(models.Result, result_id)
-    if result is None:
-        raise HTTPException(404, f"no result {result_id} in the mirror (it may not be indexed yet)")
+    result = mirrored(session, models.Result, result_id, "result")
     verdicts = session.scalars(select(models.Verdict).where(models.Verdict.result_id == result_id))
     return ResultOut.model_validate(result).model_copy(
         update={"verdicts": [VerdictOut.model_validate(v) for v in verdicts]}

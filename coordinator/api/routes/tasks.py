@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import func, select
 
-from coordinator.api.deps import SessionDep, SignerDep
+from coordinator.api.deps import SessionDep, SignerDep, mirrored
 from coordinator.api.schemas import (
     AssignmentOut,
     CommitModel,
@@ -56,9 +56,7 @@ def list_tasks(
 @router.get("/{task_id}", response_model=TaskDetail)
 def show_task(task_id: int, session: SessionDep) -> TaskDetail:
     """A task with its assignments, results per round with their verdicts, and committed models."""
-    task = session.get(models.Task, task_id)
-    if task is None:
-        raise HTTPException(404, f"no task {task_id} in the mirror (it may not be indexed yet)")
+    task = mirrored(session, models.Task, task_id, "task")
     assignments = session.scalars(select(models.Assignment).where(models.Assignment.task_id == task_id))
     results = list(
         session.scalars(
