@@ -15,7 +15,7 @@ export CARGO_TARGET_DIR := $(CACHE)/target-native
 DEVNET := chain/devnet
 
 .PHONY: help setup venv devnet-deps demo test test-chain test-python lint check-runtime runtime \
-	devnet devnet-stop devnet-reset clean
+	devnet devnet-stop devnet-reset postgres postgres-stop clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -52,9 +52,10 @@ test-chain: ## Pallet unit and benchmark tests, clippy and rustfmt (native, rust
 	cd chain && cargo test -p pallet-decentralml --locked --features runtime-benchmarks
 	cd chain && cargo clippy -p pallet-decentralml --locked --all-targets --features runtime-benchmarks -- -D warnings
 
-test-python: setup ## Integration tests against the devnet (started by the tests).
+test-python: setup ## Integration tests against the devnet (started by the tests) and PostgreSQL.
 	cd $(DEVNET) && DML_TEST_REQUIRE_CHAIN=1 node --test test/
-	$(PY) -m pytest
+	url=$$(scripts/postgres.sh start) && trap 'scripts/postgres.sh stop' EXIT && \
+		DML_TEST_POSTGRES_URL=$$url DML_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest
 
 runtime: ## Rebuild the runtime wasm, chain spec and manifest under chain/artifacts (Debian's Rust 1.96).
 	chain/scripts/build-runtime.sh
@@ -64,6 +65,12 @@ devnet: devnet-deps ## Start the devnet on ws://127.0.0.1:9944 (state persists i
 
 devnet-stop: ## Stop the devnet.
 	$(DEVNET)/devnet.sh stop
+
+postgres: ## Start PostgreSQL on 127.0.0.1:5432 (installs it from Debian if missing); prints its URL.
+	scripts/postgres.sh start
+
+postgres-stop: ## Stop that PostgreSQL.
+	scripts/postgres.sh stop
 
 devnet-reset: ## Stop the devnet and delete its state.
 	$(DEVNET)/devnet.sh reset

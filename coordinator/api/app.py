@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.api import errors
-from coordinator.api.routes import accounts, health, models, results, tasks
+from coordinator.api.routes import accounts, health, models, results, submissions, tasks
 from coordinator.api.signing import Signer
+from coordinator.api.submissions import Submissions
 from decentralml_bindings import DecentralMl
 
 
@@ -27,7 +28,8 @@ def create_app(
     )
     app.state.chain = chain
     app.state.sessions = sessions
-    app.state.signer = Signer(chain, keystore_uris)
+    app.state.submissions = Submissions()
+    app.state.signer = Signer(chain, keystore_uris, app.state.submissions)
     errors.install(app)
 
     @app.middleware("http")
@@ -43,6 +45,13 @@ def create_app(
             )
         return await call_next(request)
 
-    for router in (tasks.router, results.router, models.router, accounts.router, health.router):
+    for router in (
+        tasks.router,
+        results.router,
+        models.router,
+        accounts.router,
+        submissions.router,
+        health.router,
+    ):
         app.include_router(router)
     return app

@@ -52,11 +52,17 @@ def status_of(error: errors.ChainError) -> int:
     return 409
 
 
+def error_body(error: errors.ChainError) -> tuple[int, dict[str, str]]:
+    """The HTTP status and the body that name a chain error and say what it means."""
+    name = getattr(error, "name", type(error).__name__)
+    return status_of(error), {"error": name, "detail": str(error)}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.ChainError)
     async def chain_error(_: Request, error: errors.ChainError) -> JSONResponse:
-        name = getattr(error, "name", type(error).__name__)
-        return JSONResponse(status_code=status_of(error), content={"error": name, "detail": str(error)})
+        status, body = error_body(error)
+        return JSONResponse(status_code=status, content=body)
 
     @app.exception_handler(RequestRefusedError)
     async def refused(_: Request, error: RequestRefusedError) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -23,6 +23,10 @@ class Signing(BaseModel):
     )
     signer: Address | None = Field(
         None, description="an account in the operator's keystore that signs for you"
+    )
+    wait: bool = Field(
+        True,
+        description="wait for inclusion (201/200 with the receipt), or get 202 and a status URL at once",
     )
 
     @model_validator(mode="after")
@@ -77,6 +81,26 @@ class Submitted(BaseModel):
     block_number: int
     fee: Amount
     events: list[dict[str, object]]
+
+
+SubmissionState = Literal["pending", "included", "failed"]
+
+
+class Submission(BaseModel):
+    """A write queued with `wait: false`: poll `status_url` until it is included or failed."""
+
+    id: str
+    call: str = Field(description="pallet call, as Module.function")
+    state: SubmissionState
+    status_url: str
+    status: int | None = Field(None, description="the HTTP status the write would have had if waited for")
+    result: Submitted | None = None
+    error: dict[str, str] | None = Field(None, description="error name and detail when failed")
+
+
+QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {"model": Submission, "description": "Queued (`wait: false`): poll `status_url` (also in Location)"}
+}
 
 
 class TaskOut(BaseModel):

@@ -3,26 +3,38 @@ call the endpoint is for), or sign with an account the operator put in the keyst
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 
+from fastapi.responses import JSONResponse
 from substrateinterface import Keypair
 
 from coordinator.api.errors import RequestRefusedError
 from coordinator.api.schemas import Signing, Submitted
+from coordinator.api.submissions import Submissions
 from decentralml_bindings import Call, DecentralMl, Receipt
 from decentralml_bindings.events import PalletEvent
 
 
 class Signer:
-    def __init__(self, chain: DecentralMl, keystore_uris: list[str]) -> None:
+    def __init__(self, chain: DecentralMl, keystore_uris: list[str], queue: Submissions) -> None:
         self.chain = chain
         self.keys = {k.ss58_address: k for k in (Keypair.create_from_uri(uri) for uri in keystore_uris)}
+        self.queue = queue
 
-    def execute(self, call: Call, how: Signing) -> Submitted:
-        receipt = self._relay(call, how.signed_extrinsic) if how.signed_extrinsic else self._sign(call, how)
-        return submitted(receipt)
+    def execute(self, call: Call, how: Signing) -> Submitted | JSONResponse:
+        """Check the request, then submit and wait, or (with `wait: false`) queue it and answer 202."""
+        write = self._relay(call, how.signed_extrinsic) if how.signed_extrinsic else self._sign(call, how)
+        if how.wait:
+            return submitted(write())
+        queued = self.queue.enqueue(f"{call.module}.{call.function}", lambda: submitted(write()))
+        return JSONResponse(
+            status_code=202,
+            content=queued.model_dump(mode="json"),
+            headers={"Location": queued.status_url},
+        )
 
-    def _sign(self, call: Call, how: Signing) -> Receipt:
+    def _sign(self, call: Call, how: Signing) -> Callable[[], Receipt]:
         keypair = self.keys.get(how.signer or "")
         if keypair is None:
             raise RequestRefusedError(
@@ -31,9 +43,9 @@ class Signer:
                 f"{how.signer} is not in this coordinator's keystore: sign the extrinsic yourself "
                 "and send it as signed_extrinsic",
             )
-        return self.chain.submit(call, keypair)
+        return lambda: self.chain.submit(call, keypair)
 
-    def _relay(self, call: Call, signed_hex: str) -> Receipt:
+    def _relay(self, call: Call, signed_hex: str) -> Callable[[], Receipt]:
         try:
             call_hash, name, _ = self.chain.inspect_signed(signed_hex)
         except ValueError as malformed:
@@ -46,7 +58,7 @@ class Signer:
                 f"the signed extrinsic is {name}, not the {expected} this request describes "
                 "(every argument must match)",
             )
-        return self.chain.relay(signed_hex)
+        return lambda: self.chain.relay(signed_hex)
 
 
 def submitted(receipt: Receipt) -> Submitted:

@@ -4,7 +4,6 @@ reads equal to the chain at every step, and hostile input refused with a 4xx tha
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer import Indexer
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, UNIT
+from tests.coordinator.conftest import NewDatabase
 from tests.coordinator.mirror_checks import assert_mirror_matches_chain, snapshot
 
 
@@ -38,8 +38,8 @@ class Api:
 
 
 @pytest.fixture
-def api(chain: DecentralMl, tmp_path: Path) -> Iterator[Api]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'mirror.sqlite'}")
+def api(chain: DecentralMl, new_database: NewDatabase) -> Iterator[Api]:
+    engine = make_engine(new_database("mirror"))
     migrate(engine)
     sessions = session_factory(engine)
     indexer = Indexer(chain, sessions)

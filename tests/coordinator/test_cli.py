@@ -9,24 +9,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from coordinator.settings import Settings
 from decentralml_bindings.dev import ALICE
+from tests.coordinator.conftest import NewDatabase
 from tests.devnet import ROOT, Devnet, free_port
 
 DML = [sys.executable, "-m", "coordinator.cli"]
 
 
 @pytest.fixture
-def coordinator(devnet: Devnet, tmp_path: Path) -> Iterator[str]:
+def coordinator(devnet: Devnet, new_database: NewDatabase) -> Iterator[str]:
     port = free_port()
     env = os.environ | {
         "DML_CHAIN_URL": devnet.url,
-        "DML_DATABASE_URL": f"sqlite:///{tmp_path / 'c.sqlite'}",
+        "DML_DATABASE_URL": new_database("cli"),
         "DML_INDEXER_POLL_SECONDS": "0.2",
     }
     process = subprocess.Popen([*DML, "coordinator", "serve", "--port", str(port)], env=env, cwd=ROOT)

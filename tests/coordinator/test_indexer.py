@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,13 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer import Indexer
 from decentralml_bindings import DecentralMl
+from tests.coordinator.conftest import NewDatabase
 from tests.coordinator.mirror_checks import assert_mirror_matches_chain, snapshot
 from tests.devnet import ROOT, Devnet
 from tests.factories import create_task, run_task
 
 
-def mirror_db(path: Path) -> tuple[str, sessionmaker[Session]]:
-    url = f"sqlite:///{path}"
+def mirror_db(url: str) -> tuple[str, sessionmaker[Session]]:
     engine = make_engine(url)
     migrate(engine)
     return url, session_factory(engine)
@@ -40,11 +39,11 @@ def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None
 
 @pytest.mark.devnet
 def test_the_mirror_equals_the_chain_and_replaying_changes_nothing(
-    chain: DecentralMl, tmp_path: Path
+    chain: DecentralMl, new_database: NewDatabase
 ) -> None:
     # Prepare
     run_task(chain, rounds=2, label="bafy-indexer")
-    _, sessions = mirror_db(tmp_path / "mirror.sqlite")
+    _, sessions = mirror_db(new_database("mirror"))
     indexer = Indexer(chain, sessions, batch_blocks=7)
 
     # Execute
@@ -64,12 +63,12 @@ def test_the_mirror_equals_the_chain_and_replaying_changes_nothing(
 
 @pytest.mark.devnet
 def test_a_killed_indexer_resumes_to_the_same_mirror_as_a_fresh_reindex(
-    chain: DecentralMl, devnet: Devnet, tmp_path: Path
+    chain: DecentralMl, devnet: Devnet, new_database: NewDatabase
 ) -> None:
     # Prepare: enough blocks that indexing them takes a while.
     run_task(chain, rounds=3, label="bafy-kill")
     head = chain.finalized_head()[0]
-    url, sessions = mirror_db(tmp_path / "killed.sqlite")
+    url, sessions = mirror_db(new_database("killed"))
     env = os.environ | {"DML_CHAIN_URL": devnet.url, "DML_DATABASE_URL": url, "DML_INDEXER_BATCH_BLOCKS": "2"}
     command = [sys.executable, "-m", "coordinator.indexer"]
     watcher = Indexer(chain, sessions)
@@ -88,7 +87,7 @@ def test_a_killed_indexer_resumes_to_the_same_mirror_as_a_fresh_reindex(
     subprocess.run([*command, "--once"], env=env, cwd=ROOT, check=True, timeout=600)
 
     # Assert: no block was made meanwhile, so both mirrors stand at the same head.
-    _, fresh = mirror_db(tmp_path / "fresh.sqlite")
+    _, fresh = mirror_db(new_database("fresh"))
     Indexer(chain, fresh).sync_once()
     with sessions() as resumed_session, fresh() as fresh_session:
         assert snapshot(resumed_session) == snapshot(fresh_session)
@@ -96,10 +95,10 @@ def test_a_killed_indexer_resumes_to_the_same_mirror_as_a_fresh_reindex(
 
 
 @pytest.mark.devnet
-def test_the_indexer_survives_a_devnet_restart(fresh_devnet: Devnet, tmp_path: Path) -> None:
+def test_the_indexer_survives_a_devnet_restart(fresh_devnet: Devnet, new_database: NewDatabase) -> None:
     chain = DecentralMl.connect(fresh_devnet.url)
     create_task(chain, label="bafy-before-restart")
-    _, sessions = mirror_db(tmp_path / "mirror.sqlite")
+    _, sessions = mirror_db(new_database("mirror"))
     indexer = Indexer(chain, sessions)
     stop = threading.Event()
     follower = threading.Thread(target=indexer.run, args=(stop, 0.2))

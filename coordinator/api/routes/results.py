@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from coordinator.api.deps import SessionDep, SignerDep, mirrored
-from coordinator.api.schemas import Reject, ResultOut, Signing, Submitted, Validate, VerdictOut
+from coordinator.api.schemas import QUEUED, Reject, ResultOut, Signing, Submitted, Validate, VerdictOut
 from coordinator.db import models
 from decentralml_bindings import calls
 from decentralml_bindings.types import RejectionReason
@@ -24,20 +25,20 @@ def show_result(result_id: int, session: SessionDep) -> ResultOut:
     )
 
 
-@router.post("/{result_id}/validate", response_model=Submitted)
-def validate_task_result(result_id: int, body: Validate, signer: SignerDep) -> Submitted:
+@router.post("/{result_id}/validate", response_model=Submitted, responses=QUEUED)
+def validate_task_result(result_id: int, body: Validate, signer: SignerDep) -> Submitted | JSONResponse:
     """Record a verdict and score (pallet call `validate_task_result`)."""
     return signer.execute(calls.validate_task_result(result_id, body.approved, body.score), body)
 
 
-@router.post("/{result_id}/accept", response_model=Submitted)
-def accept_task_result(result_id: int, body: Signing, signer: SignerDep) -> Submitted:
+@router.post("/{result_id}/accept", response_model=Submitted, responses=QUEUED)
+def accept_task_result(result_id: int, body: Signing, signer: SignerDep) -> Submitted | JSONResponse:
     """Accept a result and pay its worker (pallet call `accept_task_result`)."""
     return signer.execute(calls.accept_task_result(result_id), body)
 
 
-@router.post("/{result_id}/reject", response_model=Submitted)
-def reject_task_result(result_id: int, body: Reject, signer: SignerDep) -> Submitted:
+@router.post("/{result_id}/reject", response_model=Submitted, responses=QUEUED)
+def reject_task_result(result_id: int, body: Reject, signer: SignerDep) -> Submitted | JSONResponse:
     """Reject a result with a reason (pallet call `reject_task_result`)."""
     if (body.reason == "Other") != (body.code is not None):
         raise HTTPException(422, "give a code with reason Other, and only then")

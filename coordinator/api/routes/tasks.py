@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from coordinator.api.deps import SessionDep, SignerDep, mirrored
 from coordinator.api.schemas import (
+    QUEUED,
     AssignmentOut,
     CommitModel,
     CreateTask,
@@ -84,8 +86,8 @@ def show_task(task_id: int, session: SessionDep) -> TaskDetail:
     )
 
 
-@router.post("", response_model=Submitted, status_code=201)
-def create_task(body: CreateTask, signer: SignerDep) -> Submitted:
+@router.post("", response_model=Submitted, responses=QUEUED, status_code=201)
+def create_task(body: CreateTask, signer: SignerDep) -> Submitted | JSONResponse:
     """Create a task and escrow its reward budget (pallet call `create_task`)."""
     if body.validation == "CustomAccept":
         if body.threshold is None:
@@ -108,26 +110,26 @@ def create_task(body: CreateTask, signer: SignerDep) -> Submitted:
     return signer.execute(call, body)
 
 
-@router.post("/{task_id}/assign", response_model=Submitted)
-def assign_task(task_id: int, body: Signing, signer: SignerDep) -> Submitted:
+@router.post("/{task_id}/assign", response_model=Submitted, responses=QUEUED)
+def assign_task(task_id: int, body: Signing, signer: SignerDep) -> Submitted | JSONResponse:
     """Claim a slot in a task (pallet call `assign_task`)."""
     return signer.execute(calls.assign_task(task_id), body)
 
 
-@router.post("/{task_id}/results", response_model=Submitted, status_code=201)
-def send_task_result(task_id: int, body: SendResult, signer: SignerDep) -> Submitted:
+@router.post("/{task_id}/results", response_model=Submitted, responses=QUEUED, status_code=201)
+def send_task_result(task_id: int, body: SendResult, signer: SignerDep) -> Submitted | JSONResponse:
     """Send a result's CID and hash for the open round (pallet call `send_task_result`)."""
     return signer.execute(calls.send_task_result(task_id, body.round, body.cid, body.hash), body)
 
 
-@router.post("/{task_id}/models", response_model=Submitted, status_code=201)
-def commit_model(task_id: int, body: CommitModel, signer: SignerDep) -> Submitted:
+@router.post("/{task_id}/models", response_model=Submitted, responses=QUEUED, status_code=201)
+def commit_model(task_id: int, body: CommitModel, signer: SignerDep) -> Submitted | JSONResponse:
     """Commit the open round's aggregated model (pallet call `commit_model`)."""
     call = calls.commit_model(task_id, body.round, body.cid, body.hash, body.accepted)
     return signer.execute(call, body)
 
 
-@router.post("/{task_id}/cancel", response_model=Submitted)
-def cancel_task(task_id: int, body: Signing, signer: SignerDep) -> Submitted:
+@router.post("/{task_id}/cancel", response_model=Submitted, responses=QUEUED)
+def cancel_task(task_id: int, body: Signing, signer: SignerDep) -> Submitted | JSONResponse:
     """Cancel an open task and refund its unspent escrow (pallet call `cancel_task`)."""
     return signer.execute(calls.cancel_task(task_id), body)

@@ -1,0 +1,46 @@
+"""The coordinator's tests run once per database backend: SQLite (the default) and PostgreSQL.
+
+PostgreSQL is the server `scripts/postgres.sh` starts (`make test` does); its URL comes in
+`DML_TEST_POSTGRES_URL`. Without it the PostgreSQL runs are skipped, unless
+`DML_TEST_REQUIRE_POSTGRES=1` (as in `make test`) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+NewDatabase = Callable[[str], str]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NewDatabase]:
+    """Makes empty databases of the backend under test and returns their URLs; drops them after."""
+    if request.param == "sqlite":
+        yield lambda name: f"sqlite:///{tmp_path / name}.sqlite"
+        return
+    admin_url = os.environ.get("DML_TEST_POSTGRES_URL")
+    if not admin_url:
+        if os.environ.get("DML_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail("DML_TEST_POSTGRES_URL is not set: start one with scripts/postgres.sh start")
+        pytest.skip("no PostgreSQL: set DML_TEST_POSTGRES_URL (scripts/postgres.sh start prints one)")
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        database = f"dml_test_{name}_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{database}"'))
+        made.append(database)
+        return make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+
+    yield make
+    with admin.connect() as connection:
+        for database in made:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    admin.dispose()
