@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.api import errors
-from coordinator.api.routes import accounts, health, models, results, submissions, tasks
+from coordinator.api.routes import accounts, council, health, models, results, submissions, tasks
 from coordinator.api.signing import Signer
 from coordinator.api.submissions import Submissions
 from decentralml_bindings import DecentralMl
@@ -50,6 +50,7 @@ def create_app(
         results.router,
         models.router,
         accounts.router,
+        council.router,
         submissions.router,
         health.router,
     ):

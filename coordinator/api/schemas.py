@@ -206,3 +206,30 @@ class Health(BaseModel):
     finalized_block: int | None
     indexed_block: int | None
     indexer_lag: int | None
+
+
+class CouncilVoteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    voter: str
+    aye: bool
+    at: int
+
+
+class CouncilMotionOut(BaseModel):
+    """A council motion as its events told it: Voting, Approved, Disapproved, Executed, ExecutionFailed."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    index: int
+    proposal_hash: str
+    proposer: str
+    threshold: int
+    call: dict[str, Any] | None
+    status: str
+    ayes: int
+    nays: int
+    proposed_at: int
+    closed_at: int | None
+    outcome: str | None
+    votes: list[CouncilVoteOut] = Field(default_factory=list)

@@ -126,14 +126,44 @@ class Model(SyncedMixin, Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
 
 
+class CouncilMotion(Base):
+    """A council motion (`Council.propose`), kept from its events: the chain prunes closed ones."""
+
+    __tablename__ = "council_motions"
+
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    proposal_hash: Mapped[str] = mapped_column(Hash, index=True)
+    proposer: Mapped[str] = mapped_column(Address)
+    threshold: Mapped[int] = mapped_column(Integer)
+    call: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    ayes: Mapped[int] = mapped_column(Integer)
+    nays: Mapped[int] = mapped_column(Integer)
+    proposed_at: Mapped[int] = mapped_column(BigInteger)
+    closed_at: Mapped[int | None] = mapped_column(BigInteger)
+    outcome: Mapped[str | None] = mapped_column(String(256))
+
+
+class CouncilVote(Base):
+    """A member's current vote on a motion (a member may change it while the motion is open)."""
+
+    __tablename__ = "council_votes"
+
+    motion: Mapped[int] = mapped_column(ForeignKey("council_motions.index"), primary_key=True)
+    voter: Mapped[str] = mapped_column(Address, primary_key=True)
+    aye: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
 class ChainEvent(Base):
-    """Every DecentralMl event, keyed by where it happened: replaying a block changes nothing."""
+    """Every DecentralMl and Council event, keyed by where it happened: replaying changes nothing."""
 
     __tablename__ = "chain_events"
 
     block_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     block_hash: Mapped[str] = mapped_column(Hash)
+    pallet: Mapped[str] = mapped_column(String(32), index=True, server_default="DecentralMl")
     name: Mapped[str] = mapped_column(String(32), index=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
 

@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from coordinator.db import models
+from coordinator.indexer.council import apply_council_event
 from decentralml_bindings import DecentralMl
+from decentralml_bindings.council import COUNCIL
 from decentralml_bindings.types import ResultSubmissionStatus
 
 # Which entities each event touches: (kind, attribute names forming its key).
@@ -39,20 +41,24 @@ def apply_block(
     chain: DecentralMl,
     number: int,
     block_hash: str,
-    events: list[tuple[int, str, dict[str, Any]]],
+    events: list[tuple[int, str, str, dict[str, Any]]],
 ) -> None:
-    """Record the block's DecentralMl events and refresh every entity they touched."""
+    """Record the block's DecentralMl and Council events and refresh every entity they touched."""
     touched: set[tuple[str, tuple[Any, ...]]] = set()
-    for index, name, attributes in events:
+    for index, pallet, name, attributes in events:
         session.merge(
             models.ChainEvent(
                 block_number=number,
                 event_index=index,
                 block_hash=block_hash,
+                pallet=pallet,
                 name=name,
                 attributes=_jsonable(attributes),
             )
         )
+        if pallet == COUNCIL:
+            apply_council_event(session, chain, number, block_hash, name, attributes)
+            continue
         for kind, keys in TOUCHES.get(name, []):
             touched.add((kind, tuple(attributes[k] for k in keys)))
     for kind, key in sorted(touched, key=lambda t: (ORDER.index(t[0]), str(t[1]))):

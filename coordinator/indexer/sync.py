@@ -16,10 +16,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.db import models
 from coordinator.indexer.mirror import apply_block
 from decentralml_bindings import DecentralMl
+from decentralml_bindings.calls import PALLET
+from decentralml_bindings.council import COUNCIL
 
 log = logging.getLogger(__name__)
 
+INDEXED_PALLETS = (PALLET, COUNCIL)
 MIRROR_TABLES = (
+    models.CouncilVote,
+    models.CouncilMotion,
     models.Verdict,
     models.Model,
     models.Result,
@@ -68,7 +73,8 @@ class Indexer:
                     block_hash = self.chain.block_hash(number)
                     if block_hash is None:
                         raise RuntimeError(f"finalized block #{number} has no hash")
-                    apply_block(session, self.chain, number, block_hash, self.chain.pallet_events(block_hash))
+                    events = self.chain.block_events(block_hash, INDEXED_PALLETS)
+                    apply_block(session, self.chain, number, block_hash, events)
                     session.merge(models.IndexerCursor(id=1, block_number=number, block_hash=block_hash))
             applied += last - next_block + 1
             next_block = last + 1

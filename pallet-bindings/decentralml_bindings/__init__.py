@@ -1,6 +1,7 @@
 """Typed Python bindings for the DecentralML pallet, on substrate-interface.
 
 - `calls`: one builder per pallet call, returning a `Call`;
+- `council`: propose, vote and close council motions (model release goes through them);
 - `client.DecentralMl`: signs, submits (`Receipt` with typed events), batches, relays, reads storage;
 - `types`: one type per on-chain struct and enum;
 - `events`: one dataclass per pallet event;
@@ -8,7 +9,7 @@
 - `dev`: the devnet's dev accounts.
 """
 
-from decentralml_bindings import calls, errors, events, types
+from decentralml_bindings import calls, council, errors, events, types
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import DecentralMl, Receipt
 from decentralml_bindings.errors import ChainError, DecentralMlError, DispatchFailed, ExtrinsicRejected
@@ -22,6 +23,7 @@ __all__ = [
     "ExtrinsicRejected",
     "Receipt",
     "calls",
+    "council",
     "errors",
     "events",
     "types",

@@ -22,6 +22,7 @@ from scalecodec.base import ScaleBytes
 from substrateinterface import Keypair, SubstrateInterface
 from substrateinterface.exceptions import SubstrateRequestException
 
+from decentralml_bindings import council
 from decentralml_bindings.calls import PALLET, Call
 from decentralml_bindings.errors import DispatchFailed, ExtrinsicRejected, doc_line, error_for
 from decentralml_bindings.events import PalletEvent, decode_event
@@ -71,7 +72,13 @@ class DecentralMl:
         return int(self.substrate.get_account_nonce(address))
 
     def _compose(self, call: Call) -> Any:
-        return self.substrate.compose_call(call.module, call.function, call.params)
+        params = {k: self._compose(v) if isinstance(v, Call) else v for k, v in call.params.items()}
+        return self.substrate.compose_call(call.module, call.function, params)
+
+    def encoded(self, call: Call) -> bytes:
+        """The call's SCALE encoding (its length bounds council motions)."""
+        with self._lock:
+            return bytes(self._compose(call).data.data)
 
     def sign(self, call: Call, signer: Keypair, *, nonce: int | None = None) -> str:
         """The signed extrinsic as hex, for the signer to hand to anyone who relays it.
@@ -100,9 +107,37 @@ class DecentralMl:
 
     def call_hash(self, call: Call) -> str:
         """blake2-256 of the call's SCALE encoding, as the chain computes it."""
+        return "0x" + hashlib.blake2b(self.encoded(call), digest_size=32).hexdigest()
+
+    def council_motion(self, proposal: Call, proposer: Keypair, ayes: Sequence[Keypair]) -> Receipt:
+        """Propose `proposal` to the council, vote aye with `ayes`, close it; the closing receipt.
+
+        The proposer votes aye too, so the threshold is 1 + len(ayes). Raises
+        `DispatchFailed` when the proposal was closed but its call failed.
+        """
+        length = len(self.encoded(proposal))
+        proposed = self.submit(council.propose(proposal, 1 + len(ayes), length), proposer)
+        motion = next(a for m, n, a in proposed.other_events if (m, n) == (council.COUNCIL, "Proposed"))
+        proposal_hash, index = str(motion["proposal_hash"]), int(motion["proposal_index"])
+        for member in (proposer, *ayes):
+            self.submit(council.vote(proposal_hash, index, True), member)
+        closed = self.submit(council.close(proposal_hash, index, length), proposer)
+        for module, name, attributes in closed.other_events:
+            outcome = attributes.get("result") if (module, name) == (council.COUNCIL, "Executed") else None
+            if isinstance(outcome, dict) and "Err" in outcome:
+                raise self._module_error(outcome["Err"])
+        return closed
+
+    def _module_error(self, error: Any) -> DispatchFailed:
+        """A `DispatchError` value as it appears inside events, as the matching exception."""
+        module = error.get("Module") if isinstance(error, dict) else None
+        if not isinstance(module, dict):
+            return DispatchFailed(str(error), "")
         with self._lock:
-            encoded = bytes(self._compose(call).data.data)
-        return "0x" + hashlib.blake2b(encoded, digest_size=32).hexdigest()
+            found = self.substrate.metadata.get_module_error(
+                module_index=int(module["index"]), error_index=bytes.fromhex(str(module["error"])[2:])[0]
+            )
+        return _dispatch_error({"type": "Module", "name": found.name, "docs": found.docs})
 
     def inspect_signed(self, signed_hex: str) -> tuple[str, str, str]:
         """(call hash, module.function, signer address) of a signed extrinsic, without submitting it.
@@ -159,8 +194,11 @@ class DecentralMl:
     # Reading pallet storage: at the best block, or at the block with hash `at`.
 
     def _query(self, item: str, *keys: Any, at: str | None = None) -> Any:
+        return self._query_in(PALLET, item, *keys, at=at)
+
+    def _query_in(self, pallet: str, item: str, *keys: Any, at: str | None = None) -> Any:
         with self._lock:
-            return self.substrate.query(PALLET, item, list(keys), block_hash=at).value
+            return self.substrate.query(pallet, item, list(keys), block_hash=at).value
 
     def task(self, task_id: int, at: str | None = None) -> TaskInfo | None:
         value = self._query("Tasks", task_id, at=at)
@@ -217,14 +255,33 @@ class DecentralMl:
 
     def pallet_events(self, block_hash: str) -> list[tuple[int, str, dict[str, Any]]]:
         """(index in the block, name, attributes) of every DecentralMl event in a block."""
+        return [(i, name, attrs) for i, _, name, attrs in self.block_events(block_hash, (PALLET,))]
+
+    def block_events(
+        self, block_hash: str, pallets: Sequence[str]
+    ) -> list[tuple[int, str, str, dict[str, Any]]]:
+        """(index in the block, pallet, name, attributes) of the block's events from `pallets`."""
         with self._lock:
             records = self.substrate.get_events(block_hash)
         found = []
         for index, record in enumerate(records):
             event = record.value["event"]
-            if event["module_id"] == PALLET:
-                found.append((index, str(event["event_id"]), dict(event["attributes"])))
+            if event["module_id"] in pallets:
+                attributes = event["attributes"]
+                found.append(
+                    (
+                        index,
+                        str(event["module_id"]),
+                        str(event["event_id"]),
+                        dict(attributes) if isinstance(attributes, dict) else {"value": attributes},
+                    )
+                )
         return found
+
+    def council_proposal(self, proposal_hash: str, at: str | None = None) -> dict[str, Any] | None:
+        """The call a council motion proposes ({call_module, call_function, call_args}), while open."""
+        value = self._query_in(council.COUNCIL, "ProposalOf", proposal_hash, at=at)
+        return None if value is None else dict(value)
 
     def block_number(self) -> int:
         with self._lock:

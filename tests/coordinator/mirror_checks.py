@@ -16,6 +16,8 @@ TABLES = (
     models.Result,
     models.Verdict,
     models.Model,
+    models.CouncilMotion,
+    models.CouncilVote,
     models.ChainEvent,
     models.IndexerCursor,
 )

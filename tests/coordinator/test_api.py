@@ -3,6 +3,7 @@ reads equal to the chain at every step, and hostile input refused with a 4xx tha
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,10 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.api import create_app
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer import Indexer
-from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings import DecentralMl, calls, council, errors
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, UNIT
 from tests.coordinator.conftest import NewDatabase
 from tests.coordinator.mirror_checks import assert_mirror_matches_chain, snapshot
+from tests.factories import run_task
 
 
 class Api:
@@ -224,3 +226,84 @@ def test_hostile_input_gets_a_clear_4xx_and_changes_nothing(api: Api, chain: Dec
         assert_mirror_matches_chain(session, chain)
     del before_mirror["indexer_cursor"], after_mirror["indexer_cursor"]
     assert after_mirror == before_mirror
+
+
+def poll(api: Api, status_url: str) -> dict[str, Any]:
+    """The queued write at status_url once it is no longer pending."""
+    deadline = time.monotonic() + 60
+    while (state := api.get(status_url))["state"] == "pending":
+        assert time.monotonic() < deadline, f"{status_url} still pending after 60 s"
+        time.sleep(0.1)
+    return dict(state)
+
+
+@pytest.mark.devnet
+def test_writes_can_return_a_status_url_instead_of_waiting(api: Api, chain: DecentralMl) -> None:
+    body = {
+        "signer": ALICE.ss58_address,
+        "wait": False,
+        "max_assignments": 1,
+        "expires_at": chain.block_number() + 1_000,
+        "reward_per_result": str(UNIT),
+        "manifest_cid": "bafy-queued",
+        "manifest_hash": "0x" + "ac" * 32,
+    }
+    missing_ids = chain.next_ids()[0] + 10_000
+
+    queued = api.client.post("/tasks", json=body)
+    refused_now = api.client.post(
+        f"/tasks/{missing_ids}/assign", json={"signer": BOB.ss58_address, "wait": False}
+    )
+    fails_later = api.client.post(
+        f"/tasks/{missing_ids}/assign", json={"signer": CHARLIE.ss58_address, "wait": False}
+    )
+
+    assert queued.status_code == 202, queued.text
+    assert queued.headers["location"] == queued.json()["status_url"]
+    included = poll(api, queued.json()["status_url"])
+    assert (included["state"], included["call"]) == ("included", "DecentralMl.create_task")
+    task_id = event(included["result"], "TaskCreated")["task_id"]
+    task = chain.task(task_id)
+    assert task is not None
+    assert task.manifest_cid == "bafy-queued"
+    # Checks that need no chain answer at once; a pallet error shows on the status.
+    assert refused_now.status_code == 403
+    assert "keystore" in refused_now.text
+    assert fails_later.status_code == 202
+    failed = poll(api, fails_later.json()["status_url"])
+    assert (failed["state"], failed["status"], failed["error"]["error"]) == ("failed", 404, "TaskNotFound")
+    assert api.get("/submissions/not-an-id", expect=404)["detail"].startswith("no submission")
+
+
+@pytest.mark.devnet
+def test_council_motions_and_votes_are_mirrored(api: Api, chain: DecentralMl) -> None:
+    run_task(chain, rounds=1, label="bafy-council")
+    model_id = chain.next_ids()[2] - 1
+    approve = calls.approve_model(model_id)
+    revoke = calls.revoke_model(model_id)
+
+    # Execute: one motion passes, one fails inside its call, one is voted down.
+    chain.council_motion(approve, ALICE, [BOB])
+    with pytest.raises(errors.ModelNotFound):
+        chain.council_motion(calls.approve_model(model_id + 1_000), BOB, [CHARLIE])
+    length = len(chain.encoded(revoke))
+    proposed = chain.submit(council.propose(revoke, 2, length), CHARLIE)
+    motion = next(a for m, n, a in proposed.other_events if n == "Proposed")
+    for member in (ALICE, BOB):
+        chain.submit(council.vote(motion["proposal_hash"], motion["proposal_index"], False), member)
+    chain.submit(council.close(motion["proposal_hash"], motion["proposal_index"], length), CHARLIE)
+    api.indexer.sync_once()
+
+    # Assert: newest first.
+    passed, failed, rejected = reversed(api.get("/council/motions?limit=3"))
+    assert (passed["status"], passed["ayes"], passed["nays"]) == ("Executed", 2, 0)
+    assert passed["call"]["call_function"] == "approve_model"
+    assert (failed["status"], failed["proposer"]) == ("ExecutionFailed", BOB.ss58_address)
+    assert (rejected["status"], rejected["ayes"], rejected["nays"]) == ("Disapproved", 0, 2)
+    shown = api.get(f"/council/motions/{rejected['index']}")
+    assert {(v["voter"], v["aye"]) for v in shown["votes"]} == {
+        (ALICE.ss58_address, False),
+        (BOB.ss58_address, False),
+    }
+    assert api.get(f"/models/{model_id}")["status"] == "Approved"
+    assert api.get("/council/motions?status=Disapproved")[0]["index"] == rejected["index"]
