@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,9 +42,19 @@ class CliError(Exception):
 
 def keypair(args: argparse.Namespace) -> Keypair:
     if args.keystore:
-        data = Path(args.keystore).read_text()
-        password = getpass.getpass(f"password for {args.keystore}: ")
-        return Keypair.create_from_encrypted_json(data, password)
+        try:
+            data = Path(args.keystore).read_text()
+        except OSError as unreadable:
+            raise CliError(f"cannot read the keystore file: {unreadable}") from unreadable
+        password = os.environ.get("DML_KEYSTORE_PASSWORD")
+        if password is None:
+            password = getpass.getpass(f"password for {args.keystore}: ")
+        try:
+            return Keypair.create_from_encrypted_json(data, password)
+        except Exception as locked:  # wrong password, or not a Polkadot-JS keystore file
+            raise CliError(
+                f"cannot unlock {args.keystore}: wrong password or not a Polkadot-JS keystore file ({locked})"
+            ) from locked
     if not args.key:
         raise CliError("this command signs: give --key (a //Dev URI or a mnemonic) or --keystore FILE")
     try:
@@ -197,7 +208,10 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--chain-url", default=settings.chain_url, help="chain JSON-RPC URL (for signing)")
     root.add_argument("--json", action="store_true", help="print JSON for scripts")
     root.add_argument("--key", help="signing key: a //Dev derivation URI or a mnemonic")
-    root.add_argument("--keystore", help="a Polkadot-JS keystore JSON file to sign with")
+    root.add_argument(
+        "--keystore",
+        help="a Polkadot-JS keystore JSON file to sign with (password asked, or DML_KEYSTORE_PASSWORD)",
+    )
     groups = root.add_subparsers(dest="group", required=True)
 
     coordinator = groups.add_parser("coordinator", help="run the coordinator").add_subparsers(

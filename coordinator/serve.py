@@ -7,6 +7,7 @@ import threading
 
 import uvicorn
 
+from coordinator import logs
 from coordinator.api import create_app
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer import Indexer
@@ -18,9 +19,11 @@ log = logging.getLogger(__name__)
 
 def serve(settings: Settings, host: str, port: int) -> None:
     """Serve the API on host:port while the indexer follows the chain; stops on SIGINT/SIGTERM."""
+    logs.configure(settings.log_level, settings.log_format)
     engine = make_engine(settings.database_url)
     migrate(engine)
     sessions = session_factory(engine)
+    log.info("coordinator starting", extra={"chain": settings.chain_url, "host": host, "port": port})
     stop = threading.Event()
     indexer = Indexer(
         DecentralMl.connect(settings.chain_url), sessions, batch_blocks=settings.indexer_batch_blocks
@@ -31,7 +34,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         DecentralMl.connect(settings.chain_url), sessions, settings.keystore_uris, settings.max_body_bytes
     )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_config=None, log_level=settings.log_level.lower())
     finally:
         stop.set()
         follower.join(timeout=10)

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
         description="secret URIs or mnemonics of the accounts the coordinator may sign for (JSON list)",
     )
     max_body_bytes: int = Field(1_048_576, ge=1_024, description="Largest request body accepted")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe level logged"
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one object per line; text: for people"
+    )
 
     @model_validator(mode="after")
     def no_dev_keys_in_production(self) -> Settings:

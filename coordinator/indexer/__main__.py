@@ -7,10 +7,13 @@ import logging
 import signal
 import threading
 
+from coordinator import logs
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer.sync import Indexer
 from coordinator.settings import Settings
 from decentralml_bindings import DecentralMl
+
+log = logging.getLogger("coordinator.indexer")
 
 
 def main() -> None:
@@ -19,9 +22,8 @@ def main() -> None:
     mode.add_argument("--once", action="store_true", help="apply the blocks finalized now, then exit")
     mode.add_argument("--reindex", action="store_true", help="rebuild the mirror from the chain, then exit")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-
     settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
     engine = make_engine(settings.database_url)
     migrate(engine)
     indexer = Indexer(
@@ -30,9 +32,9 @@ def main() -> None:
         batch_blocks=settings.indexer_batch_blocks,
     )
     if args.once:
-        logging.info("applied %d blocks", indexer.sync_once())
+        log.info("blocks applied", extra={"blocks": indexer.sync_once()})
     elif args.reindex:
-        logging.info("mirror rebuilt from %d blocks", indexer.reindex())
+        log.info("mirror rebuilt", extra={"blocks": indexer.reindex()})
     else:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -60,7 +60,10 @@ class Indexer:
         """Apply every finalized block not applied yet; returns how many were applied."""
         cursor = self.cursor()
         if cursor is not None and self.chain.block_hash(cursor[0]) != cursor[1]:
-            log.warning("the chain no longer has block #%d %s: rebuilding the mirror", *cursor)
+            log.warning(
+                "the chain no longer has the cursor's block: rebuilding the mirror",
+                extra={"block": cursor[0], "block_hash": cursor[1]},
+            )
             self.clear()
             cursor = None
         head, _ = self.chain.finalized_head()
@@ -77,6 +80,7 @@ class Indexer:
                     apply_block(session, self.chain, number, block_hash, events)
                     session.merge(models.IndexerCursor(id=1, block_number=number, block_hash=block_hash))
             applied += last - next_block + 1
+            log.info("blocks applied", extra={"first": next_block, "last": last, "head": head})
             next_block = last + 1
         return applied
 
@@ -97,7 +101,7 @@ class Indexer:
             try:
                 self.sync_once()
             except Exception as lost:  # websocket errors do not share a base class with OSError
-                log.warning("chain unreachable or failing (%r); reconnecting", lost)
+                log.warning("chain unreachable or failing; reconnecting", extra={"error": repr(lost)})
                 self._reconnect(stop, poll_seconds)
             stop.wait(poll_seconds)
 

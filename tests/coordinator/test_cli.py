@@ -9,27 +9,34 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from coordinator.settings import Settings
-from decentralml_bindings.dev import ALICE
+from decentralml_bindings import DecentralMl, calls, events
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE
 from tests.coordinator.conftest import NewDatabase
 from tests.devnet import ROOT, Devnet, free_port
+from tests.factories import create_task
 
 DML = [sys.executable, "-m", "coordinator.cli"]
 
 
 @pytest.fixture
-def coordinator(devnet: Devnet, new_database: NewDatabase) -> Iterator[str]:
+def coordinator(devnet: Devnet, new_database: NewDatabase, tmp_path: Path) -> Iterator[str]:
+    """`dml coordinator serve` on a free port, its structured log in tmp_path/coordinator.log."""
     port = free_port()
     env = os.environ | {
         "DML_CHAIN_URL": devnet.url,
         "DML_DATABASE_URL": new_database("cli"),
         "DML_INDEXER_POLL_SECONDS": "0.2",
     }
-    process = subprocess.Popen([*DML, "coordinator", "serve", "--port", str(port)], env=env, cwd=ROOT)
+    log = (tmp_path / "coordinator.log").open("w")
+    process = subprocess.Popen(
+        [*DML, "coordinator", "serve", "--port", str(port)], env=env, cwd=ROOT, stderr=log
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -46,12 +53,16 @@ def coordinator(devnet: Devnet, new_database: NewDatabase) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
 
 
-def dml(devnet: Devnet, coordinator: str, *args: str) -> subprocess.CompletedProcess[str]:
+def dml(
+    devnet: Devnet, coordinator: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*DML, "--coordinator", coordinator, "--chain-url", devnet.url, *args],
         cwd=ROOT,
+        env=os.environ | (env or {}),
         capture_output=True,
         text=True,
         timeout=120,
@@ -122,3 +133,70 @@ def test_production_refuses_the_public_dev_keys() -> None:
     with pytest.raises(ValueError, match="public"):
         Settings(environment="production", keystore_uris=["//Alice"])
     assert Settings(environment="dev", keystore_uris=["//Alice"]).keystore_uris == ["//Alice"]
+
+
+@pytest.mark.devnet
+def test_results_from_the_command_line_with_a_keystore(
+    devnet: Devnet, coordinator: str, chain: DecentralMl, tmp_path: Path
+) -> None:
+    # Prepare: Bob and Charlie each send a result; Eve validates from a Polkadot-JS keystore file.
+    task_id = create_task(chain, rounds=1, label="bafy-cli-results")
+    sent = {}
+    for worker in (BOB, CHARLIE):
+        chain.submit(calls.assign_task(task_id), worker)
+        receipt = chain.submit(calls.send_task_result(task_id, 1, "bafy-r", bytes(32)), worker)
+        sent[worker.ss58_address] = receipt.one(events.ResultSubmitted).result_id
+    bob, charlie = sent[BOB.ss58_address], sent[CHARLIE.ss58_address]
+    keystore = tmp_path / "eve.json"
+    keystore.write_text(json.dumps(EVE.export_to_encrypted_json("correct horse", name="eve")))
+
+    def as_eve(password: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {"DML_KEYSTORE_PASSWORD": password}
+        return dml(devnet, coordinator, "--keystore", str(keystore), *args, env=env)
+
+    def as_alice(*args: str) -> subprocess.CompletedProcess[str]:
+        return dml(devnet, coordinator, "--key", "//Alice", "result", *args)
+
+    # Execute
+    wrong = as_eve("wrong", "result", "validate", str(bob), "--approve")
+    approved = as_eve(
+        "correct horse", "--json", "result", "validate", str(bob), "--approve", "--score", "900000"
+    )
+    disapproved = as_eve("correct horse", "result", "validate", str(charlie), "--disapprove")
+    accepted = dml(devnet, coordinator, "--key", "//Alice", "result", "accept", str(bob))
+    rejected = dml(
+        devnet, coordinator, "--key", "//Alice", "result", "reject", str(charlie), "--reason", "Outlier"
+    )
+    twice = dml(devnet, coordinator, "--key", "//Alice", "result", "accept", str(bob))
+
+    # Assert: the chain holds what the commands said.
+    assert wrong.returncode == 1
+    assert "cannot unlock" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
+    assert approved.returncode == 0, approved.stderr
+    assert [e["event"] for e in json.loads(approved.stdout)["events"]] == ["ResultValidated"]
+    assert disapproved.returncode == 0, disapproved.stderr
+    assert "ResultAccepted" in accepted.stdout
+    assert "ResultRejected" in rejected.stdout
+    assert twice.returncode == 1
+    assert "ResultAlreadySettled" in twice.stderr
+    bob_result, charlie_result = chain.result(bob), chain.result(charlie)
+    assert bob_result is not None
+    assert charlie_result is not None
+    assert (bob_result.status.value, bob_result.approvals) == ("Accepted", 1)
+    assert (charlie_result.status.value, charlie_result.disapprovals) == ("Rejected", 1)
+    verdict = chain.verdict(bob, EVE.ss58_address)
+    assert verdict is not None
+    assert verdict.score == 900_000
+
+
+@pytest.mark.devnet
+def test_the_coordinator_logs_one_json_object_per_line(coordinator: str, tmp_path: Path) -> None:
+    httpx.get(f"{coordinator}/tasks/424242", timeout=5)
+    lines = (tmp_path / "coordinator.log").read_text().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert entries, "the coordinator logged nothing"
+    assert all({"ts", "level", "logger", "message"} <= set(e) for e in entries)
+    started = [e for e in entries if e["message"] == "coordinator starting"]
+    assert started[0]["port"] == int(coordinator.rsplit(":", 1)[1])
+    assert any(e["message"] == "blocks applied" and e["last"] >= 1 for e in entries)
