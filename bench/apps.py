@@ -1,0 +1,29 @@
+"""The two apps the REST read benchmark serves with uvicorn: the coordinator's, and a bare one."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+from coordinator.api import create_app
+from coordinator.db.engine import make_engine, session_factory
+from decentralml_bindings import DecentralMl
+
+
+def coordinator_app() -> FastAPI:
+    """The real coordinator app over the mirror at DML_DATABASE_URL."""
+    engine = make_engine(os.environ["DML_DATABASE_URL"])
+    return create_app(DecentralMl.connect(os.environ["DML_CHAIN_URL"]), session_factory(engine), [])
+
+
+def bare_app() -> FastAPI:
+    """The floor: a FastAPI endpoint that answers GET /tasks with a constant, without a database."""
+    app = FastAPI()
+    page = {"total": 0, "limit": 50, "offset": 0, "items": []}
+
+    @app.get("/tasks")
+    def tasks() -> dict[str, object]:
+        return page
+
+    return app

@@ -1,0 +1,186 @@
+"""Coordinator benchmarks against the real devnet; prints a report and writes it as JSON.
+
+1. REST reads: `GET /tasks` on the coordinator with 10,000 tasks in the mirror, against a bare
+   FastAPI endpoint, both served by uvicorn the same way and loaded by the same client in the same
+   run. Reported: requests per second of each and their ratio.
+2. Indexer catch-up: a fresh mirror applying every finalized block, in blocks per second, against
+   the floor of the same RPC reads (block hash and events of every block) without a database.
+
+    python -m bench.run [--tasks 10000] [--seconds 10] [--out bench/results/coordinator.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import insert
+
+from coordinator.db import models
+from coordinator.db.engine import make_engine, migrate, session_factory
+from coordinator.indexer import Indexer
+from coordinator.indexer.sync import INDEXED_PALLETS
+from decentralml_bindings import DecentralMl
+from tests.devnet import ROOT, Devnet, free_port
+from tests.factories import run_task
+
+
+def fill_mirror(database_url: str, tasks: int) -> None:
+    engine = make_engine(database_url)
+    migrate(engine)
+    creators = [f"5{'C' * 46}{i}"[:48] for i in range(20)]
+    rows: list[dict[str, object]] = [
+        {
+            "id": i,
+            "creator": creators[i % len(creators)],
+            "task_type": "ModelContributor",
+            "status": ("Created", "InProgress", "Completed")[i % 3],
+            "rounds": 5,
+            "committed_rounds": i % 5,
+            "max_assignments": 8,
+            "assigned": i % 8,
+            "expires_at": 100_000 + i,
+            "validation": "ManualAccept",
+            "validation_threshold": None,
+            "validators": [],
+            "reward_per_result": 10**12,
+            "deposited": 40 * 10**12,
+            "paid": (i % 5) * 10**12,
+            "refunded": 0,
+            "escrowed": (40 - i % 5) * 10**12,
+            "manifest_cid": f"bafy-bench-{i}",
+            "manifest_hash": "0x" + f"{i:064x}",
+            "base_model": None,
+            "created_at": i,
+            "synced_block": i,
+        }
+        for i in range(tasks)
+    ]
+    with session_factory(engine).begin() as session:
+        session.execute(insert(models.Task), rows)
+    engine.dispose()
+
+
+def serve(factory: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--log-level", "warning"], env=os.environ | env, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{url}/tasks", timeout=2).raise_for_status()
+            return process, url
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"{factory} did not come up") from None
+            time.sleep(0.2)
+
+
+def load(url: str, seconds: float, clients: int = 4) -> float:
+    """Requests per second of GET {url}/tasks from `clients` keep-alive connections."""
+    counts = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def client(slot: int) -> None:
+        with httpx.Client(timeout=10) as http:
+            while time.monotonic() < stop:
+                http.get(f"{url}/tasks").raise_for_status()
+                counts[slot] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / seconds
+
+
+def bench_reads(chain_url: str, work: Path, tasks: int, seconds: float) -> dict[str, float]:
+    database_url = f"sqlite:///{work / 'bench-mirror.sqlite'}"
+    fill_mirror(database_url, tasks)
+    env = {"DML_DATABASE_URL": database_url, "DML_CHAIN_URL": chain_url}
+    found: dict[str, float] = {}
+    for name, factory in (("bare", "bench.apps:bare_app"), ("coordinator", "bench.apps:coordinator_app")):
+        process, url = serve(factory, env)
+        try:
+            load(url, 1.0)  # warm up
+            found[name] = load(url, seconds)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    return {
+        "tasks_in_mirror": tasks,
+        "bare_rps": round(found["bare"], 1),
+        "coordinator_rps": round(found["coordinator"], 1),
+        "ratio": round(found["coordinator"] / found["bare"], 3),
+    }
+
+
+def bench_indexer(chain: DecentralMl, work: Path) -> dict[str, float]:
+    head, _ = chain.finalized_head()
+    started = time.perf_counter()
+    for number in range(1, head + 1):
+        block_hash = chain.block_hash(number)
+        assert block_hash is not None
+        chain.block_events(block_hash, INDEXED_PALLETS)
+    floor = time.perf_counter() - started
+
+    engine = make_engine(f"sqlite:///{work / 'bench-indexer.sqlite'}")
+    migrate(engine)
+    indexer = Indexer(chain, session_factory(engine))
+    started = time.perf_counter()
+    applied = indexer.sync_once()
+    took = time.perf_counter() - started
+    return {
+        "blocks": applied,
+        "indexer_blocks_per_s": round(applied / took, 1),
+        "rpc_floor_blocks_per_s": round(head / floor, 1),
+        "ratio": round((applied / took) / (head / floor), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--rounds", type=int, default=12, help="rounds of the task that makes blocks to index"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "coordinator.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        net = Devnet(state_dir=work / "devnet", port=free_port())
+        net.start()
+        try:
+            chain = DecentralMl.connect(net.url)
+            run_task(chain, rounds=args.rounds, label="bafy-bench")
+            report = {
+                "rest_reads": bench_reads(net.url, work, args.tasks, args.seconds),
+                "indexer_catch_up": bench_indexer(chain, work),
+                "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+            }
+            chain.close()
+        finally:
+            net.stop()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Model weights as bytes: a fixed, pickle-free layout, so a hash names exactly one set of weights.
+
+    b"DMLW1\\n" | u32 header length (little endian) | header JSON | float32 tensors, little endian
+
+The header lists each tensor's name and shape in order. Decoding never executes anything from
+the bytes (unlike `torch.load`'s pickle), so updates from untrusted workers are safe to read.
+`tensors` yields one tensor at a time as a view into the bytes: readers need not copy a model.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+from numpy.typing import NDArray
+
+MAGIC = b"DMLW1\n"
+DTYPE = np.dtype("<f4")
+MAX_HEADER = 1 << 20
+
+Weights = dict[str, NDArray[np.float32]]
+
+
+class CodecError(ValueError):
+    """Bytes that are not a weights file of this format."""
+
+
+def encode(weights: Mapping[str, NDArray[np.floating]]) -> bytes:
+    header = json.dumps(
+        [{"name": name, "shape": list(array.shape)} for name, array in weights.items()],
+        separators=(",", ":"),
+    ).encode()
+    parts = [MAGIC, struct.pack("<I", len(header)), header]
+    parts += [np.ascontiguousarray(array, dtype=DTYPE).tobytes() for array in weights.values()]
+    return b"".join(parts)
+
+
+def header(data: bytes | memoryview) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
+    """The tensors' (name, shape) in order, and where their data starts."""
+    if bytes(data[: len(MAGIC)]) != MAGIC:
+        raise CodecError("not a DecentralML weights file (bad magic)")
+    if len(data) < len(MAGIC) + 4:
+        raise CodecError("truncated header")
+    (length,) = struct.unpack("<I", bytes(data[len(MAGIC) : len(MAGIC) + 4]))
+    start = len(MAGIC) + 4
+    if length > MAX_HEADER or start + length > len(data):
+        raise CodecError("header length out of range")
+    try:
+        entries = json.loads(bytes(data[start : start + length]))
+        layout = [(str(e["name"]), tuple(int(d) for d in e["shape"])) for e in entries]
+    except (ValueError, KeyError, TypeError) as bad:
+        raise CodecError(f"unreadable header: {bad}") from bad
+    if any(d < 0 for _, shape in layout for d in shape):
+        raise CodecError("negative dimension")
+    return layout, start + length
+
+
+def tensors(data: bytes | memoryview) -> Iterator[tuple[str, NDArray[np.float32]]]:
+    """(name, read-only float32 view) of each tensor, in order, checking the sizes add up."""
+    layout, offset = header(data)
+    expected = offset + sum(int(np.prod(shape, dtype=np.int64)) * DTYPE.itemsize for _, shape in layout)
+    if expected != len(data):
+        raise CodecError(f"the tensors take {expected - offset} bytes, the file has {len(data) - offset}")
+    buffer = memoryview(data)
+    for name, shape in layout:
+        count = int(np.prod(shape, dtype=np.int64))
+        yield name, np.frombuffer(buffer, dtype=DTYPE, count=count, offset=offset).reshape(shape)
+        offset += count * DTYPE.itemsize
+
+
+def decode(data: bytes | memoryview) -> Weights:
+    """Every tensor, as writable copies."""
+    return {name: array.copy() for name, array in tensors(data)}
+
+
+def layout(data: bytes | memoryview) -> list[tuple[str, tuple[int, ...]]]:
+    return header(data)[0]

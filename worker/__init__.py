@@ -1,0 +1,1 @@
+"""The worker daemon: claims tasks on chain, trains on local data in Flower rounds."""
