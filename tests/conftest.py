@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl
-from tests.devnet import Devnet, free_port
+from tests.devnet import Devnet, Ipfs, free_port
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +40,19 @@ def chain(devnet: Devnet) -> Iterator[DecentralMl]:
 @pytest.fixture
 def devnet_url(devnet: Devnet) -> str:
     return devnet.url
+
+
+@pytest.fixture(scope="session")
+def ipfs_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ipfs]:
+    """One Kubo daemon for the session, with a fresh repo, on a free loopback port."""
+    daemon = Ipfs(repo_dir=tmp_path_factory.mktemp("ipfs"), port=free_port())
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def store(ipfs_daemon: Ipfs) -> Iterator[ContentStore]:
+    client = ContentStore(ipfs_daemon.api)
+    yield client
+    client.close()

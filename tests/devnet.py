@@ -44,3 +44,28 @@ class Devnet:
 
     def stop(self) -> None:
         self._run("stop")
+
+
+IPFS_SH = ROOT / "scripts" / "ipfs.sh"
+
+
+@dataclass
+class Ipfs:
+    """A Kubo daemon with its repo in `repo_dir`, its RPC API on `port` (scripts/ipfs.sh)."""
+
+    repo_dir: Path
+    port: int
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self, command: str) -> None:
+        env = os.environ | {"DML_IPFS_DIR": str(self.repo_dir), "DML_IPFS_PORT": str(self.port)}
+        subprocess.run([str(IPFS_SH), command], env=env, check=True, timeout=900, stdout=subprocess.DEVNULL)
+
+    def start(self) -> None:
+        self._run("start")
+
+    def stop(self) -> None:
+        self._run("stop")

@@ -1,0 +1,80 @@
+"""Publishing a federated task: initial weights and manifest into IPFS, then `create_task`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from substrateinterface import Keypair
+
+from decentralml import codec
+from decentralml.content import ContentStore
+from decentralml.manifest import ContentRef, TaskManifest, fetch, publish
+from decentralml.models import ModelSpec, build, weights_of
+from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings.events import TaskCreated
+from decentralml_bindings.types import TaskType, ValidationStrategy
+
+
+@dataclass(frozen=True)
+class PublishedTask:
+    task_id: int
+    manifest: TaskManifest
+    manifest_cid: str
+    manifest_hash: str
+
+
+def initial_manifest(
+    store: ContentStore, name: str, model: ModelSpec, seed: int = 0, **settings: object
+) -> TaskManifest:
+    """A manifest whose initial weights (the model built from `seed`) are already in IPFS."""
+    stored = store.put(codec.encode(weights_of(build(model, seed))))
+    return TaskManifest.model_validate(
+        {
+            "name": name,
+            "model": model,
+            "initial_weights": ContentRef(cid=stored.cid, sha256=stored.sha256),
+            **settings,
+        }
+    )
+
+
+def publish_task(
+    chain: DecentralMl,
+    store: ContentStore,
+    creator: Keypair,
+    manifest: TaskManifest,
+    *,
+    rounds: int,
+    workers: int,
+    reward_per_result: int,
+    validator: str,
+    expires_in: int = 14_400,
+) -> PublishedTask:
+    """Store the manifest and create the task on chain, with `validator` (the coordinator) judging."""
+    stored = publish(store, manifest)
+    call = calls.create_task(
+        task_type=TaskType.MODEL_CONTRIBUTOR,
+        rounds=rounds,
+        max_assignments=workers,
+        expires_at=chain.block_number() + expires_in,
+        validation=ValidationStrategy.auto_accept(),
+        validators=[validator],
+        reward_per_result=reward_per_result,
+        manifest_cid=stored.cid,
+        manifest_hash=stored.sha256,
+    )
+    task_id = chain.submit(call, creator).one(TaskCreated).task_id
+    return PublishedTask(task_id, manifest, stored.cid, stored.sha256)
+
+
+def load_task(chain: DecentralMl, store: ContentStore, task_id: int) -> TaskManifest:
+    """The task's manifest from IPFS, checked against the hash on chain."""
+    task = chain.task(task_id)
+    if task is None:
+        raise LookupError(f"no task {task_id} on chain")
+    return fetch(store, task.manifest_cid, task.manifest_hash)
+
+
+def initial_weights(store: ContentStore, manifest: TaskManifest) -> codec.Weights:
+    ref = manifest.initial_weights
+    return codec.decode(store.get(ref.cid, ref.sha256))

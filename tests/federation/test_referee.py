@@ -1,0 +1,173 @@
+"""A round refereed on the real devnet with a real Kubo: verdicts and the commit are on chain in one
+extrinsic, the committed hash is the sha256 of the bytes in IPFS, poisoned and tampered updates are
+rejected and never aggregated, and a manifest whose bytes changed is refused by workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from coordinator.federation.referee import Received, Referee
+from coordinator.federation.tasks import (
+    PublishedTask,
+    initial_manifest,
+    initial_weights,
+    load_task,
+    publish_task,
+)
+from decentralml import codec
+from decentralml.content import ContentStore, sha256_hex
+from decentralml.data import DataSpec, digits, partition
+from decentralml.manifest import ManifestError, TaskManifest, fetch
+from decentralml.models import ModelSpec
+from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, UNIT
+from decentralml_bindings.types import ResultSubmissionStatus
+from worker.trainer import Behaviour, Trainer
+
+MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
+WORKERS = {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST, DAVE: Behaviour.POISON, EVE: Behaviour.TAMPER}
+
+
+def publish(
+    chain: DecentralMl, store: ContentStore, manifest: TaskManifest, rounds: int, workers: int
+) -> PublishedTask:
+    """Alice publishes the task; Ferdie (the coordinator's key) judges it."""
+    validator = FERDIE.ss58_address
+    return publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=rounds,
+        workers=workers,
+        reward_per_result=UNIT,
+        validator=validator,
+    )
+
+
+@pytest.mark.devnet
+def test_rounds_are_refereed_and_committed_by_hash(
+    chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    # Prepare: Alice publishes a 2-round task judged by Ferdie (the coordinator's key).
+    manifest = initial_manifest(store, "referee-test", MODEL, data=DataSpec(parts=4))
+    task = publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=2,
+        workers=4,
+        reward_per_result=UNIT,
+        validator=FERDIE.ss58_address,
+    )
+    trainers = []
+    for part, (key, behaviour) in enumerate(WORKERS.items()):
+        chain.submit(calls.assign_task(task.task_id), key)
+        share = partition(manifest.data, part)
+        trainers.append(Trainer(chain, store, key, share, tmp_path / key.ss58_address, behaviour))
+    referee = Referee(chain, store, FERDIE, digits().validation, spool=tmp_path)
+    weights = initial_weights(store, load_task(chain, store, task.task_id))
+    balance_before = chain.free_and_reserved(BOB.ss58_address)[0]
+
+    for round_ in (1, 2):
+        updates = {t.address: t.train_round(task.task_id, round_, manifest, weights) for t in trainers}
+        received = [Received(worker, u.data, u.examples) for worker, u in updates.items()]
+        blocks_before = chain.block_number()
+
+        outcome, weights = referee.judge(task.task_id, round_, manifest, weights, received)
+
+        # One extrinsic (one block in instant mode) for all verdicts and the commit.
+        assert chain.block_number() == blocks_before + 1
+        honest = sorted(updates[k.ss58_address].result_id for k in (BOB, CHARLIE))
+        assert outcome.accepted == honest
+        assert outcome.rejected == {
+            updates[DAVE.ss58_address].result_id: "Outlier",
+            updates[EVE.ss58_address].result_id: "HashMismatch",
+        }
+        model = chain.model(outcome.model_id)
+        assert model is not None
+        assert (model.round, list(model.accepted), model.cid, model.hash) == (
+            round_,
+            honest,
+            outcome.model_cid,
+            outcome.model_hash,
+        )
+        stored = store.get(model.cid, model.hash)
+        assert sha256_hex(stored) == model.hash
+        on_chain_accepted = sorted(
+            r
+            for u in updates.values()
+            if (result := chain.result(r := u.result_id)) and result.status == ResultSubmissionStatus.ACCEPTED
+        )
+        assert on_chain_accepted == list(model.accepted)
+        # The aggregate is the mean of exactly the honest updates: the tampered one never counts.
+        honest_weights = [codec.decode(updates[k.ss58_address].data) for k in (BOB, CHARLIE)]
+        counts = [updates[k.ss58_address].examples for k in (BOB, CHARLIE)]
+        for name, value in codec.decode(stored).items():
+            expected = sum(w[name] * n for w, n in zip(honest_weights, counts, strict=True)) / sum(counts)
+            np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-6)
+
+    finished = chain.task(task.task_id)
+    assert finished is not None
+    assert finished.status.value == "Completed"
+    assert chain.free_and_reserved(BOB.ss58_address)[0] > balance_before
+
+
+@pytest.mark.devnet
+def test_a_restarted_worker_resends_the_same_update_and_never_submits_twice(
+    chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    manifest = initial_manifest(store, "restart-test", MODEL)
+    task = publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=1,
+        workers=2,
+        reward_per_result=UNIT,
+        validator=FERDIE.ss58_address,
+    )
+    chain.submit(calls.assign_task(task.task_id), BOB)
+    weights = initial_weights(store, manifest)
+    first = Trainer(chain, store, BOB, partition(manifest.data, 0), tmp_path / "bob").train_round(
+        task.task_id, 1, manifest, weights
+    )
+    blocks = chain.block_number()
+
+    again = Trainer(chain, store, BOB, partition(manifest.data, 0), tmp_path / "bob").train_round(
+        task.task_id, 1, manifest, weights
+    )
+
+    assert chain.block_number() == blocks, "the restarted worker sent a second extrinsic"
+    assert (again.data, again.result_id) == (first.data, first.result_id)
+
+
+@pytest.mark.devnet
+def test_workers_refuse_a_manifest_whose_bytes_do_not_match_the_chain(
+    chain: DecentralMl, store: ContentStore
+) -> None:
+    manifest = initial_manifest(store, "honest-manifest", MODEL)
+    task = publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=1,
+        workers=1,
+        reward_per_result=UNIT,
+        validator=FERDIE.ss58_address,
+    )
+    other = store.put(manifest.model_copy(update={"name": "swapped"}).to_bytes())
+    on_chain = chain.task(task.task_id)
+    assert on_chain is not None
+
+    with pytest.raises(ManifestError, match="refusing task manifest") as refused:
+        fetch(store, other.cid, on_chain.manifest_hash)
+
+    assert on_chain.manifest_hash in str(refused.value)
+    assert load_task(chain, store, task.task_id) == manifest

@@ -1,0 +1,124 @@
+"""`Trainer`: one worker's part in a round: train on local data, store the update, send its hash.
+
+The update goes to IPFS and its CID and sha256 go on chain (`send_task_result`) before it is
+returned to the coordinator, so the coordinator can check that what it receives is what was
+committed to. A round already sent on chain (a restart mid-round) is never sent again: the
+update is kept in the worker's state directory and the same bytes are returned.
+
+`Behaviour` lets the demo and the tests play a dishonest worker: `poison` returns a sign-flipped,
+scaled update; `tamper` changes the bytes after their hash was sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+from substrateinterface import Keypair
+
+from decentralml import codec
+from decentralml.content import ContentStore, sha256_hex
+from decentralml.data import Split
+from decentralml.manifest import TaskManifest
+from decentralml.models import build, load_weights, weights_of
+from decentralml.training import train
+from decentralml_bindings import DecentralMl, calls
+
+log = logging.getLogger(__name__)
+
+
+class Behaviour(StrEnum):
+    HONEST = "honest"
+    POISON = "poison"
+    TAMPER = "tamper"
+
+
+POISON_SCALE = 5.0
+
+
+@dataclass(frozen=True)
+class Update:
+    data: bytes
+    examples: int
+    result_id: int
+    cid: str
+
+
+class Trainer:
+    def __init__(
+        self,
+        chain: DecentralMl,
+        store: ContentStore,
+        key: Keypair,
+        data: Split,
+        state_dir: Path,
+        behaviour: Behaviour = Behaviour.HONEST,
+    ) -> None:
+        self.chain, self.store, self.key, self.data = chain, store, key, data
+        self.state_dir, self.behaviour = state_dir, behaviour
+        state_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def address(self) -> str:
+        return str(self.key.ss58_address)
+
+    def _kept(self, task_id: int, round_: int) -> Path:
+        return self.state_dir / f"update-{task_id}-{round_}.bin"
+
+    def train_round(
+        self, task_id: int, round_: int, manifest: TaskManifest, global_weights: codec.Weights
+    ) -> Update:
+        already = self.chain.result_of(task_id, round_, self.address)
+        if already is not None:
+            return self._resend(task_id, round_, already)
+        model = build(manifest.model)
+        load_weights(model, global_weights)
+        loss = train(model, self.data, manifest.training)
+        weights = weights_of(model)
+        if self.behaviour is Behaviour.POISON:
+            weights = {
+                n: global_weights[n] - POISON_SCALE * (w - global_weights[n]) for n, w in weights.items()
+            }
+        data = codec.encode(weights)
+        stored = self.store.put(data)
+        self._kept(task_id, round_).write_bytes(data)
+        receipt = self.chain.submit(
+            calls.send_task_result(task_id, round_, stored.cid, stored.sha256), self.key
+        )
+        result_id = self.chain.result_of(task_id, round_, self.address)
+        assert result_id is not None, "send_task_result was included but left no result"
+        if self.behaviour is Behaviour.TAMPER:
+            data = _tampered(data)
+        log.info(
+            "update sent",
+            extra={
+                "task": task_id,
+                "round": round_,
+                "result": result_id,
+                "loss": loss,
+                "block": receipt.block_number,
+            },
+        )
+        return Update(data=data, examples=len(self.data), result_id=result_id, cid=stored.cid)
+
+    def _resend(self, task_id: int, round_: int, result_id: int) -> Update:
+        result = self.chain.result(result_id)
+        kept = self._kept(task_id, round_)
+        if result is None or not kept.exists() or sha256_hex(kept.read_bytes()) != result.hash:
+            raise RuntimeError(
+                f"round {round_} of task {task_id} was already sent on chain (result {result_id}) "
+                "and its update is not in this worker's state directory"
+            )
+        log.info("round already sent on chain: returning the same update", extra={"result": result_id})
+        return Update(data=kept.read_bytes(), examples=len(self.data), result_id=result_id, cid=result.cid)
+
+
+def _tampered(data: bytes) -> bytes:
+    """The same layout with the last parameter changed: decodable, but not the bytes hashed."""
+    changed = bytearray(data)
+    value = np.frombuffer(bytes(changed[-4:]), dtype=codec.DTYPE)[0]
+    changed[-4:] = np.array([value + 1.0], dtype=codec.DTYPE).tobytes()
+    return bytes(changed)
