@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from decentralml import codec
 
 Rule = Literal["fedavg", "trimmed_mean", "median"]
-SLICE_BUDGET_BYTES = 16 << 20
+SLICE_BUDGET_BYTES = 16 << 20  # at most; never more than a quarter of one model
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ def _combine(
     stack: NDArray[np.float32], weights: NDArray[np.float64], rule: Rule, trim: float
 ) -> NDArray[np.float32]:
     if rule == "fedavg":
-        return (np.tensordot(weights / weights.sum(), stack, axes=1)).astype(np.float32)
+        shares = (weights / weights.sum()).astype(np.float32)
+        return np.asarray(shares @ stack, dtype=np.float32)
     if rule == "median":
         return np.median(stack, axis=0).astype(np.float32)
     cut = int(trim * len(stack))
@@ -99,6 +100,7 @@ def aggregate(
     total = updates[0].size
     result = np.empty(total, dtype=codec.DTYPE)
     weights = np.array([u.weight for u in updates], dtype=np.float64)
+    budget = min(budget, total * codec.DTYPE.itemsize // 4)
     step = max(1024, budget // (codec.DTYPE.itemsize * len(updates)))
     stack = np.empty((len(updates), min(step, total)), dtype=codec.DTYPE)
     for start in range(0, total, step):
