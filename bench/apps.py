@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from coordinator.api import create_app
 from coordinator.db.engine import make_engine, session_factory
@@ -18,12 +19,25 @@ def coordinator_app() -> FastAPI:
 
 
 def bare_app() -> FastAPI:
-    """The floor: a FastAPI endpoint that answers GET /tasks with a constant, without a database."""
+    """The floor: a FastAPI endpoint that answers GET /tasks with a small constant, no database."""
     app = FastAPI()
     page = {"total": 0, "limit": 50, "offset": 0, "items": []}
 
     @app.get("/tasks")
     def tasks() -> dict[str, object]:
         return page
+
+    return app
+
+
+def bare_page_app() -> FastAPI:
+    """A bare endpoint answering with the very bytes the coordinator's first page has
+    (DML_BENCH_PAGE names the file): the same HTTP and payload cost, no database, no models."""
+    app = FastAPI()
+    body = Path(os.environ["DML_BENCH_PAGE"]).read_bytes()
+
+    @app.get("/tasks")
+    def tasks() -> Response:
+        return Response(body, media_type="application/json")
 
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
@@ -41,7 +41,7 @@ def list_tasks(
     task_type: Literal["DataAnnotators", "ModelContributor", "ModelEngineer"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> Page:
+) -> Response:
     """List mirrored tasks, newest first, filtered by status, creator or type."""
     query = select(models.Task)
     if status:
@@ -52,7 +52,10 @@ def list_tasks(
         query = query.where(models.Task.task_type == task_type)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(models.Task.id.desc()).limit(limit).offset(offset))
-    return Page(total=total, limit=limit, offset=offset, items=[TaskOut.model_validate(r) for r in rows])
+    items = [TaskOut.model_validate(r) for r in rows]
+    page = Page(total=total, limit=limit, offset=offset, items=items)
+    # Already a validated Page: serialize once, not dump, re-validate and encode again.
+    return Response(page.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{task_id}", response_model=TaskDetail)
