@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 from substrateinterface import Keypair
 
 from coordinator.settings import Settings
@@ -193,6 +194,40 @@ def cmd_serve(args: argparse.Namespace) -> None:
     serve(Settings(), args.host, args.port)
 
 
+def cmd_worker_run(args: argparse.Namespace) -> None:
+    from worker.daemon import WorkerDaemon, WorkerSettings
+
+    overrides = {
+        k: v
+        for k, v in {
+            "key": args.key,
+            "chain_url": args.chain_url,
+            "coordinator_url": args.coordinator,
+            "ipfs_api": args.ipfs_api,
+            "superlink": args.superlink,
+            "state_dir": args.state_dir,
+            "data_part": args.data_part,
+            "data_file": args.data_file,
+            "behaviour": args.behaviour,
+        }.items()
+        if v is not None
+    }
+    try:
+        settings = WorkerSettings(**overrides)
+    except ValidationError as missing:
+        raise CliError(
+            "the worker needs its key: --key //Dev or a mnemonic, or DML_WORKER_KEY "
+            f"({missing.errors()[0]['loc'][0]} is missing)"
+        ) from missing
+    from coordinator import logs
+
+    logs.configure("INFO", "text" if sys.stderr.isatty() else "json")
+    daemon = WorkerDaemon(settings)
+    daemon.install_signal_handlers()
+    served = daemon.run(once=args.once)
+    show(args, {"tasks_served": served, "worker": daemon.address}, "worker stopped")
+
+
 def cmd_reindex(args: argparse.Namespace) -> None:
     from coordinator.serve import reindex
 
@@ -263,6 +298,19 @@ def parser() -> argparse.ArgumentParser:
         sub = task.add_parser(name, help=helptext)
         sub.add_argument("task_id", type=int)
         sub.set_defaults(run=run)
+
+    worker = groups.add_parser("worker", help="run a worker on this machine").add_subparsers(
+        dest="cmd", required=True
+    )
+    work = worker.add_parser("run", help="find tasks, claim a slot, train in their Flower rounds")
+    work.add_argument("--once", action="store_true", help="serve one task to its end, then exit")
+    work.add_argument("--ipfs-api", help="Kubo RPC API (default http://127.0.0.1:5001)")
+    work.add_argument("--superlink", help="the coordinator's Flower SuperLink (default 127.0.0.1:9091)")
+    work.add_argument("--state-dir", help="where updates are kept across restarts (default .dml/worker)")
+    work.add_argument("--data-file", help="local training data: .npz with arrays x and y")
+    work.add_argument("--data-part", type=int, help="demo: train on this part of the task's bundled data")
+    work.add_argument("--behaviour", choices=["honest", "poison", "tamper"], help="demo: play a cheat")
+    work.set_defaults(run=cmd_worker_run)
 
     result = groups.add_parser("result", help="validate, accept, reject results").add_subparsers(
         dest="cmd", required=True

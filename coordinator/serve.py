@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 import uvicorn
+from substrateinterface import Keypair
 
 from coordinator import logs
 from coordinator.api import create_app
 from coordinator.db.engine import make_engine, migrate, session_factory
+from coordinator.federation.flower import SuperLink
+from coordinator.federation.launcher import Launcher
 from coordinator.indexer import Indexer
 from coordinator.settings import Settings
+from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl
 
 log = logging.getLogger(__name__)
@@ -33,11 +38,37 @@ def serve(settings: Settings, host: str, port: int) -> None:
     app = create_app(
         DecentralMl.connect(settings.chain_url), sessions, settings.keystore_uris, settings.max_body_bytes
     )
+    superlink, launcher = _federation(settings, stop)
+    app.state.federation = {
+        "validator": None if launcher is None else launcher.validator,
+        "superlink": None if superlink is None else superlink.address,
+        "directory": str(Path(settings.federation_dir).resolve()),
+    }
     try:
         uvicorn.run(app, host=host, port=port, log_config=None, log_level=settings.log_level.lower())
     finally:
         stop.set()
         follower.join(timeout=10)
+        if superlink is not None:
+            superlink.stop()
+
+
+def _federation(settings: Settings, stop: threading.Event) -> tuple[SuperLink | None, Launcher | None]:
+    """The Flower SuperLink and the launcher of task runs, when the coordinator has a validator key."""
+    if settings.validator_uri is None:
+        log.info("no DML_VALIDATOR_URI: federated rounds are off")
+        return None, None
+    root = Path(settings.federation_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    superlink = SuperLink(root, settings.superlink_port)
+    superlink.start()
+    validator = Keypair.create_from_uri(settings.validator_uri).ss58_address
+    launcher = Launcher(
+        DecentralMl.connect(settings.chain_url), ContentStore(settings.ipfs_api), superlink, validator, root
+    )
+    threading.Thread(target=launcher.run, args=(stop, settings.indexer_poll_seconds), daemon=True).start()
+    log.info("federated rounds on", extra={"superlink": superlink.address, "validator": validator})
+    return superlink, launcher
 
 
 def reindex(settings: Settings) -> int:

@@ -30,6 +30,15 @@ class Settings(BaseSettings):
         description="secret URIs or mnemonics of the accounts the coordinator may sign for (JSON list)",
     )
     max_body_bytes: int = Field(1_048_576, ge=1_024, description="Largest request body accepted")
+    ipfs_api: str = Field("http://127.0.0.1:5001", description="Kubo RPC API of the content store")
+    validator_uri: str | None = Field(
+        None,
+        description="secret URI of the account that judges updates and commits models (a task must "
+        "list it as validator); without it the coordinator runs no federated rounds",
+    )
+    federation_dir: str = Field(".dml/federation", description="spooled updates, round logs, Flower state")
+    superlink_port: int = Field(9091, ge=1, le=65_535, description="Flower SuperLink's port on 127.0.0.1")
+    round_timeout_seconds: float = Field(300.0, gt=0, description="how long a round waits for updates")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Least severe level logged"
     )
@@ -40,7 +49,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def no_dev_keys_in_production(self) -> Settings:
         if self.environment == "production":
-            public = [uri for uri in self.keystore_uris if uri in DEV_URIS]
+            public = [uri for uri in [*self.keystore_uris, self.validator_uri] if uri in DEV_URIS]
             if public:
                 raise ValueError(f"the dev keys {public} are public: configure them only in dev")
         return self

@@ -8,7 +8,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from coordinator.api import errors
-from coordinator.api.routes import accounts, council, health, models, results, submissions, tasks
+from coordinator.api.routes import (
+    accounts,
+    council,
+    federation,
+    health,
+    models,
+    results,
+    submissions,
+    tasks,
+)
 from coordinator.api.signing import Signer
 from coordinator.api.submissions import Submissions
 from decentralml_bindings import DecentralMl
@@ -58,6 +67,7 @@ def create_app(
         models.router,
         accounts.router,
         council.router,
+        federation.router,
         submissions.router,
         health.router,
     ):

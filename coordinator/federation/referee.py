@@ -10,8 +10,8 @@ Under AutoAccept a verdict settles its result at once, so approval pays the work
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,7 @@ from substrateinterface import Keypair
 
 from decentralml import codec
 from decentralml.aggregation import UpdateFile, aggregate
-from decentralml.content import ContentStore, sha256_hex
+from decentralml.content import ContentStore
 from decentralml.data import Split
 from decentralml.manifest import TaskManifest
 from decentralml.validation import Check, check_updates
@@ -32,11 +32,26 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Received:
-    """One worker's update as it arrived: who says they sent it, its bytes, its example count."""
+    """One worker's update as it arrived, spooled to `path`: who says they sent it, its example count."""
 
     worker: str
-    data: bytes
+    path: Path
     examples: int
+
+    @classmethod
+    def spool(cls, directory: Path, worker: str, data: bytes, examples: int) -> Received:
+        """Write an update that arrived in memory to `directory`, so it can be dropped from memory."""
+        path = directory / f"received-{worker}-{hashlib.sha256(data).hexdigest()[:16]}"
+        path.write_bytes(data)
+        return cls(worker, path, examples)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return "0x" + digest.hexdigest()
 
 
 @dataclass
@@ -55,15 +70,9 @@ class RoundOutcome:
 
 class Referee:
     def __init__(
-        self,
-        chain: DecentralMl,
-        store: ContentStore,
-        validator: Keypair,
-        validation: Split,
-        spool: Path | None = None,
+        self, chain: DecentralMl, store: ContentStore, validator: Keypair, validation: Split
     ) -> None:
         self.chain, self.store, self.validator, self.validation = chain, store, validator, validation
-        self.spool = spool or Path(tempfile.gettempdir())
 
     def judge(
         self,
@@ -76,33 +85,30 @@ class Referee:
         """Verdicts and the committed aggregate for the round; the new global weights."""
         rejected: dict[int, str] = {}
         matched: list[tuple[int, UpdateFile]] = []
-        with tempfile.TemporaryDirectory(dir=self.spool, prefix=f"round-{task_id}-{round_}-") as tmp:
-            for item in received:
-                result_id = self.chain.result_of(task_id, round_, item.worker)
-                if result_id is None:
-                    log.warning("update from a worker with no result on chain", extra={"worker": item.worker})
-                    continue
-                on_chain = self.chain.result(result_id)
-                if on_chain is None or on_chain.hash != sha256_hex(item.data):
-                    rejected[result_id] = "HashMismatch"
-                    continue
-                try:
-                    matched.append(
-                        (result_id, UpdateFile.spool(Path(tmp), str(result_id), item.data, item.examples))
-                    )
-                except codec.CodecError:
-                    rejected[result_id] = "Malformed"
-            baseline, checks = check_updates(
-                global_weights, matched, manifest.model, self.validation, manifest.validation
-            )
-            approved = [c.key for c in checks if c.approved]
-            rejected |= {c.key: c.reason or "FailedValidation" for c in checks if not c.approved}
-            if approved:
-                files = dict(matched)
-                rule = manifest.aggregation
-                new_weights = aggregate([files[r] for r in approved], rule.rule, rule.trim)
-            else:
-                new_weights = global_weights
+        for item in received:
+            result_id = self.chain.result_of(task_id, round_, item.worker)
+            if result_id is None:
+                log.warning("update from a worker with no result on chain", extra={"worker": item.worker})
+                continue
+            on_chain = self.chain.result(result_id)
+            if on_chain is None or on_chain.hash != file_sha256(item.path):
+                rejected[result_id] = "HashMismatch"
+                continue
+            try:
+                matched.append((result_id, UpdateFile.open(item.path, item.examples)))
+            except codec.CodecError:
+                rejected[result_id] = "Malformed"
+        baseline, checks = check_updates(
+            global_weights, matched, manifest.model, self.validation, manifest.validation
+        )
+        approved = [c.key for c in checks if c.approved]
+        rejected |= {c.key: c.reason or "FailedValidation" for c in checks if not c.approved}
+        if approved:
+            files = dict(matched)
+            rule = manifest.aggregation
+            new_weights = aggregate([files[r] for r in approved], rule.rule, rule.trim)
+        else:
+            new_weights = global_weights
         data = codec.encode(new_weights)
         stored = self.store.put(data)
         scores = {c.key: c.score for c in checks}

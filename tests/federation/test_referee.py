@@ -69,13 +69,13 @@ def test_rounds_are_refereed_and_committed_by_hash(
         chain.submit(calls.assign_task(task.task_id), key)
         share = partition(manifest.data, part)
         trainers.append(Trainer(chain, store, key, share, tmp_path / key.ss58_address, behaviour))
-    referee = Referee(chain, store, FERDIE, digits().validation, spool=tmp_path)
+    referee = Referee(chain, store, FERDIE, digits().validation)
     weights = initial_weights(store, load_task(chain, store, task.task_id))
     balance_before = chain.free_and_reserved(BOB.ss58_address)[0]
 
     for round_ in (1, 2):
         updates = {t.address: t.train_round(task.task_id, round_, manifest, weights) for t in trainers}
-        received = [Received(worker, u.data, u.examples) for worker, u in updates.items()]
+        received = [Received.spool(tmp_path, worker, u.data, u.examples) for worker, u in updates.items()]
         blocks_before = chain.block_number()
 
         outcome, weights = referee.judge(task.task_id, round_, manifest, weights, received)

@@ -1,0 +1,101 @@
+"""Running a federated task round by round, whatever carries the updates (`Transport`).
+
+The run resumes where the chain says it stands: it starts at the round after the last committed
+one, from that round's committed model (fetched from IPFS and checked against its hash on chain),
+so a coordinator that crashed mid-task picks up without redoing or losing a round. Each round's
+outcome, with the new global model's accuracy on the held-out test split, is appended to
+`rounds.jsonl` in the task's directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Protocol
+
+from substrateinterface import Keypair
+
+from coordinator.federation.referee import Received, Referee, RoundOutcome
+from coordinator.federation.tasks import initial_weights, load_task
+from decentralml import codec
+from decentralml.content import ContentStore
+from decentralml.data import digits
+from decentralml.models import build, load_weights
+from decentralml.training import evaluate
+from decentralml_bindings import DecentralMl
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    """Sends the global model to the task's workers and yields their updates as they arrive."""
+
+    def train_round(
+        self, task_id: int, round_: int, weights: codec.Weights, spool: Path
+    ) -> Iterator[Received]: ...
+
+
+def task_dir(root: Path, task_id: int) -> Path:
+    path = root / f"task-{task_id}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def current_weights(chain: DecentralMl, store: ContentStore, task_id: int) -> tuple[int, codec.Weights]:
+    """(rounds committed so far, the global weights to continue from)."""
+    task = chain.task(task_id)
+    if task is None:
+        raise LookupError(f"no task {task_id} on chain")
+    if task.committed_rounds == 0:
+        return 0, initial_weights(store, load_task(chain, store, task_id))
+    model_id = chain.round_model(task_id, task.committed_rounds)
+    model = chain.model(model_id) if model_id is not None else None
+    if model is None:
+        raise LookupError(f"task {task_id} has {task.committed_rounds} rounds but no model for the last")
+    return task.committed_rounds, codec.decode(store.get(model.cid, model.hash))
+
+
+def run_task(
+    chain: DecentralMl,
+    store: ContentStore,
+    validator: Keypair,
+    transport: Transport,
+    task_id: int,
+    root: Path,
+) -> list[RoundOutcome]:
+    """Every remaining round of `task_id`; returns their outcomes."""
+    manifest = load_task(chain, store, task_id)
+    task = chain.task(task_id)
+    assert task is not None
+    done, weights = current_weights(chain, store, task_id)
+    splits = digits(manifest.data.seed)
+    referee = Referee(chain, store, validator, splits.validation)
+    directory = task_dir(root, task_id)
+    outcomes = []
+    for round_ in range(done + 1, task.rounds + 1):
+        started = time.monotonic()
+        spool = directory / f"round-{round_}"
+        spool.mkdir(exist_ok=True)
+        received = list(transport.train_round(task_id, round_, weights, spool))
+        outcome, weights = referee.judge(task_id, round_, manifest, weights, received)
+        for item in received:
+            item.path.unlink(missing_ok=True)
+        model = build(manifest.model)
+        load_weights(model, weights)
+        accuracy, loss = evaluate(model, splits.test)
+        record = asdict(outcome) | {
+            "test_accuracy": accuracy,
+            "test_loss": loss,
+            "seconds": round(time.monotonic() - started, 3),
+            "workers_replied": len(received),
+        }
+        record["checks"] = [asdict(c) for c in outcome.checks]
+        with (directory / "rounds.jsonl").open("a") as f:
+            f.write(json.dumps(record, default=str) + "\n")
+        log.info("round done", extra={"task": task_id, "round": round_, "test_accuracy": accuracy})
+        outcomes.append(outcome)
+    return outcomes

@@ -1,0 +1,106 @@
+"""The coordinator's Flower ServerApp: one Flower run per task, started by `launcher`.
+
+Flower carries the model to the workers' SuperNodes and their updates back; everything else is
+`runner.run_task`. The transport pushes the round's global model to every connected node and
+pulls replies as they arrive, spooling each update to disk at once, so the ServerApp never holds
+more than one update in memory. The run's configuration: `task-id` in the run config; chain,
+IPFS and the validator key from the coordinator's `DML_*` settings (the environment the
+SuperLink passes on; no secret travels in a Flower message).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordDict
+from flwr.serverapp import Grid, ServerApp
+from substrateinterface import Keypair
+
+from coordinator import logs
+from coordinator.federation.referee import Received
+from coordinator.federation.runner import run_task
+from coordinator.settings import Settings
+from decentralml import codec
+from decentralml.content import ContentStore
+from decentralml_bindings import DecentralMl
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.1
+# What a worker's reply carries (worker.client_app builds it): a ConfigRecord with the update's
+# bytes exactly as hashed on chain, the worker's address and its number of training examples.
+REPLY = "dml-update"
+
+app = ServerApp()
+
+
+class FlowerTransport:
+    """A round over Flower: push to the nodes, pull each reply as it arrives, spool it."""
+
+    def __init__(self, grid: Grid, min_nodes: int, timeout: float) -> None:
+        self.grid, self.min_nodes, self.timeout = grid, min_nodes, timeout
+
+    def _nodes(self) -> list[int]:
+        deadline = time.monotonic() + self.timeout
+        while len(nodes := list(self.grid.get_node_ids())) < self.min_nodes:
+            if time.monotonic() > deadline:
+                log.warning("fewer nodes than the task asks for", extra={"nodes": len(nodes)})
+                break
+            time.sleep(POLL_SECONDS)
+        return nodes
+
+    def train_round(
+        self, task_id: int, round_: int, weights: codec.Weights, spool: Path
+    ) -> Iterator[Received]:
+        arrays = ArrayRecord({name: Array(np.asarray(value)) for name, value in weights.items()})
+        config = ConfigRecord({"task-id": task_id, "round": round_})
+        messages = [
+            self.grid.create_message(
+                RecordDict({"arrays": arrays, "config": config}), "train", node, str(round_)
+            )
+            for node in self._nodes()
+        ]
+        pending = set(self.grid.push_messages(messages))
+        del messages, arrays
+        deadline = time.monotonic() + self.timeout
+        while pending and time.monotonic() < deadline:
+            for reply in self.grid.pull_messages(list(pending)):
+                pending.discard(reply.metadata.reply_to_message_id)
+                received = _spool(reply, spool)
+                if received is not None:
+                    yield received
+            time.sleep(POLL_SECONDS)
+        if pending:
+            log.warning("round closed without some replies", extra={"round": round_, "missing": len(pending)})
+
+
+def _spool(reply: Message, spool: Path) -> Received | None:
+    if reply.has_error():
+        log.info("a node could not train", extra={"reason": (reply.error.reason or "")[:300]})
+        return None
+    update = reply.content.config_records.get(REPLY)
+    data = update.get("update") if update else None
+    worker = update.get("worker") if update else None
+    examples = update.get("num-examples") if update else None
+    if not (isinstance(data, bytes) and isinstance(worker, str) and isinstance(examples, int)):
+        log.warning("malformed reply", extra={"node": reply.metadata.src_node_id})
+        return None
+    return Received.spool(spool, worker, data, examples)
+
+
+@app.main()
+def main(grid: Grid, context: Context) -> None:
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    if settings.validator_uri is None:
+        raise RuntimeError("DML_VALIDATOR_URI is not set: the coordinator has no key to judge rounds with")
+    task_id = int(context.run_config["task-id"])
+    min_nodes = int(context.run_config.get("min-nodes", 1))
+    chain = DecentralMl.connect(settings.chain_url)
+    store = ContentStore(settings.ipfs_api)
+    transport = FlowerTransport(grid, min_nodes, settings.round_timeout_seconds)
+    validator = Keypair.create_from_uri(settings.validator_uri)
+    run_task(chain, store, validator, transport, task_id, Path(settings.federation_dir).resolve())
