@@ -1,144 +1,335 @@
-"""`make demo` (chain walkthrough): a federated task run to the end on a real devnet.
+"""`make demo`: the whole system on one machine, a federated task from creation to its last round.
 
-Starts the devnet (our committed runtime in Chopsticks) in a scratch state directory, has Alice
-create a task and escrow its rewards, three workers claim slots and post a result hash every
-round, Eve validates, Alice accepts the honest results and rejects the poisoned worker's, Eve
-commits each round's model by hash, and the task completes with the unspent escrow refunded.
-Prints a table per round, writes a JSON summary, and stops the devnet.
+Starts, each from nothing and each stopped at the end by its PID: the devnet (our committed
+runtime in Chopsticks), a Kubo IPFS daemon, the coordinator (REST API, indexer, Flower SuperLink,
+judging with //Ferdie), and one `dml worker run` daemon per worker, each holding a different
+non-IID share of scikit-learn's bundled digits. Alice publishes a task (manifest and initial
+weights in IPFS, rewards escrowed on chain); the workers claim slots and train in Flower rounds;
+the poisoned workers send sign-flipped, scaled updates. Every round the coordinator checks each
+update, commits the aggregate by hash and settles the verdicts on chain.
 
-The learning itself (Flower rounds, IPFS assets, real model updates) joins in issue 4; here each
-"update" is a deterministic byte string whose sha256 goes on chain exactly as a real one would.
+Prints a table per round, writes the JSON summary (`--summary`) and an accuracy plot (PNG).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
+import os
+import signal
+import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from decentralml_bindings import DecentralMl, calls, events  # noqa: E402
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, UNIT  # noqa: E402
-from decentralml_bindings.types import OUTLIER, TaskType, ValidationStrategy  # noqa: E402
-from tests.devnet import Devnet, free_port  # noqa: E402
+import httpx  # noqa: E402
+from substrateinterface import Keypair  # noqa: E402
 
-WORKERS = {"bob": BOB, "charlie": CHARLIE, "dave": DAVE}
-PEOPLE = {**WORKERS, "alice": ALICE}
+from coordinator.federation.tasks import initial_manifest, publish_task  # noqa: E402
+from decentralml.content import ContentStore  # noqa: E402
+from decentralml.data import DataSpec  # noqa: E402
+from decentralml.models import ModelSpec  # noqa: E402
+from decentralml.training import TrainSpec  # noqa: E402
+from decentralml_bindings import Call, DecentralMl  # noqa: E402
+from decentralml_bindings.dev import ALICE, FERDIE, UNIT  # noqa: E402
+from decentralml_bindings.types import TaskStatus  # noqa: E402
+from tests.devnet import Devnet, Ipfs, free_port  # noqa: E402
+
+DML = [sys.executable, "-m", "coordinator.cli"]
+VALIDATOR_URI = "//Ferdie"
 
 
-def content_id(data: bytes) -> tuple[str, bytes]:
-    """(CID, sha256) of bytes; the CID stands in for IPFS's until the content store lands."""
-    digest = hashlib.sha256(data).digest()
-    return "sha256-" + digest.hex()[:46], digest
+class Processes:
+    """Background processes started here, each in its own session, stopped by PID in reverse."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        out = (self.logs / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=os.environ | env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.started.append((name, process))
+        return process
+
+    def stop(self) -> None:
+        for _, process in reversed(self.started):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for name, process in reversed(self.started):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"{name} did not stop on SIGTERM: killing it", file=sys.stderr)
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
 
 
-def run(chain: DecentralMl, rounds: int, poisoned: str, reward: int) -> dict[str, Any]:
-    start = {name: chain.free_and_reserved(who.ss58_address)[0] for name, who in PEOPLE.items()}
-    manifest_cid, manifest_hash = content_id(json.dumps({"model": "mlp", "rounds": rounds}).encode())
-    created = chain.submit(
-        calls.create_task(
-            task_type=TaskType.MODEL_CONTRIBUTOR,
-            rounds=rounds,
-            max_assignments=len(WORKERS),
-            expires_at=chain.block_number() + 10_000,
-            validation=ValidationStrategy.manual_accept(),
-            validators=[EVE.ss58_address],
-            reward_per_result=reward,
-            manifest_cid=manifest_cid,
-            manifest_hash=manifest_hash,
-        ),
-        ALICE,
-    ).one(events.TaskCreated)
-    task_id = created.task_id
-    print(f"task {task_id} created by alice, escrow {created.escrowed / UNIT} DML")
-    for who in WORKERS.values():
-        chain.submit(calls.assign_task(task_id), who)
+def wait_for(what: str, check: Any, timeout: float, alive: list[subprocess.Popen[bytes]]) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = check()
+            if found:
+                return found
+        except (httpx.HTTPError, OSError, ValueError, KeyError):
+            pass
+        for process in alive:
+            if process.poll() is not None:
+                raise RuntimeError(f"a process exited while waiting for {what}: {process.args!r}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.5)
 
-    summary: list[dict[str, Any]] = []
-    print(f"{'round':>5} {'accepted':>8} {'rejected':>8}  {'model hash':<20} {'block':>6}")
-    for round_ in range(1, rounds + 1):
-        accepted: list[int] = []
-        rejected = 0
-        for name, who in WORKERS.items():
-            cid, digest = content_id(f"task {task_id} round {round_} update from {name}".encode())
-            sent = chain.submit(calls.send_task_result(task_id, round_, cid, digest), who)
-            result_id = sent.one(events.ResultSubmitted).result_id
-            honest = name != poisoned
-            chain.submit(calls.validate_task_result(result_id, honest, 950_000 if honest else 50_000), EVE)
-            if honest:
-                chain.submit(calls.accept_task_result(result_id), ALICE)
-                accepted.append(result_id)
-            else:
-                chain.submit(calls.reject_task_result(result_id, OUTLIER), ALICE)
-                rejected += 1
-        cid, digest = content_id(f"task {task_id} aggregate of round {round_}: {sorted(accepted)}".encode())
-        committed = chain.submit(calls.commit_model(task_id, round_, cid, digest, accepted), EVE)
-        model = committed.one(events.ModelCommitted)
-        summary.append(
+
+def fund(chain: DecentralMl, keys: list[Keypair], amount: int) -> None:
+    calls = [Call("Balances", "transfer_keep_alive", {"dest": k.ss58_address, "value": amount}) for k in keys]
+    chain.batch(calls, ALICE)
+
+
+Inspect = Callable[[DecentralMl, ContentStore, int], None]
+
+
+def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) -> dict[str, Any]:
+    """The whole system for one task; `inspect(chain, store, task_id)` runs before teardown."""
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    processes = Processes(logs)
+    devnet = Devnet(state_dir=work / "devnet", port=args.chain_port)
+    ipfs = Ipfs(repo_dir=work / "ipfs", port=args.ipfs_port)
+    api = f"http://127.0.0.1:{args.api_port}"
+    try:
+        devnet.start()
+        ipfs.start()
+        chain, store = DecentralMl.connect(devnet.url), ContentStore(ipfs.api)
+        env = {
+            "DML_CHAIN_URL": devnet.url,
+            "DML_IPFS_API": ipfs.api,
+            "DML_DATABASE_URL": f"sqlite:///{work / 'coordinator.sqlite'}",
+            "DML_VALIDATOR_URI": VALIDATOR_URI,
+            "DML_FEDERATION_DIR": str(work / "federation"),
+            "DML_SUPERLINK_PORT": str(args.superlink_port),
+            "DML_INDEXER_POLL_SECONDS": "0.5",
+        }
+        coordinator = processes.start(
+            "coordinator", [*DML, "coordinator", "serve", "--port", str(args.api_port)], env
+        )
+        wait_for(
+            "the coordinator",
+            lambda: httpx.get(f"{api}/health", timeout=2).json()["chain"] == "ok",
+            120,
+            [coordinator],
+        )
+
+        total = args.workers + args.poisoned
+        workers = [Keypair.create_from_uri(f"//DemoWorker{i}") for i in range(total)]
+        fund(chain, workers, 100 * UNIT)
+        model = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[128])
+        manifest = initial_manifest(
+            store,
+            "digits-mlp",
+            model,
+            training=TrainSpec(epochs=5, learning_rate=0.05),
+            data=DataSpec(parts=total, alpha=1.0),
+            min_workers=total,
+        )
+        start_balances = {
+            k.ss58_address: chain.free_and_reserved(k.ss58_address)[0] for k in [ALICE, *workers]
+        }
+        task = publish_task(
+            chain,
+            store,
+            ALICE,
+            manifest,
+            rounds=args.rounds,
+            workers=total,
+            reward_per_result=int(args.reward * UNIT),
+            validator=FERDIE.ss58_address,
+        )
+        print(f"task {task.task_id}: manifest {task.manifest_cid}, {args.rounds} rounds, {total} workers")
+        poisoned = {w.ss58_address for w in workers[args.workers :]}
+        daemons = []
+        for i, key in enumerate(workers):
+            behaviour = "poison" if key.ss58_address in poisoned else "honest"
+            command = [
+                *DML,
+                "--coordinator", api,
+                "--chain-url", devnet.url,
+                "--key", f"//DemoWorker{i}",
+                "worker", "run", "--once",
+                "--ipfs-api", ipfs.api,
+                "--superlink", f"127.0.0.1:{args.superlink_port}",
+                "--state-dir", str(work / "workers"),
+                "--data-part", str(i),
+                "--behaviour", behaviour,
+            ]  # fmt: skip
+            daemons.append(processes.start(f"worker{i}", command, {}))
+
+        printed = 0
+        print(f"{'round':>5} {'accuracy':>8} {'accepted':>8} {'rejected':>8}  {'model CID':<59} {'block':>5}")
+
+        def progress() -> bool:
+            nonlocal printed
+            rounds = httpx.get(f"{api}/tasks/{task.task_id}/rounds", timeout=5)
+            for r in rounds.json()[printed:] if rounds.status_code == 200 else []:
+                print(
+                    f"{r['round']:>5} {r['test_accuracy']:>8.3f} {len(r['accepted']):>8} "
+                    f"{len(r['rejected']):>8}  {r['model_cid']:<59} {r['block']:>5}",
+                    flush=True,
+                )
+                printed += 1
+            on_chain = chain.task(task.task_id)
+            return on_chain is not None and on_chain.status == TaskStatus.COMPLETED and printed == args.rounds
+
+        wait_for("the task to complete", progress, args.timeout, [coordinator])
+        rounds = httpx.get(f"{api}/tasks/{task.task_id}/rounds", timeout=5).json()
+        finished = chain.task(task.task_id)
+        assert finished is not None
+        balances = {
+            k.ss58_address: chain.free_and_reserved(k.ss58_address)[0] - start_balances[k.ss58_address]
+            for k in [ALICE, *workers]
+        }
+        summary = summarise(task.task_id, finished.status.value, rounds, chain, workers, poisoned, balances)
+        if inspect is not None:
+            inspect(chain, store, task.task_id)
+        for daemon in daemons:
+            daemon.wait(timeout=60)
+        return summary
+    finally:
+        processes.stop()
+        for service in (ipfs, devnet):
+            try:
+                service.stop()
+            except subprocess.CalledProcessError as failed:
+                print(f"could not stop {service}: {failed}", file=sys.stderr)
+
+
+def summarise(
+    task_id: int,
+    status: str,
+    rounds: list[dict[str, Any]],
+    chain: DecentralMl,
+    workers: list[Keypair],
+    poisoned: set[str],
+    balances: dict[str, int],
+) -> dict[str, Any]:
+    worker_of = {}
+    for r in rounds:
+        for key in workers:
+            result_id = chain.result_of(task_id, r["round"], key.ss58_address)
+            if result_id is not None:
+                worker_of[result_id] = key.ss58_address
+    table = []
+    for r in rounds:
+        rejected_workers = sorted(worker_of.get(int(k), "?") for k in r["rejected"])
+        table.append(
             {
-                "round": round_,
-                "accepted": len(accepted),
-                "rejected": rejected,
-                "model_id": model.model_id,
-                "model_cid": model.cid,
-                "model_hash": model.hash,
-                "parent": model.parent,
-                "block": committed.block_number,
+                "round": r["round"],
+                "test_accuracy": round(r["test_accuracy"], 4),
+                "accepted": len(r["accepted"]),
+                "rejected": len(r["rejected"]),
+                "accepted_results": r["accepted"],
+                "rejected_results": r["rejected"],
+                "rejected_workers": rejected_workers,
+                "poisoned_rejected": sorted(poisoned) == sorted(w for w in rejected_workers if w in poisoned),
+                "model_id": r["model_id"],
+                "model_cid": r["model_cid"],
+                "model_hash": r["model_hash"],
+                "block": r["block"],
+                "seconds": r["seconds"],
             }
         )
-        print(
-            f"{round_:>5} {len(accepted):>8} {rejected:>8}  {model.hash[:18]}.. {committed.block_number:>6}"
-        )
-
-    task = chain.task(task_id)
-    assert task is not None
-    end = {name: chain.free_and_reserved(who.ss58_address)[0] for name, who in PEOPLE.items()}
-    print(f"task {task_id}: {task.status}, paid {task.paid / UNIT} DML, refunded {task.refunded / UNIT} DML")
-    for name in WORKERS:
-        print(f"  {name:<8} balance change {(end[name] - start[name]) / UNIT:+.6f} DML (rewards less fees)")
     return {
         "task_id": task_id,
-        "status": task.status.value,
-        "rounds": summary,
-        "paid": task.paid,
-        "refunded": task.refunded,
-        "balance_changes": {name: end[name] - start[name] for name in end},
+        "status": status,
+        "rounds": table,
+        "final_accuracy": table[-1]["test_accuracy"] if table else None,
+        "poisoned_workers": sorted(poisoned),
+        "honest_workers": sorted(k.ss58_address for k in workers if k.ss58_address not in poisoned),
+        "balance_changes": {k: v for k, v in balances.items()},
+        "creator": ALICE.ss58_address,
     }
 
 
-def main() -> int:
+def plot(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [r["round"] for r in summary["rounds"]]
+    accuracy = [r["test_accuracy"] for r in summary["rounds"]]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(rounds, accuracy, marker="o")
+    axes.set(xlabel="round", ylabel="test accuracy (held-out digits)", ylim=(0, 1), xticks=rounds)
+    axes.set_title(f"DecentralML task {summary['task_id']}: global model per round")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=5, help="federated rounds (default 5)")
+    parser.add_argument("--workers", type=int, default=4, help="honest workers (default 4)")
     parser.add_argument(
-        "--poisoned", choices=sorted(WORKERS), default="dave", help="the worker whose updates are rejected"
+        "--poisoned", type=int, default=1, help="workers sending poisoned updates (default 1)"
     )
-    parser.add_argument("--reward", type=float, default=10.0, help="reward per accepted result, in DML")
+    parser.add_argument("--rounds", type=int, default=5, help="federated rounds (default 5)")
+    parser.add_argument("--reward", type=float, default=10.0, help="reward per accepted update, in DML")
     parser.add_argument("--summary", type=Path, required=True, help="where to write the JSON summary")
-    args = parser.parse_args()
+    parser.add_argument("--plot", type=Path, help="accuracy plot (PNG); default: beside the summary")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the task")
+    parser.add_argument("--chain-port", type=int, default=9944)
+    parser.add_argument("--ipfs-port", type=int, default=5001)
+    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--superlink-port", type=int, default=9091)
+    parser.add_argument("--free-ports", action="store_true", help="pick free loopback ports instead")
+    args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.workers < 1 or args.poisoned < 0:
+        parser.error("--workers must be at least 1 and --poisoned at least 0")
+    if args.free_ports:
+        args.chain_port, args.ipfs_port, args.api_port, args.superlink_port = (free_port() for _ in range(4))
+    return args
 
-    with tempfile.TemporaryDirectory(prefix="dml-demo-") as state:
-        devnet = Devnet(state_dir=Path(state), port=free_port())
-        devnet.start()
-        try:
-            chain = DecentralMl.connect(devnet.url)
-            result = run(chain, args.rounds, args.poisoned, int(args.reward * UNIT))
-            chain.close()
-        finally:
-            devnet.stop()
+
+def main() -> int:
+    args = parse()
     args.summary.parent.mkdir(parents=True, exist_ok=True)
-    args.summary.write_text(json.dumps(result, indent=2, default=str))
-    print(f"summary written to {args.summary}")
-    return 0 if result["status"] == "Completed" else 1
+    with tempfile.TemporaryDirectory(prefix="dml-demo-") as tmp:
+        try:
+            summary = run(args, Path(tmp))
+        except (RuntimeError, TimeoutError) as failed:
+            print(f"demo failed: {failed}; logs were in {tmp}/logs:", file=sys.stderr)
+            for log in sorted((Path(tmp) / "logs").glob("*.log")):
+                print(
+                    f"--- {log.name} (last lines)\n" + "\n".join(log.read_text().splitlines()[-15:]),
+                    file=sys.stderr,
+                )
+            return 1
+    plot_path = args.plot or args.summary.with_suffix(".png")
+    plot(summary, plot_path)
+    summary["plot"] = str(plot_path)
+    args.summary.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"final accuracy {summary['final_accuracy']}; summary {args.summary}; plot {plot_path}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ def flower_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, 
             "FLWR_HOME": str(home),
             "FLWR_TELEMETRY_ENABLED": "0",
             "FLWR_DISABLE_UPDATE_CHECK": "1",
+            # How often a SuperExec looks for app processes to launch (Flower's default: 1 s).
+            "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": "0.1",
         }
         | dict(extra or {})
     )

@@ -1,0 +1,1 @@
+"""Scripts: the demo and what it shares with the tests."""
