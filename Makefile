@@ -14,13 +14,13 @@ export npm_config_cache := $(CACHE)/npm
 export CARGO_TARGET_DIR := $(CACHE)/target-native
 DEVNET := chain/devnet
 
-.PHONY: help setup venv devnet-deps demo test test-chain test-python lint check-runtime runtime \
+.PHONY: help setup venv devnet-deps ipfs-install ipfs ipfs-stop bench demo test test-chain test-python lint check-runtime runtime \
 	devnet devnet-stop devnet-reset postgres postgres-stop clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-setup: venv devnet-deps ## Install everything the tests and the demo need.
+setup: venv devnet-deps ipfs-install ## Install everything the tests and the demo need.
 
 venv: $(VENV)/.installed ## Python virtualenv with the project and its dev tools.
 $(VENV)/.installed: pyproject.toml
@@ -34,8 +34,23 @@ $(DEVNET)/node_modules/.installed: $(DEVNET)/package.json $(DEVNET)/package-lock
 	cd $(DEVNET) && npm ci --no-audit --no-fund
 	touch $@
 
-demo: setup ## Run the system on this machine: devnet, a whole task on chain, a per-round summary.
-	$(PY) scripts/demo.py --summary $(CACHE)/demo-summary.json
+ipfs-install: ## Build Kubo (IPFS) into the cache from the Go module proxy (once).
+	scripts/ipfs.sh install
+
+ipfs: ipfs-install ## Start Kubo on 127.0.0.1:5001, loopback only (repo in .dml/ipfs).
+	scripts/ipfs.sh start
+
+ipfs-stop: ## Stop that Kubo.
+	scripts/ipfs.sh stop
+
+DEMO_ARGS ?=
+demo: setup ## The whole system on this machine: devnet, IPFS, coordinator, 5 workers (1 poisoned), 5 rounds.
+	$(PY) scripts/demo.py --summary $(ROOT)/demo/summary.json $(DEMO_ARGS)
+
+bench: setup ## Benchmarks: REST reads and indexer catch-up, aggregation memory, round time vs plain Flower.
+	$(PY) -m bench.run
+	$(PY) -m bench.aggregation
+	$(PY) -m bench.rounds
 
 test: setup check-runtime lint test-chain test-python ## Every test suite.
 

@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import torch
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
 from substrateinterface import Keypair
@@ -54,6 +55,7 @@ def local_data(node_config: Mapping[str, object], manifest: TaskManifest) -> Spl
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
+    torch.set_num_threads(1)  # several workers may share a machine (the demo: five on two cores)
     node = dict(context.node_config)
     chain_url, ipfs_api = str(node["chain-url"]), str(node["ipfs-api"])
     config = msg.content.config_records["config"]

@@ -108,15 +108,25 @@ class SuperLink:
 
     def start_run(self, task_id: int, min_nodes: int, log: Path) -> subprocess.Popen[bytes]:
         """`flwr run` for the task, streaming its logs to `log` until the run ends."""
+        return self.run_app(APP_DIR, {"task-id": task_id, "min-nodes": min_nodes}, log)
+
+    def run_app(
+        self, app_dir: Path, run_config: Mapping[str, str | int], log: Path
+    ) -> subprocess.Popen[bytes]:
+        """`flwr run` of the app in `app_dir`; it streams the run's logs to `log` until the run ends.
+
+        Its exit status does not tell whether the ServerApp succeeded (Flower 1.41 exits 0 either
+        way): the chain, or the app's own output, does.
+        """
         out = log.open("ab")
         return subprocess.Popen(
             [
                 str(BIN / "flwr"),
                 "run",
-                str(APP_DIR),
+                str(app_dir),
                 FEDERATION,
                 "--run-config",
-                f"task-id={task_id} min-nodes={min_nodes}",
+                node_config(run_config),
                 "--stream",
             ],
             env=self.env,
