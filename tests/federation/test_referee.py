@@ -4,12 +4,15 @@ rejected and never aggregated, and a manifest whose bytes changed is refused by 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from coordinator.federation.referee import Received, Referee
+from coordinator.federation.runner import run_task
 from coordinator.federation.tasks import (
     PublishedTask,
     initial_manifest,
@@ -171,3 +174,54 @@ def test_workers_refuse_a_manifest_whose_bytes_do_not_match_the_chain(
 
     assert on_chain.manifest_hash in str(refused.value)
     assert load_task(chain, store, task.task_id) == manifest
+
+
+class InProcess:
+    """Carries a round to in-process Trainers (no Flower): what `run_task` needs of a transport."""
+
+    def __init__(
+        self, trainers: list[Trainer], manifest: TaskManifest, stop_after: int | None = None
+    ) -> None:
+        self.trainers, self.manifest, self.stop_after = trainers, manifest, stop_after
+
+    def train_round(
+        self, task_id: int, round_: int, weights: codec.Weights, spool: Path
+    ) -> Iterator[Received]:
+        if self.stop_after is not None and round_ > self.stop_after:
+            raise KeyboardInterrupt("the coordinator stops here")
+        for trainer in self.trainers:
+            update = trainer.train_round(task_id, round_, self.manifest, weights)
+            yield Received.spool(spool, trainer.address, update.data, update.examples)
+
+
+@pytest.mark.devnet
+def test_a_restarted_coordinator_resumes_after_the_last_committed_round(
+    chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    manifest = initial_manifest(store, "resume-test", MODEL, data=DataSpec(parts=2))
+    task = publish(chain, store, manifest, rounds=3, workers=2)
+    trainers = []
+    for part, key in enumerate((BOB, CHARLIE)):
+        chain.submit(calls.assign_task(task.task_id), key)
+        trainers.append(
+            Trainer(chain, store, key, partition(manifest.data, part), tmp_path / key.ss58_address)
+        )
+
+    with pytest.raises(KeyboardInterrupt):
+        run_task(
+            chain, store, FERDIE, InProcess(trainers, manifest, stop_after=1), task.task_id, tmp_path / "fed"
+        )
+    after_crash = chain.task(task.task_id)
+    resumed = run_task(chain, store, FERDIE, InProcess(trainers, manifest), task.task_id, tmp_path / "fed")
+
+    assert after_crash is not None
+    assert after_crash.committed_rounds == 1
+    assert [o.round for o in resumed] == [2, 3]
+    first = chain.model(chain.round_model(task.task_id, 1) or 0)
+    second = chain.model(resumed[0].model_id)
+    assert first is not None
+    assert second is not None
+    assert second.parent == chain.round_model(task.task_id, 1)
+    log = (tmp_path / "fed" / f"task-{task.task_id}" / "rounds.jsonl").read_text().splitlines()
+    assert [json.loads(line)["round"] for line in log] == [1, 2, 3]
+    assert json.loads(log[-1])["test_accuracy"] > json.loads(log[0])["test_accuracy"]

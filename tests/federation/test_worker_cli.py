@@ -1,0 +1,60 @@
+"""`dml worker run`: clear messages for what is missing, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.devnet import ROOT, Devnet, free_port
+
+DML = [sys.executable, "-m", "coordinator.cli"]
+
+
+def worker(*args: str, chain_url: str = "ws://127.0.0.1:9") -> list[str]:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    return [*DML, "--coordinator", nowhere, "--chain-url", chain_url, *args]
+
+
+def test_a_worker_without_key_or_data_says_what_to_give() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DML_WORKER_KEY"}
+
+    no_key = subprocess.run(
+        worker("worker", "run"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    no_data = subprocess.run(
+        worker("--key", "//Bob", "worker", "run"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert no_key.returncode == 1
+    assert "needs its key" in no_key.stderr
+    assert no_data.returncode == 1
+    assert "--data-file" in no_data.stderr
+    assert "Traceback" not in no_key.stderr + no_data.stderr
+
+
+@pytest.mark.devnet
+def test_sigterm_stops_a_waiting_worker_cleanly(devnet: Devnet, tmp_path: os.PathLike[str]) -> None:
+    command = worker(
+        "--key", "//Bob", "--json", "worker", "run", "--data-part", "0", "--state-dir", str(tmp_path),
+        chain_url=devnet.url,
+    )  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # connected to the chain, polling a coordinator that does not answer
+    assert process.poll() is None, process.communicate()
+
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 0, err
+    assert '"tasks_served": 0' in out
+    assert "unreachable" in err
