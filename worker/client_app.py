@@ -1,81 +1,45 @@
-"""The worker's Flower ClientApp: one `train` per round, run by the worker's SuperNode.
+"""The worker's Flower ClientApp: hands each round's global model to the worker daemon's trainer.
 
-The SuperNode is started by the worker daemon with a node config naming the chain, IPFS, the
-worker's state directory, its data and its behaviour; the account key comes from the
-environment (`DML_WORKER_KEY`) and never leaves the machine. For each round it trains with
-`Trainer` (update to IPFS, CID and hash on chain) and replies with the update's exact bytes.
+Flower starts this in a fresh process per message; it stays light (no PyTorch, no chain client,
+no key). The daemon (`worker.service`) trains, puts the update in IPFS, sends its hash on chain and
+answers with the update's exact bytes, which this replies with.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from functools import cache
-from pathlib import Path
 
-import numpy as np
-import torch
+import httpx
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.clientapp import ClientApp
-from substrateinterface import Keypair
 
-from decentralml.content import ContentStore
-from decentralml.data import Split, partition
-from decentralml.manifest import TaskManifest, fetch
-from decentralml_bindings import DecentralMl
-from worker.trainer import Behaviour, Trainer
+from decentralml import codec
 
 REPLY = "dml-update"  # coordinator.federation.server_app reads this record
 
 app = ClientApp()
 
 
-@cache
-def _clients(chain_url: str, ipfs_api: str) -> tuple[DecentralMl, ContentStore]:
-    return DecentralMl.connect(chain_url), ContentStore(ipfs_api)
-
-
-@cache
-def _manifest(chain_url: str, ipfs_api: str, task_id: int) -> TaskManifest:
-    chain, store = _clients(chain_url, ipfs_api)
-    task = chain.task(task_id)
-    if task is None:
-        raise LookupError(f"no task {task_id} on chain")
-    return fetch(store, task.manifest_cid, task.manifest_hash)
-
-
-def local_data(node_config: Mapping[str, object], manifest: TaskManifest) -> Split:
-    """The worker's own data: an .npz file (arrays x and y, no pickles) or its part of the demo data."""
-    data_file = node_config.get("data-file")
-    if data_file:
-        with np.load(str(data_file), allow_pickle=False) as arrays:
-            return Split(arrays["x"].astype(np.float32), arrays["y"].astype(np.int64))
-    return partition(manifest.data, int(str(node_config["data-part"])))
-
-
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    torch.set_num_threads(1)  # several workers may share a machine (the demo: five on two cores)
-    node = dict(context.node_config)
-    chain_url, ipfs_api = str(node["chain-url"]), str(node["ipfs-api"])
+    trainer_url = str(context.node_config["trainer-url"])
     config = msg.content.config_records["config"]
-    task_id, round_ = int(str(config["task-id"])), int(str(config["round"]))
-    chain, store = _clients(chain_url, ipfs_api)
-    key = Keypair.create_from_uri(os.environ["DML_WORKER_KEY"])
-    if chain.assignment(task_id, key.ss58_address) is None:
-        raise PermissionError(f"this worker is not assigned to task {task_id}")
-    manifest = _manifest(chain_url, ipfs_api, task_id)
     weights = {name: array.numpy() for name, array in msg.content.array_records["arrays"].items()}
-    trainer = Trainer(
-        chain,
-        store,
-        key,
-        local_data(node, manifest),
-        Path(str(node["state-dir"])),
-        Behaviour(str(node.get("behaviour", "honest"))),
+    response = httpx.post(
+        f"{trainer_url}/train",
+        params={"task": str(config["task-id"]), "round": str(config["round"])},
+        content=codec.encode(weights),
+        headers={"X-DML-Token": os.environ["DML_TRAINER_TOKEN"]},
+        timeout=3600,
     )
-    update = trainer.train_round(task_id, round_, manifest, weights)
+    if response.status_code != 200:
+        raise RuntimeError(f"the worker's trainer answered {response.status_code}: {response.text[:500]}")
     reply = ConfigRecord(
-        {"update": update.data, "worker": trainer.address, "num-examples": update.examples, "cid": update.cid}
+        {
+            "update": response.content,
+            "worker": response.headers["X-DML-Worker"],
+            "num-examples": int(response.headers["X-DML-Examples"]),
+            "cid": response.headers["X-DML-Cid"],
+        }
     )
     return Message(RecordDict({REPLY: reply}), reply_to=msg)

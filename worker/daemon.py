@@ -4,7 +4,10 @@ It looks for open tasks (the coordinator's REST mirror says which; the chain con
 each candidate's manifest from IPFS and refuses it unless its sha256 is the one on chain and it
 asks only for a shipped architecture. It claims a slot (`assign_task`), then joins the task's
 Flower run as a SuperNode that trains on the worker's own data every round, until the chain says
-the task is over. SIGTERM stops the SuperNode and the daemon cleanly; `--once` serves one task.
+the task is over. The training itself happens here, in the daemon (`worker.service`): PyTorch,
+the chain connection, the data and the key stay warm in this one process, and the SuperNode's
+short-lived ClientApp processes only pass models to it and updates back. SIGTERM stops the
+SuperNode and the daemon cleanly; `--once` serves one task.
 A restart finds its assignment on chain and rejoins without claiming or submitting twice.
 """
 
@@ -30,6 +33,8 @@ from decentralml.manifest import ManifestError, TaskManifest, fetch
 from decentralml.models import ARCHITECTURES
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.types import TaskStatus
+from worker.service import TrainerService, data_for
+from worker.trainer import Behaviour, Trainer
 
 log = logging.getLogger(__name__)
 DONE = (TaskStatus.COMPLETED, TaskStatus.WITHDRAWN, TaskStatus.EXPIRED)
@@ -71,6 +76,22 @@ class WorkerDaemon:
         self.state.mkdir(parents=True, exist_ok=True)
         self.refused: set[int] = set()
         self.stop = threading.Event()
+        self._trainers: dict[int, tuple[Trainer, TaskManifest]] = {}
+        self.service = TrainerService(self._trainer_for)
+
+    def _trainer_for(self, task_id: int) -> tuple[Trainer, TaskManifest]:
+        """The warm trainer of a task this worker is assigned to (built once per task)."""
+        if task_id not in self._trainers:
+            if self.chain.assignment(task_id, self.address) is None:
+                raise PermissionError(f"this worker is not assigned to task {task_id}")
+            task = self.chain.task(task_id)
+            assert task is not None
+            manifest = fetch(self.store, task.manifest_cid, task.manifest_hash)
+            data = data_for(manifest, self.settings.data_file, self.settings.data_part)
+            behaviour = Behaviour(self.settings.behaviour)
+            trainer = Trainer(self.chain, self.store, self.key, data, self.state, behaviour)
+            self._trainers[task_id] = (trainer, manifest)
+        return self._trainers[task_id]
 
     @property
     def address(self) -> str:
@@ -117,20 +138,11 @@ class WorkerDaemon:
 
     def serve(self, task_id: int) -> TaskStatus:
         """Run a SuperNode until the task is over (or the daemon is stopped); the task's status."""
-        config: dict[str, str | int] = {
-            "chain-url": self.settings.chain_url,
-            "ipfs-api": self.settings.ipfs_api,
-            "state-dir": str(self.state),
-            "behaviour": self.settings.behaviour,
-        }
-        if self.settings.data_file:
-            config["data-file"] = str(Path(self.settings.data_file).resolve())
-        else:
-            config["data-part"] = int(self.settings.data_part or 0)
+        config: dict[str, str | int] = {"trainer-url": self.service.url}
         log_file = (self.state / f"supernode-{task_id}.log").open("ab")
         process = subprocess.Popen(
             supernode_command(self.settings.superlink, _free_port(), config),
-            env=flower_env(self.state / "flwr-home", {"DML_WORKER_KEY": self.settings.key}),
+            env=flower_env(self.state / "flwr-home", {"DML_TRAINER_TOKEN": self.service.token}),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -162,6 +174,13 @@ class WorkerDaemon:
 
     def run(self, once: bool = False) -> int:
         """Serve tasks until stopped (or one task with `once`); the number of tasks served."""
+        self.service.start()
+        try:
+            return self._serve_tasks(once)
+        finally:
+            self.service.stop()
+
+    def _serve_tasks(self, once: bool) -> int:
         served = 0
         while not self.stop.is_set():
             try:
@@ -184,6 +203,7 @@ class WorkerDaemon:
     def _reconnect(self) -> None:
         try:
             self.chain = DecentralMl.connect(self.settings.chain_url)
+            self._trainers.clear()  # they hold the old connection
         except Exception:  # still down: the next loop tries again
             log.debug("chain still unreachable")
 

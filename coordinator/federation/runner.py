@@ -29,6 +29,9 @@ from decentralml.training import evaluate
 from decentralml_bindings import DecentralMl
 
 log = logging.getLogger(__name__)
+# A round that received no update at all is asked again this many times before it is committed
+# unchanged (workers that crashed get the chance to come back).
+EMPTY_ROUND_ATTEMPTS = 3
 
 
 class Transport(Protocol):
@@ -81,6 +84,14 @@ def run_task(
         spool = directory / f"round-{round_}"
         spool.mkdir(exist_ok=True)
         received = list(transport.train_round(task_id, round_, weights, spool))
+        for attempt in range(2, EMPTY_ROUND_ATTEMPTS + 1):
+            if received:
+                break
+            log.warning(
+                "no update arrived: asking again",
+                extra={"task": task_id, "round": round_, "attempt": attempt},
+            )
+            received = list(transport.train_round(task_id, round_, weights, spool))
         outcome, weights = referee.judge(task_id, round_, manifest, weights, received)
         for item in received:
             item.path.unlink(missing_ok=True)

@@ -1,0 +1,120 @@
+"""The daemon's trainer, served on loopback to the ClientApp processes of its SuperNode.
+
+Flower 1.41 starts a fresh ClientApp process for every message. Training there would import
+PyTorch, connect to the chain and load the data again every round, and would need the account
+key in that process. Instead the long-running daemon keeps all of that warm and holds the key; the
+ClientApp only hands it the round's global model and returns the update it gets back.
+
+`POST /train?task=T&round=R`, body: the global weights (codec bytes), header `X-DML-Token`: the
+token the daemon gave its SuperNode. Answer: the update's bytes, exactly as hashed on chain, with
+`X-DML-Worker`, `X-DML-Examples` and `X-DML-Cid` headers. Binds 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+from decentralml import codec
+from decentralml.data import Split
+from decentralml.manifest import TaskManifest
+from worker.trainer import Trainer
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1 << 31
+
+
+class TrainerService:
+    """Trains rounds for the SuperNode's ClientApps; one round at a time."""
+
+    def __init__(
+        self,
+        trainer_for: Callable[[int], tuple[Trainer, TaskManifest]],
+    ) -> None:
+        self.trainer_for = trainer_for
+        self.token = secrets.token_hex(16)
+        self._lock = threading.Lock()
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                log.debug(format, *args)
+
+            def do_POST(self) -> None:
+                service._handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        token = request.headers.get("X-DML-Token", "")
+        if not hmac.compare_digest(token, self.token):
+            return _answer(request, 403, b"wrong or missing X-DML-Token")
+        url = urlparse(request.path)
+        query = parse_qs(url.query)
+        try:
+            task_id, round_ = int(query["task"][0]), int(query["round"][0])
+            length = int(request.headers.get("Content-Length", "0"))
+            if url.path != "/train" or not 0 < length <= MAX_BODY:
+                raise ValueError("POST /train?task=T&round=R with the global weights as body")
+            weights = codec.decode(request.rfile.read(length))
+        except (KeyError, ValueError) as bad:
+            return _answer(request, 400, str(bad).encode())
+        try:
+            with self._lock:
+                trainer, manifest = self.trainer_for(task_id)
+                update = trainer.train_round(task_id, round_, manifest, weights)
+        except Exception as failed:  # reported to the ClientApp, which turns it into a Flower error reply
+            log.exception("training failed", extra={"task": task_id, "round": round_})
+            return _answer(request, 500, f"{type(failed).__name__}: {failed}".encode())
+        _answer(
+            request,
+            200,
+            update.data,
+            {
+                "X-DML-Worker": trainer.address,
+                "X-DML-Examples": str(update.examples),
+                "X-DML-Cid": update.cid,
+            },
+        )
+
+
+def _answer(
+    request: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None
+) -> None:
+    request.send_response(status)
+    request.send_header("Content-Type", "application/octet-stream")
+    request.send_header("Content-Length", str(len(body)))
+    for name, value in (headers or {}).items():
+        request.send_header(name, value)
+    request.end_headers()
+    request.wfile.write(body)
+
+
+def data_for(manifest: TaskManifest, data_file: str | None, data_part: int | None) -> Split:
+    """The worker's local data for a task: its own .npz file, or its part of the bundled data."""
+    import numpy as np
+
+    from decentralml.data import partition
+
+    if data_file:
+        with np.load(data_file, allow_pickle=False) as arrays:
+            return Split(arrays["x"].astype(np.float32), arrays["y"].astype(np.int64))
+    return partition(manifest.data, int(data_part or 0))
