@@ -35,7 +35,11 @@ class ValidationPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_accuracy_drop: float = Field(
-        0.10, ge=0, le=1, description="reject below the global model's validation accuracy minus this"
+        0.25,
+        ge=0,
+        le=1,
+        description="reject below the global model's validation accuracy minus this (generous: an "
+        "honest worker with skewed non-IID data scores below the global model after local training)",
     )
     norm_factor: float = Field(
         3.0,

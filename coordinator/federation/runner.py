@@ -92,7 +92,9 @@ def run_task(
                 extra={"task": task_id, "round": round_, "attempt": attempt},
             )
             received = list(transport.train_round(task_id, round_, weights, spool))
+        collected = time.monotonic()
         outcome, weights = referee.judge(task_id, round_, manifest, weights, received)
+        judged = time.monotonic()
         for item in received:
             item.path.unlink(missing_ok=True)
         model = build(manifest.model)
@@ -102,6 +104,8 @@ def run_task(
             "test_accuracy": accuracy,
             "test_loss": loss,
             "seconds": round(time.monotonic() - started, 3),
+            "collect_seconds": round(collected - started, 3),
+            "judge_seconds": round(judged - collected, 3),
             "workers_replied": len(received),
         }
         record["checks"] = [asdict(c) for c in outcome.checks]
