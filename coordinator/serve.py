@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -44,13 +47,27 @@ def serve(settings: Settings, host: str, port: int) -> None:
         "superlink": None if superlink is None else superlink.address,
         "directory": str(Path(settings.federation_dir).resolve()),
     }
+    server = _Server(
+        uvicorn.Config(app, host=host, port=port, log_config=None, log_level=settings.log_level.lower())
+    )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, log_level=settings.log_level.lower())
+        server.run()
     finally:
         stop.set()
         follower.join(timeout=10)
         if superlink is not None:
             superlink.stop()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus its signal handling: it re-raises SIGTERM after shutting down, which would kill
+    this process before it stops what it started (the SuperLink); `serve` handles the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def _federation(settings: Settings, stop: threading.Event) -> tuple[SuperLink | None, Launcher | None]:
