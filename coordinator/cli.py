@@ -228,6 +228,20 @@ def cmd_worker_run(args: argparse.Namespace) -> None:
     show(args, {"tasks_served": served, "worker": daemon.address}, "worker stopped")
 
 
+def cmd_model_log(args: argparse.Namespace) -> None:
+    tree = get(args, f"/models/{args.model_id}/lineage")
+    lines = []
+    for node in tree["nodes"]:
+        accuracy = "" if node["accuracy"] is None else f"  accuracy {node['accuracy']:.3f}"
+        marker = "*" if node["id"] == tree["model"] else "o"
+        lines.append(
+            f"{'  ' * (node['iteration'] - 1)}{marker} model {node['id']}  task {node['task_id']} round "
+            f"{node['round']}  {node['status']}  block #{node['committed_at']}{accuracy}\n"
+            f"{'  ' * (node['iteration'] - 1)}  {node['hash']}"
+        )
+    show(args, tree, "\n".join(lines))
+
+
 def cmd_reindex(args: argparse.Namespace) -> None:
     from coordinator.serve import reindex
 
@@ -311,6 +325,11 @@ def parser() -> argparse.ArgumentParser:
     work.add_argument("--data-part", type=int, help="demo: train on this part of the task's bundled data")
     work.add_argument("--behaviour", choices=["honest", "poison", "tamper"], help="demo: play a cheat")
     work.set_defaults(run=cmd_worker_run)
+
+    model = groups.add_parser("model", help="committed models").add_subparsers(dest="cmd", required=True)
+    model_log = model.add_parser("log", help="a model's lineage tree, like a version-control log")
+    model_log.add_argument("model_id", type=int)
+    model_log.set_defaults(run=cmd_model_log)
 
     result = groups.add_parser("result", help="validate, accept, reject results").add_subparsers(
         dest="cmd", required=True

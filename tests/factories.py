@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+from coordinator.federation.referee import Received
+from decentralml import codec
+from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl, calls, events
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, UNIT
 from decentralml_bindings.types import OUTLIER, TaskType, ValidationStrategy
+from worker.trainer import Trainer
 
 
 def create_task(
@@ -54,3 +61,21 @@ def run_task(chain: DecentralMl, *, rounds: int = 2, label: str = "bafy-factory"
             calls.commit_model(task_id, round_, f"{label}-model-{round_}", bytes([1]) * 32, accepted), EVE
         )
     return task_id
+
+
+class InProcess:
+    """Carries a round to in-process Trainers (no Flower): what `run_task` needs of a transport."""
+
+    def __init__(
+        self, trainers: list[Trainer], manifest: TaskManifest, stop_after: int | None = None
+    ) -> None:
+        self.trainers, self.manifest, self.stop_after = trainers, manifest, stop_after
+
+    def train_round(
+        self, task_id: int, round_: int, weights: codec.Weights, spool: Path
+    ) -> Iterator[Received]:
+        if self.stop_after is not None and round_ > self.stop_after:
+            raise KeyboardInterrupt("the coordinator stops here")
+        for trainer in self.trainers:
+            update = trainer.train_round(task_id, round_, self.manifest, weights)
+            yield Received.spool(spool, trainer.address, update.data, update.examples)

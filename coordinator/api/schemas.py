@@ -233,3 +233,28 @@ class CouncilMotionOut(BaseModel):
     closed_at: int | None
     outcome: str | None
     votes: list[CouncilVoteOut] = Field(default_factory=list)
+
+
+class LineageNode(BaseModel):
+    """One iteration of a model: a committed round, linked to its parent."""
+
+    id: int
+    parent: int | None
+    iteration: int = Field(description="1 for the root of the tree, parent's + 1 after")
+    task_id: int
+    round: int
+    hash: str
+    cid: str
+    status: str = Field(description="Committed, Approved (released by the council) or Revoked")
+    committed_at: int
+    accuracy: float | None = Field(
+        None, description="test accuracy, when this coordinator refereed the round"
+    )
+
+
+class Lineage(BaseModel):
+    """Every model in the tree the asked-for model belongs to, parents before children."""
+
+    root: int
+    model: int
+    nodes: list[LineageNode]

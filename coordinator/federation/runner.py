@@ -49,13 +49,15 @@ def task_dir(root: Path, task_id: int) -> Path:
 
 
 def current_weights(chain: DecentralMl, store: ContentStore, task_id: int) -> tuple[int, codec.Weights]:
-    """(rounds committed so far, the global weights to continue from)."""
+    """(rounds committed so far, the global weights to continue from): the last committed round's
+    model, else the task's base model, else the manifest's initial weights."""
     task = chain.task(task_id)
     if task is None:
         raise LookupError(f"no task {task_id} on chain")
-    if task.committed_rounds == 0:
+    if task.committed_rounds == 0 and task.base_model is None:
         return 0, initial_weights(store, load_task(chain, store, task_id))
-    model_id = chain.round_model(task_id, task.committed_rounds)
+    # A task started from a released model continues that model's lineage as a new branch.
+    model_id = chain.round_model(task_id, task.committed_rounds) if task.committed_rounds else task.base_model
     model = chain.model(model_id) if model_id is not None else None
     if model is None:
         raise LookupError(f"task {task_id} has {task.committed_rounds} rounds but no model for the last")

@@ -49,8 +49,13 @@ def publish_task(
     reward_per_result: int,
     validator: str,
     expires_in: int = 14_400,
+    base_model: int | None = None,
 ) -> PublishedTask:
-    """Store the manifest and create the task on chain, with `validator` (the coordinator) judging."""
+    """Store the manifest and create the task on chain, with `validator` (the coordinator) judging.
+
+    With `base_model` (a council-released model) the task starts from that model's weights and
+    continues its lineage as a new branch.
+    """
     stored = publish(store, manifest)
     call = calls.create_task(
         task_type=TaskType.MODEL_CONTRIBUTOR,
@@ -62,6 +67,7 @@ def publish_task(
         reward_per_result=reward_per_result,
         manifest_cid=stored.cid,
         manifest_hash=stored.sha256,
+        base_model=base_model,
     )
     task_id = chain.submit(call, creator).one(TaskCreated).task_id
     return PublishedTask(task_id, manifest, stored.cid, stored.sha256)

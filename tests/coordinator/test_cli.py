@@ -14,12 +14,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from coordinator.federation.runner import run_task
+from coordinator.federation.tasks import initial_manifest, publish_task
 from coordinator.settings import Settings
+from decentralml.content import ContentStore
+from decentralml.data import DataSpec, partition
+from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls, events
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, FERDIE, UNIT
 from tests.coordinator.conftest import NewDatabase
 from tests.devnet import ROOT, Devnet, free_port
-from tests.factories import create_task
+from tests.factories import InProcess, create_task
+from worker.trainer import Trainer
 
 DML = [sys.executable, "-m", "coordinator.cli"]
 
@@ -200,3 +206,59 @@ def test_the_coordinator_logs_one_json_object_per_line(coordinator: str, tmp_pat
     started = [e for e in entries if e["message"] == "coordinator starting"]
     assert started[0]["port"] == int(coordinator.rsplit(":", 1)[1])
     assert any(e["message"] == "blocks applied" and e["last"] >= 1 for e in entries)
+
+
+@pytest.mark.devnet
+def test_a_task_started_from_a_released_model_continues_its_lineage(
+    devnet: Devnet, coordinator: str, chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    # Prepare: task A runs two rounds; the council releases its last model; task B starts from it.
+    model = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[16])
+    manifest = initial_manifest(store, "lineage", model, data=DataSpec(parts=2))
+    judge = {"reward_per_result": UNIT, "validator": FERDIE.ss58_address}
+    first = publish_task(chain, store, ALICE, manifest, rounds=2, workers=2, **judge)
+    trainers = []
+    for part, key in enumerate((BOB, CHARLIE)):
+        chain.submit(calls.assign_task(first.task_id), key)
+        share = partition(manifest.data, part)
+        trainers.append(Trainer(chain, store, key, share, tmp_path / key.ss58_address))
+    run_task(chain, store, FERDIE, InProcess(trainers, manifest), first.task_id, tmp_path / "fed")
+    released = chain.round_model(first.task_id, 2)
+    assert released is not None
+    chain.council_motion(calls.approve_model(released), ALICE, [BOB])
+    second = publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=1,
+        workers=2,
+        base_model=released,
+        **judge,
+    )
+    for key in (BOB, CHARLIE):
+        chain.submit(calls.assign_task(second.task_id), key)
+    run_task(chain, store, FERDIE, InProcess(trainers, manifest), second.task_id, tmp_path / "fed")
+    branch = chain.round_model(second.task_id, 1)
+    a1 = chain.round_model(first.task_id, 1)
+    wait_indexed(coordinator)
+
+    # Execute
+    tree = httpx.get(f"{coordinator}/models/{branch}/lineage", timeout=10).json()
+    logged = dml(devnet, coordinator, "model", "log", str(branch))
+
+    # Assert: A1 -> A2 (released) -> B1, one tree, right parents and iterations.
+    nodes = {n["id"]: n for n in tree["nodes"]}
+    assert tree["root"] == a1
+    assert [(nodes[m]["parent"], nodes[m]["iteration"]) for m in (a1, released, branch)] == [
+        (None, 1),
+        (a1, 2),
+        (released, 3),
+    ]
+    assert nodes[released]["status"] == "Approved"
+    assert (nodes[branch]["task_id"], nodes[branch]["round"]) == (second.task_id, 1)
+    assert logged.returncode == 0, logged.stderr
+    lines = [line for line in logged.stdout.splitlines() if "model" in line]
+    assert [line.split()[2] for line in lines] == [str(a1), str(released), str(branch)]
+    assert lines[-1].lstrip().startswith("*")
+    assert "Approved" in lines[1]

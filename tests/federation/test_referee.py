@@ -5,7 +5,6 @@ rejected and never aggregated, and a manifest whose bytes changed is refused by 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, UNIT
 from decentralml_bindings.types import ResultSubmissionStatus
+from tests.factories import InProcess
 from worker.trainer import Behaviour, Trainer
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
@@ -174,24 +174,6 @@ def test_workers_refuse_a_manifest_whose_bytes_do_not_match_the_chain(
 
     assert on_chain.manifest_hash in str(refused.value)
     assert load_task(chain, store, task.task_id) == manifest
-
-
-class InProcess:
-    """Carries a round to in-process Trainers (no Flower): what `run_task` needs of a transport."""
-
-    def __init__(
-        self, trainers: list[Trainer], manifest: TaskManifest, stop_after: int | None = None
-    ) -> None:
-        self.trainers, self.manifest, self.stop_after = trainers, manifest, stop_after
-
-    def train_round(
-        self, task_id: int, round_: int, weights: codec.Weights, spool: Path
-    ) -> Iterator[Received]:
-        if self.stop_after is not None and round_ > self.stop_after:
-            raise KeyboardInterrupt("the coordinator stops here")
-        for trainer in self.trainers:
-            update = trainer.train_round(task_id, round_, self.manifest, weights)
-            yield Received.spool(spool, trainer.address, update.data, update.examples)
 
 
 @pytest.mark.devnet
