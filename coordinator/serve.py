@@ -77,7 +77,7 @@ def _federation(settings: Settings, stop: threading.Event) -> tuple[SuperLink | 
         return None, None
     root = Path(settings.federation_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    superlink = SuperLink(root, settings.superlink_port)
+    superlink = SuperLink(root, settings.superlink_port, host=settings.superlink_host)
     superlink.start()
     validator = Keypair.create_from_uri(settings.validator_uri).ss58_address
     launcher = Launcher(

@@ -37,7 +37,10 @@ class Settings(BaseSettings):
         "list it as validator); without it the coordinator runs no federated rounds",
     )
     federation_dir: str = Field(".dml/federation", description="spooled updates, round logs, Flower state")
-    superlink_port: int = Field(9091, ge=1, le=65_535, description="Flower SuperLink's port on 127.0.0.1")
+    superlink_port: int = Field(9091, ge=1, le=65_535, description="Flower SuperLink's port")
+    superlink_host: str = Field(
+        "127.0.0.1", description="where the SuperLink listens: loopback, or 0.0.0.0 for workers elsewhere"
+    )
     round_timeout_seconds: float = Field(300.0, gt=0, description="how long a round waits for updates")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Least severe level logged"

@@ -59,15 +59,18 @@ def supernode_command(superlink: str, port: int, config: Mapping[str, str | int]
 class SuperLink:
     """The coordinator's SuperLink process."""
 
-    def __init__(self, directory: Path, port: int, env: Mapping[str, str] | None = None) -> None:
-        self.directory, self.port = directory, port
+    def __init__(
+        self, directory: Path, port: int, env: Mapping[str, str] | None = None, host: str = "127.0.0.1"
+    ) -> None:
+        self.directory, self.port, self.host = directory, port, host
         self.home = directory / "flwr-home"
         self.env = flower_env(self.home, env)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        """Where this machine reaches it (the CLI's federation config, the health check)."""
+        return f"127.0.0.1:{self.port}" if self.host in ("0.0.0.0", "::") else f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 60) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -82,7 +85,7 @@ class SuperLink:
                 "--insecure",
                 "--disable-runtime-dependency-installation",
                 "--host",
-                "127.0.0.1",
+                self.host,
                 "--port",
                 str(self.port),
                 "--database",

@@ -1,0 +1,114 @@
+"""docker-compose.yml against the project's real CLI and settings (there is no Docker engine here).
+
+Every service that runs `dml` must parse with the real `dml` parser and reach the intended command;
+every `DML_*` variable it sets must be a setting that command reads, with values the settings
+accept; secrets must come from the environment; published ports must be loopback-only; the node's
+chain spec must be the committed one. `docker compose config` runs too where the client has it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from coordinator.cli import cmd_serve, cmd_worker_run, parser
+from coordinator.settings import Settings
+from tests.devnet import ROOT
+from worker.daemon import WorkerSettings
+
+COMPOSE = ROOT / "docker-compose.yml"
+SECRET = re.compile(r"(KEY|URI|PASSWORD)$")
+REFERENCE = re.compile(r"\$\{([A-Z0-9_]+)(:\?[^}]*)?\}")
+DUMMY = {
+    "POSTGRES_PASSWORD": "not-a-real-password",
+    "DML_VALIDATOR_URI": "bottom drive obey lake curtain smoke basket hold race lonely fit walk//judge",
+    **{
+        f"DML_WORKER{i}_KEY": f"bottom drive obey lake curtain smoke basket hold race lonely fit walk//w{i}"
+        for i in (1, 2, 3)
+    },
+}
+
+
+def services() -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = yaml.safe_load(COMPOSE.read_text())["services"]
+    return found
+
+
+def substituted(value: str) -> str:
+    return REFERENCE.sub(lambda m: DUMMY[m.group(1)], value)
+
+
+def test_every_dml_command_parses_with_the_real_cli_and_its_settings() -> None:
+    expected = {
+        "coordinator": cmd_serve,
+        "worker1": cmd_worker_run,
+        "worker2": cmd_worker_run,
+        "worker3": cmd_worker_run,
+    }
+    found = {name: s for name, s in services().items() if s.get("command", [None])[0] == "dml"}
+    assert set(found) == set(expected)
+    for name, service in found.items():
+        args = parser().parse_args(service["command"][1:])
+        assert args.run is expected[name], name
+        environment = {k: substituted(str(v)) for k, v in service.get("environment", {}).items()}
+        if name == "coordinator":
+            fields = {f"DML_{f.upper()}" for f in Settings.model_fields}
+            assert set(environment) <= fields, set(environment) - fields
+            settings = Settings.model_validate(
+                {k.removeprefix("DML_").lower(): v for k, v in environment.items()}
+            )
+            assert settings.environment == "production"
+            assert settings.database_url.startswith("postgresql+psycopg://")
+            assert settings.superlink_host == "0.0.0.0"
+            assert (args.host, args.port) == ("0.0.0.0", 8000)
+        else:
+            fields = {f"DML_WORKER_{f.upper()}" for f in WorkerSettings.model_fields}
+            assert set(environment) <= fields, set(environment) - fields
+            worker = WorkerSettings(key=environment["DML_WORKER_KEY"], data_file=args.data_file)
+            assert args.superlink == "coordinator:9091"
+            assert worker.data_file == "/data/local.npz"
+
+
+def test_secrets_come_from_the_environment_and_ports_stay_on_loopback() -> None:
+    text = COMPOSE.read_text()
+    assert not re.search(r"//(Alice|Bob|Charlie|Dave|Eve|Ferdie)\b", text), "a dev key is in the file"
+    for name, service in services().items():
+        for key, value in service.get("environment", {}).items():
+            if SECRET.search(key) or "PASSWORD" in str(value).upper():
+                assert REFERENCE.search(str(value)), f"{name}: {key} is written in the file"
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+        if name not in ("node", "ipfs", "postgres") or service.get("volumes"):
+            assert service.get("volumes"), f"{name} keeps no state across restarts"
+        assert "healthcheck" in service or "depends_on" in service, name
+
+
+def test_the_node_runs_the_committed_runtime_spec() -> None:
+    node = services()["node"]
+    spec_arg = next(a for a in node["command"] if a.startswith("--chain="))
+    mount = next(v for v in node["volumes"] if v.endswith(":/spec:ro"))
+    local = ROOT / mount.split(":")[0] / spec_arg.removeprefix("--chain=/spec/")
+    spec = yaml.safe_load(local.read_text())
+    assert (spec["relay_chain"], spec["para_id"]) == ("rococo-local", 1000)  # what omni-node requires
+
+
+@pytest.mark.skipif(
+    shutil.which("docker") is None
+    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
+    reason="no `docker compose` client on this machine",
+)
+def test_docker_compose_accepts_the_file() -> None:
+    checked = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        env=os.environ | DUMMY,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr
