@@ -228,6 +228,54 @@ def cmd_worker_run(args: argparse.Namespace) -> None:
     show(args, {"tasks_served": served, "worker": daemon.address}, "worker stopped")
 
 
+def cmd_task_pack(args: argparse.Namespace) -> None:
+    from decentralml import bundle
+    from decentralml.content import ContentError, ContentStore
+    from decentralml.manifest import ManifestError, TaskManifest
+
+    folder = Path(args.folder)
+    try:
+        spec = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError) as unreadable:
+        raise CliError(f"{folder}/manifest.json: {unreadable}") from unreadable
+    store = ContentStore(args.ipfs_api)
+    try:
+        weights = spec.get("initial_weights")
+        if isinstance(weights, str):  # a file in the folder: put it in IPFS and address it by hash
+            stored = store.put((folder / weights).read_bytes())
+            spec["initial_weights"] = {"cid": stored.cid, "sha256": stored.sha256}
+        manifest = TaskManifest.model_validate(spec)
+        signed = bundle.sign(manifest, keypair(args))
+        stored = store.put(signed)
+    except (OSError, ContentError, ValueError, ManifestError) as failed:
+        raise CliError(f"cannot pack {folder}: {failed}") from failed
+    (folder / "bundle.json").write_bytes(signed)
+    out = {"bundle_cid": stored.cid, "bundle_sha256": stored.sha256, "creator": json.loads(signed)["creator"]}
+    show(
+        args,
+        out,
+        f"bundle {stored.cid} sha256 {stored.sha256}, signed by {out['creator']}\n"
+        f"(also written to {folder}/bundle.json)\n"
+        f"create the task with --manifest-cid {stored.cid} --manifest-hash {stored.sha256}",
+    )
+
+
+def cmd_task_verify(args: argparse.Namespace) -> None:
+    from decentralml import bundle
+    from decentralml.content import ContentError, ContentStore
+
+    store = ContentStore(args.ipfs_api)
+    try:
+        manifest = bundle.open_bundle(store, args.cid, args.hash, args.creator)
+    except (ContentError, bundle.BundleError) as refused:
+        raise CliError(f"refused: {refused}") from refused
+    show(
+        args,
+        manifest.model_dump(mode="json"),
+        f"ok: {manifest.name}, signed by {args.creator}, assets verified",
+    )
+
+
 def cmd_model_log(args: argparse.Namespace) -> None:
     tree = get(args, f"/models/{args.model_id}/lineage")
     lines = []
@@ -325,6 +373,17 @@ def parser() -> argparse.ArgumentParser:
     work.add_argument("--data-part", type=int, help="demo: train on this part of the task's bundled data")
     work.add_argument("--behaviour", choices=["honest", "poison", "tamper"], help="demo: play a cheat")
     work.set_defaults(run=cmd_worker_run)
+
+    pack = task.add_parser("pack", help="sign a folder (manifest.json and its assets) into a task bundle")
+    pack.add_argument("folder")
+    pack.add_argument("--ipfs-api", default=settings.ipfs_api)
+    pack.set_defaults(run=cmd_task_pack)
+    check = task.add_parser("verify", help="check a bundle: hash, the creator's signature, every asset")
+    check.add_argument("--cid", required=True)
+    check.add_argument("--hash", required=True, help="the sha256 the task on chain names")
+    check.add_argument("--creator", required=True, help="the task's creator (SS58 address)")
+    check.add_argument("--ipfs-api", default=settings.ipfs_api)
+    check.set_defaults(run=cmd_task_verify)
 
     model = groups.add_parser("model", help="committed models").add_subparsers(dest="cmd", required=True)
     model_log = model.add_parser("log", help="a model's lineage tree, like a version-control log")

@@ -28,8 +28,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from substrateinterface import Keypair
 
 from coordinator.federation.flower import flower_env, supernode_command
+from decentralml.bundle import open_bundle
 from decentralml.content import ContentError, ContentStore
-from decentralml.manifest import ManifestError, TaskManifest, fetch
+from decentralml.manifest import ManifestError, TaskManifest
 from decentralml.models import ARCHITECTURES
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.types import TaskStatus
@@ -86,7 +87,7 @@ class WorkerDaemon:
                 raise PermissionError(f"this worker is not assigned to task {task_id}")
             task = self.chain.task(task_id)
             assert task is not None
-            manifest = fetch(self.store, task.manifest_cid, task.manifest_hash)
+            manifest = open_bundle(self.store, task.manifest_cid, task.manifest_hash, task.creator)
             data = data_for(manifest, self.settings.data_file, self.settings.data_part)
             behaviour = Behaviour(self.settings.behaviour)
             trainer = Trainer(self.chain, self.store, self.key, data, self.state, behaviour)
@@ -119,7 +120,7 @@ class WorkerDaemon:
         if not mine and task.assigned >= task.max_assignments:
             return None
         try:
-            manifest = fetch(self.store, task.manifest_cid, task.manifest_hash)
+            manifest = open_bundle(self.store, task.manifest_cid, task.manifest_hash, task.creator)
         except (ManifestError, ContentError) as refused:
             log.error("task refused", extra={"task": task_id, "reason": str(refused)})
             self.refused.add(task_id)

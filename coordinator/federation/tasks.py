@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from substrateinterface import Keypair
 
-from decentralml import codec
+from decentralml import bundle, codec
 from decentralml.content import ContentStore
-from decentralml.manifest import ContentRef, TaskManifest, fetch, publish
+from decentralml.manifest import ContentRef, TaskManifest
 from decentralml.models import ModelSpec, build, weights_of
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.events import TaskCreated
@@ -51,12 +51,13 @@ def publish_task(
     expires_in: int = 14_400,
     base_model: int | None = None,
 ) -> PublishedTask:
-    """Store the manifest and create the task on chain, with `validator` (the coordinator) judging.
+    """Sign the manifest into a bundle, store it, and create the task on chain, with `validator`
+    (the coordinator) judging.
 
     With `base_model` (a council-released model) the task starts from that model's weights and
     continues its lineage as a new branch.
     """
-    stored = publish(store, manifest)
+    stored = store.put(bundle.sign(manifest, creator))
     call = calls.create_task(
         task_type=TaskType.MODEL_CONTRIBUTOR,
         rounds=rounds,
@@ -74,11 +75,11 @@ def publish_task(
 
 
 def load_task(chain: DecentralMl, store: ContentStore, task_id: int) -> TaskManifest:
-    """The task's manifest from IPFS, checked against the hash on chain."""
+    """The task's manifest from its signed bundle in IPFS: hash on chain, creator's signature, assets."""
     task = chain.task(task_id)
     if task is None:
         raise LookupError(f"no task {task_id} on chain")
-    return fetch(store, task.manifest_cid, task.manifest_hash)
+    return bundle.open_bundle(store, task.manifest_cid, task.manifest_hash, task.creator)
 
 
 def initial_weights(store: ContentStore, manifest: TaskManifest) -> codec.Weights:
