@@ -39,7 +39,11 @@ def serve(settings: Settings, host: str, port: int) -> None:
     follower = threading.Thread(target=indexer.run, args=(stop, settings.indexer_poll_seconds), daemon=True)
     follower.start()
     app = create_app(
-        DecentralMl.connect(settings.chain_url), sessions, settings.keystore_uris, settings.max_body_bytes
+        DecentralMl.connect(settings.chain_url),
+        sessions,
+        settings.keystore_uris,
+        settings.max_body_bytes,
+        ContentStore(settings.ipfs_api),
     )
     superlink, launcher = _federation(settings, stop)
     app.state.federation = {

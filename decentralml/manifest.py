@@ -69,6 +69,11 @@ class TaskManifest(BaseModel):
     validation: ValidationPolicy = Field(default_factory=ValidationPolicy)
     aggregation: AggregationSpec = Field(default_factory=AggregationSpec)
     min_workers: int = Field(2, ge=1, le=10_000, description="the run starts once this many are assigned")
+    release: Literal["council", "none"] = Field(
+        "council",
+        description="council: the coordinator hands out a model's weights only once the council has "
+        "approved it (and never after a revocation); none: as soon as it is committed",
+    )
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()

@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from substrateinterface import Keypair
 
 from coordinator.federation.flower import flower_env, supernode_command
+from coordinator.federation.tasks import unreleased_base
 from decentralml.bundle import open_bundle
 from decentralml.content import ContentError, ContentStore
 from decentralml.manifest import ManifestError, TaskManifest
@@ -126,6 +127,13 @@ class WorkerDaemon:
             self.refused.add(task_id)
             return None
         if manifest.model.architecture not in ARCHITECTURES:
+            self.refused.add(task_id)
+            return None
+        if unreleased_base(self.chain, task) is not None:
+            log.error(
+                "task refused: it starts from a model the council revoked",
+                extra={"task": task_id, "base_model": task.base_model},
+            )
             self.refused.add(task_id)
             return None
         return manifest

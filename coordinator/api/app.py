@@ -20,6 +20,7 @@ from coordinator.api.routes import (
 )
 from coordinator.api.signing import Signer
 from coordinator.api.submissions import Submissions
+from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl
 
 
@@ -48,6 +49,7 @@ def create_app(
     sessions: sessionmaker[Session],
     keystore_uris: list[str],
     max_body_bytes: int = 1 << 20,
+    store: ContentStore | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="DecentralML coordinator",
@@ -55,6 +57,7 @@ def create_app(
         version="0.1.0",
     )
     app.state.chain = chain
+    app.state.store = store
     app.state.sessions = sessions
     app.state.submissions = Submissions()
     app.state.signer = Signer(chain, keystore_uris, app.state.submissions)

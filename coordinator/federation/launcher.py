@@ -13,7 +13,7 @@ from pathlib import Path
 
 from coordinator.federation.flower import SuperLink
 from coordinator.federation.runner import task_dir
-from coordinator.federation.tasks import load_task
+from coordinator.federation.tasks import load_task, unreleased_base
 from decentralml.content import ContentStore
 from decentralml.manifest import ManifestError
 from decentralml_bindings import DecentralMl
@@ -68,6 +68,10 @@ class Launcher:
                 log.error(
                     "task refused: its manifest is unusable", extra={"task": task_id, "error": str(bad)}
                 )
+                self.refused.add(task_id)
+                continue
+            if unreleased_base(self.chain, task) is not None:
+                log.error("task refused: its base model is not released", extra={"task": task_id})
                 self.refused.add(task_id)
                 continue
             need = min(manifest.min_workers, task.max_assignments)

@@ -20,7 +20,7 @@ from typing import Protocol
 from substrateinterface import Keypair
 
 from coordinator.federation.referee import Received, Referee, RoundOutcome
-from coordinator.federation.tasks import initial_weights, load_task
+from coordinator.federation.tasks import initial_weights, load_task, unreleased_base
 from decentralml import codec
 from decentralml.content import ContentStore
 from decentralml.data import digits
@@ -56,7 +56,10 @@ def current_weights(chain: DecentralMl, store: ContentStore, task_id: int) -> tu
         raise LookupError(f"no task {task_id} on chain")
     if task.committed_rounds == 0 and task.base_model is None:
         return 0, initial_weights(store, load_task(chain, store, task_id))
-    # A task started from a released model continues that model's lineage as a new branch.
+    # A task started from a released model continues that model's lineage as a new branch; a
+    # model the council revoked is never a starting point.
+    if (base := unreleased_base(chain, task)) is not None:
+        raise PermissionError(f"task {task_id} starts from model {base}, which the council has not released")
     model_id = chain.round_model(task_id, task.committed_rounds) if task.committed_rounds else task.base_model
     model = chain.model(model_id) if model_id is not None else None
     if model is None:

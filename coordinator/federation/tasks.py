@@ -12,7 +12,7 @@ from decentralml.manifest import ContentRef, TaskManifest
 from decentralml.models import ModelSpec, build, weights_of
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.events import TaskCreated
-from decentralml_bindings.types import TaskType, ValidationStrategy
+from decentralml_bindings.types import TaskInfo, TaskType, ValidationStrategy
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,11 @@ def load_task(chain: DecentralMl, store: ContentStore, task_id: int) -> TaskMani
 def initial_weights(store: ContentStore, manifest: TaskManifest) -> codec.Weights:
     ref = manifest.initial_weights
     return codec.decode(store.get(ref.cid, ref.sha256))
+
+
+def unreleased_base(chain: DecentralMl, task: TaskInfo) -> int | None:
+    """The model a not-yet-started task would start from, if the council's release of it does not
+    stand (never released, or revoked since): such a task must not run. None when it may."""
+    if task.committed_rounds == 0 and task.base_model is not None and not chain.released(task.base_model):
+        return task.base_model
+    return None

@@ -26,7 +26,15 @@ from decentralml_bindings import council
 from decentralml_bindings.calls import PALLET, Call
 from decentralml_bindings.errors import DispatchFailed, ExtrinsicRejected, doc_line, error_for
 from decentralml_bindings.events import PalletEvent, decode_event
-from decentralml_bindings.types import Assignment, ModelCommit, RoundState, TaskInfo, TaskResult, Verdict
+from decentralml_bindings.types import (
+    Assignment,
+    ModelCommit,
+    ModelStatus,
+    RoundState,
+    TaskInfo,
+    TaskResult,
+    Verdict,
+)
 
 E = TypeVar("E", bound=PalletEvent)
 
@@ -226,6 +234,11 @@ class DecentralMl:
     def model(self, model_id: int, at: str | None = None) -> ModelCommit | None:
         value = self._query("Models", model_id, at=at)
         return None if value is None else ModelCommit.from_chain(value)
+
+    def released(self, model_id: int, at: str | None = None) -> bool:
+        """Whether the council's release of the model stands (approved and not revoked)."""
+        model = self.model(model_id, at=at)
+        return model is not None and model.status == ModelStatus.APPROVED
 
     def round_model(self, task_id: int, round_: int, at: str | None = None) -> int | None:
         value = self._query("RoundModels", task_id, round_, at=at)

@@ -44,6 +44,9 @@ export async function devnet() {
   };
 }
 
+/** An API connected to a running devnet (or any node) at `url`. */
+export const devnetAt = (url) => ApiPromise.create({ provider: new WsProvider(url), noInitWarn: true });
+
 /**
  * Sign, send and wait for the block; resolves with { error, events }, rejects on pool errors.
  * The nonce is read from the best block's state: Chopsticks' `system_accountNextIndex` can lag

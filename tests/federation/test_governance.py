@@ -1,0 +1,131 @@
+"""Council governance end to end: a model committed on the devnet is refused to a client that
+requires release until a council motion passes with two of three votes, cast with @polkadot/api
+(`chain/devnet/council.mjs`, the steps a member takes in Polkadot-JS Apps); after a revocation the
+coordinator reports it withdrawn, and workers refuse a task that would start from it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from coordinator.api import create_app
+from coordinator.db.engine import make_engine, migrate, session_factory
+from coordinator.federation.tasks import initial_manifest, publish_task
+from coordinator.indexer import Indexer
+from decentralml import codec
+from decentralml.content import ContentStore, sha256_hex
+from decentralml.models import ModelSpec, build, weights_of
+from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings.dev import ALICE, FERDIE, UNIT
+from decentralml_bindings.events import ModelCommitted
+from tests.devnet import ROOT, Devnet, Ipfs
+from worker.daemon import WorkerDaemon, WorkerSettings
+
+COUNCIL_JS = ROOT / "chain" / "devnet" / "council.mjs"
+MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[8])
+
+
+def council(devnet: Devnet, action: str, model_id: int, proposer: str, ayes: str) -> dict[str, object]:
+    """A motion through @polkadot/api: propose, everyone named votes aye, close."""
+    done = subprocess.run(
+        [
+            "node",
+            str(COUNCIL_JS),
+            "--url",
+            devnet.url,
+            action,
+            str(model_id),
+            "--proposer",
+            proposer,
+            "--ayes",
+            ayes,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.fixture
+def client(chain: DecentralMl, store: ContentStore, tmp_path: Path) -> Iterator[tuple[TestClient, Indexer]]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'mirror.sqlite'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    indexer = Indexer(chain, sessions)
+    with TestClient(create_app(chain, sessions, [], store=store)) as http:
+        yield http, indexer
+
+
+@pytest.mark.devnet
+def test_release_is_gated_by_two_of_three_council_votes_and_revocation_withdraws(
+    chain: DecentralMl,
+    store: ContentStore,
+    devnet: Devnet,
+    ipfs_daemon: Ipfs,
+    client: tuple[TestClient, Indexer],
+    tmp_path: Path,
+) -> None:
+    http, indexer = client
+    manifest = initial_manifest(store, "gated", MODEL)
+    judge = {"reward_per_result": UNIT, "validator": FERDIE.ss58_address}
+    task = publish_task(chain, store, ALICE, manifest, rounds=2, workers=1, **judge)
+    data = codec.encode(weights_of(build(MODEL, seed=3)))
+    stored = store.put(data)
+    commit = calls.commit_model(task.task_id, 1, stored.cid, stored.sha256, [])
+    model_id = chain.submit(commit, ALICE).one(ModelCommitted).model_id
+    indexer.sync_once()
+
+    refused = http.get(f"/models/{model_id}/weights")
+    lone = council(devnet, "approve", model_id, "//Charlie", "")  # threshold 1: one voice, not a majority
+    still_refused = http.get(f"/models/{model_id}/weights")
+    passed = council(devnet, "approve", model_id, "//Alice", "//Bob")
+    served = http.get(f"/models/{model_id}/weights")
+    indexer.sync_once()
+    released_view = http.get(f"/models/{model_id}").json()
+    based = publish_task(chain, store, ALICE, manifest, rounds=1, workers=1, base_model=model_id, **judge)
+
+    def worker(key: str) -> WorkerDaemon:
+        settings = WorkerSettings(
+            key=key, chain_url=devnet.url, ipfs_api=ipfs_daemon.api, state_dir=str(tmp_path), data_part=0
+        )
+        return WorkerDaemon(settings)
+
+    before_revocation = worker("//Dave").suitable(based.task_id)
+    revoked = council(devnet, "revoke", model_id, "//Bob", "//Charlie")
+    indexer.sync_once()
+    withdrawn = http.get(f"/models/{model_id}/weights")
+
+    assert refused.status_code == 403
+    assert "requires a council approval" in refused.json()["detail"]
+    assert lone["executed"] == "BadOrigin"
+    assert still_refused.status_code == 403
+    assert (passed["yes"], passed["no"], passed["executed"]) == (2, 0, "ok")
+    assert served.status_code == 200
+    assert sha256_hex(served.content) == stored.sha256 == served.headers["x-dml-sha256"]
+    assert released_view["status"] == "Approved"
+    assert before_revocation == manifest
+    assert revoked["executed"] == "ok"
+    assert withdrawn.status_code == 410
+    assert "withdrawn by the council" in withdrawn.json()["detail"]
+    assert http.get(f"/models/{model_id}").json()["status"] == "Revoked"
+    # The lone member's call ran at once (threshold 1: no motion to vote on) and failed; the two
+    # majority motions are mirrored with their votes.
+    motions = http.get("/council/motions?limit=2").json()
+    assert [(m["status"], m["ayes"], m["call"]["call_function"]) for m in motions] == [
+        ("Executed", 2, "revoke_model"),
+        ("Executed", 2, "approve_model"),
+    ]
+    fresh = WorkerDaemon(
+        WorkerSettings(
+            key="//Eve", chain_url=devnet.url, ipfs_api=ipfs_daemon.api, data_part=0, state_dir=str(tmp_path)
+        )
+    )
+    assert fresh.suitable(based.task_id) is None, "a worker took a task whose base model was revoked"
