@@ -1,8 +1,8 @@
-"""A task's manifest: everything a worker and the coordinator need to run it, stored in IPFS.
+"""A task's manifest: everything a worker and the coordinator need to run it.
 
-Its CID and sha256 go on chain with `create_task`. A worker fetches the bytes by CID, refuses them
-unless their sha256 is the one on chain, and runs only the architectures `models` ships.
-The manifest is canonical JSON (sorted keys, no spaces), so equal manifests hash equally.
+It travels inside a signed bundle (`decentralml.bundle`), whose CID and sha256 go on chain with
+`create_task`; workers run only the architectures `models` ships. The manifest is canonical JSON
+(sorted keys, no spaces), so equal manifests hash equally.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from decentralml.content import ContentStore, HashMismatchError, Stored
 from decentralml.data import DataSpec
 from decentralml.models import ModelSpec
 from decentralml.training import TrainSpec
@@ -84,20 +83,3 @@ class TaskManifest(BaseModel):
             return cls.model_validate_json(data)
         except ValidationError as bad:
             raise ManifestError(f"not a usable DecentralML manifest: {bad}") from bad
-
-
-def publish(store: ContentStore, manifest: TaskManifest) -> Stored:
-    return store.put(manifest.to_bytes())
-
-
-def fetch(store: ContentStore, cid: str, expected_sha256: str) -> TaskManifest:
-    """The manifest under `cid`, refused with a clear message unless its sha256 is the chain's."""
-    try:
-        data = store.get(cid, expected_sha256)
-    except HashMismatchError as tampered:
-        raise ManifestError(
-            f"refusing task manifest {cid}: its bytes hash to {tampered.actual}, but the task on chain "
-            f"says {tampered.expected}. The manifest was changed after the task was created; "
-            "do not run it."
-        ) from tampered
-    return TaskManifest.from_bytes(data)

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from coordinator.federation.referee import Received
+from coordinator.federation.tasks import PublishedTask, publish_task
 from decentralml import codec
+from decentralml.content import ContentStore
 from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl, calls, events
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, UNIT
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, UNIT
 from decentralml_bindings.types import OUTLIER, TaskType, ValidationStrategy
 from worker.trainer import Trainer
 
@@ -35,6 +37,29 @@ def create_task(
         manifest_hash=bytes([rounds]) * 32,
     )
     return chain.submit(call, ALICE).one(events.TaskCreated).task_id
+
+
+def publish(
+    chain: DecentralMl,
+    store: ContentStore,
+    manifest: TaskManifest,
+    *,
+    rounds: int,
+    workers: int,
+    base_model: int | None = None,
+) -> PublishedTask:
+    """Alice signs and publishes a federated task that Ferdie (the coordinator's key) judges."""
+    return publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=rounds,
+        workers=workers,
+        reward_per_result=UNIT,
+        validator=FERDIE.ss58_address,
+        base_model=base_model,
+    )
 
 
 def run_task(chain: DecentralMl, *, rounds: int = 2, label: str = "bafy-factory") -> int:

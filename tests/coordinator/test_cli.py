@@ -15,16 +15,16 @@ import httpx
 import pytest
 
 from coordinator.federation.runner import run_task
-from coordinator.federation.tasks import initial_manifest, publish_task
+from coordinator.federation.tasks import initial_manifest
 from coordinator.settings import Settings
 from decentralml.content import ContentStore
 from decentralml.data import DataSpec, partition
 from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls, events
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, FERDIE, UNIT
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, FERDIE
 from tests.coordinator.conftest import NewDatabase
 from tests.devnet import ROOT, Devnet, free_port
-from tests.factories import InProcess, create_task
+from tests.factories import InProcess, create_task, publish
 from worker.trainer import Trainer
 
 DML = [sys.executable, "-m", "coordinator.cli"]
@@ -215,8 +215,7 @@ def test_a_task_started_from_a_released_model_continues_its_lineage(
     # Prepare: task A runs two rounds; the council releases its last model; task B starts from it.
     model = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[16])
     manifest = initial_manifest(store, "lineage", model, data=DataSpec(parts=2))
-    judge = {"reward_per_result": UNIT, "validator": FERDIE.ss58_address}
-    first = publish_task(chain, store, ALICE, manifest, rounds=2, workers=2, **judge)
+    first = publish(chain, store, manifest, rounds=2, workers=2)
     trainers = []
     for part, key in enumerate((BOB, CHARLIE)):
         chain.submit(calls.assign_task(first.task_id), key)
@@ -226,16 +225,7 @@ def test_a_task_started_from_a_released_model_continues_its_lineage(
     released = chain.round_model(first.task_id, 2)
     assert released is not None
     chain.council_motion(calls.approve_model(released), ALICE, [BOB])
-    second = publish_task(
-        chain,
-        store,
-        ALICE,
-        manifest,
-        rounds=1,
-        workers=2,
-        base_model=released,
-        **judge,
-    )
+    second = publish(chain, store, manifest, rounds=1, workers=2, base_model=released)
     for key in (BOB, CHARLIE):
         chain.submit(calls.assign_task(second.task_id), key)
     run_task(chain, store, FERDIE, InProcess(trainers, manifest), second.task_id, tmp_path / "fed")

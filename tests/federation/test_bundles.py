@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from substrateinterface import Keypair
 
-from coordinator.federation.tasks import initial_manifest, load_task, publish_task
+from coordinator.federation.tasks import initial_manifest, load_task
 from decentralml import bundle, codec
 from decentralml.content import ContentStore
 from decentralml.manifest import ContentRef, TaskManifest
@@ -21,6 +21,7 @@ from decentralml_bindings.dev import ALICE, DAVE, EVE, FERDIE, UNIT
 from decentralml_bindings.events import TaskCreated
 from decentralml_bindings.types import TaskType, ValidationStrategy
 from tests.devnet import ROOT, Devnet, Ipfs
+from tests.factories import publish
 from worker.daemon import WorkerDaemon, WorkerSettings
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[8])
@@ -56,16 +57,7 @@ def test_a_signed_bundle_round_trips_and_bad_ones_are_refused_before_any_work(
     chain: DecentralMl, store: ContentStore, daemon: WorkerDaemon
 ) -> None:
     manifest = initial_manifest(store, "signed", MODEL)
-    honest = publish_task(
-        chain,
-        store,
-        ALICE,
-        manifest,
-        rounds=1,
-        workers=2,
-        reward_per_result=UNIT,
-        validator=FERDIE.ss58_address,
-    )
+    honest = publish(chain, store, manifest, rounds=1, workers=2)
     signed = bundle.sign(manifest, ALICE)
     changed = signed.replace(b'"name":"signed"', b'"name":"signee"')
     assert len(changed) == len(signed)

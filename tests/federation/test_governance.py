@@ -15,15 +15,16 @@ from fastapi.testclient import TestClient
 
 from coordinator.api import create_app
 from coordinator.db.engine import make_engine, migrate, session_factory
-from coordinator.federation.tasks import initial_manifest, publish_task
+from coordinator.federation.tasks import initial_manifest
 from coordinator.indexer import Indexer
 from decentralml import codec
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.models import ModelSpec, build, weights_of
 from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.dev import ALICE, FERDIE, UNIT
+from decentralml_bindings.dev import ALICE
 from decentralml_bindings.events import ModelCommitted
 from tests.devnet import ROOT, Devnet, Ipfs
+from tests.factories import publish
 from worker.daemon import WorkerDaemon, WorkerSettings
 
 COUNCIL_JS = ROOT / "chain" / "devnet" / "council.mjs"
@@ -75,8 +76,7 @@ def test_release_is_gated_by_two_of_three_council_votes_and_revocation_withdraws
 ) -> None:
     http, indexer = client
     manifest = initial_manifest(store, "gated", MODEL)
-    judge = {"reward_per_result": UNIT, "validator": FERDIE.ss58_address}
-    task = publish_task(chain, store, ALICE, manifest, rounds=2, workers=1, **judge)
+    task = publish(chain, store, manifest, rounds=2, workers=1)
     data = codec.encode(weights_of(build(MODEL, seed=3)))
     stored = store.put(data)
     commit = calls.commit_model(task.task_id, 1, stored.cid, stored.sha256, [])
@@ -90,7 +90,7 @@ def test_release_is_gated_by_two_of_three_council_votes_and_revocation_withdraws
     served = http.get(f"/models/{model_id}/weights")
     indexer.sync_once()
     released_view = http.get(f"/models/{model_id}").json()
-    based = publish_task(chain, store, ALICE, manifest, rounds=1, workers=1, base_model=model_id, **judge)
+    based = publish(chain, store, manifest, rounds=1, workers=1, base_model=model_id)
 
     def worker(key: str) -> WorkerDaemon:
         settings = WorkerSettings(

@@ -13,42 +13,22 @@ import pytest
 from coordinator.federation.referee import Received, Referee
 from coordinator.federation.runner import run_task
 from coordinator.federation.tasks import (
-    PublishedTask,
     initial_manifest,
     initial_weights,
     load_task,
-    publish_task,
 )
 from decentralml import codec
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import DataSpec, digits, partition
-from decentralml.manifest import TaskManifest
 from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, UNIT
+from decentralml_bindings.dev import BOB, CHARLIE, DAVE, EVE, FERDIE
 from decentralml_bindings.types import ResultSubmissionStatus
-from tests.factories import InProcess
+from tests.factories import InProcess, publish
 from worker.trainer import Behaviour, Trainer
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
 WORKERS = {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST, DAVE: Behaviour.POISON, EVE: Behaviour.TAMPER}
-
-
-def publish(
-    chain: DecentralMl, store: ContentStore, manifest: TaskManifest, rounds: int, workers: int
-) -> PublishedTask:
-    """Alice publishes the task; Ferdie (the coordinator's key) judges it."""
-    validator = FERDIE.ss58_address
-    return publish_task(
-        chain,
-        store,
-        ALICE,
-        manifest,
-        rounds=rounds,
-        workers=workers,
-        reward_per_result=UNIT,
-        validator=validator,
-    )
 
 
 @pytest.mark.devnet
@@ -57,16 +37,7 @@ def test_rounds_are_refereed_and_committed_by_hash(
 ) -> None:
     # Prepare: Alice publishes a 2-round task judged by Ferdie (the coordinator's key).
     manifest = initial_manifest(store, "referee-test", MODEL, data=DataSpec(parts=4))
-    task = publish_task(
-        chain,
-        store,
-        ALICE,
-        manifest,
-        rounds=2,
-        workers=4,
-        reward_per_result=UNIT,
-        validator=FERDIE.ss58_address,
-    )
+    task = publish(chain, store, manifest, rounds=2, workers=4)
     trainers = []
     for part, (key, behaviour) in enumerate(WORKERS.items()):
         chain.submit(calls.assign_task(task.task_id), key)
@@ -125,16 +96,7 @@ def test_a_restarted_worker_resends_the_same_update_and_never_submits_twice(
     chain: DecentralMl, store: ContentStore, tmp_path: Path
 ) -> None:
     manifest = initial_manifest(store, "restart-test", MODEL)
-    task = publish_task(
-        chain,
-        store,
-        ALICE,
-        manifest,
-        rounds=1,
-        workers=2,
-        reward_per_result=UNIT,
-        validator=FERDIE.ss58_address,
-    )
+    task = publish(chain, store, manifest, rounds=1, workers=2)
     chain.submit(calls.assign_task(task.task_id), BOB)
     weights = initial_weights(store, manifest)
     first = Trainer(chain, store, BOB, partition(manifest.data, 0), tmp_path / "bob").train_round(
