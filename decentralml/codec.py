@@ -22,6 +22,11 @@ MAX_HEADER = 1 << 20
 
 Weights = dict[str, NDArray[np.float32]]
 
+# The Flower record a worker's reply carries (worker.client_app builds it, the coordinator's
+# ServerApp reads it): a ConfigRecord with the update's bytes in this format, exactly as hashed on
+# chain, the worker's address and its number of training examples.
+FLOWER_REPLY = "dml-update"
+
 
 class CodecError(ValueError):
     """Bytes that are not a weights file of this format."""

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from substrateinterface import Keypair
 
 from coordinator.federation.referee import Received
 from coordinator.federation.tasks import PublishedTask, publish_task
 from decentralml import codec
 from decentralml.content import ContentStore
+from decentralml.data import partition
 from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl, calls, events
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, UNIT
 from decentralml_bindings.types import OUTLIER, TaskType, ValidationStrategy
-from worker.trainer import Trainer
+from worker.trainer import Behaviour, Trainer
 
 
 def create_task(
@@ -60,6 +63,23 @@ def publish(
         validator=FERDIE.ss58_address,
         base_model=base_model,
     )
+
+
+def enlist(
+    chain: DecentralMl,
+    store: ContentStore,
+    task: PublishedTask,
+    workers: Mapping[Keypair, Behaviour],
+    state_root: Path,
+) -> list[Trainer]:
+    """Each worker claims a slot in `task` and gets a Trainer on its part of the task's data
+    (parts in the order given), keeping its updates under `state_root`."""
+    trainers = []
+    for part, (key, behaviour) in enumerate(workers.items()):
+        chain.submit(calls.assign_task(task.task_id), key)
+        share = partition(task.manifest.data, part)
+        trainers.append(Trainer(chain, store, key, share, state_root / key.ss58_address, behaviour))
+    return trainers
 
 
 def run_task(chain: DecentralMl, *, rounds: int = 2, label: str = "bafy-factory") -> int:

@@ -15,8 +15,6 @@ from flwr.clientapp import ClientApp
 
 from decentralml import codec
 
-REPLY = "dml-update"  # coordinator.federation.server_app reads this record
-
 app = ClientApp()
 
 
@@ -42,4 +40,4 @@ def train(msg: Message, context: Context) -> Message:
             "cid": response.headers["X-DML-Cid"],
         }
     )
-    return Message(RecordDict({REPLY: reply}), reply_to=msg)
+    return Message(RecordDict({codec.FLOWER_REPLY: reply}), reply_to=msg)

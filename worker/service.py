@@ -20,8 +20,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+import numpy as np
+
 from decentralml import codec
-from decentralml.data import Split
+from decentralml.data import Split, partition
 from decentralml.manifest import TaskManifest
 from worker.trainer import Trainer
 
@@ -110,10 +112,6 @@ def _answer(
 
 def data_for(manifest: TaskManifest, data_file: str | None, data_part: int | None) -> Split:
     """The worker's local data for a task: its own .npz file, or its part of the bundled data."""
-    import numpy as np
-
-    from decentralml.data import partition
-
     if data_file:
         with np.load(data_file, allow_pickle=False) as arrays:
             return Split(arrays["x"].astype(np.float32), arrays["y"].astype(np.int64))

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from substrateinterface import Keypair
 
@@ -42,10 +42,21 @@ class Transport(Protocol):
     ) -> Iterator[Received]: ...
 
 
+ROUND_LOG = "rounds.jsonl"
+
+
 def task_dir(root: Path, task_id: int) -> Path:
     path = root / f"task-{task_id}"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def read_rounds(root: Path, task_id: int) -> list[dict[str, Any]]:
+    """The task's refereed rounds, oldest first, as `run_task` logged them (none if it has none)."""
+    path = root / f"task-{task_id}" / ROUND_LOG
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def current_weights(chain: DecentralMl, store: ContentStore, task_id: int) -> tuple[int, codec.Weights]:
@@ -114,7 +125,7 @@ def run_task(
             "workers_replied": len(received),
         }
         record["checks"] = [asdict(c) for c in outcome.checks]
-        with (directory / "rounds.jsonl").open("a") as f:
+        with (directory / ROUND_LOG).open("a") as f:
             f.write(json.dumps(record, default=str) + "\n")
         log.info("round done", extra={"task": task_id, "round": round_, "test_accuracy": accuracy})
         outcomes.append(outcome)

@@ -30,9 +30,6 @@ from decentralml_bindings import DecentralMl
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1
-# What a worker's reply carries (worker.client_app builds it): a ConfigRecord with the update's
-# bytes exactly as hashed on chain, the worker's address and its number of training examples.
-REPLY = "dml-update"
 
 app = ServerApp()
 
@@ -81,7 +78,7 @@ def _spool(reply: Message, spool: Path) -> Received | None:
     if reply.has_error():
         log.info("a node could not train", extra={"reason": (reply.error.reason or "")[:300]})
         return None
-    update = reply.content.config_records.get(REPLY)
+    update = reply.content.config_records.get(codec.FLOWER_REPLY)
     data = update.get("update") if update else None
     worker = update.get("worker") if update else None
     examples = update.get("num-examples") if update else None

@@ -18,14 +18,14 @@ from coordinator.federation.runner import run_task
 from coordinator.federation.tasks import initial_manifest
 from coordinator.settings import Settings
 from decentralml.content import ContentStore
-from decentralml.data import DataSpec, partition
+from decentralml.data import DataSpec
 from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls, events
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, FERDIE
 from tests.coordinator.conftest import NewDatabase
 from tests.devnet import ROOT, Devnet, free_port
-from tests.factories import InProcess, create_task, publish
-from worker.trainer import Trainer
+from tests.factories import InProcess, create_task, enlist, publish
+from worker.trainer import Behaviour
 
 DML = [sys.executable, "-m", "coordinator.cli"]
 
@@ -216,11 +216,7 @@ def test_a_task_started_from_a_released_model_continues_its_lineage(
     model = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[16])
     manifest = initial_manifest(store, "lineage", model, data=DataSpec(parts=2))
     first = publish(chain, store, manifest, rounds=2, workers=2)
-    trainers = []
-    for part, key in enumerate((BOB, CHARLIE)):
-        chain.submit(calls.assign_task(first.task_id), key)
-        share = partition(manifest.data, part)
-        trainers.append(Trainer(chain, store, key, share, tmp_path / key.ss58_address))
+    trainers = enlist(chain, store, first, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}, tmp_path)
     run_task(chain, store, FERDIE, InProcess(trainers, manifest), first.task_id, tmp_path / "fed")
     released = chain.round_model(first.task_id, 2)
     assert released is not None

@@ -24,7 +24,7 @@ from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import BOB, CHARLIE, DAVE, EVE, FERDIE
 from decentralml_bindings.types import ResultSubmissionStatus
-from tests.factories import InProcess, publish
+from tests.factories import InProcess, enlist, publish
 from worker.trainer import Behaviour, Trainer
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
@@ -38,11 +38,7 @@ def test_rounds_are_refereed_and_committed_by_hash(
     # Prepare: Alice publishes a 2-round task judged by Ferdie (the coordinator's key).
     manifest = initial_manifest(store, "referee-test", MODEL, data=DataSpec(parts=4))
     task = publish(chain, store, manifest, rounds=2, workers=4)
-    trainers = []
-    for part, (key, behaviour) in enumerate(WORKERS.items()):
-        chain.submit(calls.assign_task(task.task_id), key)
-        share = partition(manifest.data, part)
-        trainers.append(Trainer(chain, store, key, share, tmp_path / key.ss58_address, behaviour))
+    trainers = enlist(chain, store, task, WORKERS, tmp_path)
     referee = Referee(chain, store, FERDIE, digits().validation)
     weights = initial_weights(store, load_task(chain, store, task.task_id))
     balance_before = chain.free_and_reserved(BOB.ss58_address)[0]
@@ -118,12 +114,7 @@ def test_a_restarted_coordinator_resumes_after_the_last_committed_round(
 ) -> None:
     manifest = initial_manifest(store, "resume-test", MODEL, data=DataSpec(parts=2))
     task = publish(chain, store, manifest, rounds=3, workers=2)
-    trainers = []
-    for part, key in enumerate((BOB, CHARLIE)):
-        chain.submit(calls.assign_task(task.task_id), key)
-        trainers.append(
-            Trainer(chain, store, key, partition(manifest.data, part), tmp_path / key.ss58_address)
-        )
+    trainers = enlist(chain, store, task, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}, tmp_path)
 
     with pytest.raises(KeyboardInterrupt):
         run_task(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+
+from coordinator.federation.runner import read_rounds
 
 router = APIRouter(tags=["federation"])
 
@@ -18,11 +19,16 @@ def federation(request: Request) -> dict[str, Any]:
     return {k: v for k, v in found.items() if k != "directory"}
 
 
+def refereed_rounds(request: Request, task_id: int) -> list[dict[str, Any]]:
+    """The rounds of `task_id` this coordinator refereed (none if it runs no federated rounds)."""
+    directory = getattr(request.app.state, "federation", {}).get("directory")
+    return read_rounds(Path(directory), task_id) if directory else []
+
+
 @router.get("/tasks/{task_id}/rounds")
 def rounds(task_id: int, request: Request) -> list[dict[str, Any]]:
     """Each refereed round of a task: verdicts, the committed model, test accuracy, timings."""
-    directory = getattr(request.app.state, "federation", {}).get("directory")
-    path = Path(directory) / f"task-{task_id}" / "rounds.jsonl" if directory else None
-    if path is None or not path.exists():
+    found = refereed_rounds(request, task_id)
+    if not found:
         raise HTTPException(404, f"this coordinator has refereed no round of task {task_id}")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return found

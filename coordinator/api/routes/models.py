@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import select
 
 from coordinator.api.deps import SessionDep, mirrored
+from coordinator.api.routes.federation import refereed_rounds
 from coordinator.api.schemas import Lineage, LineageNode, ModelOut
 from coordinator.db import models
 from coordinator.federation.tasks import load_task
@@ -75,6 +73,14 @@ def lineage(model_id: int, session: SessionDep, request: Request) -> Lineage:
     children: dict[int | None, list[models.Model]] = {}
     for row in session.scalars(select(models.Model).order_by(models.Model.id)):
         children.setdefault(row.parent, []).append(row)
+    accuracies: dict[int, dict[int, float]] = {}  # task -> round -> accuracy, each log read once
+
+    def accuracy(task_id: int, round_: int) -> float | None:
+        if task_id not in accuracies:
+            logged = refereed_rounds(request, task_id)
+            accuracies[task_id] = {int(r["round"]): float(r["test_accuracy"]) for r in logged}
+        return accuracies[task_id].get(round_)
+
     nodes: list[LineageNode] = []
     stack = [(root, 1)]
     while stack:
@@ -90,20 +96,8 @@ def lineage(model_id: int, session: SessionDep, request: Request) -> Lineage:
                 cid=node.cid,
                 status=node.status,
                 committed_at=node.committed_at,
-                accuracy=_accuracy(request, node.task_id, node.round),
+                accuracy=accuracy(node.task_id, node.round),
             )
         )
         stack += [(child, depth + 1) for child in reversed(children.get(node.id, []))]
     return Lineage(root=root.id, model=model_id, nodes=nodes)
-
-
-def _accuracy(request: Request, task_id: int, round_: int) -> float | None:
-    directory = getattr(request.app.state, "federation", {}).get("directory")
-    path = Path(directory) / f"task-{task_id}" / "rounds.jsonl" if directory else None
-    if path is None or not path.exists():
-        return None
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        if record.get("round") == round_:
-            return float(record["test_accuracy"])
-    return None
