@@ -34,7 +34,7 @@ from decentralml.content import ContentError, ContentStore
 from decentralml.manifest import ManifestError, TaskManifest
 from decentralml.models import ARCHITECTURES
 from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.types import TaskStatus
+from decentralml_bindings.types import TaskInfo, TaskStatus
 from worker.service import TrainerService, data_for
 from worker.trainer import Behaviour, Trainer
 
@@ -79,7 +79,16 @@ class WorkerDaemon:
         self.refused: set[int] = set()
         self.stop = threading.Event()
         self._trainers: dict[int, tuple[Trainer, TaskManifest]] = {}
+        # A bundle is immutable once its hash is on chain: verified (and its assets fetched) once.
+        self._verified: dict[int, TaskManifest] = {}
         self.service = TrainerService(self._trainer_for)
+
+    def _manifest(self, task_id: int, task: TaskInfo) -> TaskManifest:
+        """The task's manifest from its signed bundle, checked once per task."""
+        if task_id not in self._verified:
+            bundle = open_bundle(self.store, task.manifest_cid, task.manifest_hash, task.creator)
+            self._verified[task_id] = bundle
+        return self._verified[task_id]
 
     def _trainer_for(self, task_id: int) -> tuple[Trainer, TaskManifest]:
         """The warm trainer of a task this worker is assigned to (built once per task)."""
@@ -88,7 +97,7 @@ class WorkerDaemon:
                 raise PermissionError(f"this worker is not assigned to task {task_id}")
             task = self.chain.task(task_id)
             assert task is not None
-            manifest = open_bundle(self.store, task.manifest_cid, task.manifest_hash, task.creator)
+            manifest = self._manifest(task_id, task)
             data = data_for(manifest, self.settings.data_file, self.settings.data_part)
             behaviour = Behaviour(self.settings.behaviour)
             trainer = Trainer(self.chain, self.store, self.key, data, self.state, behaviour)
@@ -121,7 +130,7 @@ class WorkerDaemon:
         if not mine and task.assigned >= task.max_assignments:
             return None
         try:
-            manifest = open_bundle(self.store, task.manifest_cid, task.manifest_hash, task.creator)
+            manifest = self._manifest(task_id, task)
         except (ManifestError, ContentError) as refused:
             log.error("task refused", extra={"task": task_id, "reason": str(refused)})
             self.refused.add(task_id)

@@ -15,9 +15,9 @@ from coordinator.federation.flower import SuperLink
 from coordinator.federation.runner import task_dir
 from coordinator.federation.tasks import load_task, unreleased_base
 from decentralml.content import ContentStore
-from decentralml.manifest import ManifestError
+from decentralml.manifest import ManifestError, TaskManifest
 from decentralml_bindings import DecentralMl
-from decentralml_bindings.types import TaskStatus
+from decentralml_bindings.types import TaskInfo, TaskStatus
 
 log = logging.getLogger(__name__)
 OPEN = (TaskStatus.CREATED, TaskStatus.IN_PROGRESS)
@@ -42,28 +42,29 @@ class Launcher:
         )
         self.runs: dict[int, _Run] = {}
         self.refused: set[int] = set()
+        # A bundle is immutable once its hash is on chain: verified once per task, not every tick.
+        self.manifests: dict[int, TaskManifest] = {}
 
-    def open_tasks(self) -> list[int]:
+    def open_tasks(self) -> list[tuple[int, TaskInfo]]:
         """Open tasks that list this coordinator's validator."""
         next_task, _, _ = self.chain.next_ids()
         found = []
         for task_id in range(next_task):
             task = self.chain.task(task_id)
             if task and task.status in OPEN and self.validator in task.validators:
-                found.append(task_id)
+                found.append((task_id, task))
         return found
 
     def tick(self) -> None:
-        for task_id in self.open_tasks():
+        for task_id, task in self.open_tasks():
             if task_id in self.refused:
                 continue
             run = self.runs.get(task_id)
             if run is not None and run.process.poll() is None:
                 continue
-            task = self.chain.task(task_id)
-            assert task is not None
             try:
-                manifest = load_task(self.chain, self.store, task_id)
+                manifest = self.manifests.get(task_id) or load_task(self.chain, self.store, task_id)
+                self.manifests[task_id] = manifest
             except ManifestError as bad:
                 log.error(
                     "task refused: its manifest is unusable", extra={"task": task_id, "error": str(bad)}
