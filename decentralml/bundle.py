@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
 from substrateinterface import Keypair
 
 from decentralml.content import ContentStore, HashMismatchError
@@ -64,7 +65,10 @@ def verify(data: bytes, creator: str) -> TaskManifest:
         raise BundleError(
             f"the bundle's signature does not verify against the creator {creator}: it was altered"
         )
-    return TaskManifest.model_validate(value["manifest"])
+    try:
+        return TaskManifest.model_validate(value.get("manifest"))
+    except ValidationError as unusable:
+        raise BundleError(f"the signed manifest is not usable by this worker: {unusable}") from unusable
 
 
 def open_bundle(store: ContentStore, cid: str, sha256: str, creator: str) -> TaskManifest:

@@ -32,7 +32,6 @@ from coordinator.federation.tasks import unreleased_base
 from decentralml.bundle import open_bundle
 from decentralml.content import ContentError, ContentStore
 from decentralml.manifest import ManifestError, TaskManifest
-from decentralml.models import ARCHITECTURES
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.types import TaskInfo, TaskStatus
 from worker.service import TrainerService, data_for
@@ -131,12 +130,12 @@ class WorkerDaemon:
             return None
         try:
             manifest = self._manifest(task_id, task)
-        except (ManifestError, ContentError) as refused:
+        except ManifestError as refused:  # wrong hash or signature, unsigned, or asks for what is not shipped
             log.error("task refused", extra={"task": task_id, "reason": str(refused)})
             self.refused.add(task_id)
             return None
-        if manifest.model.architecture not in ARCHITECTURES:
-            self.refused.add(task_id)
+        except ContentError as unreachable:  # IPFS is down: try the task again later, do not refuse it
+            log.warning("task bundle unreachable", extra={"task": task_id, "error": str(unreachable)})
             return None
         if unreleased_base(self.chain, task) is not None:
             log.error(

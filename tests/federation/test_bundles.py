@@ -67,8 +67,13 @@ def test_a_signed_bundle_round_trips_and_bad_ones_are_refused_before_any_work(
             "initial_weights": ContentRef(cid=swapped_weights.cid, sha256=manifest.initial_weights.sha256)
         }
     )
+    # Signed by the creator, but asking for an architecture no worker ships: never executed.
+    unshipped = manifest.model_copy(
+        update={"model": MODEL.model_copy(update={"architecture": "transformer"})}
+    )
     cases = {
         task_with_bundle(chain, store, ALICE, changed): "does not verify",
+        task_with_bundle(chain, store, ALICE, bundle.sign(unshipped, ALICE)): "not usable",
         task_with_bundle(
             chain, store, EVE, signed
         ): f"signed by {ALICE.ss58_address}, but the task's creator is {EVE.ss58_address}",
