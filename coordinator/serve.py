@@ -20,6 +20,7 @@ from coordinator.federation.launcher import Launcher
 from coordinator.indexer import Indexer
 from coordinator.settings import Settings
 from decentralml.content import ContentStore
+from decentralml.crypto import sealing_statement
 from decentralml_bindings import DecentralMl
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     superlink, launcher = _federation(settings, stop)
     app.state.federation = {
         "validator": None if launcher is None else launcher.validator,
+        "sealing": None if launcher is None else sealing_statement(launcher.key),
         "superlink": None if superlink is None else superlink.address,
         "directory": str(Path(settings.federation_dir).resolve()),
     }
@@ -83,12 +85,20 @@ def _federation(settings: Settings, stop: threading.Event) -> tuple[SuperLink | 
     root.mkdir(parents=True, exist_ok=True)
     superlink = SuperLink(root, settings.superlink_port, host=settings.superlink_host)
     superlink.start()
-    validator = Keypair.create_from_uri(settings.validator_uri).ss58_address
+    validator = Keypair.create_from_uri(settings.validator_uri)
     launcher = Launcher(
-        DecentralMl.connect(settings.chain_url), ContentStore(settings.ipfs_api), superlink, validator, root
+        DecentralMl.connect(settings.chain_url),
+        ContentStore(settings.ipfs_api),
+        superlink,
+        validator,
+        root,
+        attempts=settings.run_attempts,
+        retry_seconds=settings.run_retry_seconds,
     )
     threading.Thread(target=launcher.run, args=(stop, settings.indexer_poll_seconds), daemon=True).start()
-    log.info("federated rounds on", extra={"superlink": superlink.address, "validator": validator})
+    log.info(
+        "federated rounds on", extra={"superlink": superlink.address, "validator": validator.ss58_address}
+    )
     return superlink, launcher
 
 

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         "127.0.0.1", description="where the SuperLink listens: loopback, or 0.0.0.0 for workers elsewhere"
     )
     round_timeout_seconds: float = Field(300.0, gt=0, description="how long a round waits for updates")
+    run_attempts: int = Field(
+        3, ge=1, le=100, description="Flower runs in a row that commit no round before a task is stalled"
+    )
+    run_retry_seconds: float = Field(
+        5.0, ge=0, le=3_600, description="wait before retrying a failed run; doubles with each failure"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Least severe level logged"
     )

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from substrateinterface import Keypair
 
 from decentralml.content import ContentStore, HashMismatchError
-from decentralml.manifest import ManifestError, TaskManifest
+from decentralml.manifest import ManifestError, TaskManifest, describe
 
 FORMAT = "decentralml-bundle/1"
 
@@ -39,9 +39,14 @@ def sign(manifest: TaskManifest, creator: Keypair) -> bytes:
     return _canonical(body | {"signature": signature})
 
 
-def assets(manifest: TaskManifest) -> dict[str, tuple[str, str]]:
-    """Every asset the manifest lists: name -> (CID, sha256)."""
-    return {"initial_weights": (manifest.initial_weights.cid, manifest.initial_weights.sha256)}
+def assets(manifest: TaskManifest, sealed: bool = True) -> dict[str, tuple[str, str]]:
+    """Every asset the manifest lists: name -> (CID, sha256); with `sealed`, also the data sets
+    sealed to the validator (workers, who cannot open them, skip those)."""
+    found = {"initial_weights": (manifest.initial_weights.cid, manifest.initial_weights.sha256)}
+    for name in ("validation", "test"):
+        if sealed and (asset := getattr(manifest.data, name)) is not None:
+            found[name] = (asset.cid, asset.sha256)
+    return found
 
 
 def verify(data: bytes, creator: str) -> TaskManifest:
@@ -68,11 +73,14 @@ def verify(data: bytes, creator: str) -> TaskManifest:
     try:
         return TaskManifest.model_validate(value.get("manifest"))
     except ValidationError as unusable:
-        raise BundleError(f"the signed manifest is not usable by this worker: {unusable}") from unusable
+        raise BundleError(f"the signed manifest is not usable: {describe(unusable)}") from unusable
 
 
-def open_bundle(store: ContentStore, cid: str, sha256: str, creator: str) -> TaskManifest:
-    """Fetch, check and return a task's manifest: hash, signature, then every asset's hash."""
+def open_bundle(
+    store: ContentStore, cid: str, sha256: str, creator: str, *, sealed: bool = True
+) -> TaskManifest:
+    """Fetch, check and return a task's manifest: hash, signature, then every asset's hash
+    (without `sealed`, not the data sets sealed to the validator)."""
     try:
         data = store.get(cid, sha256)
     except HashMismatchError as tampered:
@@ -81,7 +89,7 @@ def open_bundle(store: ContentStore, cid: str, sha256: str, creator: str) -> Tas
             f"says {tampered.expected}"
         ) from tampered
     manifest = verify(data, creator)
-    for name, (asset_cid, asset_sha) in assets(manifest).items():
+    for name, (asset_cid, asset_sha) in assets(manifest, sealed).items():
         try:
             store.get(asset_cid, asset_sha)
         except HashMismatchError as tampered:

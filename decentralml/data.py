@@ -1,42 +1,111 @@
-"""The demo's and the tests' data: scikit-learn's bundled digits (no download), split once.
+"""What a task's manifest says about its data (`DataSpec`), and the bundled demo sources.
 
-A fixed seed splits the 1,797 images into a held-out test split (final accuracy), a validation
-split (the coordinator checks each update on it) and a training pool that workers share out
-non-IID: a Dirichlet(alpha) draw over labels per worker, so each sees a skewed mix of digits.
-A manifest's `DataSpec` says how; a worker only needs its part number.
+A task names its data by `dataset`. Either it is one of the demo sources shipped with
+scikit-learn (`DEMO_SOURCES`: digits, breast cancer, wine), split once by a fixed seed into a
+held-out test split, a validation split and a training pool that workers share out (IID, or
+non-IID by a Dirichlet(alpha) draw over labels per worker); or it is the task's own data: every
+worker maps the name to a local file in its data catalogue, the manifest declares the schema
+(`inputs`) and the preprocessing, and the creator's validation set (optionally a test set) travels
+sealed to the validator (`validation`, `test`). A demo source is never a fallback for a task that
+names its own data: such a task without a sealed validation set is refused by the manifest.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
-from sklearn.datasets import load_digits
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+
+from decentralml.kinds.schema import FeatureSchema, ImageSchema, Split, TabularSchema
+
+__all__ = [
+    "DEMO_SOURCES",
+    "DEMO_SPLITS",
+    "DataSpec",
+    "SealedAsset",
+    "Split",
+    "Splits",
+    "breast_cancer",
+    "demo_inputs",
+    "demo_splits",
+    "digits",
+    "partition",
+    "wine",
+]
+
+DEMO_SOURCES = ("sklearn-digits", "sklearn-breast-cancer", "sklearn-wine")
+HEX32 = r"^0x[0-9a-f]{64}$"
 
 
-class DataSpec(BaseModel):
-    """How each worker selects its data (for the bundled datasets)."""
+class SealedAsset(BaseModel):
+    """A data set sealed to the validator (`decentralml.crypto`), addressed by hash in IPFS."""
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: Literal["sklearn-digits"] = "sklearn-digits"
-    scheme: Literal["dirichlet", "iid"] = "dirichlet"
-    alpha: float = Field(1.0, gt=0, le=1_000, description="smaller is more skewed")
-    parts: int = Field(4, ge=1, le=1_000)
-    seed: int = Field(7, ge=0)
+    cid: str = Field(min_length=1, max_length=128)
+    sha256: str = Field(pattern=HEX32, description="of the sealed bytes")
+    recipient: str = Field(pattern=HEX32, description="the validator's public sealing key")
 
 
-@dataclass(frozen=True)
-class Split:
-    x: NDArray[np.float32]
-    y: NDArray[np.int64]
+class DataSpec(BaseModel):
+    """What a task learns from: a demo source and its split, or the task's own data."""
 
-    def __len__(self) -> int:
-        return len(self.y)
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = Field(
+        "sklearn-digits",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="a demo source, or the name each worker's data catalogue maps to a local file",
+    )
+    inputs: FeatureSchema | None = Field(
+        None, description="the schema and its preprocessing; required unless the dataset is a demo source"
+    )
+    validation: SealedAsset | None = Field(
+        None, description="the creator's validation set, sealed to the validator (own data only)"
+    )
+    test: SealedAsset | None = Field(
+        None, description="the creator's test set for reporting, sealed likewise (own data, optional)"
+    )
+    scheme: Literal["dirichlet", "iid"] = Field("dirichlet", description="demo sources: how parts split")
+    alpha: float = Field(1.0, gt=0, le=1_000, description="demo sources: smaller is more skewed")
+    parts: int = Field(4, ge=1, le=1_000, description="demo sources: number of worker shares")
+    seed: int = Field(7, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def own_data_is_complete(self) -> DataSpec:
+        if self.is_demo:
+            if self.validation is not None or self.test is not None:
+                raise ValueError(
+                    f"{self.dataset} is a demo source: it has its own splits, drop validation/test"
+                )
+            if self.inputs is not None and self.inputs != demo_inputs(self.dataset):
+                raise ValueError(f"{self.dataset} is a demo source: its inputs are fixed, drop inputs")
+        else:
+            if self.inputs is None:
+                raise ValueError(f"dataset {self.dataset!r} is the task's own: declare its inputs (schema)")
+            if self.validation is None:
+                raise ValueError(
+                    f"dataset {self.dataset!r} is the task's own: it needs the creator's validation set "
+                    "sealed to the validator (dml task init makes one)"
+                )
+        return self
+
+    @property
+    def is_demo(self) -> bool:
+        return self.dataset in DEMO_SOURCES
+
+    def schema_of(self) -> TabularSchema | ImageSchema:
+        """The declared inputs, or the demo source's."""
+        found = demo_inputs(self.dataset) if self.is_demo else self.inputs
+        if not isinstance(found, TabularSchema | ImageSchema):
+            raise ValueError(f"dataset {self.dataset!r}: {type(found).__name__} tasks are not supported yet")
+        return found
 
 
 @dataclass(frozen=True)
@@ -46,12 +115,8 @@ class Splits:
     test: Split
 
 
-@cache
-def digits(seed: int = 7) -> Splits:
-    """Test 20%, validation 10%, training 70%, features scaled to [0, 1]."""
-    bunch = load_digits()
-    x = (np.asarray(bunch.data, dtype=np.float32) / 16.0).astype(np.float32)
-    y = np.asarray(bunch.target, dtype=np.int64)
+def _split(x: NDArray[np.float32], y: NDArray[np.int64], seed: int) -> Splits:
+    """Test 20%, validation 10%, training 70%."""
     order = np.random.default_rng(seed).permutation(len(y))
     test_end, validation_end = int(0.2 * len(y)), int(0.3 * len(y))
     pick = (order[:test_end], order[test_end:validation_end], order[validation_end:])
@@ -59,11 +124,66 @@ def digits(seed: int = 7) -> Splits:
     return Splits(train=train, validation=validation, test=test)
 
 
+def _standardised(bunch: Any, seed: int) -> Splits:
+    x = np.asarray(bunch.data, dtype=np.float64)
+    y = np.asarray(bunch.target, dtype=np.int64)
+    raw = _split(x.astype(np.float32), y, seed)
+    mean, std = raw.train.x.mean(axis=0), raw.train.x.std(axis=0) + 1e-6
+    return _split(((x - mean) / std).astype(np.float32), y, seed)
+
+
+@cache
+def digits(seed: int = 7) -> Splits:
+    """scikit-learn's 1,797 8x8 digits, features scaled to [0, 1]."""
+    bunch = load_digits()
+    x = (np.asarray(bunch.data, dtype=np.float32) / 16.0).astype(np.float32)
+    return _split(x, np.asarray(bunch.target, dtype=np.int64), seed)
+
+
+@cache
+def breast_cancer(seed: int = 7) -> Splits:
+    """scikit-learn's 569 breast-cancer cases, 30 features standardised on the training pool."""
+    return _standardised(load_breast_cancer(), seed)
+
+
+@cache
+def wine(seed: int = 7) -> Splits:
+    """scikit-learn's 178 wines, 13 features standardised on the training pool."""
+    return _standardised(load_wine(), seed)
+
+
+DEMO_SPLITS: dict[str, Callable[[int], Splits]] = {
+    "sklearn-digits": digits,
+    "sklearn-breast-cancer": breast_cancer,
+    "sklearn-wine": wine,
+}
+
+
+def demo_inputs(name: str) -> TabularSchema | ImageSchema:
+    """The schema of a demo source's prepared splits (already scaled: identity preprocessing)."""
+    if name == "sklearn-digits":
+        return ImageSchema(
+            channels=1, height=8, width=8, classes=[str(i) for i in range(10)], mean=[0.0], std=[1.0]
+        )
+    bunch = {"sklearn-breast-cancer": load_breast_cancer, "sklearn-wine": load_wine}[name]()
+    features = [str(f) for f in bunch.feature_names]
+    classes = [str(i) for i in range(len(bunch.target_names))]
+    zeros, ones = [0.0] * len(features), [1.0] * len(features)
+    return TabularSchema(features=features, label="target", classes=classes, mean=zeros, std=ones)
+
+
+def demo_splits(spec: DataSpec) -> Splits:
+    """The demo source's splits; refuses a task that names its own data."""
+    if not spec.is_demo:
+        raise ValueError(f"dataset {spec.dataset!r} is the task's own data, not a bundled demo source")
+    return DEMO_SPLITS[spec.dataset](spec.seed)
+
+
 def partition(spec: DataSpec, part: int) -> Split:
-    """Worker `part`'s share of the training pool (disjoint from every other part)."""
+    """Worker `part`'s share of a demo source's training pool (disjoint from every other part)."""
     if not 0 <= part < spec.parts:
         raise ValueError(f"part {part} is not in 0..{spec.parts - 1}")
-    train = digits(spec.seed).train
+    train = demo_splits(spec).train
     rng = np.random.default_rng(spec.seed + 1)
     owner = np.empty(len(train), dtype=np.int64)
     if spec.scheme == "iid":

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from decentralml.data import DataSpec
 from decentralml.models import ModelSpec
@@ -19,6 +20,16 @@ from decentralml.training import TrainSpec
 
 class ManifestError(ValueError):
     """A manifest that cannot be used: wrong hash, unreadable, or asking for what is not shipped."""
+
+
+def describe(bad: ValidationError) -> str:
+    """A pydantic error as one line a person can act on: `where: what; where: what`."""
+    parts = []
+    for error in bad.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in error["loc"] if not isinstance(p, int) or p >= 0) or "value"
+        parts.append(f"{where}: {error['msg']}")
+    more = len(bad.errors()) - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 class ContentRef(BaseModel):
@@ -37,8 +48,9 @@ class ValidationPolicy(BaseModel):
         0.25,
         ge=0,
         le=1,
-        description="reject below the global model's validation accuracy minus this (generous: an "
-        "honest worker with skewed non-IID data scores below the global model after local training)",
+        description="reject below the global model's validation score minus this: accuracy for "
+        "classification, R² for regression (generous: an honest worker with skewed non-IID data "
+        "scores below the global model after local training)",
     )
     norm_factor: float = Field(
         3.0,
@@ -74,6 +86,23 @@ class TaskManifest(BaseModel):
         "approved it (and never after a revocation); none: as soon as it is committed",
     )
 
+    @model_validator(mode="after")
+    def model_fits_inputs(self) -> TaskManifest:
+        inputs = self.data.schema_of()
+        width, wanted = int(np.prod(self.model.input_shape)), int(np.prod(inputs.input_shape))
+        if width != wanted:
+            raise ValueError(
+                f"the model takes {self.model.input_shape} inputs, the data gives {inputs.input_shape}"
+            )
+        if self.model.classes != inputs.outputs:
+            what = (
+                "a regression target (1 output)"
+                if inputs.objective == "regression"
+                else (f"{inputs.outputs} classes")
+            )
+            raise ValueError(f"the model has {self.model.classes} outputs, the data has {what}")
+        return self
+
     def to_bytes(self) -> bytes:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":")).encode()
 
@@ -82,4 +111,4 @@ class TaskManifest(BaseModel):
         try:
             return cls.model_validate_json(data)
         except ValidationError as bad:
-            raise ManifestError(f"not a usable DecentralML manifest: {bad}") from bad
+            raise ManifestError(f"not a usable DecentralML manifest: {describe(bad)}") from bad

@@ -21,7 +21,7 @@ class ModelSpec(BaseModel):
 
     architecture: Literal["mlp", "cnn"]
     input_shape: list[int] = Field(min_length=1, max_length=3, description="e.g. [64] or [1, 8, 8]")
-    classes: int = Field(ge=2, le=10_000)
+    classes: int = Field(ge=1, le=10_000, description="outputs: one per class, or 1 for a regression")
     hidden: list[int] = Field(default_factory=lambda: [128], max_length=8, description="mlp: layer widths")
     channels: list[int] = Field(
         default_factory=lambda: [16, 32], max_length=4, description="cnn: conv channels"

@@ -4,8 +4,9 @@ An update is rejected when it
 - does not fit the task's model (names, shapes) or holds non-finite values: `Malformed`;
 - lies farther from the global model than `norm_factor` times the round's median distance (or
   `max_norm`): `Outlier` (sign-flipped or scaled updates land here);
-- scores below the global model's validation accuracy minus `max_accuracy_drop`:
-  `FailedValidation`.
+- scores below the global model's validation score minus `max_accuracy_drop`:
+  `FailedValidation`. The score is the task kind's primary metric (`metrics.PRIMARY`): accuracy
+  for classification, R² for regression.
 Updates are read one at a time from their spool files, never all at once.
 """
 
@@ -19,23 +20,25 @@ import numpy as np
 
 from decentralml.aggregation import UpdateFile
 from decentralml.codec import Weights
-from decentralml.data import Split
+from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
+from decentralml.metrics import PRIMARY
 from decentralml.models import ModelSpec, build, load_weights
-from decentralml.training import evaluate
+from decentralml.training import score
 
 Reason = Literal["FailedValidation", "Outlier", "Malformed", "HashMismatch"]
 
 
 @dataclass(frozen=True)
 class Check:
-    """The verdict on one update: approved, or the reason it was not; its score in ppm."""
+    """The verdict on one update: approved, or the reason it was not; its score in ppm, clamped to
+    0..1,000,000; `metric` the primary metric's value on the validation set."""
 
     key: int
     approved: bool
     score: int
     reason: Reason | None
-    accuracy: float
+    metric: float
     distance: float
 
 
@@ -45,11 +48,13 @@ def check_updates(
     spec: ModelSpec,
     validation: Split,
     policy: ValidationPolicy,
+    objective: Objective = "classification",
 ) -> tuple[float, list[Check]]:
-    """(global model's validation accuracy, a Check per (key, update)) in the order given."""
+    """(global model's validation score, a Check per (key, update)) in the order given."""
+    primary = PRIMARY[objective]
     model = build(spec)
     load_weights(model, global_weights)
-    baseline, _ = evaluate(model, validation)
+    baseline = score(model, validation, objective)[primary]
     layout = tuple((name, tuple(array.shape)) for name, array in global_weights.items())
     measured: list[tuple[int, float | None, float | None]] = []
     for key, update in updates:
@@ -64,20 +69,21 @@ def check_updates(
             measured.append((key, None, None))
             continue
         load_weights(model, weights)
-        measured.append((key, float(np.sqrt(squares)), evaluate(model, validation)[0]))
+        measured.append((key, float(np.sqrt(squares)), score(model, validation, objective)[primary]))
     distances = [d for _, d, _ in measured if d is not None]
     limit = policy.norm_factor * float(np.median(distances)) if len(distances) >= 3 else float("inf")
     if policy.max_norm is not None:
         limit = min(limit, policy.max_norm)
     checks = []
-    for key, distance, score in measured:
-        if distance is None or score is None:
+    for key, distance, value in measured:
+        if distance is None or value is None:
             checks.append(Check(key, False, 0, "Malformed", 0.0, float("nan")))
             continue
         reason: Reason | None = None
         if distance > limit:
             reason = "Outlier"
-        elif score < baseline - policy.max_accuracy_drop:
+        elif not value >= baseline - policy.max_accuracy_drop:
             reason = "FailedValidation"
-        checks.append(Check(key, reason is None, round(score * 1_000_000), reason, score, distance))
+        ppm = round(min(max(value, 0.0), 1.0) * 1_000_000) if np.isfinite(value) else 0
+        checks.append(Check(key, reason is None, ppm, reason, value, distance))
     return baseline, checks

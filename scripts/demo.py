@@ -32,6 +32,7 @@ import httpx  # noqa: E402
 from substrateinterface import Keypair  # noqa: E402
 
 from coordinator.federation.tasks import initial_manifest, publish_task  # noqa: E402
+from decentralml import samples  # noqa: E402
 from decentralml.content import ContentStore  # noqa: E402
 from decentralml.data import DataSpec  # noqa: E402
 from decentralml.models import ModelSpec  # noqa: E402
@@ -103,6 +104,77 @@ def fund(chain: DecentralMl, keys: list[Keypair], amount: int) -> None:
 Inspect = Callable[[DecentralMl, ContentStore, int], None]
 
 
+def publish_digits(
+    args: argparse.Namespace, chain: DecentralMl, store: ContentStore, total: int
+) -> tuple[int, list[list[str]]]:
+    """Alice publishes the digits demo source; each worker trains on its part."""
+    model = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[128])
+    manifest = initial_manifest(
+        store,
+        "digits-mlp",
+        model,
+        training=TrainSpec(epochs=5, learning_rate=0.05),
+        data=DataSpec(parts=total, alpha=1.0),
+        min_workers=total,
+    )
+    task = publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=args.rounds,
+        workers=total,
+        reward_per_result=int(args.reward * UNIT),
+        validator=FERDIE.ss58_address,
+    )
+    return task.task_id, [["--data-part", str(i)] for i in range(total)]
+
+
+def cli(*command: str) -> dict[str, Any]:
+    """Run `dml --json ...` as a user would, and its JSON answer."""
+    done = subprocess.run([*DML, "--json", *command], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(f"dml {' '.join(command[:6])} failed: {done.stderr.strip()[-1500:]}")
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def publish_own(
+    args: argparse.Namespace, work: Path, api: str, chain_url: str, ipfs_api: str, total: int
+) -> tuple[int, list[list[str]]]:
+    """An organisation's own task, by the commands a user types: Alice keeps a holdout, `dml task
+    init` infers the schema and seals her validation set to the coordinator, `pack` signs the
+    bundle, `create` escrows the rewards; each worker holds its own share (tabular: CSV, one
+    Parquet; image: a folder of PNG files)."""
+    data = work / "data"
+    if args.task == "tabular":
+        formats: list[samples.TabularFormat] = ["parquet" if i == 1 else "csv" for i in range(total)]
+        files = samples.tabular_files(data, formats, seed=args.seed)
+        kind = ["--kind", "tabular", "--label", samples.LABEL, "--hidden", "32"]
+        training = ["--epochs", "5", "--learning-rate", "0.01"]
+    else:
+        files = samples.image_folders(data, total, seed=args.seed)
+        kind = ["--kind", "image", "--architecture", "cnn"]
+        training = ["--epochs", "3", "--learning-rate", "0.05"]
+    folder = work / "task"
+    dataset = f"{args.task}-demo"
+    common = ["--coordinator", api, "--chain-url", chain_url, "--key", "//Alice"]
+    cli(
+        *common, "task", "init", str(folder), *kind, *training,
+        "--data", str(files.shares[0]), "--validation", str(files.validation), "--test", str(files.test),
+        "--validator", FERDIE.ss58_address, "--dataset", dataset, "--min-workers", str(total),
+        "--release", "none",
+    )  # fmt: skip
+    packed = cli(*common, "task", "pack", str(folder), "--ipfs-api", ipfs_api)
+    created = cli(
+        *common, "task", "create", "--validation", "AutoAccept", "--rounds", str(args.rounds),
+        "--max-assignments", str(total), "--validator", FERDIE.ss58_address, "--reward", str(args.reward),
+        "--manifest-cid", packed["bundle_cid"], "--manifest-hash", packed["bundle_sha256"],
+    )  # fmt: skip
+    task_id = next(int(e["task_id"]) for e in created["events"] if e["event"] == "TaskCreated")
+    return task_id, [["--data", f"{dataset}={share}"] for share in files.shares]
+
+
 def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) -> dict[str, Any]:
     """The whole system for one task; `inspect(chain, store, task_id)` runs before teardown."""
     logs = work / "logs"
@@ -137,29 +209,14 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
         total = args.workers + args.poisoned
         workers = [Keypair.create_from_uri(f"//DemoWorker{i}") for i in range(total)]
         fund(chain, workers, 100 * UNIT)
-        model = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[128])
-        manifest = initial_manifest(
-            store,
-            "digits-mlp",
-            model,
-            training=TrainSpec(epochs=5, learning_rate=0.05),
-            data=DataSpec(parts=total, alpha=1.0),
-            min_workers=total,
-        )
         start_balances = {
             k.ss58_address: chain.free_and_reserved(k.ss58_address)[0] for k in [ALICE, *workers]
         }
-        task = publish_task(
-            chain,
-            store,
-            ALICE,
-            manifest,
-            rounds=args.rounds,
-            workers=total,
-            reward_per_result=int(args.reward * UNIT),
-            validator=FERDIE.ss58_address,
-        )
-        print(f"task {task.task_id}: manifest {task.manifest_cid}, {args.rounds} rounds, {total} workers")
+        if args.task == "digits":
+            task_id, data_args = publish_digits(args, chain, store, total)
+        else:
+            task_id, data_args = publish_own(args, work, api, devnet.url, ipfs.api, total)
+        print(f"task {task_id}: {args.task}, {args.rounds} rounds, {total} workers")
         poisoned = {w.ss58_address for w in workers[args.workers :]}
         daemons = []
         for i, key in enumerate(workers):
@@ -173,38 +230,49 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                 "--ipfs-api", ipfs.api,
                 "--superlink", f"127.0.0.1:{args.superlink_port}",
                 "--state-dir", str(work / "workers"),
-                "--data-part", str(i),
+                *data_args[i],
                 "--behaviour", behaviour,
             ]  # fmt: skip
             daemons.append(processes.start(f"worker{i}", command, {}))
 
         printed = 0
-        print(f"{'round':>5} {'accuracy':>8} {'accepted':>8} {'rejected':>8}  {'model CID':<59} {'block':>5}")
+        header = f"{'round':>5} {'metric':>8} {'value':>7} {'accepted':>8} {'rejected':>8}"
+        print(f"{header}  {'model CID':<59} {'block':>5}")
 
         def progress() -> bool:
             nonlocal printed
-            rounds = httpx.get(f"{api}/tasks/{task.task_id}/rounds", timeout=5)
+            rounds = httpx.get(f"{api}/tasks/{task_id}/rounds", timeout=5)
             for r in rounds.json()[printed:] if rounds.status_code == 200 else []:
+                printed += 1
+                if r["status"] == "failed":
+                    print(f"{r['round']:>5} failed: {r['reason']}", flush=True)
+                    continue
                 print(
-                    f"{r['round']:>5} {r['test_accuracy']:>8.3f} {len(r['accepted']):>8} "
-                    f"{len(r['rejected']):>8}  {r['model_cid']:<59} {r['block']:>5}",
+                    f"{r['round']:>5} {r['metric']:>8} {r['test_metrics'][r['metric']]:>7.3f} "
+                    f"{len(r['accepted']):>8} {len(r['rejected']):>8}  {r['model_cid']:<59} {r['block']:>5}",
                     flush=True,
                 )
-                printed += 1
-            on_chain = chain.task(task.task_id)
-            return on_chain is not None and on_chain.status == TaskStatus.COMPLETED and printed == args.rounds
+            on_chain = chain.task(task_id)
+            done = (
+                sum(1 for r in rounds.json() if r["status"] == "committed")
+                if rounds.status_code == 200
+                else 0
+            )
+            return on_chain is not None and on_chain.status == TaskStatus.COMPLETED and done == args.rounds
 
         wait_for("the task to complete", progress, args.timeout, [coordinator])
-        rounds = httpx.get(f"{api}/tasks/{task.task_id}/rounds", timeout=5).json()
-        finished = chain.task(task.task_id)
+        logged = httpx.get(f"{api}/tasks/{task_id}/rounds", timeout=5).json()
+        rounds = [r for r in logged if r["status"] == "committed"]
+        finished = chain.task(task_id)
         assert finished is not None
         balances = {
             k.ss58_address: chain.free_and_reserved(k.ss58_address)[0] - start_balances[k.ss58_address]
             for k in [ALICE, *workers]
         }
-        summary = summarise(task.task_id, finished.status.value, rounds, chain, workers, poisoned, balances)
+        summary = summarise(task_id, finished.status.value, rounds, chain, workers, poisoned, balances)
+        summary["task"] = args.task
         if inspect is not None:
-            inspect(chain, store, task.task_id)
+            inspect(chain, store, task_id)
         for daemon in daemons:
             daemon.wait(timeout=60)
         return summary
@@ -239,6 +307,7 @@ def summarise(
             {
                 "round": r["round"],
                 "test_accuracy": round(r["test_accuracy"], 4),
+                "test_metrics": r["test_metrics"],
                 "accepted": len(r["accepted"]),
                 "rejected": len(r["rejected"]),
                 "accepted_results": r["accepted"],
@@ -286,6 +355,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument(
+        "--task",
+        choices=["digits", "tabular", "image"],
+        default="digits",
+        help="digits: the bundled demo source; tabular: breast-cancer CSV/Parquet shares and a sealed "
+        "holdout, made with dml task init; image: digits as PNG image folders, likewise",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="how own-data shares are drawn")
     parser.add_argument("--workers", type=int, default=4, help="honest workers (default 4)")
     parser.add_argument(
         "--poisoned", type=int, default=1, help="workers sending poisoned updates (default 1)"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
-from coordinator.federation.referee import Received
+from coordinator.federation.referee import Received, WorkerFailure
 from coordinator.federation.tasks import PublishedTask, publish_task
 from decentralml import codec
 from decentralml.content import ContentStore
@@ -118,9 +118,13 @@ class InProcess:
 
     def train_round(
         self, task_id: int, round_: int, weights: codec.Weights, spool: Path
-    ) -> Iterator[Received]:
+    ) -> Iterator[Received | WorkerFailure]:
         if self.stop_after is not None and round_ > self.stop_after:
             raise KeyboardInterrupt("the coordinator stops here")
         for trainer in self.trainers:
-            update = trainer.train_round(task_id, round_, self.manifest, weights)
+            try:
+                update = trainer.train_round(task_id, round_, self.manifest, weights)
+            except Exception as failed:  # what a SuperNode's error reply carries
+                yield WorkerFailure(trainer.address, f"{type(failed).__name__}: {failed}")
+                continue
             yield Received.spool(spool, trainer.address, update.data, update.examples)

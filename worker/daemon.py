@@ -34,7 +34,8 @@ from decentralml.content import ContentError, ContentStore
 from decentralml.manifest import ManifestError, TaskManifest
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.types import TaskInfo, TaskStatus
-from worker.service import TrainerService, data_for
+from worker.catalogue import Catalogue, DataRefusedError
+from worker.service import TrainerService
 from worker.trainer import Behaviour, Trainer
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,21 @@ class WorkerSettings(BaseSettings):
     coordinator_url: str = "http://127.0.0.1:8000"
     superlink: str = Field("127.0.0.1:9091", description="the coordinator's Flower SuperLink")
     state_dir: str = ".dml/worker"
-    data_part: int | None = Field(None, ge=0, description="demo data: this worker's part of the task's split")
-    data_file: str | None = Field(None, description="local data: an .npz with arrays x and y")
+    data: list[str] = Field(
+        default_factory=list,
+        description="the data catalogue: NAME=PATH (or PATH, named after the file) per dataset a task "
+        "may name; CSV, Parquet, .npz or an image folder (JSON list in DML_WORKER_DATA)",
+    )
+    data_part: int | None = Field(
+        None, ge=0, le=999, description="demo sources: this worker's part of the bundled split"
+    )
+    data_file: str | None = Field(None, description="one more catalogue entry, named after the file")
+    supernode_port: int | None = Field(
+        None, ge=1, le=65_535, description="the SuperNode's ClientApp port (default: one the OS picks)"
+    )
+    trainer_port: int | None = Field(
+        None, ge=1, le=65_535, description="the loopback trainer service's port (default: one the OS picks)"
+    )
     behaviour: Literal["honest", "poison", "tamper"] = "honest"
     poll_seconds: float = Field(2.0, gt=0)
 
@@ -67,8 +81,10 @@ def _free_port() -> int:
 
 class WorkerDaemon:
     def __init__(self, settings: WorkerSettings) -> None:
-        if settings.data_part is None and settings.data_file is None:
-            raise ValueError("give the worker its data: --data-file FILE.npz (or --data-part N for the demo)")
+        specs = [*settings.data, *([settings.data_file] if settings.data_file else [])]
+        self.catalogue = Catalogue.parse(specs, settings.data_part)
+        if not self.catalogue:
+            raise ValueError("give the worker its data: --data NAME=PATH (or --data-part N for the demo)")
         self.settings = settings
         self.key = Keypair.create_from_uri(settings.key)
         self.chain = DecentralMl.connect(settings.chain_url)
@@ -80,12 +96,14 @@ class WorkerDaemon:
         self._trainers: dict[int, tuple[Trainer, TaskManifest]] = {}
         # A bundle is immutable once its hash is on chain: verified (and its assets fetched) once.
         self._verified: dict[int, TaskManifest] = {}
-        self.service = TrainerService(self._trainer_for)
+        self.service = TrainerService(self._trainer_for, port=settings.trainer_port or 0)
 
     def _manifest(self, task_id: int, task: TaskInfo) -> TaskManifest:
         """The task's manifest from its signed bundle, checked once per task."""
         if task_id not in self._verified:
-            bundle = open_bundle(self.store, task.manifest_cid, task.manifest_hash, task.creator)
+            bundle = open_bundle(
+                self.store, task.manifest_cid, task.manifest_hash, task.creator, sealed=False
+            )
             self._verified[task_id] = bundle
         return self._verified[task_id]
 
@@ -97,7 +115,7 @@ class WorkerDaemon:
             task = self.chain.task(task_id)
             assert task is not None
             manifest = self._manifest(task_id, task)
-            data = data_for(manifest, self.settings.data_file, self.settings.data_part)
+            data = self.catalogue.data_for(manifest)
             behaviour = Behaviour(self.settings.behaviour)
             trainer = Trainer(self.chain, self.store, self.key, data, self.state, behaviour)
             self._trainers[task_id] = (trainer, manifest)
@@ -144,6 +162,13 @@ class WorkerDaemon:
             )
             self.refused.add(task_id)
             return None
+        try:
+            examples = self.catalogue.check(manifest)
+        except DataRefusedError as unfit:  # checked before claiming: nothing goes on chain
+            log.error("task refused: %s", unfit, extra={"task": task_id, "reason": str(unfit)})
+            self.refused.add(task_id)
+            return None
+        log.info("data fits the task", extra={"task": task_id, "examples": examples})
         return manifest
 
     def claim(self, task_id: int) -> None:
@@ -158,7 +183,7 @@ class WorkerDaemon:
         config: dict[str, str | int] = {"trainer-url": self.service.url}
         log_file = (self.state / f"supernode-{task_id}.log").open("ab")
         process = subprocess.Popen(
-            supernode_command(self.settings.superlink, _free_port(), config),
+            supernode_command(self.settings.superlink, self.settings.supernode_port or _free_port(), config),
             env=flower_env(self.state / "flwr-home", {"DML_TRAINER_TOKEN": self.service.token}),
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -20,10 +20,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-import numpy as np
-
 from decentralml import codec
-from decentralml.data import Split, partition
 from decentralml.manifest import TaskManifest
 from worker.trainer import Trainer
 
@@ -37,6 +34,7 @@ class TrainerService:
     def __init__(
         self,
         trainer_for: Callable[[int], tuple[Trainer, TaskManifest]],
+        port: int = 0,
     ) -> None:
         self.trainer_for = trainer_for
         self.token = secrets.token_hex(16)
@@ -50,7 +48,7 @@ class TrainerService:
             def do_POST(self) -> None:
                 service._handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -108,11 +106,3 @@ def _answer(
         request.send_header(name, value)
     request.end_headers()
     request.wfile.write(body)
-
-
-def data_for(manifest: TaskManifest, data_file: str | None, data_part: int | None) -> Split:
-    """The worker's local data for a task: its own .npz file, or its part of the bundled data."""
-    if data_file:
-        with np.load(data_file, allow_pickle=False) as arrays:
-            return Split(arrays["x"].astype(np.float32), arrays["y"].astype(np.int64))
-    return partition(manifest.data, int(data_part or 0))

@@ -180,10 +180,25 @@ class ModelOut(BaseModel):
     status: str
 
 
+class RunOut(BaseModel):
+    """What this coordinator knows of running the task, beyond the chain (coordinator-local)."""
+
+    state: Literal["waiting", "running", "refused", "stalled"] = Field(
+        description="waiting for workers; running (attempt n); refused before any round (its data or "
+        "bundle cannot be judged); stalled (runs kept failing, the coordinator stopped trying)"
+    )
+    reason: str | None = Field(None, description="why it is refused, stalled or waiting")
+    attempts: int = Field(0, description="runs in a row that committed no round")
+    last_failure: str | None = Field(
+        None, description="the newest failed round's reason, e.g. 'round 1 failed: ...'"
+    )
+
+
 class TaskDetail(TaskOut):
     assignments: list[AssignmentOut]
     results: list[ResultOut]
     models: list[ModelOut]
+    run: RunOut | None = Field(None, description="null when this coordinator does not referee the task")
 
 
 class Page(BaseModel):

@@ -1,6 +1,12 @@
 """`Launcher`: starts a Flower run for every task this coordinator judges, once enough workers
 are assigned, and starts it again if it stops before the task is done (the run resumes from the
 last committed round). It reads tasks from the chain; the SuperLink runs beside the REST API.
+
+Before a task's first run it checks, once, that the task can be judged at all: its signed bundle
+opens, its base model is released, and its validation set (sealed to this validator) opens and
+fits the schema. A task that fails this is `refused`, with the reason in its run status.
+A run that ends before the task is done is retried with back-off (`retry_seconds`, doubling);
+after `attempts` runs in a row that committed no round, the task is `stalled` and left alone.
 """
 
 from __future__ import annotations
@@ -8,11 +14,16 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from substrateinterface import Keypair
+
+from coordinator.federation.datasets import TaskDataError, judging_sets
 from coordinator.federation.flower import SuperLink
-from coordinator.federation.runner import task_dir
+from coordinator.federation.runner import read_rounds, task_dir
+from coordinator.federation.status import RunStatus, write_status
 from coordinator.federation.tasks import load_task, unreleased_base
 from decentralml.content import ContentStore
 from decentralml.manifest import ManifestError, TaskManifest
@@ -25,24 +36,31 @@ OPEN = (TaskStatus.CREATED, TaskStatus.IN_PROGRESS)
 
 @dataclass
 class _Run:
-    process: subprocess.Popen[bytes]
-    attempts: int
+    process: subprocess.Popen[bytes] | None
+    attempts: int  # runs in a row that committed no round
+    committed: int  # the task's committed rounds when this run started
+    not_before: float = 0.0  # monotonic time before which it is not started again
 
 
 class Launcher:
     def __init__(
-        self, chain: DecentralMl, store: ContentStore, superlink: SuperLink, validator: str, root: Path
+        self,
+        chain: DecentralMl,
+        store: ContentStore,
+        superlink: SuperLink,
+        validator: Keypair,
+        root: Path,
+        *,
+        attempts: int = 3,
+        retry_seconds: float = 5.0,
     ) -> None:
-        self.chain, self.store, self.superlink, self.validator, self.root = (
-            chain,
-            store,
-            superlink,
-            validator,
-            root,
-        )
+        self.chain, self.store, self.superlink, self.root = chain, store, superlink, root
+        self.attempts, self.retry_seconds = attempts, retry_seconds
+        self.key = validator
+        self.validator = str(validator.ss58_address)
         self.runs: dict[int, _Run] = {}
         self.refused: set[int] = set()
-        # A bundle is immutable once its hash is on chain: verified once per task, not every tick.
+        # A bundle is immutable once its hash is on chain: checked once per task, not every tick.
         self.manifests: dict[int, TaskManifest] = {}
 
     def open_tasks(self) -> list[tuple[int, TaskInfo]]:
@@ -55,37 +73,84 @@ class Launcher:
                 found.append((task_id, task))
         return found
 
+    def _refuse(self, task_id: int, reason: str) -> None:
+        log.error("task refused", extra={"task": task_id, "reason": reason})
+        self.refused.add(task_id)
+        write_status(task_dir(self.root, task_id), RunStatus("refused", reason))
+
+    def _admit(self, task_id: int, task: TaskInfo) -> TaskManifest | None:
+        """The task's manifest once it has passed the checks before a first run; None if refused.
+        Raises ContentError while IPFS is unreachable (try again next tick, refuse nothing)."""
+        if task_id in self.manifests:
+            return self.manifests[task_id]
+        try:
+            manifest = load_task(self.chain, self.store, task_id)
+        except ManifestError as bad:
+            self._refuse(task_id, f"its bundle is unusable: {bad}")
+            return None
+        if (base := unreleased_base(self.chain, task)) is not None:
+            self._refuse(task_id, f"it starts from model {base}, which the council has not released")
+            return None
+        try:
+            judging_sets(manifest, self.store, self.key)
+        except TaskDataError as unfit:
+            self._refuse(task_id, f"it cannot be judged: {unfit}")
+            return None
+        self.manifests[task_id] = manifest
+        return manifest
+
     def tick(self) -> None:
         for task_id, task in self.open_tasks():
             if task_id in self.refused:
                 continue
             run = self.runs.get(task_id)
-            if run is not None and run.process.poll() is None:
+            if run is not None and run.process is not None and run.process.poll() is None:
                 continue
-            try:
-                manifest = self.manifests.get(task_id) or load_task(self.chain, self.store, task_id)
-                self.manifests[task_id] = manifest
-            except ManifestError as bad:
-                log.error(
-                    "task refused: its manifest is unusable", extra={"task": task_id, "error": str(bad)}
-                )
-                self.refused.add(task_id)
+            manifest = self._admit(task_id, task)
+            if manifest is None:
                 continue
-            if unreleased_base(self.chain, task) is not None:
-                log.error("task refused: its base model is not released", extra={"task": task_id})
-                self.refused.add(task_id)
-                continue
+            directory = task_dir(self.root, task_id)
             need = min(manifest.min_workers, task.max_assignments)
             if task.assigned < need:
+                if run is None:
+                    write_status(
+                        directory, RunStatus("waiting", f"{task.assigned} of {need} workers assigned")
+                    )
+                continue
+            if run is not None and run.process is not None:
+                run = self._ended(task_id, task, run)
+                if run is None:
+                    continue
+            if run is not None and time.monotonic() < run.not_before:
                 continue
             attempts = 1 if run is None else run.attempts + 1
-            if run is not None:
-                log.warning("flower run ended before the task: starting it again", extra={"task": task_id})
-            process = self.superlink.start_run(task_id, need, task_dir(self.root, task_id) / "flwr-run.log")
-            self.runs[task_id] = _Run(process, attempts)
+            process = self.superlink.start_run(task_id, need, directory / "flwr-run.log")
+            self.runs[task_id] = _Run(process, attempts, task.committed_rounds)
+            write_status(directory, RunStatus("running", None, attempts))
             log.info(
                 "flower run started", extra={"task": task_id, "workers": task.assigned, "attempt": attempts}
             )
+
+    def _ended(self, task_id: int, task: TaskInfo, run: _Run) -> _Run | None:
+        """After a run ended before its task: the run to retry later, or None once the task stalls."""
+        attempts = 0 if task.committed_rounds > run.committed else run.attempts
+        failed = [r for r in read_rounds(self.root, task_id) if r.get("status") == "failed"]
+        reason = failed[-1]["reason"] if failed else "the Flower run ended before the task did"
+        if attempts >= self.attempts:
+            log.error("task stalled", extra={"task": task_id, "attempts": attempts, "reason": reason})
+            self.refused.add(task_id)
+            write_status(
+                task_dir(self.root, task_id),
+                RunStatus("stalled", f"{attempts} runs in a row failed; the last: {reason}", attempts),
+            )
+            return None
+        delay = self.retry_seconds * 2 ** max(attempts - 1, 0)
+        log.warning(
+            "flower run ended before the task: retrying", extra={"task": task_id, "in_seconds": delay}
+        )
+        retry = _Run(None, attempts, task.committed_rounds, time.monotonic() + delay)
+        self.runs[task_id] = retry
+        return retry
 
     def run(self, stop: threading.Event, poll_seconds: float) -> None:
         while not stop.is_set():
@@ -95,5 +160,5 @@ class Launcher:
                 log.warning("launcher tick failed", extra={"error": repr(failed)})
             stop.wait(poll_seconds)
         for run in self.runs.values():
-            if run.process.poll() is None:
+            if run.process is not None and run.process.poll() is None:
                 run.process.terminate()

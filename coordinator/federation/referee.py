@@ -2,6 +2,9 @@
 
 For each update received it finds the worker's on-chain result for the round and compares the
 sha256 of the bytes received with the hash on chain (a mismatch is rejected, never aggregated).
+A result on chain whose update never arrived (its worker died after sending the hash) is fetched
+from IPFS by the CID on chain, checked against the hash, and judged like the others: every result
+sent for a round gets a verdict in that round.
 The matching updates are checked with the task's validation policy, the approved ones aggregated
 (streamed from spool files) and the aggregate stored in IPFS. Then one `Utility.batch_all`
 records every verdict and commits the model: one extrinsic per round, however many workers.
@@ -20,14 +23,23 @@ from substrateinterface import Keypair
 
 from decentralml import codec
 from decentralml.aggregation import UpdateFile, aggregate
-from decentralml.content import ContentStore
+from decentralml.content import ContentError, ContentStore
 from decentralml.data import Split
+from decentralml.kinds.schema import Objective
 from decentralml.manifest import TaskManifest
 from decentralml.validation import Check, check_updates
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.events import ModelCommitted
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    """A worker that could not train this round, and the reason it gave."""
+
+    worker: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,7 @@ def file_sha256(path: Path) -> str:
 class RoundOutcome:
     task_id: int
     round: int
-    baseline_accuracy: float  # the previous global model on the validation split
+    baseline: float  # the previous global model's primary metric on the validation set
     model_cid: str
     model_hash: str
     model_id: int
@@ -66,13 +78,38 @@ class RoundOutcome:
     accepted: list[int]
     rejected: dict[int, str]
     checks: list[Check] = field(default_factory=list)
+    fetched: list[int] = field(default_factory=list)  # results judged from IPFS: no update arrived
 
 
 class Referee:
     def __init__(
-        self, chain: DecentralMl, store: ContentStore, validator: Keypair, validation: Split
+        self,
+        chain: DecentralMl,
+        store: ContentStore,
+        validator: Keypair,
+        validation: Split,
+        objective: Objective = "classification",
     ) -> None:
         self.chain, self.store, self.validator, self.validation = chain, store, validator, validation
+        self.objective: Objective = objective
+
+    def _orphans(
+        self, task_id: int, round_: int, seen: set[int], spool: Path, examples: int
+    ) -> list[tuple[int, Received]]:
+        """Results on chain for the round whose update did not arrive, fetched from IPFS."""
+        found = []
+        for worker, result_id in sorted(self.chain.round_results(task_id, round_).items()):
+            if result_id in seen or (result := self.chain.result(result_id)) is None:
+                continue
+            try:
+                data = self.store.get(result.cid, result.hash)
+            except ContentError as missing:
+                log.warning(
+                    "an orphaned result cannot be fetched", extra={"result": result_id, "error": str(missing)}
+                )
+                continue
+            found.append((result_id, Received.spool(spool, worker, data, examples)))
+        return found
 
     def judge(
         self,
@@ -81,15 +118,27 @@ class Referee:
         manifest: TaskManifest,
         global_weights: codec.Weights,
         received: Sequence[Received],
+        spool: Path | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
-        """Verdicts and the committed aggregate for the round; the new global weights."""
+        """Verdicts and the committed aggregate for the round; the new global weights.
+
+        With `spool` (a directory), results on chain whose update did not arrive are fetched from
+        IPFS into it and judged too; they count the fewest examples any arrived update claimed."""
         rejected: dict[int, str] = {}
         matched: list[tuple[int, UpdateFile]] = []
+        arrived: list[tuple[int, Received]] = []
         for item in received:
             result_id = self.chain.result_of(task_id, round_, item.worker)
             if result_id is None:
                 log.warning("update from a worker with no result on chain", extra={"worker": item.worker})
                 continue
+            arrived.append((result_id, item))
+        seen = {result_id for result_id, _ in arrived}
+        fetched: list[tuple[int, Received]] = []
+        if spool is not None:
+            fewest = min((item.examples for item in received), default=1)
+            fetched = self._orphans(task_id, round_, seen, spool, fewest)
+        for result_id, item in [*arrived, *fetched]:
             on_chain = self.chain.result(result_id)
             if on_chain is None or on_chain.hash != file_sha256(item.path):
                 rejected[result_id] = "HashMismatch"
@@ -99,7 +148,7 @@ class Referee:
             except codec.CodecError:
                 rejected[result_id] = "Malformed"
         baseline, checks = check_updates(
-            global_weights, matched, manifest.model, self.validation, manifest.validation
+            global_weights, matched, manifest.model, self.validation, manifest.validation, self.objective
         )
         approved = [c.key for c in checks if c.approved]
         rejected |= {c.key: c.reason or "FailedValidation" for c in checks if not c.approved}
@@ -120,7 +169,7 @@ class Referee:
         outcome = RoundOutcome(
             task_id=task_id,
             round=round_,
-            baseline_accuracy=baseline,
+            baseline=baseline,
             model_cid=stored.cid,
             model_hash=stored.sha256,
             model_id=committed.model_id,
@@ -128,7 +177,10 @@ class Referee:
             accepted=sorted(approved),
             rejected=rejected,
             checks=checks,
+            fetched=sorted(result_id for result_id, _ in fetched),
         )
+        for _, item in fetched:
+            item.path.unlink(missing_ok=True)
         log.info(
             "round committed",
             extra={

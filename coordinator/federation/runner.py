@@ -2,9 +2,15 @@
 
 The run resumes where the chain says it stands: it starts at the round after the last committed
 one, from that round's committed model (fetched from IPFS and checked against its hash on chain),
-so a coordinator that crashed mid-task picks up without redoing or losing a round. Each round's
-outcome, with the new global model's accuracy on the held-out test split, is appended to
-`rounds.jsonl` in the task's directory.
+so a coordinator that crashed mid-task picks up without redoing or losing a round. Each round is
+judged on the task's own validation set (`datasets.judging_sets`: the creator's sealed set, or a
+demo source's split) and its outcome, with the new global model's metrics on the test set, is
+appended to `rounds.jsonl` in the task's directory with `"status": "committed"`.
+
+A round that cannot be judged is appended with `"status": "failed"` and its reason, then the run
+stops (the launcher retries it a bounded number of times): the task's data cannot be had, the
+referee or the chain failed, or no worker could train (their own error messages are the
+reason). Such a round is never committed as if it had succeeded.
 """
 
 from __future__ import annotations
@@ -19,19 +25,25 @@ from typing import Any, Protocol
 
 from substrateinterface import Keypair
 
-from coordinator.federation.referee import Received, Referee, RoundOutcome
+from coordinator.federation.datasets import JudgingSets, judging_sets
+from coordinator.federation.referee import Received, Referee, RoundOutcome, WorkerFailure
 from coordinator.federation.tasks import initial_weights, load_task, unreleased_base
 from decentralml import codec
 from decentralml.content import ContentStore
-from decentralml.data import digits
+from decentralml.manifest import TaskManifest
+from decentralml.metrics import PRIMARY
 from decentralml.models import build, load_weights
-from decentralml.training import evaluate
+from decentralml.training import score
 from decentralml_bindings import DecentralMl
 
 log = logging.getLogger(__name__)
-# A round that received no update at all is asked again this many times before it is committed
-# unchanged (workers that crashed get the chance to come back).
+# A round that received no update at all is asked again this many times before it fails (workers
+# that crashed get the chance to come back).
 EMPTY_ROUND_ATTEMPTS = 3
+
+
+class RoundFailedError(RuntimeError):
+    """A round that cannot be judged, and why."""
 
 
 class Transport(Protocol):
@@ -39,7 +51,7 @@ class Transport(Protocol):
 
     def train_round(
         self, task_id: int, round_: int, weights: codec.Weights, spool: Path
-    ) -> Iterator[Received]: ...
+    ) -> Iterator[Received | WorkerFailure]: ...
 
 
 ROUND_LOG = "rounds.jsonl"
@@ -52,11 +64,43 @@ def task_dir(root: Path, task_id: int) -> Path:
 
 
 def read_rounds(root: Path, task_id: int) -> list[dict[str, Any]]:
-    """The task's refereed rounds, oldest first, as `run_task` logged them (none if it has none)."""
+    """The task's round log, oldest first, as `run_task` wrote it (none if it has none): committed
+    rounds and failed attempts (`status`)."""
     path = root / f"task-{task_id}" / ROUND_LOG
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def committed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The committed rounds of a round log."""
+    return [r for r in records if r.get("status", "committed") == "committed"]
+
+
+def _append(directory: Path, record: dict[str, Any]) -> None:
+    with (directory / ROUND_LOG).open("a") as f:
+        f.write(json.dumps(record, default=str) + "\n")
+
+
+def _collect(
+    transport: Transport, task_id: int, round_: int, weights: codec.Weights, spool: Path
+) -> tuple[list[Received], list[WorkerFailure]]:
+    received: list[Received] = []
+    failures: list[WorkerFailure] = []
+    for attempt in range(1, EMPTY_ROUND_ATTEMPTS + 1):
+        if attempt > 1:
+            log.warning(
+                "no update arrived: asking again",
+                extra={"task": task_id, "round": round_, "attempt": attempt},
+            )
+        for item in transport.train_round(task_id, round_, weights, spool):
+            if isinstance(item, Received):
+                received.append(item)
+            else:
+                failures.append(item)
+        if received:
+            break
+    return received, failures
 
 
 def current_weights(chain: DecentralMl, store: ContentStore, task_id: int) -> tuple[int, codec.Weights]:
@@ -86,47 +130,73 @@ def run_task(
     task_id: int,
     root: Path,
 ) -> list[RoundOutcome]:
-    """Every remaining round of `task_id`; returns their outcomes."""
-    manifest = load_task(chain, store, task_id)
-    task = chain.task(task_id)
-    assert task is not None
-    done, weights = current_weights(chain, store, task_id)
-    splits = digits(manifest.data.seed)
-    referee = Referee(chain, store, validator, splits.validation)
+    """Every remaining round of `task_id`; returns their outcomes. A round that cannot be judged is
+    logged as failed with its reason, and its error raised."""
     directory = task_dir(root, task_id)
-    outcomes = []
-    for round_ in range(done + 1, task.rounds + 1):
-        started = time.monotonic()
-        spool = directory / f"round-{round_}"
-        spool.mkdir(exist_ok=True)
-        received = list(transport.train_round(task_id, round_, weights, spool))
-        for attempt in range(2, EMPTY_ROUND_ATTEMPTS + 1):
-            if received:
-                break
-            log.warning(
-                "no update arrived: asking again",
-                extra={"task": task_id, "round": round_, "attempt": attempt},
-            )
-            received = list(transport.train_round(task_id, round_, weights, spool))
-        collected = time.monotonic()
-        outcome, weights = referee.judge(task_id, round_, manifest, weights, received)
-        judged = time.monotonic()
-        for item in received:
-            item.path.unlink(missing_ok=True)
-        model = build(manifest.model)
-        load_weights(model, weights)
-        accuracy, loss = evaluate(model, splits.test)
-        record = asdict(outcome) | {
-            "test_accuracy": accuracy,
-            "test_loss": loss,
-            "seconds": round(time.monotonic() - started, 3),
-            "collect_seconds": round(collected - started, 3),
-            "judge_seconds": round(judged - collected, 3),
-            "workers_replied": len(received),
-        }
-        record["checks"] = [asdict(c) for c in outcome.checks]
-        with (directory / ROUND_LOG).open("a") as f:
-            f.write(json.dumps(record, default=str) + "\n")
-        log.info("round done", extra={"task": task_id, "round": round_, "test_accuracy": accuracy})
-        outcomes.append(outcome)
-    return outcomes
+    round_ = 0
+    try:
+        manifest = load_task(chain, store, task_id)
+        task = chain.task(task_id)
+        if task is None:
+            raise LookupError(f"no task {task_id} on chain")
+        done, weights = current_weights(chain, store, task_id)
+        round_ = done + 1
+        sets = judging_sets(manifest, store, validator)
+        referee = Referee(chain, store, validator, sets.validation, sets.objective)
+        outcomes = []
+        for round_ in range(done + 1, task.rounds + 1):
+            outcome, weights = _round(transport, referee, manifest, sets, task_id, round_, weights, directory)
+            outcomes.append(outcome)
+        return outcomes
+    except Exception as failed:
+        reason = (
+            f"{type(failed).__name__}: {failed}" if not isinstance(failed, RoundFailedError) else str(failed)
+        )
+        _append(directory, {"status": "failed", "task_id": task_id, "round": round_, "reason": reason[:2000]})
+        log.error("round failed", extra={"task": task_id, "round": round_, "reason": reason[:500]})
+        raise
+
+
+def _round(
+    transport: Transport,
+    referee: Referee,
+    manifest: TaskManifest,
+    sets: JudgingSets,
+    task_id: int,
+    round_: int,
+    weights: codec.Weights,
+    directory: Path,
+) -> tuple[RoundOutcome, codec.Weights]:
+    started = time.monotonic()
+    spool = directory / f"round-{round_}"
+    spool.mkdir(exist_ok=True)
+    received, failures = _collect(transport, task_id, round_, weights, spool)
+    if not received and not referee.chain.round_results(task_id, round_):
+        why = "; ".join(f"{f.worker}: {f.reason}" for f in failures[:5]) or "no worker replied in time"
+        raise RoundFailedError(f"round {round_} failed: no worker could train ({why})")
+    collected = time.monotonic()
+    outcome, weights = referee.judge(task_id, round_, manifest, weights, received, spool)
+    judged = time.monotonic()
+    for item in received:
+        item.path.unlink(missing_ok=True)
+    model = build(manifest.model)
+    load_weights(model, weights)
+    metrics = score(model, sets.test, sets.objective)
+    record = asdict(outcome) | {
+        "status": "committed",
+        "metric": PRIMARY[sets.objective],
+        "test_set": sets.test_name,
+        "test_metrics": metrics,
+        "test_loss": metrics["loss"],
+        "seconds": round(time.monotonic() - started, 3),
+        "collect_seconds": round(collected - started, 3),
+        "judge_seconds": round(judged - collected, 3),
+        "workers_replied": len(received),
+        "worker_failures": [asdict(f) for f in failures],
+    }
+    if "accuracy" in metrics:
+        record["test_accuracy"] = metrics["accuracy"]
+    record["checks"] = [asdict(c) for c in outcome.checks]
+    _append(directory, record)
+    log.info("round done", extra={"task": task_id, "round": round_, "test_metrics": metrics})
+    return outcome, weights

@@ -21,7 +21,7 @@ from flwr.serverapp import Grid, ServerApp
 from substrateinterface import Keypair
 
 from coordinator import logs
-from coordinator.federation.referee import Received
+from coordinator.federation.referee import Received, WorkerFailure
 from coordinator.federation.runner import run_task
 from coordinator.settings import Settings
 from decentralml import codec
@@ -51,7 +51,7 @@ class FlowerTransport:
 
     def train_round(
         self, task_id: int, round_: int, weights: codec.Weights, spool: Path
-    ) -> Iterator[Received]:
+    ) -> Iterator[Received | WorkerFailure]:
         arrays = ArrayRecord({name: Array(np.asarray(value)) for name, value in weights.items()})
         config = ConfigRecord({"task-id": task_id, "round": round_})
         messages = [
@@ -66,25 +66,25 @@ class FlowerTransport:
         while pending and time.monotonic() < deadline:
             for reply in self.grid.pull_messages(list(pending)):
                 pending.discard(reply.metadata.reply_to_message_id)
-                received = _spool(reply, spool)
-                if received is not None:
-                    yield received
+                yield _spool(reply, spool)
             time.sleep(POLL_SECONDS)
         if pending:
             log.warning("round closed without some replies", extra={"round": round_, "missing": len(pending)})
 
 
-def _spool(reply: Message, spool: Path) -> Received | None:
+def _spool(reply: Message, spool: Path) -> Received | WorkerFailure:
+    node = f"node {reply.metadata.src_node_id}"
     if reply.has_error():
-        log.info("a node could not train", extra={"reason": (reply.error.reason or "")[:300]})
-        return None
+        reason = (reply.error.reason or "no reason given")[-500:]
+        log.info("a node could not train", extra={"node": node, "reason": reason})
+        return WorkerFailure(node, reason)
     update = reply.content.config_records.get(codec.FLOWER_REPLY)
     data = update.get("update") if update else None
     worker = update.get("worker") if update else None
     examples = update.get("num-examples") if update else None
     if not (isinstance(data, bytes) and isinstance(worker, str) and isinstance(examples, int)):
-        log.warning("malformed reply", extra={"node": reply.metadata.src_node_id})
-        return None
+        log.warning("malformed reply", extra={"node": node})
+        return WorkerFailure(node, "a malformed reply (no update, worker or example count)")
     return Received.spool(spool, worker, data, examples)
 
 

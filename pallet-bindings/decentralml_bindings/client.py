@@ -224,6 +224,14 @@ class DecentralMl:
         value = self._query("ResultIndex", task_id, round_, worker, at=at)
         return None if value is None else int(value)
 
+    def round_results(self, task_id: int, round_: int, at: str | None = None) -> dict[str, int]:
+        """Every result sent for a round of a task: worker address -> result id."""
+        with self._lock:
+            entries = self.substrate.query_map(
+                PALLET, "ResultIndex", [task_id, round_], block_hash=at, page_size=1000
+            )
+            return {str(key.value if hasattr(key, "value") else key): int(v.value) for key, v in entries}
+
     def verdict(self, result_id: int, validator: str, at: str | None = None) -> Verdict | None:
         value = self._query("Verdicts", result_id, validator, at=at)
         return None if value is None else Verdict.from_chain(value)

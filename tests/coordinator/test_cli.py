@@ -3,6 +3,7 @@ cancel with a user-supplied key, and clear messages for mistakes."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -14,6 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from coordinator.cli import main, parser
+from coordinator.cli.common import format_dml, parse_dml
+from coordinator.cli.task import task_table
 from coordinator.federation.runner import run_task
 from coordinator.federation.tasks import initial_manifest
 from coordinator.settings import Settings
@@ -21,7 +25,7 @@ from decentralml.content import ContentStore
 from decentralml.data import DataSpec
 from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls, events
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, FERDIE
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, FERDIE, UNIT
 from tests.coordinator.conftest import NewDatabase
 from tests.devnet import ROOT, Devnet, free_port
 from tests.factories import InProcess, create_task, enlist, publish
@@ -139,6 +143,62 @@ def test_production_refuses_the_public_dev_keys() -> None:
     with pytest.raises(ValueError, match="public"):
         Settings(environment="production", keystore_uris=["//Alice"])
     assert Settings(environment="dev", keystore_uris=["//Alice"]).keystore_uris == ["//Alice"]
+
+
+def test_settings_mistakes_are_one_line_and_only_for_commands_that_read_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Prepare: a production environment that names a public dev key, and a port that is no number.
+    monkeypatch.setenv("DML_ENVIRONMENT", "production")
+    monkeypatch.setenv("DML_VALIDATOR_URI", "//Ferdie")
+    monkeypatch.delenv("DML_WORKER_KEY", raising=False)
+    create = ["--key", "//Alice", "task", "create", "--max-assignments", "1", "--reward", "1"]
+    create += ["--manifest-cid", "bafy-cli", "--manifest-hash", "0x" + "cc" * 32]
+
+    # Execute
+    listing = parser().parse_args(["task", "list"])  # reads no settings: cannot fail on them
+    refused = main(create)
+    across_fields = capsys.readouterr().err
+    monkeypatch.setenv("DML_ENVIRONMENT", "dev")
+    monkeypatch.setenv("DML_SUPERLINK_PORT", "nine")
+    bad_port = main(["coordinator", "reindex"])
+    one_field = capsys.readouterr().err
+    keyless = main(["--chain-url", "ws://127.0.0.1:9", "worker", "run", "--data-part", "0"])
+    no_key = capsys.readouterr().err
+
+    # Assert: exit 1, one line naming what to fix, no traceback, no pydantic URL.
+    assert listing.run.__name__ == "cmd_task_list"
+    assert (refused, bad_port, keyless) == (1, 1, 1)
+    assert across_fields.startswith("dml: ")
+    assert "dev keys ['//Ferdie'] are public" in across_fields
+    assert one_field.startswith("dml: superlink_port: ")
+    assert "(set DML_SUPERLINK_PORT or the matching option)" in one_field
+    assert no_key == "dml: key: Field required (set DML_WORKER_KEY or the matching option)\n"
+    for err in (across_fields, one_field, no_key):
+        assert err.count("\n") == 1
+        assert "Traceback" not in err
+        assert "http" not in err
+
+
+def test_amounts_print_as_dml_and_parse_without_rounding() -> None:
+    # Prepare
+    task = {"id": 7, "status": "Created", "reward_per_result": str(12 * UNIT + UNIT // 2), "escrowed": "0"}
+
+    # Execute
+    shown = task_table([task])
+
+    # Assert: the same form for every amount, exact at both ends of the range.
+    assert format_dml(12_500_000_000_000) == "12.5 DML"
+    assert format_dml(str(100 * UNIT)) == "100 DML"
+    assert format_dml(0) == "0 DML"
+    assert format_dml(1) == "0.000000000001 DML"
+    assert format_dml(2**128 - 1) == "340282366920938463463374607.431768211455 DML"
+    assert "12.5 DML" in shown
+    assert "0 DML" in shown
+    assert (parse_dml("1.5"), parse_dml("0.3"), parse_dml("2")) == (3 * UNIT // 2, 3 * UNIT // 10, 2 * UNIT)
+    for wrong in ("-1", "0.0000000000001", "nan", "lots"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse_dml(wrong)
 
 
 @pytest.mark.devnet

@@ -36,9 +36,9 @@ def test_a_worker_without_key_or_data_says_what_to_give() -> None:
     )
 
     assert no_key.returncode == 1
-    assert "needs its key" in no_key.stderr
+    assert "DML_WORKER_KEY" in no_key.stderr
     assert no_data.returncode == 1
-    assert "--data-file" in no_data.stderr
+    assert "--data NAME=PATH" in no_data.stderr
     assert "Traceback" not in no_key.stderr + no_data.stderr
 
 

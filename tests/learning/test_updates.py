@@ -105,7 +105,7 @@ def test_validation_rejects_poisoned_and_malformed_updates_and_approves_honest_o
         11: (False, "Malformed"),
         12: (False, "Malformed"),
     }
-    assert all(c.accuracy > baseline for c in checks if c.approved)
+    assert all(c.metric > baseline for c in checks if c.approved)
 
 
 def test_workers_get_disjoint_skewed_shares_and_fedavg_learns_digits() -> None:

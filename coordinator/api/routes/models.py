@@ -9,6 +9,7 @@ from coordinator.api.deps import SessionDep, mirrored
 from coordinator.api.routes.federation import refereed_rounds
 from coordinator.api.schemas import Lineage, LineageNode, ModelOut
 from coordinator.db import models
+from coordinator.federation.runner import committed
 from coordinator.federation.tasks import load_task
 from decentralml.content import ContentError, ContentStore
 from decentralml.manifest import ManifestError
@@ -78,7 +79,9 @@ def lineage(model_id: int, session: SessionDep, request: Request) -> Lineage:
     def accuracy(task_id: int, round_: int) -> float | None:
         if task_id not in accuracies:
             logged = refereed_rounds(request, task_id)
-            accuracies[task_id] = {int(r["round"]): float(r["test_accuracy"]) for r in logged}
+            accuracies[task_id] = {
+                int(r["round"]): float(r["test_accuracy"]) for r in committed(logged) if "test_accuracy" in r
+            }
         return accuracies[task_id].get(round_)
 
     nodes: list[LineageNode] = []

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from coordinator.api.deps import SessionDep, SignerDep, mirrored
+from coordinator.api.routes.federation import run_of
 from coordinator.api.schemas import (
     QUEUED,
     AssignmentOut,
@@ -59,8 +60,9 @@ def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskDetail)
-def show_task(task_id: int, session: SessionDep) -> TaskDetail:
-    """A task with its assignments, results per round with their verdicts, and committed models."""
+def show_task(task_id: int, session: SessionDep, request: Request) -> TaskDetail:
+    """A task with its assignments, results per round with their verdicts, committed models, and
+    this coordinator's run status (refused, stalled, the last failed round's reason)."""
     task = mirrored(session, models.Task, task_id, "task")
     assignments = session.scalars(select(models.Assignment).where(models.Assignment.task_id == task_id))
     results = list(
@@ -86,6 +88,7 @@ def show_task(task_id: int, session: SessionDep) -> TaskDetail:
             for r in results
         ],
         models=[ModelOut.model_validate(m) for m in mirrored_models],
+        run=run_of(request, task_id),
     )
 
 

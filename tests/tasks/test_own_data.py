@@ -1,0 +1,217 @@
+"""An organisation's own task on the real devnet and Kubo: `dml task init` and `pack` from CSV files,
+workers with CSV and Parquet shares in their data catalogues, the referee judging on the creator's
+sealed validation set and never on bundled data, and refusals before anything goes on chain."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from coordinator.cli import main as dml
+from coordinator.federation.datasets import TaskDataError, judging_sets
+from coordinator.federation.runner import read_rounds, run_task
+from coordinator.federation.tasks import load_task
+from decentralml import crypto, data, kinds, samples
+from decentralml.content import ContentStore
+from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, FERDIE, UNIT
+from decentralml_bindings.events import TaskCreated
+from decentralml_bindings.types import ResultSubmissionStatus, TaskType, ValidationStrategy
+from tests.devnet import Devnet, Ipfs
+from tests.factories import InProcess
+from worker.catalogue import Catalogue
+from worker.daemon import WorkerDaemon, WorkerSettings
+from worker.trainer import Trainer
+
+WORKERS = (BOB, CHARLIE, DAVE)
+
+
+@pytest.fixture
+def no_bundled_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any read of a bundled demo source fails the test."""
+
+    def refuse(seed: int) -> data.Splits:
+        raise AssertionError("the coordinator read bundled demo data for a task that names its own")
+
+    for name in data.DEMO_SPLITS:
+        monkeypatch.setitem(data.DEMO_SPLITS, name, refuse)
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    code = dml(["--key", "//Alice", "--json", *args])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    found: dict[str, object] = json.loads(out)
+    return found
+
+
+def init_and_pack(
+    capsys: pytest.CaptureFixture[str],
+    store: ContentStore,
+    folder: Path,
+    files: samples.SampleFiles,
+    recipient: str,
+) -> tuple[str, str]:
+    """`dml task init` then `dml task pack`, as a creator types them; (bundle CID, sha256)."""
+    cli(
+        capsys, "task", "init", str(folder), "--kind", "tabular", "--label", samples.LABEL,
+        "--data", str(files.shares[0]), "--validation", str(files.validation), "--test", str(files.test),
+        "--validator", FERDIE.ss58_address, "--sealing-key", recipient, "--dataset", "cancer",
+        "--hidden", "16", "--epochs", "5", "--learning-rate", "0.01", "--release", "none",
+    )  # fmt: skip
+    packed = cli(capsys, "task", "pack", str(folder), "--ipfs-api", store.api)
+    return str(packed["bundle_cid"]), str(packed["bundle_sha256"])
+
+
+def create(chain: DecentralMl, cid: str, sha256: str, rounds: int = 3) -> int:
+    call = calls.create_task(
+        task_type=TaskType.MODEL_CONTRIBUTOR,
+        rounds=rounds,
+        max_assignments=len(WORKERS),
+        expires_at=chain.block_number() + 5_000,
+        validation=ValidationStrategy.auto_accept(),
+        validators=[FERDIE.ss58_address],
+        reward_per_result=UNIT,
+        manifest_cid=cid,
+        manifest_hash=sha256,
+    )
+    return chain.submit(call, ALICE).one(TaskCreated).task_id
+
+
+@pytest.fixture
+def shares(tmp_path: Path) -> samples.SampleFiles:
+    return samples.tabular_files(tmp_path / "data", ["csv", "parquet", "csv"], seed=1)
+
+
+@pytest.mark.devnet
+def test_an_own_csv_task_is_judged_on_the_creators_sealed_sets_and_pays_its_workers(
+    chain: DecentralMl,
+    store: ContentStore,
+    shares: samples.SampleFiles,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_bundled_data: None,
+) -> None:
+    # Prepare: Alice makes and publishes the task; three workers map "cancer" to their own files.
+    cid, sha256 = init_and_pack(capsys, store, tmp_path / "task", shares, crypto.sealing_key_hex(FERDIE))
+    task_id = create(chain, cid, sha256)
+    manifest = load_task(chain, store, task_id)
+    trainers = []
+    for key, share in zip(WORKERS, shares.shares, strict=True):
+        chain.submit(calls.assign_task(task_id), key)
+        share_data = Catalogue.parse([f"cancer={share}"]).data_for(manifest)
+        trainers.append(Trainer(chain, store, key, share_data, tmp_path / key.ss58_address))
+    before = {k.ss58_address: chain.free_and_reserved(k.ss58_address)[0] for k in WORKERS}
+
+    # Execute
+    outcomes = run_task(chain, store, FERDIE, InProcess(trainers, manifest), task_id, tmp_path / "fed")
+
+    # Assert: three rounds committed, every honest update accepted and paid.
+    assert [len(o.accepted) for o in outcomes] == [3, 3, 3]
+    assert all(not o.rejected for o in outcomes)
+    for outcome in outcomes:
+        for result_id in outcome.accepted:
+            result = chain.result(result_id)
+            assert result is not None
+            assert result.status == ResultSubmissionStatus.ACCEPTED
+    for key in WORKERS:
+        assert chain.free_and_reserved(key.ss58_address)[0] > before[key.ss58_address]
+    logged = read_rounds(tmp_path / "fed", task_id)
+    assert [r["status"] for r in logged] == ["committed"] * 3
+    last = logged[-1]
+    assert (last["metric"], last["test_set"]) == ("accuracy", "test")
+    assert set(last["test_metrics"]) == {"loss", "accuracy", "macro_f1", "auroc"}
+    assert last["test_metrics"]["accuracy"] > 0.85
+    assert last["test_metrics"]["auroc"] > 0.9
+    # The metrics are the creator's test set's: recompute them from the committed model.
+    sets = judging_sets(manifest, store, FERDIE)
+    assert len(sets.test) == len(kinds.read(manifest.data.schema_of(), shares.test))
+
+
+@pytest.mark.devnet
+def test_the_bundle_in_ipfs_holds_no_plaintext_and_only_the_validator_opens_it(
+    chain: DecentralMl, store: ContentStore, shares: samples.SampleFiles, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    cid, sha256 = init_and_pack(capsys, store, tmp_path / "task", shares, crypto.sealing_key_hex(FERDIE))
+    task_id = create(chain, cid, sha256, rounds=1)
+    manifest = load_task(chain, store, task_id)
+    assert manifest.data.validation is not None
+    schema = manifest.data.schema_of()
+    plain = kinds.raw_to_bytes(kinds.read(schema, shares.validation))
+    raw = kinds.read(schema, shares.validation)
+    bundle_bytes = store.get(cid, sha256)
+    sealed = store.get(manifest.data.validation.cid, manifest.data.validation.sha256)
+
+    # Nothing a reader of IPFS gets holds the plaintext, its values, or the CSV's rows.
+    csv_text = shares.validation.read_bytes()
+    for blob in (bundle_bytes, sealed):
+        assert plain not in blob
+        assert raw.x.tobytes()[:64] not in blob
+        assert csv_text.splitlines()[1] not in blob
+    assert len(sealed) == len(plain) + crypto.SEAL_OVERHEAD  # its size is all it tells
+    # Only the validator's key opens it; a worker's or the creator's does not.
+    assert crypto.open_sealed(sealed, FERDIE) == plain
+    for other in (ALICE, BOB):
+        with pytest.raises(crypto.SealError):
+            crypto.open_sealed(sealed, other)
+    tampered = bytearray(sealed)
+    tampered[-1] ^= 1
+    with pytest.raises(crypto.SealError):
+        crypto.open_sealed(bytes(tampered), FERDIE)
+    # A validation set sealed to someone else is refused before any round, saying why.
+    with pytest.raises(TaskDataError, match="sealed to"):
+        judging_sets(manifest, store, BOB)
+
+
+@pytest.mark.devnet
+def test_a_worker_refuses_data_that_does_not_fit_before_claiming(
+    devnet: Devnet, ipfs_daemon: Ipfs, chain: DecentralMl, store: ContentStore, shares: samples.SampleFiles,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    cid, sha256 = init_and_pack(capsys, store, tmp_path / "task", shares, crypto.sealing_key_hex(FERDIE))
+    task_id = create(chain, cid, sha256, rounds=1)
+    broken = tmp_path / "broken.csv"
+    lines = shares.shares[0].read_text().splitlines()
+    header = lines[0].split(",")
+    drop = header.index('"mean radius"') if '"mean radius"' in header else 0
+    broken.write_text(
+        "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != drop) for line in lines)
+    )
+    empty = tmp_path / "empty.csv"
+    empty.write_text(lines[0] + "\n")
+
+    def worker(path: Path, key: str) -> WorkerDaemon:
+        settings = WorkerSettings(
+            key=key, chain_url=devnet.url, ipfs_api=ipfs_daemon.api, state_dir=str(tmp_path / key[2:]),
+            data=[f"cancer={path}"],
+        )  # fmt: skip
+        return WorkerDaemon(settings)
+
+    with caplog.at_level(logging.ERROR):
+        missing_column = worker(broken, "//Bob").suitable(task_id)
+        no_rows = worker(empty, "//Charlie").suitable(task_id)
+        unmapped = WorkerDaemon(
+            WorkerSettings(
+                key="//Dave",
+                chain_url=devnet.url,
+                ipfs_api=ipfs_daemon.api,
+                state_dir=str(tmp_path / "d"),
+                data=[f"other={shares.shares[1]}"],
+            )
+        ).suitable(task_id)
+    fits = worker(shares.shares[2], "//Eve").suitable(task_id)
+
+    assert (missing_column, no_rows, unmapped) == (None, None, None)
+    messages = " | ".join(r.getMessage() for r in caplog.records)
+    assert str(broken) in messages
+    assert "mean radius" in messages
+    assert "expected" in messages
+    assert str(empty) in messages
+    assert "add --data cancer=PATH" in messages
+    assert fits is not None
+    for key in (BOB, CHARLIE, DAVE):  # nothing went on chain
+        assert chain.assignment(task_id, key.ss58_address) is None
