@@ -154,7 +154,7 @@ def publish_own(
         training = ["--epochs", "5", "--learning-rate", "0.01"]
     else:
         files = samples.image_folders(data, total, seed=args.seed)
-        kind = ["--kind", "image", "--architecture", "cnn"]
+        kind = ["--kind", "image", "--hidden", "64"]
         training = ["--epochs", "3", "--learning-rate", "0.05"]
     folder = work / "task"
     dataset = f"{args.task}-demo"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from substrateinterface import Keypair
 
+from coordinator.cli import main as dml
 from coordinator.federation.referee import Received, WorkerFailure
 from coordinator.federation.tasks import PublishedTask, publish_task
-from decentralml import codec
+from decentralml import codec, samples
 from decentralml.content import ContentStore
 from decentralml.data import partition
 from decentralml.manifest import TaskManifest
@@ -128,3 +133,50 @@ class InProcess:
                 yield WorkerFailure(trainer.address, f"{type(failed).__name__}: {failed}")
                 continue
             yield Received.spool(spool, trainer.address, update.data, update.examples)
+
+
+def dml_json(*args: str, key: str = "//Alice") -> dict[str, Any]:
+    """`dml --key KEY --json ...` in this process, as a user types it; its JSON answer."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = dml(["--key", key, "--json", *args])
+    assert code == 0, err.getvalue()
+    found: dict[str, Any] = json.loads(out.getvalue())
+    return found
+
+
+def init_and_pack(
+    store: ContentStore,
+    folder: Path,
+    files: samples.SampleFiles,
+    recipient: str,
+    *,
+    min_workers: int = 2,
+) -> tuple[str, str]:
+    """Alice's `dml task init` (a breast-cancer task from CSV, validation sealed to `recipient`)
+    then `dml task pack`; the bundle's (CID, sha256)."""
+    dml_json(
+        "task", "init", str(folder), "--kind", "tabular", "--label", samples.LABEL,
+        "--data", str(files.shares[0]), "--validation", str(files.validation), "--test", str(files.test),
+        "--validator", FERDIE.ss58_address, "--sealing-key", recipient, "--dataset", "cancer",
+        "--hidden", "16", "--epochs", "5", "--learning-rate", "0.01", "--release", "none",
+        "--min-workers", str(min_workers),
+    )  # fmt: skip
+    packed = dml_json("task", "pack", str(folder), "--ipfs-api", store.api)
+    return str(packed["bundle_cid"]), str(packed["bundle_sha256"])
+
+
+def create_own_task(chain: DecentralMl, cid: str, sha256: str, *, rounds: int = 3, slots: int = 3) -> int:
+    """Alice creates an AutoAccept task for the bundle, judged by Ferdie; its id."""
+    call = calls.create_task(
+        task_type=TaskType.MODEL_CONTRIBUTOR,
+        rounds=rounds,
+        max_assignments=slots,
+        expires_at=chain.block_number() + 5_000,
+        validation=ValidationStrategy.auto_accept(),
+        validators=[FERDIE.ss58_address],
+        reward_per_result=UNIT,
+        manifest_cid=cid,
+        manifest_hash=sha256,
+    )
+    return chain.submit(call, ALICE).one(events.TaskCreated).task_id

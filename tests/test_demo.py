@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +68,42 @@ def test_federated_rounds_through_flower_are_committed_by_hash(tmp_path: Path) -
     poisoned = summary["poisoned_workers"][0]
     assert all(changes[w] > 0 for w in summary["honest_workers"])
     assert changes[poisoned] < 0, "the poisoned worker paid fees and earned nothing"
+
+
+def own_task(tmp_path: Path, task: str, rounds: int, workers: int, poisoned: int) -> dict[str, Any]:
+    args = demo.parse(
+        [
+            "--free-ports", "--task", task, "--rounds", str(rounds), "--workers", str(workers),
+            "--poisoned", str(poisoned), "--summary", str(tmp_path / "s.json"),
+        ]
+    )  # fmt: skip
+    return demo.run(args, tmp_path / "work")
+
+
+@pytest.mark.devnet
+def test_an_own_csv_and_parquet_task_runs_through_flower_and_pays_its_workers(tmp_path: Path) -> None:
+    # Three workers (one holding Parquet, two CSV) and a poisoned one; Alice's holdout is sealed.
+    summary = own_task(tmp_path, "tabular", rounds=3, workers=3, poisoned=1)
+
+    assert summary["status"] == "Completed"
+    assert [(r["accepted"], r["rejected"], r["poisoned_rejected"]) for r in summary["rounds"]] == [
+        (3, 1, True)
+    ] * 3
+    last = summary["rounds"][-1]["test_metrics"]
+    assert set(last) == {"loss", "accuracy", "macro_f1", "auroc"}
+    assert last["accuracy"] > 0.9
+    assert last["auroc"] > 0.95
+    assert all(summary["balance_changes"][w] > 0 for w in summary["honest_workers"])
+
+
+@pytest.mark.devnet
+def test_an_image_folder_task_of_png_files_trains_through_the_same_path(tmp_path: Path) -> None:
+    summary = own_task(tmp_path, "image", rounds=2, workers=2, poisoned=0)
+
+    assert summary["status"] == "Completed"
+    assert [r["accepted"] for r in summary["rounds"]] == [2, 2]
+    assert summary["rounds"][-1]["test_metrics"]["accuracy"] > 0.8
+    assert "auroc" not in summary["rounds"][-1]["test_metrics"]  # ten classes
 
 
 def test_the_demo_refuses_a_bad_round_count(tmp_path: Path) -> None:

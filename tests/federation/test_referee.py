@@ -5,12 +5,13 @@ rejected and never aggregated, and a manifest whose bytes changed is refused by 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from coordinator.federation.referee import Received, Referee
+from coordinator.federation.referee import Received, Referee, WorkerFailure
 from coordinator.federation.runner import run_task
 from coordinator.federation.tasks import (
     initial_manifest,
@@ -20,6 +21,7 @@ from coordinator.federation.tasks import (
 from decentralml import codec
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import DataSpec, digits, partition
+from decentralml.manifest import TaskManifest
 from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import BOB, CHARLIE, DAVE, EVE, FERDIE
@@ -134,3 +136,48 @@ def test_a_restarted_coordinator_resumes_after_the_last_committed_round(
     log = (tmp_path / "fed" / f"task-{task.task_id}" / "rounds.jsonl").read_text().splitlines()
     assert [json.loads(line)["round"] for line in log] == [1, 2, 3]
     assert json.loads(log[-1])["test_accuracy"] > json.loads(log[0])["test_accuracy"]
+
+
+class LosesOne(InProcess):
+    """Every trainer sends its result on chain, but `lost`'s update never reaches the coordinator
+    (its worker died between `send_task_result` and its Flower reply)."""
+
+    def __init__(self, trainers: list[Trainer], manifest: TaskManifest, lost: str) -> None:
+        super().__init__(trainers, manifest)
+        self.lost = lost
+
+    def train_round(
+        self, task_id: int, round_: int, weights: codec.Weights, spool: Path
+    ) -> Iterator[Received | WorkerFailure]:
+        for item in super().train_round(task_id, round_, weights, spool):
+            if isinstance(item, Received) and item.worker == self.lost:
+                item.path.unlink()
+                continue
+            yield item
+
+
+@pytest.mark.devnet
+def test_a_result_whose_update_never_arrived_is_fetched_from_ipfs_and_judged(
+    chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    manifest = initial_manifest(store, "orphan-test", MODEL, data=DataSpec(parts=3))
+    task = publish(chain, store, manifest, rounds=1, workers=3)
+    workers = {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST, DAVE: Behaviour.HONEST}
+    trainers = enlist(chain, store, task, workers, tmp_path)
+    dave_before = chain.free_and_reserved(DAVE.ss58_address)[0]
+
+    [outcome] = run_task(
+        chain, store, FERDIE, LosesOne(trainers, manifest, DAVE.ss58_address), task.task_id, tmp_path / "fed"
+    )
+
+    dave = chain.result_of(task.task_id, 1, DAVE.ss58_address)
+    assert dave is not None
+    assert outcome.fetched == [dave]
+    assert dave in outcome.accepted
+    assert len(outcome.accepted) == 3
+    result = chain.result(dave)
+    assert result is not None
+    assert result.status == ResultSubmissionStatus.ACCEPTED
+    assert chain.free_and_reserved(DAVE.ss58_address)[0] > dave_before
+    logged = json.loads((tmp_path / "fed" / f"task-{task.task_id}" / "rounds.jsonl").read_text())
+    assert (logged["workers_replied"], logged["fetched"]) == (2, [dave])

@@ -4,24 +4,21 @@ sealed validation set and never on bundled data, and refusals before anything go
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pytest
 
-from coordinator.cli import main as dml
 from coordinator.federation.datasets import TaskDataError, judging_sets
 from coordinator.federation.runner import read_rounds, run_task
 from coordinator.federation.tasks import load_task
 from decentralml import crypto, data, kinds, samples
 from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, FERDIE, UNIT
-from decentralml_bindings.events import TaskCreated
-from decentralml_bindings.types import ResultSubmissionStatus, TaskType, ValidationStrategy
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, FERDIE
+from decentralml_bindings.types import ResultSubmissionStatus
 from tests.devnet import Devnet, Ipfs
-from tests.factories import InProcess
+from tests.factories import InProcess, create_own_task, init_and_pack
 from worker.catalogue import Catalogue
 from worker.daemon import WorkerDaemon, WorkerSettings
 from worker.trainer import Trainer
@@ -40,47 +37,6 @@ def no_bundled_data(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setitem(data.DEMO_SPLITS, name, refuse)
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
-    code = dml(["--key", "//Alice", "--json", *args])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    found: dict[str, object] = json.loads(out)
-    return found
-
-
-def init_and_pack(
-    capsys: pytest.CaptureFixture[str],
-    store: ContentStore,
-    folder: Path,
-    files: samples.SampleFiles,
-    recipient: str,
-) -> tuple[str, str]:
-    """`dml task init` then `dml task pack`, as a creator types them; (bundle CID, sha256)."""
-    cli(
-        capsys, "task", "init", str(folder), "--kind", "tabular", "--label", samples.LABEL,
-        "--data", str(files.shares[0]), "--validation", str(files.validation), "--test", str(files.test),
-        "--validator", FERDIE.ss58_address, "--sealing-key", recipient, "--dataset", "cancer",
-        "--hidden", "16", "--epochs", "5", "--learning-rate", "0.01", "--release", "none",
-    )  # fmt: skip
-    packed = cli(capsys, "task", "pack", str(folder), "--ipfs-api", store.api)
-    return str(packed["bundle_cid"]), str(packed["bundle_sha256"])
-
-
-def create(chain: DecentralMl, cid: str, sha256: str, rounds: int = 3) -> int:
-    call = calls.create_task(
-        task_type=TaskType.MODEL_CONTRIBUTOR,
-        rounds=rounds,
-        max_assignments=len(WORKERS),
-        expires_at=chain.block_number() + 5_000,
-        validation=ValidationStrategy.auto_accept(),
-        validators=[FERDIE.ss58_address],
-        reward_per_result=UNIT,
-        manifest_cid=cid,
-        manifest_hash=sha256,
-    )
-    return chain.submit(call, ALICE).one(TaskCreated).task_id
-
-
 @pytest.fixture
 def shares(tmp_path: Path) -> samples.SampleFiles:
     return samples.tabular_files(tmp_path / "data", ["csv", "parquet", "csv"], seed=1)
@@ -92,12 +48,11 @@ def test_an_own_csv_task_is_judged_on_the_creators_sealed_sets_and_pays_its_work
     store: ContentStore,
     shares: samples.SampleFiles,
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
     no_bundled_data: None,
 ) -> None:
     # Prepare: Alice makes and publishes the task; three workers map "cancer" to their own files.
-    cid, sha256 = init_and_pack(capsys, store, tmp_path / "task", shares, crypto.sealing_key_hex(FERDIE))
-    task_id = create(chain, cid, sha256)
+    cid, sha256 = init_and_pack(store, tmp_path / "task", shares, crypto.sealing_key_hex(FERDIE))
+    task_id = create_own_task(chain, cid, sha256)
     manifest = load_task(chain, store, task_id)
     trainers = []
     for key, share in zip(WORKERS, shares.shares, strict=True):
@@ -134,10 +89,9 @@ def test_an_own_csv_task_is_judged_on_the_creators_sealed_sets_and_pays_its_work
 @pytest.mark.devnet
 def test_the_bundle_in_ipfs_holds_no_plaintext_and_only_the_validator_opens_it(
     chain: DecentralMl, store: ContentStore, shares: samples.SampleFiles, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    cid, sha256 = init_and_pack(capsys, store, tmp_path / "task", shares, crypto.sealing_key_hex(FERDIE))
-    task_id = create(chain, cid, sha256, rounds=1)
+    cid, sha256 = init_and_pack(store, tmp_path / "task", shares, crypto.sealing_key_hex(FERDIE))
+    task_id = create_own_task(chain, cid, sha256, rounds=1)
     manifest = load_task(chain, store, task_id)
     assert manifest.data.validation is not None
     schema = manifest.data.schema_of()
@@ -170,10 +124,10 @@ def test_the_bundle_in_ipfs_holds_no_plaintext_and_only_the_validator_opens_it(
 @pytest.mark.devnet
 def test_a_worker_refuses_data_that_does_not_fit_before_claiming(
     devnet: Devnet, ipfs_daemon: Ipfs, chain: DecentralMl, store: ContentStore, shares: samples.SampleFiles,
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
-    cid, sha256 = init_and_pack(capsys, store, tmp_path / "task", shares, crypto.sealing_key_hex(FERDIE))
-    task_id = create(chain, cid, sha256, rounds=1)
+    cid, sha256 = init_and_pack(store, tmp_path / "task", shares, crypto.sealing_key_hex(FERDIE))
+    task_id = create_own_task(chain, cid, sha256, rounds=1)
     broken = tmp_path / "broken.csv"
     lines = shares.shares[0].read_text().splitlines()
     header = lines[0].split(",")
