@@ -9,7 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextvars import ContextVar
 from typing import Literal
+
+# The id of the HTTP request being served (set by the API's RequestContext middleware): every log
+# line written while serving it carries it as `request_id`.
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from `extra`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -27,6 +32,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry |= {k: v for k, v in vars(record).items() if k not in _STANDARD}
+        if (rid := request_id.get()) is not None:
+            entry.setdefault("request_id", rid)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

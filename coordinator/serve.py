@@ -45,6 +45,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         settings.keystore_uris,
         settings.max_body_bytes,
         ContentStore(settings.ipfs_api),
+        settings.api_config(),
     )
     superlink, launcher = _federation(settings, stop)
     app.state.federation = {

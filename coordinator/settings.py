@@ -7,6 +7,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from coordinator.api.app import ApiConfig
+from coordinator.api.auth import ApiToken
+
 DEV_URIS = ("//Alice", "//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie")
 
 
@@ -29,7 +32,26 @@ class Settings(BaseSettings):
         default_factory=list,
         description="secret URIs or mnemonics of the accounts the coordinator may sign for (JSON list)",
     )
-    max_body_bytes: int = Field(1_048_576, ge=1_024, description="Largest request body accepted")
+    max_body_bytes: int = Field(
+        1_048_576, ge=1_024, le=1 << 30, description="Largest request body accepted, chunked or not"
+    )
+    api_tokens: list[ApiToken] = Field(
+        default_factory=list,
+        description="clients that may make the coordinator sign, each with the sha256 of its token and "
+        "the keystore accounts it may use (JSON list; `dml coordinator token` makes one); none: nobody",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "::1"],
+        description='Host headers the API answers (JSON list); others get 400; ["*"]: any (dev only)',
+    )
+    write_rate_per_minute: int = Field(120, ge=1, le=1_000_000, description="writes per client a minute")
+    read_rate_per_minute: int = Field(3_000, ge=1, le=10_000_000, description="reads per client a minute")
+    account_rate_per_minute: int = Field(
+        60, ge=1, le=1_000_000, description="keystore-signed writes per account a minute"
+    )
+    inclusion_deadline_seconds: float = Field(
+        60.0, gt=0, le=3_600, description="a write not included by then is reported failed (504)"
+    )
     ipfs_api: str = Field("http://127.0.0.1:5001", description="Kubo RPC API of the content store")
     validator_uri: str | None = Field(
         None,
@@ -61,4 +83,16 @@ class Settings(BaseSettings):
             public = [uri for uri in [*self.keystore_uris, self.validator_uri] if uri in DEV_URIS]
             if public:
                 raise ValueError(f"the dev keys {public} are public: configure them only in dev")
+            if "*" in self.allowed_hosts:
+                raise ValueError('allowed_hosts ["*"] answers any Host header: name the hosts in production')
         return self
+
+    def api_config(self) -> ApiConfig:
+        return ApiConfig(
+            tokens=self.api_tokens,
+            allowed_hosts=self.allowed_hosts,
+            write_rate_per_minute=self.write_rate_per_minute,
+            read_rate_per_minute=self.read_rate_per_minute,
+            account_rate_per_minute=self.account_rate_per_minute,
+            inclusion_deadline_seconds=self.inclusion_deadline_seconds,
+        )

@@ -20,6 +20,14 @@ class ContentError(Exception):
     """The content store failed, or returned bytes that are not what was asked for."""
 
 
+class ContentUnreachableError(ContentError):
+    """The content store did not answer: an outage, worth trying again later."""
+
+
+class ContentRefusedError(ContentError):
+    """The content store answered, but not with the content: a bad or unknown CID, for example."""
+
+
 class HashMismatchError(ContentError):
     """Bytes fetched by CID do not have the expected sha256."""
 
@@ -54,9 +62,11 @@ class ContentStore:
         try:
             response = self._http.post(path, **kwargs)  # type: ignore[arg-type]
         except httpx.HTTPError as unreachable:
-            raise ContentError(f"IPFS at {self.api} is unreachable: {unreachable}") from unreachable
+            raise ContentUnreachableError(
+                f"IPFS at {self.api} is unreachable: {unreachable}"
+            ) from unreachable
         if response.status_code != 200:
-            raise ContentError(f"IPFS {path} failed ({response.status_code}): {response.text[:300]}")
+            raise ContentRefusedError(f"IPFS {path} failed ({response.status_code}): {response.text[:300]}")
         return response
 
     def put(self, data: bytes) -> Stored:

@@ -1,13 +1,20 @@
-"""The FastAPI application: routers, error handlers, request size limit."""
+"""The FastAPI application: routers, error handlers, and the middleware every request passes."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from coordinator.api import errors
+from coordinator.api.auth import ApiToken, Authenticator
+from coordinator.api.head import HeadWatch
+from coordinator.api.limits import RateLimiter
+from coordinator.api.middleware import BodyLimit, Idempotency, RateLimit, RequestContext
 from coordinator.api.routes import (
     accounts,
     council,
@@ -18,30 +25,24 @@ from coordinator.api.routes import (
     submissions,
     tasks,
 )
+from coordinator.api.services.limits import ChainLimits
 from coordinator.api.signing import Signer
 from coordinator.api.submissions import Submissions
 from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl
 
 
-class BodyLimit:
-    """Refuses a request whose declared body exceeds the limit with 413, before reading it.
+@dataclass(frozen=True)
+class ApiConfig:
+    """What the API enforces; `coordinator.settings.Settings` has each with its `DML_` variable."""
 
-    Plain ASGI rather than `@app.middleware("http")`, which costs every request a task switch.
-    """
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app, self.max_body_bytes = app, max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            declared = dict(scope["headers"]).get(b"content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-                detail = f"request bodies are limited to {self.max_body_bytes} bytes"
-                response = JSONResponse(status_code=413, content={"error": "BodyTooLarge", "detail": detail})
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+    tokens: list[ApiToken] = field(default_factory=list)
+    allowed_hosts: list[str] | None = None  # None: any Host header
+    write_rate_per_minute: int = 600
+    read_rate_per_minute: int = 6_000
+    account_rate_per_minute: int = 120
+    inclusion_deadline_seconds: float = 60.0
+    head_poll_seconds: float = 1.0
 
 
 def create_app(
@@ -50,19 +51,52 @@ def create_app(
     keystore_uris: list[str],
     max_body_bytes: int = 1 << 20,
     store: ContentStore | None = None,
+    config: ApiConfig | None = None,
 ) -> FastAPI:
+    config = config or ApiConfig()
+    head = HeadWatch(chain.url, config.head_poll_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        head.start(stop)
+        yield
+        stop.set()
+
     app = FastAPI(
         title="DecentralML coordinator",
-        description="Every pallet call (relayed or keystore-signed) and the chain state mirrored in SQL.",
-        version="0.1.0",
+        description="Every pallet call (relayed, or keystore-signed for an authenticated operator "
+        "client) and the chain state mirrored in SQL. Every refusal answers `{error, detail}`; every "
+        "response carries `X-Request-ID`; writes take an `Idempotency-Key`.",
+        version="0.2.0",
+        responses=errors.RESPONSES,
+        lifespan=lifespan,
     )
+    auth = Authenticator(config.tokens)
     app.state.chain = chain
     app.state.store = store
     app.state.sessions = sessions
+    app.state.head = head
+    app.state.limits = ChainLimits.of(chain)
     app.state.submissions = Submissions()
-    app.state.signer = Signer(chain, keystore_uris, app.state.submissions)
+    app.state.signer = Signer(
+        chain,
+        keystore_uris,
+        app.state.submissions,
+        auth,
+        RateLimiter(config.account_rate_per_minute),
+        config.inclusion_deadline_seconds,
+    )
     errors.install(app)
+    # add_middleware wraps: the last added runs first.
+    app.add_middleware(Idempotency)
+    app.add_middleware(
+        RateLimit,
+        writes=RateLimiter(config.write_rate_per_minute),
+        reads=RateLimiter(config.read_rate_per_minute),
+    )
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
+    app.add_middleware(RequestContext, allowed_hosts=config.allowed_hosts, auth=auth)
 
     for router in (
         tasks.router,

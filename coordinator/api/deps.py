@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from coordinator.api.errors import NotFoundError
+from coordinator.api.schemas import U32_MAX, Address, Signing, Submitted
 from coordinator.api.signing import Signer
 from coordinator.db.models import Base
+from decentralml_bindings import Call
 
 
 async def _session(request: Request) -> AsyncIterator[Session]:
@@ -23,9 +27,18 @@ async def _session(request: Request) -> AsyncIterator[Session]:
         session.close()
 
 
-def _signer(request: Request) -> Signer:
-    signer: Signer = request.app.state.signer
-    return signer
+class RequestSigner:
+    """The coordinator's signer, for this request's caller (its Authorization header)."""
+
+    def __init__(self, signer: Signer, authorization: str | None) -> None:
+        self.signer, self.authorization = signer, authorization
+
+    def execute(self, call: Call, how: Signing) -> Submitted | JSONResponse:
+        return self.signer.execute(call, how, self.authorization)
+
+
+def _signer(request: Request) -> RequestSigner:
+    return RequestSigner(request.app.state.signer, request.headers.get("authorization"))
 
 
 Row = TypeVar("Row", bound=Base)
@@ -35,9 +48,16 @@ def mirrored(session: Session, table: type[Row], row_id: int, noun: str) -> Row:
     """The mirrored row with this id, or a 404 that says it may just not be indexed yet."""
     row = session.get(table, row_id)
     if row is None:
-        raise HTTPException(404, f"no {noun} {row_id} in the mirror (it may not be indexed yet)")
+        raise NotFoundError("NotFound", f"no {noun} {row_id} in the mirror (it may not be indexed yet)")
     return row
 
 
 SessionDep = Annotated[Session, Depends(_session)]
-SignerDep = Annotated[Signer, Depends(_signer)]
+SignerDep = Annotated[RequestSigner, Depends(_signer)]
+# Ids are u64 on chain; the mirror (SQLite, PostgreSQL) holds signed 64-bit integers, and the
+# chain's counters will not pass 2^63 in this universe.
+IdPath = Annotated[int, Path(ge=0, le=2**63 - 1, description="an id (u64 on chain, below 2^63)")]
+IndexPath = Annotated[int, Path(ge=0, le=U32_MAX, description="a u32 index")]
+AccountPath = Annotated[Address, Path(description="an SS58 address (checksum checked)")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]

@@ -4,13 +4,35 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from substrateinterface.utils.ss58 import is_valid_ss58_address
 
-Address = Annotated[str, StringConstraints(min_length=46, max_length=48, pattern=r"^[1-9A-HJ-NP-Za-km-z]+$")]
+U32_MAX, U64_MAX, U128_MAX = 2**32 - 1, 2**64 - 1, 2**128 - 1
+
+
+def _ss58(value: str) -> str:
+    if not is_valid_ss58_address(value):
+        raise ValueError("not an SS58 address of this chain (a typo, or a wrong checksum)")
+    return value
+
+
+def _u128(value: str) -> str:
+    if int(value) > U128_MAX:
+        raise ValueError("larger than the chain's amounts can be (u128)")
+    return value
+
+
+Address = Annotated[
+    str,
+    StringConstraints(min_length=46, max_length=48, pattern=r"^[1-9A-HJ-NP-Za-km-z]+$"),
+    AfterValidator(_ss58),
+]
 Hash32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
 Cid = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
-Amount = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,39}$")]
+Amount = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,39}$"), AfterValidator(_u128)]
 SignedHex = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]+$", max_length=65_536)]
+U32 = Annotated[int, Field(ge=0, le=U32_MAX)]
+U64 = Annotated[int, Field(ge=0, le=U64_MAX)]
 
 
 class Signing(BaseModel):
@@ -37,21 +59,26 @@ class Signing(BaseModel):
 
 
 class CreateTask(Signing):
+    """The chain's own limits (MaxRounds, MaxAssignments, MaxValidators, MaxTaskDuration, the
+    existential deposit) are checked before anything is relayed: `GET /limits` lists them."""
+
     task_type: Literal["DataAnnotators", "ModelContributor", "ModelEngineer"] = "ModelContributor"
-    rounds: int = Field(1, ge=1, le=1_000)
-    max_assignments: int = Field(ge=1, le=10_000)
-    expires_at: int = Field(ge=1, le=2**32 - 1)
+    rounds: int = Field(1, ge=1, le=U32_MAX, description="at most the chain's MaxRounds")
+    max_assignments: int = Field(ge=1, le=U32_MAX, description="at most the chain's MaxAssignments")
+    expires_at: int = Field(ge=1, le=U32_MAX, description="a block after the current one")
     validation: Literal["AutoAccept", "ManualAccept", "CustomAccept"] = "ManualAccept"
-    threshold: int | None = Field(None, ge=1, description="CustomAccept only")
-    validators: list[Address] = Field(default_factory=list, max_length=64)
-    reward_per_result: Amount
+    threshold: int | None = Field(None, ge=1, le=U32_MAX, description="CustomAccept only")
+    validators: list[Address] = Field(
+        default_factory=list, max_length=256, description="at most the chain's MaxValidators, no repeats"
+    )
+    reward_per_result: Amount = Field(description="plancks; at least the existential deposit")
     manifest_cid: Cid
     manifest_hash: Hash32
-    base_model: int | None = Field(None, ge=0)
+    base_model: U64 | None = None
 
 
 class SendResult(Signing):
-    round: int = Field(ge=1, le=2**32 - 1)
+    round: int = Field(ge=1, le=U32_MAX)
     cid: Cid
     hash: Hash32
 
@@ -67,10 +94,10 @@ class Reject(Signing):
 
 
 class CommitModel(Signing):
-    round: int = Field(ge=1, le=2**32 - 1)
+    round: int = Field(ge=1, le=U32_MAX)
     cid: Cid
     hash: Hash32
-    accepted: list[int] = Field(default_factory=list, max_length=1_000)
+    accepted: list[U64] = Field(default_factory=list, max_length=1_000)
 
 
 class Submitted(BaseModel):
@@ -213,6 +240,17 @@ class Earnings(BaseModel):
     accepted_results: int
     earned: Amount
     tasks: list[int]
+
+
+class Limits(BaseModel):
+    """The chain's limits, from its metadata."""
+
+    max_rounds: int
+    max_assignments: int
+    max_validators: int
+    max_cid_length: int
+    max_task_duration: int = Field(description="blocks")
+    existential_deposit: Amount
 
 
 class Health(BaseModel):

@@ -1,5 +1,9 @@
 """Both ways to authorise a write: relay what the caller signed (after checking it is the very
-call the endpoint is for), or sign with an account the operator put in the keystore."""
+call the endpoint is for), or sign with an account the operator put in the keystore, for a caller
+whose token is bound to that account (`auth`), within the account's rate limit.
+
+Submissions never hold a lock while the chain includes them, and give up after the deadline
+(`InclusionTimeout`, 504 with the pool's reason), so no one else's transaction can wedge the API."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from dataclasses import asdict
 from fastapi.responses import JSONResponse
 from substrateinterface import Keypair
 
-from coordinator.api.errors import RequestRefusedError
+from coordinator.api.auth import Authenticator
+from coordinator.api.errors import ForbiddenError, InvalidRequestError, TooManyRequestsError
+from coordinator.api.limits import RateLimiter
 from coordinator.api.schemas import Signing, Submitted
 from coordinator.api.submissions import Submissions
 from decentralml_bindings import Call, DecentralMl, Receipt
@@ -17,14 +23,26 @@ from decentralml_bindings.events import PalletEvent
 
 
 class Signer:
-    def __init__(self, chain: DecentralMl, keystore_uris: list[str], queue: Submissions) -> None:
+    def __init__(
+        self,
+        chain: DecentralMl,
+        keystore_uris: list[str],
+        queue: Submissions,
+        auth: Authenticator,
+        accounts: RateLimiter,
+        deadline: float = 60.0,
+    ) -> None:
         self.chain = chain
         self.keys = {k.ss58_address: k for k in (Keypair.create_from_uri(uri) for uri in keystore_uris)}
-        self.queue = queue
+        self.queue, self.auth, self.accounts, self.deadline = queue, auth, accounts, deadline
 
-    def execute(self, call: Call, how: Signing) -> Submitted | JSONResponse:
+    def execute(self, call: Call, how: Signing, authorization: str | None = None) -> Submitted | JSONResponse:
         """Check the request, then submit and wait, or (with `wait: false`) queue it and answer 202."""
-        write = self._relay(call, how.signed_extrinsic) if how.signed_extrinsic else self._sign(call, how)
+        write = (
+            self._relay(call, how.signed_extrinsic)
+            if how.signed_extrinsic
+            else self._sign(call, how, authorization)
+        )
         if how.wait:
             return submitted(write())
         queued = self.queue.enqueue(f"{call.module}.{call.function}", lambda: submitted(write()))
@@ -34,31 +52,35 @@ class Signer:
             headers={"Location": queued.status_url},
         )
 
-    def _sign(self, call: Call, how: Signing) -> Callable[[], Receipt]:
-        keypair = self.keys.get(how.signer or "")
+    def _sign(self, call: Call, how: Signing, authorization: str | None) -> Callable[[], Receipt]:
+        account = how.signer or ""
+        self.auth.authorize(authorization, account, f"{call.module}.{call.function}")
+        keypair = self.keys.get(account)
         if keypair is None:
-            raise RequestRefusedError(
-                403,
+            raise ForbiddenError(
                 "NotInKeystore",
                 f"{how.signer} is not in this coordinator's keystore: sign the extrinsic yourself "
                 "and send it as signed_extrinsic",
             )
-        return lambda: self.chain.submit(call, keypair)
+        if (wait := self.accounts.take(account)) is not None:
+            raise TooManyRequestsError(
+                f"{account} signs at most {self.accounts.per_minute} writes a minute here", wait
+            )
+        return lambda: self.chain.submit(call, keypair, deadline=self.deadline)
 
     def _relay(self, call: Call, signed_hex: str) -> Callable[[], Receipt]:
         try:
             call_hash, name, _ = self.chain.inspect_signed(signed_hex)
         except ValueError as malformed:
-            raise RequestRefusedError(400, "MalformedExtrinsic", str(malformed)) from malformed
+            raise InvalidRequestError("MalformedExtrinsic", str(malformed)) from malformed
         expected = f"{call.module}.{call.function}"
         if name != expected or call_hash != self.chain.call_hash(call):
-            raise RequestRefusedError(
-                400,
+            raise InvalidRequestError(
                 "ExtrinsicMismatch",
                 f"the signed extrinsic is {name}, not the {expected} this request describes "
                 "(every argument must match)",
             )
-        return lambda: self.chain.relay(signed_hex)
+        return lambda: self.chain.relay(signed_hex, deadline=self.deadline)
 
 
 def submitted(receipt: Receipt) -> Submitted:

@@ -22,6 +22,19 @@ def cmd_reindex(args: argparse.Namespace) -> None:
     show(args, {"blocks": reindex(settings)}, "mirror rebuilt")
 
 
+def cmd_token(args: argparse.Namespace) -> None:
+    from coordinator.api.auth import ApiToken, new_token
+
+    token, digest = new_token()
+    entry = ApiToken(client=args.client, token_sha256=digest, accounts=args.account)
+    show(
+        args,
+        {"token": token, "setting": entry.model_dump()},
+        f"token for {args.client} (shown once; give it to the client, keep it secret):\n  {token}\n"
+        f"add to DML_API_TOKENS (a JSON list) on the coordinator:\n  {entry.model_dump_json()}",
+    )
+
+
 def register(groups: Subparsers) -> None:
     coordinator = groups.add_parser("coordinator", help="run the coordinator").add_subparsers(
         dest="cmd", required=True
@@ -33,3 +46,11 @@ def register(groups: Subparsers) -> None:
     coordinator.add_parser("reindex", help="rebuild the SQL mirror from the chain").set_defaults(
         run=cmd_reindex
     )
+    token = coordinator.add_parser(
+        "token", help="a new API token that lets a client make the coordinator sign as named accounts"
+    )
+    token.add_argument("--client", required=True, help="the client's name, as logged")
+    token.add_argument(
+        "--account", action="append", required=True, help="a keystore account (SS58) it may sign as"
+    )
+    token.set_defaults(run=cmd_token)

@@ -149,7 +149,9 @@ def register(task: Any) -> None:
     init.add_argument("--width", type=int, help="image: resize to this width")
     init.add_argument("--channels", type=int, choices=[1, 3], help="image: 1 grey or 3 RGB")
     init.add_argument(
-        "--architecture", choices=["mlp", "cnn"], help="default mlp (the small cnn learns slowly on small images)"
+        "--architecture",
+        choices=["mlp", "cnn"],
+        help="default mlp (the small cnn learns slowly on small images)",
     )
     init.add_argument("--hidden", type=int, action="append", help="mlp layer width (repeatable)")
     init.add_argument("--name", help="the task's name (default: the folder's)")

@@ -12,7 +12,13 @@
 from decentralml_bindings import calls, council, errors, events, types
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import DecentralMl, Receipt
-from decentralml_bindings.errors import ChainError, DecentralMlError, DispatchFailed, ExtrinsicRejected
+from decentralml_bindings.errors import (
+    ChainError,
+    DecentralMlError,
+    DispatchFailed,
+    ExtrinsicRejected,
+    InclusionTimeout,
+)
 
 __all__ = [
     "Call",
@@ -21,6 +27,7 @@ __all__ = [
     "DecentralMlError",
     "DispatchFailed",
     "ExtrinsicRejected",
+    "InclusionTimeout",
     "Receipt",
     "calls",
     "council",

@@ -1,30 +1,49 @@
-"""`DecentralMl`: sign, submit, batch and relay pallet calls, and read pallet storage.
+"""`DecentralMl`: sign, submit, batch and relay pallet calls, read pallet storage and constants.
 
 A submission returns a `Receipt` with the typed events, or raises: `ExtrinsicRejected` when the
-pool refuses it, the pallet error's own exception (`errors.TaskNotFound`, ...) or
-`DispatchFailed` when its dispatch fails. A failed extrinsic is never reported as success.
+pool refuses it, `InclusionTimeout` when the pool took it but no block included it by the
+deadline (or the pool dropped it first), the pallet error's own exception (`errors.TaskNotFound`,
+...) or `DispatchFailed` when its dispatch fails. A failed extrinsic is never reported as success.
 
-One client is safe to share between threads: RPC traffic goes through one lock and a submission
-holds it until inclusion, so concurrent submissions from one account take consecutive nonces and
-never collide. Nonces always come from the chain (`system_accountNextIndex`): a signed extrinsic
-that is never relayed cannot leave the client ahead of the chain and stall later submissions.
+One client is safe to share between threads. Reads go through one shared connection under a
+lock that is only ever held for one short request: every submission is sent and watched on a
+websocket of its own, so a write that waits for inclusion (or never gets it) blocks no read and
+no other account's write. Submissions by one signer are serialised (each waits for the previous
+one's inclusion), so they take consecutive nonces and never collide. Nonces always come from the
+chain: a signed extrinsic that is never relayed cannot leave the client ahead of the chain.
+
+The shared connection heals itself: a read that finds it gone (the node restarted) reconnects
+to the same URL and is retried once; if that fails too, the error is raised. A read the node
+does not answer within `read_timeout` seconds raises `TimeoutError` and the connection is
+replaced on the next read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from scalecodec.base import ScaleBytes
 from substrateinterface import Keypair, SubstrateInterface
+from substrateinterface.base import ExtrinsicReceipt
 from substrateinterface.exceptions import SubstrateRequestException
+from websocket import WebSocketException, WebSocketTimeoutException
 
 from decentralml_bindings import council
 from decentralml_bindings.calls import PALLET, Call
-from decentralml_bindings.errors import DispatchFailed, ExtrinsicRejected, doc_line, error_for
+from decentralml_bindings.errors import (
+    FINAL_STATUSES,
+    DispatchFailed,
+    ExtrinsicRejected,
+    InclusionTimeout,
+    doc_line,
+    error_for,
+)
 from decentralml_bindings.events import PalletEvent, decode_event
 from decentralml_bindings.types import (
     Assignment,
@@ -37,6 +56,23 @@ from decentralml_bindings.types import (
 )
 
 E = TypeVar("E", bound=PalletEvent)
+R = TypeVar("R")
+
+_SILENT = (WebSocketTimeoutException, TimeoutError)
+"""The node did not answer in time (checked before `_LOST`: `TimeoutError` is an `OSError`)."""
+_LOST = (OSError, WebSocketException)
+"""The connection is gone: BrokenPipeError, ConnectionResetError, ConnectionRefusedError (all
+`OSError`), WebSocketConnectionClosedException, a failed handshake, ..."""
+
+_POOL_STATUS_MEANING = {
+    "future": "its nonce is ahead of the account's, so it waits for the nonces before it",
+    "ready": "it is valid and waits for a block",
+    "broadcast": "it is valid, sent to peers, and waits for a block",
+    "usurped": "another extrinsic with the same nonce replaced it",
+    "dropped": "the pool had no room for it",
+}
+"""What a pool status (a real node's or Chopsticks') says about an extrinsic not yet included;
+an `invalid` status carries its own reason (`future`, `stale`, `payment`, ...)."""
 
 
 @dataclass(frozen=True)
@@ -60,58 +96,151 @@ class Receipt:
         return found[0]
 
 
-class DecentralMl:
-    """The pallet over one substrate-interface connection."""
+@dataclass
+class _Watched:
+    """What the pool last said about a watched extrinsic; `expired` once the deadline passed."""
 
-    def __init__(self, substrate: SubstrateInterface) -> None:
-        self.substrate = substrate
+    status: str | None = None
+    reason: str | None = None
+    expired: bool = False
+
+
+class _NotIncludedError(Exception):
+    def __init__(self, seen: _Watched) -> None:
+        self.seen = seen
+
+
+class DecentralMl:
+    """The pallet over one shared connection to the node at `url` (plus one per submission).
+
+    `read_timeout` bounds every read: a node that does not answer within it raises
+    `TimeoutError` (the connection is then replaced on the next read).
+    """
+
+    def __init__(self, substrate: SubstrateInterface, *, read_timeout: float = 30.0) -> None:
+        if not substrate.url:
+            raise ValueError("DecentralMl needs a connection made from a URL, to open more of them")
+        self.url: str = str(substrate.url)
+        self.read_timeout = read_timeout
+        self._substrate: SubstrateInterface | None = substrate
+        if substrate.websocket is not None:
+            substrate.websocket.settimeout(read_timeout)
         self._lock = threading.RLock()
+        self._signers_lock = threading.Lock()
+        self._signers: dict[str, threading.Lock] = {}
+        self._constants: dict[str, int] | None = None
+        self._existential_deposit: int | None = None
 
     @classmethod
-    def connect(cls, url: str) -> DecentralMl:
-        return cls(SubstrateInterface(url=url))
+    def connect(cls, url: str, *, read_timeout: float = 30.0) -> DecentralMl:
+        """A client of the node at `url` (`ws://` or `wss://`)."""
+        return cls(
+            SubstrateInterface(url=url, ws_options={"timeout": read_timeout}), read_timeout=read_timeout
+        )
 
     def close(self) -> None:
-        self.substrate.close()
+        """Close the shared connection; a later read opens a new one."""
+        with self._lock:
+            self._drop()
+
+    @property
+    def substrate(self) -> SubstrateInterface:
+        """The shared connection as it is now (it is replaced when it breaks: do not keep it)."""
+        with self._lock:
+            return self._connection()
+
+    # The shared connection
+
+    def _connection(self) -> SubstrateInterface:
+        if self._substrate is None:
+            self._substrate = SubstrateInterface(url=self.url, ws_options={"timeout": self.read_timeout})
+        return self._substrate
+
+    def _drop(self) -> None:
+        """Forget the shared connection and everything cached from it."""
+        if self._substrate is not None:
+            with contextlib.suppress(*_LOST):  # it is already broken; that is why it goes
+                self._substrate.close()
+        self._substrate = None
+        self._constants = None
+        self._existential_deposit = None
+
+    def _read(self, action: Callable[[SubstrateInterface], R]) -> R:
+        """`action` on the shared connection under the lock; once more on a new connection if
+        the first one turns out to be gone. Never retries more than once."""
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    return action(self._connection())
+                except _SILENT as silent:
+                    self._drop()  # a late answer would desynchronise the connection
+                    raise TimeoutError(f"the node at {self.url} did not answer in time") from silent
+                except _LOST as lost:
+                    self._drop()
+                    if attempt == 2:
+                        if isinstance(lost, OSError):
+                            raise
+                        raise ConnectionError(f"the node at {self.url} is unreachable: {lost}") from lost
+            raise AssertionError("unreachable")
 
     # Signing and submitting
 
-    def _nonce(self, address: str) -> int:
-        return int(self.substrate.get_account_nonce(address))
+    def _signer(self, address: str) -> threading.Lock:
+        with self._signers_lock:
+            return self._signers.setdefault(address, threading.Lock())
 
-    def _compose(self, call: Call) -> Any:
-        params = {k: self._compose(v) if isinstance(v, Call) else v for k, v in call.params.items()}
-        return self.substrate.compose_call(call.module, call.function, params)
+    def _compose(self, substrate: SubstrateInterface, call: Call) -> Any:
+        def part(value: Any) -> Any:
+            if isinstance(value, Call):
+                return self._compose(substrate, value)
+            if isinstance(value, list) and any(isinstance(item, Call) for item in value):
+                return [part(item) for item in value]
+            return value
+
+        params = {name: part(value) for name, value in call.params.items()}
+        return substrate.compose_call(call.module, call.function, params)
+
+    def _signed(self, call: Call, signer: Keypair, nonce: int | None) -> tuple[str, int]:
+        def sign(substrate: SubstrateInterface) -> tuple[str, int]:
+            use = int(substrate.get_account_nonce(signer.ss58_address)) if nonce is None else nonce
+            extrinsic = substrate.create_signed_extrinsic(
+                call=self._compose(substrate, call), keypair=signer, nonce=use
+            )
+            return str(extrinsic.data.to_hex()), use
+
+        return self._read(sign)
 
     def encoded(self, call: Call) -> bytes:
         """The call's SCALE encoding (its length bounds council motions)."""
-        with self._lock:
-            return bytes(self._compose(call).data.data)
+        return self._read(lambda substrate: bytes(self._compose(substrate, call).data.data))
 
     def sign(self, call: Call, signer: Keypair, *, nonce: int | None = None) -> str:
         """The signed extrinsic as hex, for the signer to hand to anyone who relays it.
 
-        Without `nonce`, it is the account's next nonce: sign again after relaying, not before.
+        Without `nonce`, it is the account's next nonce once the client's own submissions by
+        `signer` are included: sign again after relaying, not before.
         """
-        with self._lock:
-            use = self._nonce(signer.ss58_address) if nonce is None else nonce
-            extrinsic = self.substrate.create_signed_extrinsic(
-                call=self._compose(call), keypair=signer, nonce=use
-            )
-            return str(extrinsic.data.to_hex())
+        if nonce is not None:
+            return self._signed(call, signer, nonce)[0]
+        with self._signer(signer.ss58_address):
+            return self._signed(call, signer, None)[0]
 
-    def submit(self, call: Call, signer: Keypair) -> Receipt:
-        """Sign with `signer`, submit and wait for inclusion."""
-        with self._lock:
-            extrinsic = self.substrate.create_signed_extrinsic(
-                call=self._compose(call), keypair=signer, nonce=self._nonce(signer.ss58_address)
-            )
-            return self._submit(extrinsic)
+    def submit(self, call: Call, signer: Keypair, *, deadline: float = 60.0) -> Receipt:
+        """Sign with `signer` (next nonce), submit, and wait up to `deadline` seconds for inclusion.
 
-    def batch(self, calls: Sequence[Call], signer: Keypair) -> Receipt:
-        """All of `calls` in one extrinsic (`Utility.batch_all`): all succeed or none does."""
-        inner = [self._compose(c) for c in calls]
-        return self.submit(Call("Utility", "batch_all", {"calls": inner}), signer)
+        Raises `ExtrinsicRejected` at once when the pool refuses it, `InclusionTimeout` when no
+        block includes it within `deadline`, or the dispatch error's exception.
+        """
+        with self._signer(signer.ss58_address):
+            signed_hex, nonce = self._signed(call, signer, None)
+            return self._include(signed_hex, deadline, (signer.ss58_address, nonce))
+
+    def batch(self, calls: Sequence[Call], signer: Keypair, *, deadline: float = 60.0) -> Receipt:
+        """All of `calls` in one extrinsic (`Utility.batch_all`): all succeed or none does.
+
+        Submitted as by `submit`, with the same `deadline` and errors.
+        """
+        return self.submit(Call("Utility", "batch_all", {"calls": list(calls)}), signer, deadline=deadline)
 
     def call_hash(self, call: Call) -> str:
         """blake2-256 of the call's SCALE encoding, as the chain computes it."""
@@ -141,63 +270,142 @@ class DecentralMl:
         module = error.get("Module") if isinstance(error, dict) else None
         if not isinstance(module, dict):
             return DispatchFailed(str(error), "")
-        with self._lock:
-            found = self.substrate.metadata.get_module_error(
+        found = self._read(
+            lambda substrate: substrate.metadata.get_module_error(
                 module_index=int(module["index"]), error_index=bytes.fromhex(str(module["error"])[2:])[0]
             )
+        )
         return _dispatch_error({"type": "Module", "name": found.name, "docs": found.docs})
+
+    def _decoded(self, signed_hex: str) -> dict[str, Any]:
+        def decode(substrate: SubstrateInterface) -> dict[str, Any]:
+            try:
+                extrinsic = substrate.create_scale_object("Extrinsic", data=ScaleBytes(signed_hex))
+                return dict(extrinsic.decode())
+            except _LOST:
+                raise
+            except Exception as malformed:  # scalecodec raises many kinds on bad bytes
+                raise ValueError(f"not an extrinsic of this runtime: {malformed}") from malformed
+
+        return self._read(decode)
 
     def inspect_signed(self, signed_hex: str) -> tuple[str, str, str]:
         """(call hash, module.function, signer address) of a signed extrinsic, without submitting it.
 
         Raises `ValueError` when the bytes are not a signed extrinsic of this runtime.
         """
-        with self._lock:
-            try:
-                extrinsic = self.substrate.create_scale_object("Extrinsic", data=ScaleBytes(signed_hex))
-                value = extrinsic.decode()
-            except Exception as malformed:  # scalecodec raises many kinds on bad bytes
-                raise ValueError(f"not an extrinsic of this runtime: {malformed}") from malformed
+        value = self._decoded(signed_hex)
         if not value.get("signature") or not value.get("address"):
             raise ValueError("the extrinsic is not signed")
         call = value["call"]
         return str(call["call_hash"]), f"{call['call_module']}.{call['call_function']}", str(value["address"])
 
-    def relay(self, signed_hex: str) -> Receipt:
-        """Submit an extrinsic someone else signed, and wait for inclusion."""
-        with self._lock:
-            extrinsic = self.substrate.create_scale_object("Extrinsic", data=ScaleBytes(signed_hex))
-            extrinsic.decode()
-            return self._submit(extrinsic)
+    def relay(self, signed_hex: str, *, deadline: float = 60.0) -> Receipt:
+        """Submit an extrinsic someone else signed, and wait up to `deadline` seconds for inclusion.
 
-    def _submit(self, extrinsic: Any) -> Receipt:
+        Raises `ValueError` for bytes that are no extrinsic of this runtime, and otherwise the
+        same errors as `submit`.
+        """
+        value = self._decoded(signed_hex)
+        address, nonce = value.get("address"), value.get("nonce")
+        account = (str(address), int(nonce)) if address and nonce is not None else None
+        return self._include(signed_hex, deadline, account)
+
+    def _include(self, signed_hex: str, deadline: float, account: tuple[str, int] | None) -> Receipt:
+        """Submit on a connection of its own, wait for inclusion, build the receipt."""
+        if deadline <= 0:
+            raise ValueError(f"the deadline must be above zero seconds, got {deadline}")
+        signed_hex = signed_hex if signed_hex.startswith("0x") else "0x" + signed_hex
+        extrinsic_hash = "0x" + hashlib.blake2b(bytes.fromhex(signed_hex[2:]), digest_size=32).hexdigest()
         try:
-            receipt = self.substrate.submit_extrinsic(extrinsic, wait_for_inclusion=True)
+            block_hash = self._await_inclusion(signed_hex, extrinsic_hash, deadline)
+        except _NotIncludedError as missed:
+            raise self._not_included(extrinsic_hash, deadline, missed.seen, account) from None
+        return self._read(lambda substrate: _receipt(substrate, extrinsic_hash, block_hash))
+
+    def _await_inclusion(self, signed_hex: str, extrinsic_hash: str, deadline: float) -> str:
+        """The hash of the block that included the extrinsic. Raises `_NotIncludedError` when the
+        deadline passes or the pool drops it, and `ExtrinsicRejected` when the pool refuses it."""
+        end = time.monotonic() + deadline
+        seen = _Watched()
+        # No type registry is needed to watch: this connection only sends bytes and reads statuses.
+        watcher = SubstrateInterface(
+            url=self.url, auto_discover=False, auto_reconnect=False, ws_options={"timeout": deadline}
+        )
+        watcher.websocket.settimeout(max(end - time.monotonic(), 0.001))
+
+        def on_update(message: dict[str, Any], update_nr: int, subscription_id: str) -> Any:
+            update = message["params"]["result"]
+            status = (update if isinstance(update, str) else next(iter(update), "")).lower()
+            detail = update.get(next(iter(update))) if isinstance(update, dict) and update else None
+            if status in ("inblock", "finalized"):
+                return {"block_hash": str(detail)}
+            seen.status = status
+            seen.reason = next(iter(detail), None) if isinstance(detail, dict) else None
+            left = end - time.monotonic()
+            if status in FINAL_STATUSES or left <= 0:
+                seen.expired = left <= 0
+                raise _NotIncludedError(seen)
+            watcher.websocket.settimeout(left)
+            return None
+
+        try:
+            found = watcher.rpc_request(
+                "author_submitAndWatchExtrinsic", [signed_hex], result_handler=on_update
+            )
+            return str(found["block_hash"])
         except SubstrateRequestException as refused:
             raise ExtrinsicRejected(str(refused)) from refused
-        if not receipt.is_success:
-            raise _dispatch_error(receipt.error_message or {})
-        events: list[PalletEvent] = []
-        others: list[tuple[str, str, dict[str, Any]]] = []
-        fee = 0
-        for record in receipt.triggered_events:
-            event = record.value["event"]
-            module, name, attributes = event["module_id"], event["event_id"], event["attributes"]
-            if module == PALLET:
-                events.append(decode_event(name, attributes))
-            else:
-                others.append((module, name, attributes))
-            if (module, name) == ("TransactionPayment", "TransactionFeePaid"):
-                fee += int(attributes["actual_fee"]) + int(attributes["tip"])
-        header = self.substrate.get_block_header(receipt.block_hash)["header"]
-        return Receipt(
-            extrinsic_hash=str(receipt.extrinsic_hash),
-            block_hash=str(receipt.block_hash),
-            block_number=int(header["number"]),
-            fee=fee,
-            events=tuple(events),
-            other_events=tuple(others),
+        except _SILENT:
+            seen.expired = True
+            raise _NotIncludedError(seen) from None
+        except _LOST as lost:
+            raise ConnectionError(
+                f"lost the node at {self.url} while waiting for extrinsic {extrinsic_hash} "
+                f"(last pool status: {seen.status}); it may still be included"
+            ) from lost
+        finally:
+            with contextlib.suppress(*_LOST):
+                watcher.close()
+
+    def _not_included(
+        self, extrinsic_hash: str, deadline: float, seen: _Watched, account: tuple[str, int] | None
+    ) -> InclusionTimeout:
+        """The exception for an extrinsic the pool took but no block included, with every reason
+        known: the pool's last status and how the extrinsic's nonce compares with the account's."""
+        when = f"within {deadline:g} s" if seen.expired else "before the pool dropped it"
+        said = seen.status or "nothing"
+        if seen.reason:
+            said += f" ({seen.reason})"
+        meaning = _POOL_STATUS_MEANING.get(seen.status or "")
+        parts = [f"extrinsic {extrinsic_hash} was not included {when}; the pool last said: {said}"]
+        if meaning:
+            parts.append(meaning)
+        if account is not None:
+            parts.append(self._nonce_hint(*account))
+        return InclusionTimeout(
+            "; ".join(p for p in parts if p),
+            extrinsic_hash=extrinsic_hash,
+            status=seen.status,
+            reason=seen.reason,
         )
+
+    def _nonce_hint(self, address: str, nonce: int) -> str:
+        try:
+            current = self._read(lambda substrate: int(substrate.get_account_nonce(address)))
+        except (*_LOST, SubstrateRequestException):
+            return ""  # only a hint: the timeout itself is what the caller needs to hear
+        if nonce > current:
+            return (
+                f"its nonce {nonce} is ahead of the account's next nonce {current} (future): "
+                f"submit the nonces before it, or sign again with nonce {current}"
+            )
+        if nonce < current:
+            return (
+                f"its nonce {nonce} is used now (the account's next nonce is {current}): it or another "
+                "extrinsic with that nonce was included; check the chain before signing again"
+            )
+        return f"its nonce {nonce} is the account's next nonce"
 
     # Reading pallet storage: at the best block, or at the block with hash `at`.
 
@@ -205,8 +413,7 @@ class DecentralMl:
         return self._query_in(PALLET, item, *keys, at=at)
 
     def _query_in(self, pallet: str, item: str, *keys: Any, at: str | None = None) -> Any:
-        with self._lock:
-            return self.substrate.query(pallet, item, list(keys), block_hash=at).value
+        return self._read(lambda substrate: substrate.query(pallet, item, list(keys), block_hash=at).value)
 
     def task(self, task_id: int, at: str | None = None) -> TaskInfo | None:
         value = self._query("Tasks", task_id, at=at)
@@ -226,11 +433,14 @@ class DecentralMl:
 
     def round_results(self, task_id: int, round_: int, at: str | None = None) -> dict[str, int]:
         """Every result sent for a round of a task: worker address -> result id."""
-        with self._lock:
-            entries = self.substrate.query_map(
+
+        def read(substrate: SubstrateInterface) -> dict[str, int]:
+            entries = substrate.query_map(
                 PALLET, "ResultIndex", [task_id, round_], block_hash=at, page_size=1000
             )
             return {str(key.value if hasattr(key, "value") else key): int(v.value) for key, v in entries}
+
+        return self._read(read)
 
     def verdict(self, result_id: int, validator: str, at: str | None = None) -> Verdict | None:
         value = self._query("Verdicts", result_id, validator, at=at)
@@ -264,14 +474,15 @@ class DecentralMl:
 
     def finalized_head(self) -> tuple[int, str]:
         """(number, hash) of the newest finalized block."""
-        with self._lock:
-            block_hash = str(self.substrate.rpc_request("chain_getFinalizedHead", [])["result"])
-            header = self.substrate.get_block_header(block_hash)["header"]
-        return int(header["number"]), block_hash
+
+        def read(substrate: SubstrateInterface) -> tuple[int, str]:
+            block_hash = str(substrate.rpc_request("chain_getFinalizedHead", [])["result"])
+            return int(substrate.get_block_header(block_hash)["header"]["number"]), block_hash
+
+        return self._read(read)
 
     def block_hash(self, number: int) -> str | None:
-        with self._lock:
-            value = self.substrate.get_block_hash(number)
+        value = self._read(lambda substrate: substrate.get_block_hash(number))
         return None if value is None else str(value)
 
     def pallet_events(self, block_hash: str) -> list[tuple[int, str, dict[str, Any]]]:
@@ -282,8 +493,7 @@ class DecentralMl:
         self, block_hash: str, pallets: Sequence[str]
     ) -> list[tuple[int, str, str, dict[str, Any]]]:
         """(index in the block, pallet, name, attributes) of the block's events from `pallets`."""
-        with self._lock:
-            records = self.substrate.get_events(block_hash)
+        records = self._read(lambda substrate: substrate.get_events(block_hash))
         found = []
         for index, record in enumerate(records):
             event = record.value["event"]
@@ -305,13 +515,72 @@ class DecentralMl:
         return None if value is None else dict(value)
 
     def block_number(self) -> int:
-        with self._lock:
-            return int(self.substrate.get_block_header()["header"]["number"])
+        return self._read(lambda substrate: int(substrate.get_block_header()["header"]["number"]))
 
     def free_and_reserved(self, address: str) -> tuple[int, int]:
-        with self._lock:
-            data = self.substrate.query("System", "Account", [address]).value["data"]
+        data = self._query_in("System", "Account", address)["data"]
         return int(data["free"]), int(data["reserved"])
+
+    # Constants, from the runtime metadata (cached until the shared connection is replaced)
+
+    def pallet_constants(self) -> dict[str, int]:
+        """Every integer constant the DecentralMl pallet declares, by name (MaxAssignments,
+        MaxRounds, MaxValidators, MaxCidLength, MaxTaskDuration, MaxExpiringPerBlock, ...)."""
+        with self._lock:
+            if self._constants is None:
+                self._constants = self._read(lambda substrate: _integer_constants(substrate, PALLET))
+            return dict(self._constants)
+
+    def existential_deposit(self) -> int:
+        """`Balances.ExistentialDeposit`: the least balance an account may hold, in plancks."""
+        with self._lock:
+            if self._existential_deposit is None:
+                constant = self._read(
+                    lambda substrate: substrate.get_constant("Balances", "ExistentialDeposit")
+                )
+                if constant is None:
+                    raise LookupError("the runtime declares no Balances.ExistentialDeposit")
+                self._existential_deposit = int(constant.value)
+            return self._existential_deposit
+
+
+def _integer_constants(substrate: SubstrateInterface, pallet: str) -> dict[str, int]:
+    substrate.init_runtime()
+    found: dict[str, int] = {}
+    for constant in substrate.metadata.get_metadata_pallet(pallet).constants or []:
+        name = str(constant.value["name"])
+        value = substrate.get_constant(pallet, name).value
+        if isinstance(value, int) and not isinstance(value, bool):
+            found[name] = value
+    return found
+
+
+def _receipt(substrate: SubstrateInterface, extrinsic_hash: str, block_hash: str) -> Receipt:
+    """The receipt of an included extrinsic, or its dispatch error raised."""
+    receipt = ExtrinsicReceipt(substrate=substrate, extrinsic_hash=extrinsic_hash, block_hash=block_hash)
+    if not receipt.is_success:
+        raise _dispatch_error(receipt.error_message or {})
+    events: list[PalletEvent] = []
+    others: list[tuple[str, str, dict[str, Any]]] = []
+    fee = 0
+    for record in receipt.triggered_events:
+        event = record.value["event"]
+        module, name, attributes = event["module_id"], event["event_id"], event["attributes"]
+        if module == PALLET:
+            events.append(decode_event(name, attributes))
+        else:
+            others.append((module, name, attributes))
+        if (module, name) == ("TransactionPayment", "TransactionFeePaid"):
+            fee += int(attributes["actual_fee"]) + int(attributes["tip"])
+    header = substrate.get_block_header(block_hash)["header"]
+    return Receipt(
+        extrinsic_hash=extrinsic_hash,
+        block_hash=block_hash,
+        block_number=int(header["number"]),
+        fee=fee,
+        events=tuple(events),
+        other_events=tuple(others),
+    )
 
 
 def _dispatch_error(message: dict[str, Any]) -> DispatchFailed:

@@ -4,6 +4,8 @@ Exception tree::
 
     ChainError
     ├── ExtrinsicRejected        the pool refused the extrinsic (bad signature, stale nonce, ...)
+    │   └── InclusionTimeout     the pool took it, but no block included it by the deadline
+    │                            (or the pool dropped it first: `final`)
     └── DispatchFailed           included, but its dispatch failed with a non-pallet error
         └── DecentralMlError     a `DecentralMl` pallet error; one subclass per error below
 
@@ -22,6 +24,35 @@ class ChainError(Exception):
 
 class ExtrinsicRejected(ChainError):
     """The transaction pool refused the extrinsic before inclusion (for example a bad signature)."""
+
+
+FINAL_STATUSES = frozenset({"invalid", "dropped", "usurped", "unknown"})
+"""Pool statuses after which an extrinsic is out of the pool and will never be included."""
+
+
+class InclusionTimeout(ExtrinsicRejected):
+    """The pool took the extrinsic, but no block included it before the deadline or before the
+    pool let it go.
+
+    `status` is the pool's last word on it (`future`, `ready`, `broadcast`, `invalid`, `dropped`,
+    `usurped`, ...) or None if the pool said nothing; `reason` is the detail of an `invalid`
+    status (`future`, `stale`, `payment`, ...). When `final` is true the pool has dropped the
+    extrinsic and it will never be included; otherwise it may still be: read the chain (or the
+    signer's nonce) before signing the call again.
+    """
+
+    def __init__(
+        self, message: str, *, extrinsic_hash: str, status: str | None, reason: str | None = None
+    ) -> None:
+        self.extrinsic_hash = extrinsic_hash
+        self.status = status
+        self.reason = reason
+        super().__init__(message)
+
+    @property
+    def final(self) -> bool:
+        """Whether the pool dropped the extrinsic for good (it will never be included)."""
+        return self.status in FINAL_STATUSES
 
 
 class DispatchFailed(ChainError):

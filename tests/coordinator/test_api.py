@@ -3,6 +3,7 @@ reads equal to the chain at every step, and hostile input refused with a 4xx tha
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.api import create_app
+from coordinator.api.app import ApiConfig
+from coordinator.api.auth import ApiToken
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer import Indexer
 from decentralml_bindings import DecentralMl, calls, council, errors
@@ -19,6 +22,8 @@ from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, UNIT
 from tests.coordinator.conftest import NewDatabase
 from tests.coordinator.mirror_checks import assert_mirror_matches_chain, snapshot
 from tests.factories import run_task
+
+TOKEN = "dml_test-operator-token"
 
 
 class Api:
@@ -46,8 +51,16 @@ def api(chain: DecentralMl, new_database: NewDatabase) -> Iterator[Api]:
     sessions = session_factory(engine)
     indexer = Indexer(chain, sessions)
     indexer.sync_once()
-    app = create_app(chain, sessions, ["//Alice", "//Charlie", "//Eve"], max_body_bytes=64 * 1024)
-    with TestClient(app) as client:
+    operator = ApiToken(
+        client="tests",
+        token_sha256=hashlib.sha256(TOKEN.encode()).hexdigest(),
+        accounts=[k.ss58_address for k in (ALICE, CHARLIE, EVE)],
+    )
+    config = ApiConfig(tokens=[operator])
+    app = create_app(
+        chain, sessions, ["//Alice", "//Charlie", "//Eve"], max_body_bytes=64 * 1024, config=config
+    )
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         yield Api(client, indexer, sessions)
 
 

@@ -5,35 +5,37 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import or_, select
 
-from coordinator.api.deps import SessionDep
+from coordinator.api.deps import AccountPath, SessionDep
 from coordinator.api.schemas import Earnings, TaskOut
 from coordinator.db import models
 
 router = APIRouter(prefix="/accounts", tags=["accounts"])
 
 
-@router.get("/{account}/tasks", response_model=list[TaskOut])
-def account_tasks(account: str, session: SessionDep) -> list[TaskOut]:
+@router.get("/{address}/tasks", response_model=list[TaskOut])
+def account_tasks(address: AccountPath, session: SessionDep) -> list[TaskOut]:
     """Tasks the account created or works on."""
-    working = select(models.Assignment.task_id).where(models.Assignment.worker == account)
+    who = address
+    working = select(models.Assignment.task_id).where(models.Assignment.worker == who)
     rows = session.scalars(
         select(models.Task)
-        .where(or_(models.Task.creator == account, models.Task.id.in_(working)))
+        .where(or_(models.Task.creator == who, models.Task.id.in_(working)))
         .order_by(models.Task.id)
     )
     return [TaskOut.model_validate(r) for r in rows]
 
 
-@router.get("/{account}/earnings", response_model=Earnings)
-def account_earnings(account: str, session: SessionDep) -> Earnings:
+@router.get("/{address}/earnings", response_model=Earnings)
+def account_earnings(address: AccountPath, session: SessionDep) -> Earnings:
     """What the account earned from accepted results."""
+    who = address
     accepted = list(
         session.scalars(
-            select(models.Result).where(models.Result.worker == account, models.Result.status == "Accepted")
+            select(models.Result).where(models.Result.worker == who, models.Result.status == "Accepted")
         )
     )
     return Earnings(
-        account=account,
+        account=who,
         accepted_results=len(accepted),
         earned=str(sum(r.reward_paid for r in accepted)),
         tasks=sorted({r.task_id for r in accepted}),

@@ -3,12 +3,12 @@ or with the bindings' `council` calls: members sign their own votes)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from sqlalchemy import select
 
-from coordinator.api.deps import SessionDep, mirrored
+from coordinator.api.deps import IndexPath, Limit, Offset, SessionDep, mirrored
 from coordinator.api.schemas import CouncilMotionOut, CouncilVoteOut
 from coordinator.db import models
 
@@ -21,8 +21,8 @@ MotionStatus = Literal["Voting", "Approved", "Disapproved", "Executed", "Executi
 def list_motions(
     session: SessionDep,
     status: MotionStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[CouncilMotionOut]:
     """Council motions, newest first, optionally by status."""
     query = select(models.CouncilMotion)
@@ -33,7 +33,7 @@ def list_motions(
 
 
 @router.get("/motions/{index}", response_model=CouncilMotionOut)
-def show_motion(index: int, session: SessionDep) -> CouncilMotionOut:
+def show_motion(index: IndexPath, session: SessionDep) -> CouncilMotionOut:
     """A motion with every member's current vote."""
     motion = mirrored(session, models.CouncilMotion, index, "council motion")
     votes = session.scalars(select(models.CouncilVote).where(models.CouncilVote.motion == index))

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 
+from coordinator.api.deps import IdPath
+from coordinator.api.errors import NotFoundError
 from coordinator.api.schemas import RunOut
 from coordinator.federation.runner import read_rounds
 from coordinator.federation.status import read_status
@@ -53,12 +55,12 @@ def run_of(request: Request, task_id: int) -> RunOut | None:
     "/tasks/{task_id}/rounds",
     responses={404: {"description": "no round logged; the detail says why (e.g. the task was refused)"}},
 )
-def rounds(task_id: int, request: Request) -> list[dict[str, Any]]:
+def rounds(task_id: IdPath, request: Request) -> list[dict[str, Any]]:
     """The task's round log: each committed round (verdicts, the model, the task's own metrics on
     the test set, timings) and each failed attempt (`status: failed` and its reason)."""
     found = refereed_rounds(request, task_id)
     if not found:
         run = run_of(request, task_id)
         why = f": it is {run.state} ({run.reason})" if run is not None and run.reason else ""
-        raise HTTPException(404, f"this coordinator has refereed no round of task {task_id}{why}")
+        raise NotFoundError("NoRounds", f"this coordinator has refereed no round of task {task_id}{why}")
     return found

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
-from coordinator.api.deps import SessionDep, mirrored
+from coordinator.api.deps import IdPath, SessionDep, mirrored
+from coordinator.api.errors import ErrorBody
 from coordinator.api.routes.federation import refereed_rounds
 from coordinator.api.schemas import Lineage, LineageNode, ModelOut
+from coordinator.api.services.models import released_weights
 from coordinator.db import models
 from coordinator.federation.runner import committed
-from coordinator.federation.tasks import load_task
-from decentralml.content import ContentError, ContentStore
-from decentralml.manifest import ManifestError
-from decentralml_bindings import DecentralMl
-from decentralml_bindings.types import ModelStatus
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
 @router.get("/{model_id}", response_model=ModelOut)
-def show_model(model_id: int, session: SessionDep) -> ModelOut:
+def show_model(model_id: IdPath, session: SessionDep) -> ModelOut:
     """A committed model: CID, hash, the accepted results it was built from, its parent, release status."""
     model = mirrored(session, models.Model, model_id, "model")
     return ModelOut.model_validate(model)
@@ -31,40 +28,26 @@ def show_model(model_id: int, session: SessionDep) -> ModelOut:
     response_class=Response,
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "the weights, hash-checked"},
-        403: {"description": "not released by the council, and the task requires release"},
-        410: {"description": "revoked by the council"},
+        403: {
+            "model": ErrorBody,
+            "description": "not released by the council, and the task requires release",
+        },
+        410: {"model": ErrorBody, "description": "revoked by the council"},
     },
 )
-def weights(model_id: int, session: SessionDep, request: Request) -> Response:
+def weights(model_id: IdPath, session: SessionDep, request: Request) -> Response:
     """A committed model's weights (codec bytes) from IPFS, checked against the hash on chain.
 
     Where the task's manifest says `release: council`, only a model the council approved is handed
     out; a revoked model never is. The chain is asked at the time of the request, not the mirror.
     """
     mirrored(session, models.Model, model_id, "model")
-    chain: DecentralMl = request.app.state.chain
-    store: ContentStore | None = request.app.state.store
-    model = chain.model(model_id)
-    if model is None or store is None:
-        raise HTTPException(503, "this coordinator cannot reach the chain's model or has no content store")
-    if model.status == ModelStatus.REVOKED:
-        raise HTTPException(410, f"model {model_id} was withdrawn by the council: do not use it")
-    try:
-        release = load_task(chain, store, model.task_id).release
-    except (ManifestError, ContentError, LookupError):
-        release = "council"  # no usable signed manifest: the strict policy
-    if release == "council" and model.status != ModelStatus.APPROVED:
-        raise HTTPException(
-            403,
-            f"model {model_id} is not released: task {model.task_id} requires a council approval "
-            "(approve_model) before its models are handed out",
-        )
-    data = store.get(model.cid, model.hash)
-    return Response(data, media_type="application/octet-stream", headers={"X-DML-Sha256": model.hash})
+    data, sha256 = released_weights(request.app.state.chain, request.app.state.store, model_id)
+    return Response(data, media_type="application/octet-stream", headers={"X-DML-Sha256": sha256})
 
 
 @router.get("/{model_id}/lineage", response_model=Lineage)
-def lineage(model_id: int, session: SessionDep, request: Request) -> Lineage:
+def lineage(model_id: IdPath, session: SessionDep, request: Request) -> Lineage:
     """The whole tree the model belongs to: its ancestors up to the root, and every descendant of
     the root, across tasks (a task started from another task's released model is a branch)."""
     model = mirrored(session, models.Model, model_id, "model")

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
 
+from fastapi import APIRouter, Path, Request
+
+from coordinator.api.errors import NotFoundError
 from coordinator.api.schemas import Submission
 
 router = APIRouter(prefix="/submissions", tags=["submissions"])
+SubmissionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")]
 
 
 @router.get("/{submission_id}", response_model=Submission)
-def show_submission(submission_id: str, request: Request) -> Submission:
+def show_submission(submission_id: SubmissionId, request: Request) -> Submission:
     """A queued write: pending, included (with its receipt) or failed (with the error it got)."""
     found: Submission | None = request.app.state.submissions.get(submission_id)
     if found is None:
-        raise HTTPException(404, f"no submission {submission_id} on this coordinator (ids live in memory)")
+        raise NotFoundError(
+            "NoSubmission", f"no submission {submission_id} on this coordinator (ids live in memory)"
+        )
     return found

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
-from coordinator.api.deps import SessionDep, SignerDep, mirrored
+from coordinator.api.deps import IdPath, Limit, Offset, SessionDep, SignerDep, mirrored
 from coordinator.api.routes.federation import run_of
 from coordinator.api.schemas import (
     QUEUED,
+    Address,
     AssignmentOut,
     CommitModel,
     CreateTask,
@@ -25,6 +26,7 @@ from coordinator.api.schemas import (
     TaskOut,
     VerdictOut,
 )
+from coordinator.api.services.limits import check_create
 from coordinator.db import models
 from decentralml_bindings import calls
 from decentralml_bindings.types import TaskType, ValidationStrategy
@@ -38,10 +40,10 @@ Status = Literal["Created", "InProgress", "Completed", "Withdrawn", "Expired"]
 def list_tasks(
     session: SessionDep,
     status: Status | None = None,
-    creator: str | None = None,
+    creator: Annotated[Address | None, Query()] = None,
     task_type: Literal["DataAnnotators", "ModelContributor", "ModelEngineer"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> Response:
     """List mirrored tasks, newest first, filtered by status, creator or type."""
     query = select(models.Task)
@@ -60,7 +62,7 @@ def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskDetail)
-def show_task(task_id: int, session: SessionDep, request: Request) -> TaskDetail:
+def show_task(task_id: IdPath, session: SessionDep, request: Request) -> TaskDetail:
     """A task with its assignments, results per round with their verdicts, committed models, and
     this coordinator's run status (refused, stalled, the last failed round's reason)."""
     task = mirrored(session, models.Task, task_id, "task")
@@ -93,11 +95,11 @@ def show_task(task_id: int, session: SessionDep, request: Request) -> TaskDetail
 
 
 @router.post("", response_model=Submitted, responses=QUEUED, status_code=201)
-def create_task(body: CreateTask, signer: SignerDep) -> Submitted | JSONResponse:
+def create_task(body: CreateTask, signer: SignerDep, request: Request) -> Submitted | JSONResponse:
     """Create a task and escrow its reward budget (pallet call `create_task`)."""
+    check_create(body, request.app.state.limits, request.app.state.chain.block_number())
     if body.validation == "CustomAccept":
-        if body.threshold is None:
-            raise HTTPException(422, "CustomAccept needs a threshold")
+        assert body.threshold is not None  # check_create refused a CustomAccept without one
         validation = ValidationStrategy.custom_accept(body.threshold)
     else:
         validation = ValidationStrategy(body.validation)
@@ -117,25 +119,25 @@ def create_task(body: CreateTask, signer: SignerDep) -> Submitted | JSONResponse
 
 
 @router.post("/{task_id}/assign", response_model=Submitted, responses=QUEUED)
-def assign_task(task_id: int, body: Signing, signer: SignerDep) -> Submitted | JSONResponse:
+def assign_task(task_id: IdPath, body: Signing, signer: SignerDep) -> Submitted | JSONResponse:
     """Claim a slot in a task (pallet call `assign_task`)."""
     return signer.execute(calls.assign_task(task_id), body)
 
 
 @router.post("/{task_id}/results", response_model=Submitted, responses=QUEUED, status_code=201)
-def send_task_result(task_id: int, body: SendResult, signer: SignerDep) -> Submitted | JSONResponse:
+def send_task_result(task_id: IdPath, body: SendResult, signer: SignerDep) -> Submitted | JSONResponse:
     """Send a result's CID and hash for the open round (pallet call `send_task_result`)."""
     return signer.execute(calls.send_task_result(task_id, body.round, body.cid, body.hash), body)
 
 
 @router.post("/{task_id}/models", response_model=Submitted, responses=QUEUED, status_code=201)
-def commit_model(task_id: int, body: CommitModel, signer: SignerDep) -> Submitted | JSONResponse:
+def commit_model(task_id: IdPath, body: CommitModel, signer: SignerDep) -> Submitted | JSONResponse:
     """Commit the open round's aggregated model (pallet call `commit_model`)."""
     call = calls.commit_model(task_id, body.round, body.cid, body.hash, body.accepted)
     return signer.execute(call, body)
 
 
 @router.post("/{task_id}/cancel", response_model=Submitted, responses=QUEUED)
-def cancel_task(task_id: int, body: Signing, signer: SignerDep) -> Submitted | JSONResponse:
+def cancel_task(task_id: IdPath, body: Signing, signer: SignerDep) -> Submitted | JSONResponse:
     """Cancel an open task and refund its unspent escrow (pallet call `cancel_task`)."""
     return signer.execute(calls.cancel_task(task_id), body)
