@@ -5,11 +5,15 @@ vector in slices: for each slice it reads that slice from every update, combines
 and writes it into the result. Peak memory is the result (one model) plus one slice per update,
 and the slice shrinks as updates grow, so it stays a small multiple of one model whatever their
 number (`bench/aggregation.py` measures it).
+
+The rules themselves live in `decentralml.rules`, one module each, and read their slices through
+`read_slices` here. `aggregate` is the original entry point for the three coordinate-wise rules,
+kept as a thin wrapper over that table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,6 +25,11 @@ from decentralml import codec
 
 Rule = Literal["fedavg", "trimmed_mean", "median"]
 SLICE_BUDGET_BYTES = 16 << 20  # at most; never more than a quarter of one model
+# Parameters per slice at the least: below this, per-read overhead dominates. Read at call time, so
+# tests can lower it to exercise many slices on a small model.
+MIN_SLICE = 1024
+
+Layout = tuple[tuple[str, tuple[int, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -29,7 +38,7 @@ class UpdateFile:
 
     path: Path
     weight: float
-    layout: tuple[tuple[str, tuple[int, ...]], ...]
+    layout: Layout
     data_offset: int
 
     @classmethod
@@ -55,7 +64,7 @@ class UpdateFile:
     @property
     def size(self) -> int:
         """Parameters in the flat vector."""
-        return sum(int(np.prod(shape, dtype=np.int64)) for _, shape in self.layout)
+        return layout_size(self.layout)
 
     def read(self, start: int, count: int) -> NDArray[np.float32]:
         """`count` parameters of the flat vector from `start`."""
@@ -64,54 +73,73 @@ class UpdateFile:
 
     def weights(self) -> codec.Weights:
         """The whole update as named tensors (one model in memory)."""
-        flat = self.read(0, self.size)
-        out: codec.Weights = {}
-        at = 0
-        for name, shape in self.layout:
-            count = int(np.prod(shape, dtype=np.int64))
-            out[name] = flat[at : at + count].reshape(shape)
-            at += count
-        return out
+        return unflatten(self.read(0, self.size), self.layout)
 
 
-def _combine(
-    stack: NDArray[np.float32], weights: NDArray[np.float64], rule: Rule, trim: float
-) -> NDArray[np.float32]:
-    if rule == "fedavg":
-        shares = (weights / weights.sum()).astype(np.float32)
-        return np.asarray(shares @ stack, dtype=np.float32)
-    if rule == "median":
-        return np.median(stack, axis=0).astype(np.float32)
-    cut = int(trim * len(stack))
-    ordered = np.sort(stack, axis=0)
-    kept: NDArray[np.float32] = ordered[cut : len(stack) - cut]
-    return np.asarray(kept.mean(axis=0), dtype=np.float32)
+def layout_size(layout: Layout) -> int:
+    """Parameters in a flat vector of this layout."""
+    return sum(int(np.prod(shape, dtype=np.int64)) for _, shape in layout)
 
 
-def aggregate(
-    updates: Sequence[UpdateFile], rule: Rule = "fedavg", trim: float = 0.2, budget: int = SLICE_BUDGET_BYTES
-) -> codec.Weights:
-    """The aggregate of `updates` (same layout) by `rule`, reading at most `budget` bytes at a time."""
+def unflatten(flat: NDArray[np.float32], layout: Layout) -> codec.Weights:
+    """Named tensors as views into `flat` (no copy)."""
+    out: codec.Weights = {}
+    at = 0
+    for name, shape in layout:
+        count = int(np.prod(shape, dtype=np.int64))
+        out[name] = flat[at : at + count].reshape(shape)
+        at += count
+    return out
+
+
+def common_layout(updates: Sequence[UpdateFile]) -> Layout:
+    """The layout every update shares; ValueError when there are none or they differ."""
     if not updates:
         raise ValueError("nothing to aggregate")
     layout = updates[0].layout
     if any(u.layout != layout for u in updates):
         raise ValueError("updates with different layouts cannot be aggregated")
+    return layout
+
+
+def slice_length(rows: int, total: int, budget: int, share: int = 1) -> int:
+    """Parameters per slice so that `rows` slices take at most `budget / share` bytes, the budget
+    capped at a quarter of one model of `total` parameters (and at least `MIN_SLICE` parameters).
+
+    A rule whose per-slice work needs k more slice-sized temporaries passes `share` = k + 1, so its
+    peak stays one model (the result) plus a quarter of one.
+    """
+    budget = min(budget, total * codec.DTYPE.itemsize // 4) // share
+    return max(MIN_SLICE, budget // (codec.DTYPE.itemsize * max(rows, 1)))
+
+
+def read_slices(
+    updates: Sequence[UpdateFile], budget: int = SLICE_BUDGET_BYTES, share: int = 1
+) -> Iterator[tuple[int, NDArray[np.float32]]]:
+    """(start, stack) for each slice of the flat vector: row i of `stack` is update i's slice
+    (`slice_length` says how long).
+
+    One buffer is reused for every slice: a caller that keeps a slice past the next step copies it,
+    and one that makes a second pass lets go of the first's last slice (a loop variable keeps it).
+    """
     total = updates[0].size
-    result = np.empty(total, dtype=codec.DTYPE)
-    weights = np.array([u.weight for u in updates], dtype=np.float64)
-    budget = min(budget, total * codec.DTYPE.itemsize // 4)
-    step = max(1024, budget // (codec.DTYPE.itemsize * len(updates)))
-    stack = np.empty((len(updates), min(step, total)), dtype=codec.DTYPE)
+    step = slice_length(len(updates), total, budget, share)
+    buffer = np.empty((len(updates), min(step, total)), dtype=codec.DTYPE)
     for start in range(0, total, step):
         count = min(step, total - start)
         for row, update in enumerate(updates):
-            stack[row, :count] = update.read(start, count)
-        result[start : start + count] = _combine(stack[:, :count], weights, rule, trim)
-    out: codec.Weights = {}
-    at = 0
-    for name, shape in layout:
-        count = int(np.prod(shape, dtype=np.int64))
-        out[name] = result[at : at + count].reshape(shape)
-        at += count
-    return out
+            buffer[row, :count] = update.read(start, count)
+        yield start, buffer[:, :count]
+
+
+def aggregate(
+    updates: Sequence[UpdateFile], rule: Rule = "fedavg", trim: float = 0.2, budget: int = SLICE_BUDGET_BYTES
+) -> codec.Weights:
+    """The aggregate of `updates` (same layout) by `rule`, reading at most `budget` bytes at a time.
+
+    A wrapper over `decentralml.rules.aggregate` for the coordinate-wise rules; new code calls that.
+    """
+    # Imported here: the rules read their slices through this module.
+    from decentralml import rules
+
+    return rules.aggregate(rule, updates, rules.RuleParams(trim=trim), budget=budget).weights

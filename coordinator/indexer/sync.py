@@ -106,7 +106,7 @@ class Indexer:
             stop.wait(poll_seconds)
 
     def _reconnect(self, stop: threading.Event, poll_seconds: float) -> None:
-        url = self.chain.substrate.url
+        url = self.chain.url
         while not stop.is_set():
             try:
                 self.chain = DecentralMl.connect(url)

@@ -61,6 +61,22 @@ R = TypeVar("R")
 _SILENT = (WebSocketTimeoutException, TimeoutError)
 """The node did not answer in time (checked before `_LOST`: `TimeoutError` is an `OSError`)."""
 _LOST = (OSError, WebSocketException)
+# scalecodec builds its decoder classes in one class hierarchy shared by every connection in the
+# process: two connections loading their type registry and metadata at once can see each other's
+# half-built registry ("Decoder class for Compact<u32> not found", seen when the indexer and the API
+# connected together). Connections are therefore set up, metadata included, one at a time.
+_SETUP = threading.Lock()
+
+
+def _open(url: str, **options: Any) -> SubstrateInterface:
+    """A connection to `url` with its runtime metadata loaded, set up under the process-wide lock."""
+    with _SETUP:
+        substrate = SubstrateInterface(url=url, **options)
+        if options.get("auto_discover", True):
+            substrate.init_runtime()
+        return substrate
+
+
 """The connection is gone: BrokenPipeError, ConnectionResetError, ConnectionRefusedError (all
 `OSError`), WebSocketConnectionClosedException, a failed handshake, ..."""
 
@@ -134,9 +150,7 @@ class DecentralMl:
     @classmethod
     def connect(cls, url: str, *, read_timeout: float = 30.0) -> DecentralMl:
         """A client of the node at `url` (`ws://` or `wss://`)."""
-        return cls(
-            SubstrateInterface(url=url, ws_options={"timeout": read_timeout}), read_timeout=read_timeout
-        )
+        return cls(_open(url, ws_options={"timeout": read_timeout}), read_timeout=read_timeout)
 
     def close(self) -> None:
         """Close the shared connection; a later read opens a new one."""
@@ -153,7 +167,7 @@ class DecentralMl:
 
     def _connection(self) -> SubstrateInterface:
         if self._substrate is None:
-            self._substrate = SubstrateInterface(url=self.url, ws_options={"timeout": self.read_timeout})
+            self._substrate = _open(self.url, ws_options={"timeout": self.read_timeout})
         return self._substrate
 
     def _drop(self) -> None:
@@ -329,9 +343,7 @@ class DecentralMl:
         end = time.monotonic() + deadline
         seen = _Watched()
         # No type registry is needed to watch: this connection only sends bytes and reads statuses.
-        watcher = SubstrateInterface(
-            url=self.url, auto_discover=False, auto_reconnect=False, ws_options={"timeout": deadline}
-        )
+        watcher = _open(self.url, auto_discover=False, auto_reconnect=False, ws_options={"timeout": deadline})
         watcher.websocket.settimeout(max(end - time.monotonic(), 0.001))
 
         def on_update(message: dict[str, Any], update_nr: int, subscription_id: str) -> Any:

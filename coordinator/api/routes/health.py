@@ -30,6 +30,8 @@ def health(request: Request) -> Health:
         database = "ok"
     except Exception:  # any failure to reach the database is reported, not raised
         database = "unreachable"
+    if finalized is not None and indexed is not None:
+        finalized = max(finalized, indexed)  # the indexer only applies finalized blocks
     lag = None if finalized is None or indexed is None else finalized - indexed
     return Health(
         chain="unreachable" if finalized is None else "ok",
