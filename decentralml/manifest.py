@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from decentralml.data import DataSpec
+from decentralml.rules import RuleName, RuleParams
 from decentralml.models import ModelSpec
 from decentralml.training import TrainSpec
 
@@ -59,13 +60,19 @@ class ValidationPolicy(BaseModel):
         "multiple of the round's median distance",
     )
     max_norm: float | None = Field(None, gt=0, description="reject any update farther than this")
+    max_loss_rise: float = Field(
+        0.5,
+        ge=0,
+        le=100,
+        description="anchored floor: reject an update whose validation loss exceeds the best committed "
+        "model's by more than this fraction, however far the current global model has fallen",
+    )
 
 
-class AggregationSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AggregationSpec(RuleParams):
+    """Which rule of `decentralml.rules.RULES` combines the accepted updates, and its parameters."""
 
-    rule: Literal["fedavg", "trimmed_mean", "median"] = "fedavg"
-    trim: float = Field(0.2, ge=0, lt=0.5, description="trimmed_mean: fraction cut from each end")
+    rule: RuleName = "fedavg"
 
 
 class TaskManifest(BaseModel):

@@ -16,17 +16,21 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 from substrateinterface import Keypair
 
-from decentralml import codec
-from decentralml.aggregation import UpdateFile, aggregate
+from decentralml import codec, rules
+from decentralml.aggregation import UpdateFile
 from decentralml.content import ContentError, ContentStore
 from decentralml.data import Split
 from decentralml.kinds.schema import Objective
 from decentralml.manifest import TaskManifest
+from decentralml.models import build, load_weights, weights_of
+from decentralml.rules import RULES, RuleError, RuleParams, RuleState
+from decentralml.training import score, train
 from decentralml.validation import Check, check_updates
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.events import ModelCommitted
@@ -58,6 +62,15 @@ class Received:
         return cls(worker, path, examples)
 
 
+def capped(matched: list[tuple[int, UpdateFile]]) -> list[tuple[int, UpdateFile]]:
+    """The updates with their self-reported example counts capped at the round's median claim:
+    nothing checks a claim, so inflating it past the median gains nothing."""
+    if not matched:
+        return matched
+    cap = float(np.median([update.weight for _, update in matched]))
+    return [(key, replace(update, weight=min(update.weight, cap))) for key, update in matched]
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -79,6 +92,10 @@ class RoundOutcome:
     rejected: dict[int, str]
     checks: list[Check] = field(default_factory=list)
     fetched: list[int] = field(default_factory=list)  # results judged from IPFS: no update arrived
+    rule: str = "fedavg"  # the rule that aggregated (a robust rule that cannot run falls back)
+    contributions: dict[int, float] = field(default_factory=dict)  # result -> its part, on the rule's scale
+    validation_loss: float = float("nan")  # of the new global model
+    counted_examples: dict[int, float] = field(default_factory=dict)  # result -> examples counted (capped)
 
 
 class Referee:
@@ -89,9 +106,57 @@ class Referee:
         validator: Keypair,
         validation: Split,
         objective: Objective = "classification",
+        state_dir: Path | None = None,
     ) -> None:
         self.chain, self.store, self.validator, self.validation = chain, store, validator, validation
         self.objective: Objective = objective
+        self.state_dir = state_dir
+        # The best committed model's validation loss: the anchored floor (`max_loss_rise`).
+        self.best_loss: float | None = None
+
+    def _aggregate(
+        self,
+        manifest: TaskManifest,
+        files: list[UpdateFile],
+        global_weights: codec.Weights,
+        spool: Path | None,
+    ) -> tuple[codec.Weights, list[float], str]:
+        """(the aggregate, each update's contribution, the rule used) by the manifest's rule; a
+        robust rule that cannot run this round (too few updates) falls back to the median."""
+        spec = manifest.aggregation
+        params = RuleParams(**spec.model_dump(exclude={"rule"}))
+        info = RULES[spec.rule]
+        reference = self._reference(manifest, global_weights, spool) if info.needs_reference else None
+        state = RuleState.load(self.state_dir / "rule-state.bin") if self.state_dir is not None else None
+        try:
+            found = rules.aggregate(spec.rule, files, params, reference, state, global_weights)
+            return found.weights, found.contributions, spec.rule
+        except RuleError as cannot:
+            log.warning("rule cannot run this round: the median instead", extra={"reason": str(cannot)})
+            found = rules.aggregate("median", files, params)
+            return found.weights, found.contributions, "median"
+        finally:
+            if reference is not None:
+                reference.path.unlink(missing_ok=True)
+
+    def _reference(
+        self, manifest: TaskManifest, global_weights: codec.Weights, spool: Path | None
+    ) -> UpdateFile:
+        """The referee's own update: the global model trained on the task's validation set (the
+        root dataset of a trust-bootstrapped rule, as in FLTrust)."""
+        model = build(manifest.model)
+        load_weights(model, global_weights)
+        train(model, self.validation, manifest.training, self.objective)
+        directory = spool or self.state_dir or Path(".")
+        return UpdateFile.spool(
+            directory, "reference-update", codec.encode(weights_of(model)), float(len(self.validation))
+        )
+
+    def validation_loss(self, manifest: TaskManifest, weights: codec.Weights) -> float:
+        """The validation loss of `weights` (of the task's model)."""
+        model = build(manifest.model)
+        load_weights(model, weights)
+        return score(model, self.validation, self.objective)["loss"]
 
     def _orphans(
         self, task_id: int, round_: int, seen: set[int], spool: Path, examples: int
@@ -147,17 +212,31 @@ class Referee:
                 matched.append((result_id, UpdateFile.open(item.path, item.examples)))
             except codec.CodecError:
                 rejected[result_id] = "Malformed"
+        matched = capped(matched)
+        floor = None if self.best_loss is None else self.best_loss * (1 + manifest.validation.max_loss_rise)
         baseline, checks = check_updates(
-            global_weights, matched, manifest.model, self.validation, manifest.validation, self.objective
+            global_weights,
+            matched,
+            manifest.model,
+            self.validation,
+            manifest.validation,
+            self.objective,
+            floor_loss=floor,
         )
         approved = [c.key for c in checks if c.approved]
         rejected |= {c.key: c.reason or "FailedValidation" for c in checks if not c.approved}
+        contributions: dict[int, float] = {}
+        rule_used: str = manifest.aggregation.rule
         if approved:
             files = dict(matched)
-            rule = manifest.aggregation
-            new_weights = aggregate([files[r] for r in approved], rule.rule, rule.trim)
+            new_weights, shares, rule_used = self._aggregate(
+                manifest, [files[r] for r in approved], global_weights, spool
+            )
+            contributions = dict(zip(approved, shares, strict=True))
         else:
             new_weights = global_weights
+        loss = self.validation_loss(manifest, new_weights)
+        self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
         data = codec.encode(new_weights)
         stored = self.store.put(data)
         scores = {c.key: c.score for c in checks}
@@ -178,6 +257,10 @@ class Referee:
             rejected=rejected,
             checks=checks,
             fetched=sorted(result_id for result_id, _ in fetched),
+            rule=rule_used,
+            contributions=contributions,
+            validation_loss=loss,
+            counted_examples={key: update.weight for key, update in matched},
         )
         for _, item in fetched:
             item.path.unlink(missing_ok=True)

@@ -142,7 +142,8 @@ def run_task(
         done, weights = current_weights(chain, store, task_id)
         round_ = done + 1
         sets = judging_sets(manifest, store, validator)
-        referee = Referee(chain, store, validator, sets.validation, sets.objective)
+        referee = Referee(chain, store, validator, sets.validation, sets.objective, state_dir=directory)
+        referee.best_loss = _best_loss(directory, referee, manifest, weights)
         outcomes = []
         for round_ in range(done + 1, task.rounds + 1):
             outcome, weights = _round(transport, referee, manifest, sets, task_id, round_, weights, directory)
@@ -155,6 +156,14 @@ def run_task(
         _append(directory, {"status": "failed", "task_id": task_id, "round": round_, "reason": reason[:2000]})
         log.error("round failed", extra={"task": task_id, "round": round_, "reason": reason[:500]})
         raise
+
+
+def _best_loss(directory: Path, referee: Referee, manifest: TaskManifest, weights: codec.Weights) -> float:
+    """The anchored floor's reference: the lowest validation loss of the model the task started
+    from and of every committed round (from the round log, so a restart keeps it)."""
+    logged = committed(read_rounds(directory.parent, int(directory.name.removeprefix("task-"))))
+    losses = [float(r["validation_loss"]) for r in logged if "validation_loss" in r]
+    return min([referee.validation_loss(manifest, weights), *losses])
 
 
 def _round(

@@ -78,7 +78,11 @@ def test_rounds_are_refereed_and_committed_by_hash(
         assert on_chain_accepted == list(model.accepted)
         # The aggregate is the mean of exactly the honest updates: the tampered one never counts.
         honest_weights = [codec.decode(updates[k.ss58_address].data) for k in (BOB, CHARLIE)]
-        counts = [updates[k.ss58_address].examples for k in (BOB, CHARLIE)]
+        # Claimed counts are capped at the median claim of the updates that matched their hash.
+        claims = [updates[k.ss58_address].examples for k in (BOB, CHARLIE, DAVE)]
+        cap = float(np.median(claims))
+        counts = [min(updates[k.ss58_address].examples, cap) for k in (BOB, CHARLIE)]
+        assert [outcome.counted_examples[updates[k.ss58_address].result_id] for k in (BOB, CHARLIE)] == counts
         for name, value in codec.decode(stored).items():
             expected = sum(w[name] * n for w, n in zip(honest_weights, counts, strict=True)) / sum(counts)
             np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-6)
