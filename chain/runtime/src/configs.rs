@@ -128,5 +128,8 @@ impl pallet_decentralml::Config for Runtime {
 	type MaxCidLength = ConstU32<128>;
 	type MaxTaskDuration = ConstU32<{ 30 * DAYS }>;
 	type MaxExpiringPerBlock = ConstU32<16>;
+	type MinReward = ConstU128<EXISTENTIAL_DEPOSIT>;
+	type TaskDeposit = ConstU128<{ UNIT / 100 }>;
+	type ReapDelay = ConstU32<{ DAYS }>;
 	type WeightInfo = pallet_decentralml::weights::SubstrateWeight<Runtime>;
 }

@@ -21,9 +21,8 @@ fn reward<T: Config>() -> BalanceOf<T> {
 	T::Currency::minimum_balance().max(1u32.into()).saturating_mul(100u32.into())
 }
 
-fn cid<T: Config>() -> CidOf<T> {
-	let long = vec![b'b'; T::MaxCidLength::get() as usize];
-	long.try_into().unwrap_or_default()
+fn cid<T: Config>() -> Vec<u8> {
+	vec![b'b'; T::MaxCidLength::get() as usize]
 }
 
 fn expiry<T: Config>() -> BlockNumberFor<T> {
@@ -34,7 +33,7 @@ fn expiry<T: Config>() -> BlockNumberFor<T> {
 fn new_task<T: Config>(
 	creator: &T::AccountId,
 	validation: ValidationStrategy,
-	validators: ValidatorsOf<T>,
+	validators: Vec<T::AccountId>,
 	rounds: RoundIndex,
 ) -> Result<TaskId, BenchmarkError> {
 	let task_id = NextTaskId::<T>::get();
@@ -75,10 +74,8 @@ fn sent_result<T: Config>(
 	Ok(result_id)
 }
 
-fn validators<T: Config>() -> ValidatorsOf<T> {
-	let all: Vec<T::AccountId> =
-		(0..T::MaxValidators::get()).map(|i| funded::<T>("validator", i)).collect();
-	all.try_into().unwrap_or_default()
+fn validators<T: Config>() -> Vec<T::AccountId> {
+	(0..T::MaxValidators::get()).map(|i| funded::<T>("validator", i)).collect()
 }
 
 #[benchmarks]
@@ -96,7 +93,7 @@ mod benchmarks {
 			ModelCommit {
 				task_id: 0,
 				round: 1,
-				cid: cid::<T>(),
+				cid: cid::<T>().try_into().unwrap_or_default(),
 				hash: [3u8; 32],
 				accepted: Default::default(),
 				parent: None,
@@ -159,7 +156,7 @@ mod benchmarks {
 		let worker = assigned_worker::<T>(task_id, 0)?;
 		let result_id = sent_result::<T>(task_id, &worker)?;
 		#[extrinsic_call]
-		_(RawOrigin::Signed(validator), result_id, true, Permill::from_percent(90));
+		_(RawOrigin::Signed(validator), result_id, true, Permill::from_percent(90), None);
 		assert_eq!(
 			Results::<T>::get(result_id).map(|r| r.status),
 			Some(ResultSubmissionStatus::Accepted)
@@ -211,8 +208,6 @@ mod benchmarks {
 			Pallet::<T>::accept_task_result(RawOrigin::Signed(creator.clone()).into(), result_id)?;
 			accepted.push(result_id);
 		}
-		let accepted: AcceptedOf<T> =
-			accepted.try_into().map_err(|_| BenchmarkError::Weightless)?;
 		#[extrinsic_call]
 		_(RawOrigin::Signed(creator), task_id, 1, cid::<T>(), [4u8; 32], accepted);
 		assert_eq!(Tasks::<T>::get(task_id).map(|t| t.status), Some(TaskStatus::Completed));
@@ -220,13 +215,43 @@ mod benchmarks {
 	}
 
 	#[benchmark]
-	fn cancel_task() -> Result<(), BenchmarkError> {
+	fn cancel_task(n: Linear<0, { T::MaxAssignments::get() }>) -> Result<(), BenchmarkError> {
 		let creator = funded::<T>("creator", 0);
-		let task_id =
-			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		let validators = validators::<T>();
+		let validator = validators.first().cloned().unwrap_or_else(|| creator.clone());
+		let task_id = new_task::<T>(&creator, ValidationStrategy::ManualAccept, validators, 1)?;
+		for i in 0..n {
+			let worker = assigned_worker::<T>(task_id, i)?;
+			let result_id = sent_result::<T>(task_id, &worker)?;
+			Pallet::<T>::validate_task_result(
+				RawOrigin::Signed(validator.clone()).into(),
+				result_id,
+				true,
+				Permill::from_percent(80),
+				None,
+			)?;
+		}
 		#[extrinsic_call]
 		_(RawOrigin::Signed(creator), task_id);
 		assert_eq!(Tasks::<T>::get(task_id).map(|t| t.status), Some(TaskStatus::Withdrawn));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn reap(n: Linear<0, { T::MaxAssignments::get() }>) -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let task_id =
+			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		for i in 0..n {
+			let worker = assigned_worker::<T>(task_id, i)?;
+			sent_result::<T>(task_id, &worker)?;
+		}
+		Pallet::<T>::cancel_task(RawOrigin::Signed(creator.clone()).into(), task_id)?;
+		let after = expiry::<T>().saturating_add(T::ReapDelay::get());
+		frame_system::Pallet::<T>::set_block_number(after);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(creator), task_id);
+		assert!(!Tasks::<T>::contains_key(task_id));
 		Ok(())
 	}
 

@@ -39,6 +39,42 @@ pub(crate) fn pay<T: Config>(
 	Ok(())
 }
 
+/// Return `amount` of the task's escrow to its creator (the unearned part of a reward).
+pub(crate) fn refund_part<T: Config>(task: &mut TaskOf<T>, amount: BalanceOf<T>) -> DispatchResult {
+	if amount.is_zero() {
+		return Ok(());
+	}
+	let escrowed = task.escrowed.checked_sub(&amount).ok_or(Error::<T>::Overflow)?;
+	let refunded = task.refunded.checked_add(&amount).ok_or(Error::<T>::Overflow)?;
+	T::Currency::release(&HoldReason::TaskEscrow.into(), &task.creator, amount, Precision::Exact)?;
+	task.escrowed = escrowed;
+	task.refunded = refunded;
+	Ok(())
+}
+
+/// Hold a task's storage deposit on its creator's balance.
+pub(crate) fn hold_deposit<T: Config>(
+	creator: &T::AccountId,
+	amount: BalanceOf<T>,
+) -> DispatchResult {
+	if amount.is_zero() {
+		return Ok(());
+	}
+	T::Currency::hold(&HoldReason::TaskStorage.into(), creator, amount)
+		.map_err(|_| Error::<T>::InsufficientDeposit.into())
+}
+
+/// Return a reaped task's storage deposit to its creator. Returns the amount.
+pub(crate) fn release_deposit<T: Config>(
+	creator: &T::AccountId,
+	amount: BalanceOf<T>,
+) -> Result<BalanceOf<T>, DispatchError> {
+	if !amount.is_zero() {
+		T::Currency::release(&HoldReason::TaskStorage.into(), creator, amount, Precision::Exact)?;
+	}
+	Ok(amount)
+}
+
 /// Return everything still escrowed for the task to its creator. Returns the amount.
 pub(crate) fn refund<T: Config>(task: &mut TaskOf<T>) -> Result<BalanceOf<T>, DispatchError> {
 	let amount = task.escrowed;

@@ -4,6 +4,73 @@ use crate::{escrow, pallet::*, types::*, Config, Error, Event, Pallet};
 use frame::prelude::*;
 
 impl<T: Config> Pallet<T> {
+	/// A CID as stored, refusing an over-long one by name.
+	pub(crate) fn cid(bytes: Vec<u8>) -> Result<CidOf<T>, DispatchError> {
+		bytes.try_into().map_err(|_| Error::<T>::CidTooLong.into())
+	}
+
+	/// Take an ended task out of the expiry queue of its expiry block, so that ended tasks never
+	/// fill the queue for others.
+	pub(crate) fn leave_expiry_queue(task_id: TaskId, expires_at: BlockNumberFor<T>) {
+		ExpiryQueue::<T>::mutate_exists(expires_at, |due| {
+			if let Some(queue) = due {
+				queue.retain(|id| *id != task_id);
+				if queue.is_empty() {
+					*due = None;
+				}
+			}
+		});
+	}
+
+	/// The share of the reward per result an accepted result earns: the mean score of its
+	/// approving verdicts (the whole reward when nobody scored it).
+	pub(crate) fn payout_share(result_id: ResultId) -> Permill {
+		let mut total: u64 = 0;
+		let mut count: u64 = 0;
+		for (_, verdict) in Verdicts::<T>::iter_prefix(result_id) {
+			if verdict.approved {
+				total = total.saturating_add(u64::from(verdict.score.deconstruct()));
+				count = count.saturating_add(1);
+			}
+		}
+		if count == 0 {
+			return Permill::one();
+		}
+		let mean = total.checked_div(count).unwrap_or(1_000_000);
+		Permill::from_parts(u32::try_from(mean).unwrap_or(1_000_000))
+	}
+
+	/// Pay every result of the task's open round that a validator approved but nobody settled
+	/// (before a cancellation or an expiry refunds the escrow). The caller stores the task.
+	pub(crate) fn pay_approved(task_id: TaskId, task: &mut TaskOf<T>) -> DispatchResult {
+		let round = Self::open_round(task)?;
+		if round > task.rounds {
+			return Ok(());
+		}
+		for (_, result_id) in ResultIndex::<T>::iter_prefix((task_id, round)) {
+			let Some(mut result) = Results::<T>::get(result_id) else { continue };
+			if result.status.is_settled() || result.approvals == 0 {
+				continue;
+			}
+			Self::settle_accept(result_id, task, &mut result)?;
+			Results::<T>::insert(result_id, result);
+		}
+		Ok(())
+	}
+
+	/// Remove what is stored for an ended task, except its committed models.
+	pub(crate) fn remove_task_state(task_id: TaskId, task: &TaskOf<T>) {
+		for round in 1..=task.rounds {
+			for (_, result_id) in ResultIndex::<T>::drain_prefix((task_id, round)) {
+				Results::<T>::remove(result_id);
+				let _ = Verdicts::<T>::clear_prefix(result_id, u32::MAX, None);
+			}
+		}
+		let _ = Assignments::<T>::clear_prefix(task_id, u32::MAX, None);
+		let _ = Rounds::<T>::clear_prefix(task_id, u32::MAX, None);
+		Tasks::<T>::remove(task_id);
+	}
+
 	/// The full reward budget of a task, refusing overflow.
 	pub(crate) fn budget(
 		reward_per_result: BalanceOf<T>,
@@ -86,7 +153,8 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// Accept a result: pay its worker and count it in its round. The caller stores both.
+	/// Accept a result: pay its worker its share of the reward (`payout_share`), return the rest
+	/// of that reward to the creator, and count it in its round. The caller stores both.
 	pub(crate) fn settle_accept(
 		result_id: ResultId,
 		task: &mut TaskOf<T>,
@@ -94,8 +162,12 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		let mut counters = Rounds::<T>::get(result.task_id, result.round);
 		counters.accepted = counters.accepted.checked_add(1).ok_or(Error::<T>::Overflow)?;
-		let reward = task.reward_per_result;
-		escrow::pay::<T>(task, &result.worker, reward)?;
+		let reward = Self::payout_share(result_id).mul_floor(task.reward_per_result);
+		let refunded = task.reward_per_result.saturating_sub(reward);
+		if !reward.is_zero() {
+			escrow::pay::<T>(task, &result.worker, reward)?;
+		}
+		escrow::refund_part::<T>(task, refunded)?;
 		result.status = ResultSubmissionStatus::Accepted;
 		Rounds::<T>::insert(result.task_id, result.round, counters);
 		Self::deposit_event(Event::ResultAccepted {
@@ -104,6 +176,7 @@ impl<T: Config> Pallet<T> {
 			round: result.round,
 			worker: result.worker.clone(),
 			reward,
+			refunded,
 		});
 		Ok(())
 	}
@@ -135,6 +208,9 @@ impl<T: Config> Pallet<T> {
 		let Some(mut task) = Tasks::<T>::get(task_id) else { return };
 		if !task.status.is_open() {
 			return;
+		}
+		if let Err(error) = Self::pay_approved(task_id, &mut task) {
+			defensive!("approved results of an expiring task could not be paid", error);
 		}
 		match escrow::refund::<T>(&mut task) {
 			Ok(refunded) => {
@@ -173,9 +249,25 @@ impl<T: Config> Pallet<T> {
 			let entry = per_creator.entry(task.creator.clone()).or_default();
 			*entry = entry.checked_add(&task.escrowed).ok_or("escrow sum overflow")?;
 		}
+		let mut deposits: alloc::collections::BTreeMap<T::AccountId, BalanceOf<T>> =
+			Default::default();
+		for (_, task) in Tasks::<T>::iter() {
+			let entry = deposits.entry(task.creator.clone()).or_default();
+			*entry = entry.checked_add(&T::TaskDeposit::get()).ok_or("deposit sum overflow")?;
+		}
 		for (creator, escrowed) in per_creator {
 			let held = T::Currency::balance_on_hold(&HoldReason::TaskEscrow.into(), &creator);
 			ensure!(held == escrowed, "held balance differs from the tasks' escrow");
+		}
+		for (creator, deposit) in deposits {
+			let held = T::Currency::balance_on_hold(&HoldReason::TaskStorage.into(), &creator);
+			ensure!(held == deposit, "held storage deposit differs from the creator's tasks");
+		}
+		for (_, due) in ExpiryQueue::<T>::iter() {
+			for task_id in due {
+				let open = Tasks::<T>::get(task_id).is_some_and(|t| t.status.is_open());
+				ensure!(open, "an ended task is still in the expiry queue");
+			}
 		}
 		Ok(())
 	}

@@ -12,8 +12,13 @@
 //!   Acceptance pays the worker from escrow in the same call;
 //! - the coordinator commits each round's aggregated model by CID and hash, listing exactly the
 //!   accepted results it was built from and linking to the previous round (`commit_model`);
+//! - an accepted result is paid its validators' score (a share of the reward per result); the rest
+//!   of that reward returns to the creator at once;
 //! - committing the last round completes the task; cancelling (`cancel_task`) or reaching the
-//!   expiry block ends it early. Either way unspent escrow returns to the creator;
+//!   expiry block ends it early, after paying the results validators approved but nobody settled.
+//!   Either way unspent escrow returns to the creator, and the task leaves the expiry queue;
+//! - each task holds a storage deposit from its creator, returned by `reap` (callable by anyone)
+//!   once the task has ended and `ReapDelay` blocks have passed since its expiry block;
 //! - a council majority releases (`approve_model`) or withdraws (`revoke_model`) models.
 //!
 //! No credentials or private paths are ever stored: content is referenced by CID and hash only.
@@ -112,6 +117,16 @@ pub mod pallet {
 		/// Most tasks that may expire at the same block.
 		#[pallet::constant]
 		type MaxExpiringPerBlock: Get<u32>;
+		/// The smallest reward per result (at least the existential deposit, so a reward can always
+		/// be paid to a new account).
+		#[pallet::constant]
+		type MinReward: Get<BalanceOf<Self>>;
+		/// Held from the creator for every task while its state is stored; returned by `reap`.
+		#[pallet::constant]
+		type TaskDeposit: Get<BalanceOf<Self>>;
+		/// Blocks after a task's expiry block before an ended task may be reaped.
+		#[pallet::constant]
+		type ReapDelay: Get<BlockNumberFor<Self>>;
 		/// Weights of this pallet's calls, from its benchmarks.
 		type WeightInfo: WeightInfo;
 	}
@@ -121,6 +136,8 @@ pub mod pallet {
 	pub enum HoldReason {
 		/// The unspent reward budget of a creator's open tasks.
 		TaskEscrow,
+		/// The storage deposit of a creator's tasks not yet reaped.
+		TaskStorage,
 	}
 
 	/// The id the next task gets.
@@ -237,14 +254,17 @@ pub mod pallet {
 			validator: T::AccountId,
 			approved: bool,
 			score: Permill,
+			reason: Option<RejectionReason>,
 		},
-		/// A result was accepted and its worker paid from escrow.
+		/// A result was accepted and its worker paid from escrow its score's share of the reward;
+		/// the rest of that reward went back to the creator.
 		ResultAccepted {
 			result_id: ResultId,
 			task_id: TaskId,
 			round: RoundIndex,
 			worker: T::AccountId,
 			reward: BalanceOf<T>,
+			refunded: BalanceOf<T>,
 		},
 		/// A result was rejected.
 		ResultRejected {
@@ -275,6 +295,13 @@ pub mod pallet {
 		ModelApproved { model_id: ModelId, task_id: TaskId, round: RoundIndex },
 		/// The council withdrew a model.
 		ModelRevoked { model_id: ModelId, task_id: TaskId, round: RoundIndex },
+		/// An ended task's state was removed and its storage deposit returned to its creator.
+		TaskReaped {
+			task_id: TaskId,
+			by: T::AccountId,
+			creator: T::AccountId,
+			deposit: BalanceOf<T>,
+		},
 	}
 
 	#[pallet::error]
@@ -356,6 +383,22 @@ pub mod pallet {
 		ModelAlreadyRevoked,
 		/// An id counter or amount would overflow.
 		Overflow,
+		/// A CID is longer than `MaxCidLength` bytes.
+		CidTooLong,
+		/// More validators than `MaxValidators`.
+		TooManyValidators,
+		/// More accepted results than `MaxAssignments`.
+		TooManyAccepted,
+		/// The reward per result is below `MinReward` (the existential deposit).
+		RewardTooSmall,
+		/// The creator's free balance cannot cover the task's storage deposit.
+		InsufficientDeposit,
+		/// Only an ended task may be reaped.
+		TaskStillOpen,
+		/// The task may be reaped only `ReapDelay` blocks after its expiry block.
+		TooEarlyToReap,
+		/// A disapproving verdict needs a reason, and an approving one has none.
+		VerdictReasonMismatch,
 	}
 
 	#[pallet::hooks]
@@ -393,13 +436,16 @@ pub mod pallet {
 			max_assignments: u32,
 			expires_at: BlockNumberFor<T>,
 			validation: ValidationStrategy,
-			validators: ValidatorsOf<T>,
+			validators: Vec<T::AccountId>,
 			reward_per_result: BalanceOf<T>,
-			manifest_cid: CidOf<T>,
+			manifest_cid: Vec<u8>,
 			manifest_hash: ContentHash,
 			base_model: Option<ModelId>,
 		) -> DispatchResult {
 			let creator = ensure_signed(origin)?;
+			let validators: ValidatorsOf<T> =
+				validators.try_into().map_err(|_| Error::<T>::TooManyValidators)?;
+			let manifest_cid = Self::cid(manifest_cid)?;
 			let now = frame_system::Pallet::<T>::block_number();
 			ensure!((1..=T::MaxRounds::get()).contains(&rounds), Error::<T>::InvalidRounds);
 			ensure!(
@@ -412,6 +458,7 @@ pub mod pallet {
 				Error::<T>::ExpiryTooFar
 			);
 			ensure!(!reward_per_result.is_zero(), Error::<T>::ZeroReward);
+			ensure!(reward_per_result >= T::MinReward::get(), Error::<T>::RewardTooSmall);
 			ensure!(!manifest_cid.is_empty(), Error::<T>::EmptyCid);
 			Self::ensure_distinct(&validators)?;
 			if let ValidationStrategy::CustomAccept { threshold } = validation {
@@ -427,6 +474,7 @@ pub mod pallet {
 			let next_task_id = task_id.checked_add(1).ok_or(Error::<T>::Overflow)?;
 			ExpiryQueue::<T>::try_mutate(expires_at, |due| due.try_push(task_id))
 				.map_err(|_| Error::<T>::ExpiryQueueFull)?;
+			escrow::hold_deposit::<T>(&creator, T::TaskDeposit::get())?;
 			escrow::hold::<T>(&creator, budget)?;
 
 			NextTaskId::<T>::put(next_task_id);
@@ -498,10 +546,11 @@ pub mod pallet {
 			origin: OriginFor<T>,
 			task_id: TaskId,
 			round: RoundIndex,
-			cid: CidOf<T>,
+			cid: Vec<u8>,
 			hash: ContentHash,
 		) -> DispatchResult {
 			let worker = ensure_signed(origin)?;
+			let cid = Self::cid(cid)?;
 			let task = Self::active_task(task_id)?;
 			ensure!(Assignments::<T>::contains_key(task_id, &worker), Error::<T>::NotAssigned);
 			ensure!(round == Self::open_round(&task)?, Error::<T>::WrongRound);
@@ -544,10 +593,12 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Record the caller's verdict and score on a result.
+		/// Record the caller's verdict, score and (when disapproving) reason on a result.
 		///
-		/// Under AutoAccept the verdict settles the result at once; under CustomAccept the
-		/// result is settled once the threshold is reached (or can no longer be reached).
+		/// The score is how much the result contributed: an accepted result is paid that share
+		/// of the reward per result (the mean of its approving verdicts' scores). Under AutoAccept
+		/// the verdict settles the result at once, a rejection with the verdict's reason; under
+		/// CustomAccept the result is settled once the threshold is reached (or can no longer be).
 		#[pallet::call_index(3)]
 		#[pallet::weight(T::WeightInfo::validate_task_result())]
 		pub fn validate_task_result(
@@ -555,8 +606,10 @@ pub mod pallet {
 			result_id: ResultId,
 			approved: bool,
 			score: Permill,
+			reason: Option<RejectionReason>,
 		) -> DispatchResult {
 			let validator = ensure_signed(origin)?;
+			ensure!(approved == reason.is_none(), Error::<T>::VerdictReasonMismatch);
 			let (mut task, mut result) = Self::unsettled_result(result_id)?;
 			ensure!(Self::may_validate(&task, &validator), Error::<T>::NotValidator);
 			ensure!(validator != result.worker, Error::<T>::CannotValidateOwnResult);
@@ -572,20 +625,23 @@ pub mod pallet {
 			}
 			result.status = ResultSubmissionStatus::Validated;
 			let at = frame_system::Pallet::<T>::block_number();
-			Verdicts::<T>::insert(result_id, &validator, Verdict { approved, score, at });
+			Verdicts::<T>::insert(result_id, &validator, Verdict { approved, score, reason, at });
 			Self::deposit_event(Event::ResultValidated {
 				result_id,
 				task_id: result.task_id,
 				validator,
 				approved,
 				score,
+				reason,
 			});
 
 			match Self::decision(&task, &result) {
 				Some(true) => Self::settle_accept(result_id, &mut task, &mut result)?,
-				Some(false) => {
-					Self::settle_reject(result_id, &mut result, RejectionReason::FailedValidation)?
-				}
+				Some(false) => Self::settle_reject(
+					result_id,
+					&mut result,
+					reason.unwrap_or(RejectionReason::FailedValidation),
+				)?,
 				None => {}
 			}
 			let task_id = result.task_id;
@@ -635,11 +691,14 @@ pub mod pallet {
 			origin: OriginFor<T>,
 			task_id: TaskId,
 			round: RoundIndex,
-			cid: CidOf<T>,
+			cid: Vec<u8>,
 			hash: ContentHash,
-			accepted: AcceptedOf<T>,
+			accepted: Vec<ResultId>,
 		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
+			let cid = Self::cid(cid)?;
+			let accepted: AcceptedOf<T> =
+				accepted.try_into().map_err(|_| Error::<T>::TooManyAccepted)?;
 			let mut task = Self::active_task(task_id)?;
 			ensure!(
 				who == task.creator || task.validators.contains(&who),
@@ -704,6 +763,7 @@ pub mod pallet {
 			if round == task.rounds {
 				let refunded = escrow::refund::<T>(&mut task)?;
 				task.status = TaskStatus::Completed;
+				Self::leave_expiry_queue(task_id, task.expires_at);
 				Self::deposit_event(Event::TaskCompleted {
 					task_id,
 					creator: task.creator.clone(),
@@ -714,16 +774,19 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Cancel an open task and refund its unspent escrow. Creator only.
+		/// Cancel an open task. Creator only. Results of the open round that a validator approved
+		/// but nobody settled are paid first; then the unspent escrow is refunded.
 		#[pallet::call_index(7)]
-		#[pallet::weight(T::WeightInfo::cancel_task())]
+		#[pallet::weight(T::WeightInfo::cancel_task(T::MaxAssignments::get()))]
 		pub fn cancel_task(origin: OriginFor<T>, task_id: TaskId) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let mut task = Tasks::<T>::get(task_id).ok_or(Error::<T>::TaskNotFound)?;
 			ensure!(who == task.creator, Error::<T>::NotCreator);
 			ensure!(task.status.is_open(), Error::<T>::TaskNotOpen);
+			Self::pay_approved(task_id, &mut task)?;
 			let refunded = escrow::refund::<T>(&mut task)?;
 			task.status = TaskStatus::Withdrawn;
+			Self::leave_expiry_queue(task_id, task.expires_at);
 			Tasks::<T>::insert(task_id, task);
 			Self::deposit_event(Event::TaskCancelled { task_id, creator: who, refunded });
 			Ok(())
@@ -758,6 +821,31 @@ pub mod pallet {
 			let (task_id, round) = (model.task_id, model.round);
 			Models::<T>::insert(model_id, model);
 			Self::deposit_event(Event::ModelRevoked { model_id, task_id, round });
+			Ok(())
+		}
+
+		/// Remove an ended task's state (the task, its assignments, results, verdicts and round
+		/// counters; its committed models stay, for their lineage) and return the creator's storage
+		/// deposit. Anyone may call it, `ReapDelay` blocks after the task's expiry block.
+		#[pallet::call_index(10)]
+		#[pallet::weight(T::WeightInfo::reap(T::MaxAssignments::get().saturating_mul(T::MaxRounds::get())))]
+		pub fn reap(origin: OriginFor<T>, task_id: TaskId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let task = Tasks::<T>::get(task_id).ok_or(Error::<T>::TaskNotFound)?;
+			ensure!(!task.status.is_open(), Error::<T>::TaskStillOpen);
+			let now = frame_system::Pallet::<T>::block_number();
+			ensure!(
+				now >= task.expires_at.saturating_add(T::ReapDelay::get()),
+				Error::<T>::TooEarlyToReap
+			);
+			let deposit = escrow::release_deposit::<T>(&task.creator, T::TaskDeposit::get())?;
+			Self::remove_task_state(task_id, &task);
+			Self::deposit_event(Event::TaskReaped {
+				task_id,
+				by: who,
+				creator: task.creator,
+				deposit,
+			});
 			Ok(())
 		}
 	}

@@ -78,7 +78,15 @@ impl pallet_decentralml::Config for Test {
 	type MaxCidLength = ConstU32<64>;
 	type MaxTaskDuration = ConstU64<1_000>;
 	type MaxExpiringPerBlock = ConstU32<2>;
+	type MinReward = ConstU64<5>;
+	type TaskDeposit = TaskDeposit;
+	type ReapDelay = ConstU64<10>;
 	type WeightInfo = ();
+}
+
+parameter_types! {
+	/// Zero unless a test sets it: most tests count balances without the storage deposit.
+	pub static TaskDeposit: Balance = 0;
 }
 
 /// Genesis: funded accounts (but not `POOR`) and a three-member council; block 1.

@@ -46,9 +46,9 @@ fn create_as(creator: AccountId, spec: TaskSpec) -> DispatchResult {
 		spec.max_assignments,
 		spec.expires_at,
 		spec.validation,
-		spec.validators.try_into().expect("test validators fit"),
+		spec.validators,
 		spec.reward,
-		spec.manifest.try_into().expect("test CID fits"),
+		spec.manifest,
 		HASH,
 		spec.base_model,
 	)
@@ -64,6 +64,11 @@ fn cid(text: &str) -> CidOf<Test> {
 	text.as_bytes().to_vec().try_into().expect("test CID fits")
 }
 
+/// A CID as a call takes it (unbounded: the pallet checks its length).
+fn cid_arg(text: &str) -> Vec<u8> {
+	text.as_bytes().to_vec()
+}
+
 fn assign(task_id: TaskId, workers: &[AccountId]) {
 	for worker in workers {
 		assert_ok!(DecentralMl::assign_task(RuntimeOrigin::signed(*worker), task_id));
@@ -76,7 +81,7 @@ fn send(task_id: TaskId, round: RoundIndex, worker: AccountId) -> ResultId {
 		RuntimeOrigin::signed(worker),
 		task_id,
 		round,
-		cid("bafy-update"),
+		cid_arg("bafy-update"),
 		HASH
 	));
 	result_id
@@ -100,19 +105,32 @@ fn commit(task_id: TaskId, round: RoundIndex, accepted: Vec<ResultId>) -> ModelI
 		RuntimeOrigin::signed(VALIDATOR),
 		task_id,
 		round,
-		cid("bafy-model"),
+		cid_arg("bafy-model"),
 		HASH,
-		accepted.try_into().expect("test list fits")
+		accepted
 	));
 	model_id
 }
 
+/// A verdict with a full score (an accepted result earns the whole reward) and, when it
+/// disapproves, the FailedValidation reason.
 fn validate(who: AccountId, result_id: ResultId, approved: bool) -> DispatchResult {
+	validate_scored(who, result_id, approved, Permill::one())
+}
+
+fn validate_scored(
+	who: AccountId,
+	result_id: ResultId,
+	approved: bool,
+	score: Permill,
+) -> DispatchResult {
+	let reason = if approved { None } else { Some(RejectionReason::FailedValidation) };
 	DecentralMl::validate_task_result(
 		RuntimeOrigin::signed(who),
 		result_id,
 		approved,
-		Permill::from_percent(90),
+		score,
+		reason,
 	)
 }
 
@@ -404,7 +422,7 @@ mod send_task_result {
 					RuntimeOrigin::signed(who),
 					task_id,
 					round,
-					cid(text),
+					cid_arg(text),
 					HASH,
 				)
 			};
@@ -477,6 +495,7 @@ mod validation {
 					round: 1,
 					worker: WORKER_A,
 					reward: REWARD,
+					refunded: 0,
 				}
 				.into(),
 			);
@@ -658,7 +677,7 @@ mod commit_model {
 					RuntimeOrigin::signed(WORKER_B),
 					task_id,
 					3,
-					cid("x"),
+					cid_arg("x"),
 					HASH
 				),
 				Error::<Test>::TaskNotOpen
@@ -694,9 +713,9 @@ mod commit_model {
 					RuntimeOrigin::signed(who),
 					task_id,
 					round,
-					cid(text),
+					cid_arg(text),
 					HASH,
-					list.try_into().expect("fits"),
+					list,
 				)
 			};
 			assert_noop!(commit_as(OUTSIDER, 1, "m", vec![a, b]), Error::<Test>::NotCommitter);
@@ -795,7 +814,7 @@ mod ending_tasks {
 					RuntimeOrigin::signed(WORKER_A),
 					task_id,
 					1,
-					cid("x"),
+					cid_arg("x"),
 					HASH
 				),
 				Error::<Test>::TaskNotOpen
@@ -902,5 +921,270 @@ fn every_error_and_event_has_a_doc_line() {
 		for variant in def.variants {
 			assert!(!variant.docs.is_empty(), "{} has no doc line", variant.name);
 		}
+	}
+}
+
+mod abuse {
+	use super::*;
+
+	#[test]
+	fn ended_tasks_leave_the_expiry_queue_so_nobody_can_fill_it_for_others() {
+		run(|| {
+			// MaxExpiringPerBlock is 2: two cheap tasks, cancelled, used to block the block.
+			for _ in 0..2 {
+				let spam = NextTaskId::<Test>::get();
+				assert_ok!(create_as(
+					OUTSIDER,
+					TaskSpec {
+						rounds: 1,
+						max_assignments: 1,
+						reward: 5,
+						expires_at: 50,
+						..Default::default()
+					}
+				));
+				assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(OUTSIDER), spam));
+			}
+			assert!(ExpiryQueue::<Test>::get(50).is_empty());
+			let completed = create(TaskSpec { rounds: 1, expires_at: 60, ..Default::default() });
+			commit(completed, 1, vec![]);
+			assert!(ExpiryQueue::<Test>::get(60).is_empty(), "a completed task left its slot");
+
+			assert_ok!(create_as(CREATOR, TaskSpec { expires_at: 50, ..Default::default() }));
+			assert_ok!(create_as(CREATOR, TaskSpec { expires_at: 50, ..Default::default() }));
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { expires_at: 50, ..Default::default() }),
+				Error::<Test>::ExpiryQueueFull
+			);
+		});
+	}
+
+	#[test]
+	fn over_long_arguments_get_named_errors() {
+		run(|| {
+			let long = "b".repeat(65); // MaxCidLength is 64
+			assert_noop!(
+				create_as(
+					CREATOR,
+					TaskSpec { manifest: long.as_bytes().to_vec(), ..Default::default() }
+				),
+				Error::<Test>::CidTooLong
+			);
+			let five = vec![VALIDATOR, VALIDATOR_2, VALIDATOR_3, OUTSIDER, WORKER_C]; // MaxValidators 4
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { validators: five, ..Default::default() }),
+				Error::<Test>::TooManyValidators
+			);
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A]);
+			assert_noop!(
+				DecentralMl::send_task_result(
+					RuntimeOrigin::signed(WORKER_A),
+					task_id,
+					1,
+					cid_arg(&long),
+					HASH
+				),
+				Error::<Test>::CidTooLong
+			);
+			assert_noop!(
+				DecentralMl::commit_model(
+					RuntimeOrigin::signed(VALIDATOR),
+					task_id,
+					1,
+					cid_arg("m"),
+					HASH,
+					(0..9).collect()
+				),
+				Error::<Test>::TooManyAccepted
+			);
+		});
+	}
+
+	#[test]
+	fn a_reward_below_the_minimum_is_refused() {
+		run(|| {
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { reward: 4, ..Default::default() }),
+				Error::<Test>::RewardTooSmall
+			);
+			assert_noop!(
+				create_as(CREATOR, TaskSpec { reward: 0, ..Default::default() }),
+				Error::<Test>::ZeroReward
+			);
+			assert_ok!(create_as(CREATOR, TaskSpec { reward: 5, ..Default::default() }));
+		});
+	}
+
+	#[test]
+	fn reap_returns_the_storage_deposit_after_the_grace_period() {
+		run(|| {
+			TaskDeposit::set(50);
+			let task_id = create(TaskSpec { rounds: 1, expires_at: 20, ..Default::default() });
+			let storage_held =
+				|| Balances::balance_on_hold(&HoldReason::TaskStorage.into(), &CREATOR);
+			assert_eq!(storage_held(), 50);
+			assign(task_id, &[WORKER_A]);
+			let r = send(task_id, 1, WORKER_A);
+			accept(r);
+			let model_id = commit(task_id, 1, vec![r]);
+			assert_noop!(
+				DecentralMl::reap(RuntimeOrigin::signed(OUTSIDER), task_id),
+				Error::<Test>::TooEarlyToReap
+			);
+			let open = create(TaskSpec { expires_at: 20, ..Default::default() });
+			System::set_block_number(30); // expiry 20 + ReapDelay 10
+			assert_noop!(
+				DecentralMl::reap(RuntimeOrigin::signed(OUTSIDER), open),
+				Error::<Test>::TaskStillOpen
+			);
+			assert_noop!(
+				DecentralMl::reap(RuntimeOrigin::signed(OUTSIDER), 99),
+				Error::<Test>::TaskNotFound
+			);
+			let before = free(CREATOR);
+
+			assert_ok!(DecentralMl::reap(RuntimeOrigin::signed(OUTSIDER), task_id));
+
+			assert_eq!(free(CREATOR), before + 50);
+			assert_eq!(storage_held(), 50, "the open task keeps its deposit");
+			assert!(!Tasks::<Test>::contains_key(task_id));
+			assert!(Results::<Test>::get(r).is_none());
+			assert!(!Assignments::<Test>::contains_key(task_id, WORKER_A));
+			assert!(Verdicts::<Test>::iter_prefix(r).next().is_none());
+			assert!(
+				Models::<Test>::contains_key(model_id),
+				"committed models stay for their lineage"
+			);
+			System::assert_last_event(
+				Event::TaskReaped { task_id, by: OUTSIDER, creator: CREATOR, deposit: 50 }.into(),
+			);
+			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), open));
+		});
+	}
+
+	#[test]
+	fn a_creator_without_the_deposit_cannot_create() {
+		run(|| {
+			TaskDeposit::set(ENDOWMENT);
+			assert_noop!(
+				create_as(CREATOR, TaskSpec::default()),
+				Error::<Test>::InsufficientDeposit
+			);
+		});
+	}
+}
+
+mod contribution {
+	use super::*;
+
+	#[test]
+	fn an_accepted_result_is_paid_its_score_and_the_rest_returns_to_the_creator() {
+		run(|| {
+			let task_id = create(TaskSpec {
+				validation: ValidationStrategy::AutoAccept,
+				..Default::default()
+			});
+			assign(task_id, &[WORKER_A]);
+			let r = send(task_id, 1, WORKER_A);
+			let (worker_before, creator_before) = (free(WORKER_A), free(CREATOR));
+
+			assert_ok!(validate_scored(VALIDATOR, r, true, Permill::from_percent(40)));
+
+			assert_eq!(free(WORKER_A), worker_before + 400);
+			assert_eq!(free(CREATOR), creator_before + 600);
+			let stored = task(task_id);
+			assert_eq!((stored.paid, stored.refunded), (400, 600));
+			System::assert_last_event(
+				Event::ResultAccepted {
+					result_id: r,
+					task_id,
+					round: 1,
+					worker: WORKER_A,
+					reward: 400,
+					refunded: 600,
+				}
+				.into(),
+			);
+		});
+	}
+
+	#[test]
+	fn a_verdict_carries_its_reason_and_the_rejection_uses_it() {
+		run(|| {
+			let task_id = create(TaskSpec {
+				validation: ValidationStrategy::AutoAccept,
+				..Default::default()
+			});
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let r = send(task_id, 1, WORKER_A);
+			let approve_with_reason = DecentralMl::validate_task_result(
+				RuntimeOrigin::signed(VALIDATOR),
+				r,
+				true,
+				Permill::one(),
+				Some(RejectionReason::Outlier),
+			);
+			assert_noop!(approve_with_reason, Error::<Test>::VerdictReasonMismatch);
+			let reject_without = DecentralMl::validate_task_result(
+				RuntimeOrigin::signed(VALIDATOR),
+				r,
+				false,
+				Permill::zero(),
+				None,
+			);
+			assert_noop!(reject_without, Error::<Test>::VerdictReasonMismatch);
+
+			assert_ok!(DecentralMl::validate_task_result(
+				RuntimeOrigin::signed(VALIDATOR),
+				r,
+				false,
+				Permill::from_parts(120_000),
+				Some(RejectionReason::Outlier),
+			));
+
+			assert_eq!(result(r).rejection, Some(RejectionReason::Outlier));
+			let verdict = Verdicts::<Test>::get(r, VALIDATOR).expect("stored");
+			assert_eq!(
+				(verdict.score, verdict.reason),
+				(Permill::from_parts(120_000), Some(RejectionReason::Outlier))
+			);
+		});
+	}
+
+	#[test]
+	fn cancelling_pays_results_a_validator_approved_before_refunding() {
+		run(|| {
+			let task_id = create(TaskSpec::default()); // ManualAccept: the creator settles
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let approved = send(task_id, 1, WORKER_A);
+			let unjudged = send(task_id, 1, WORKER_B);
+			assert_ok!(validate(VALIDATOR, approved, true));
+			let before = free(WORKER_A);
+
+			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), task_id));
+
+			assert_eq!(free(WORKER_A), before + REWARD);
+			assert_eq!(result(approved).status, ResultSubmissionStatus::Accepted);
+			assert_eq!(result(unjudged).status, ResultSubmissionStatus::PendingValidation);
+			assert_eq!(task(task_id).paid, REWARD);
+		});
+	}
+
+	#[test]
+	fn expiry_pays_results_a_validator_approved_before_refunding() {
+		run(|| {
+			let task_id = create(TaskSpec { expires_at: 5, ..Default::default() });
+			assign(task_id, &[WORKER_A]);
+			let approved = send(task_id, 1, WORKER_A);
+			assert_ok!(validate_scored(VALIDATOR, approved, true, Permill::from_percent(50)));
+			let before = free(WORKER_A);
+
+			run_to_block(5);
+
+			assert_eq!(task(task_id).status, TaskStatus::Expired);
+			assert_eq!(free(WORKER_A), before + REWARD / 2);
+			assert_eq!(task(task_id).escrowed, 0);
+		});
 	}
 }

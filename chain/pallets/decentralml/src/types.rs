@@ -263,8 +263,11 @@ pub struct TaskResult<AccountId, BlockNumber, MaxCid: Get<u32>> {
 pub struct Verdict<BlockNumber> {
 	/// Whether the validator approves.
 	pub approved: bool,
-	/// The validator's score (for example accuracy on held-out data).
+	/// The validator's score: how much the result contributed (an approved result is paid this
+	/// share of the task's reward per result).
 	pub score: Permill,
+	/// Why the validator disapproves (`None` when it approves).
+	pub reason: Option<RejectionReason>,
 	/// Block of the verdict.
 	pub at: BlockNumber,
 }

@@ -20,10 +20,11 @@ pub trait WeightInfo {
 	fn accept_task_result() -> Weight;
 	fn reject_task_result() -> Weight;
 	fn commit_model(n: u32) -> Weight;
-	fn cancel_task() -> Weight;
+	fn cancel_task(n: u32) -> Weight;
 	fn approve_model() -> Weight;
 	fn revoke_model() -> Weight;
 	fn on_initialize_expiry(n: u32) -> Weight;
+	fn reap(n: u32) -> Weight;
 }
 
 /// Weights for `pallet_decentralml` using the Substrate node and recommended hardware.
@@ -85,11 +86,17 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
 	/// Storage: `DecentralMl::Tasks` (r:1 w:1), `Balances::Holds` (r:1 w:1),
-	/// `System::Account` (r:1 w:1)
-	fn cancel_task() -> Weight {
-		Weight::from_parts(45_000_000, 6_000)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
-			.saturating_add(T::DbWeight::get().writes(3_u64))
+	/// `System::Account` (r:1 w:1), `DecentralMl::ExpiryQueue` (r:1 w:1); per approved result of
+	/// the open round paid first: `DecentralMl::Results`, `Verdicts`, `Rounds`, the worker's account
+	fn cancel_task(n: u32) -> Weight {
+		Weight::from_parts(50_000_000, 6_000)
+			.saturating_add(Weight::from_parts(40_000_000, 4_000).saturating_mul(n.into()))
+			.saturating_add(
+				T::DbWeight::get().reads((4_u64).saturating_add((5_u64).saturating_mul(n.into()))),
+			)
+			.saturating_add(
+				T::DbWeight::get().writes((4_u64).saturating_add((4_u64).saturating_mul(n.into()))),
+			)
 	}
 	/// Storage: `DecentralMl::Models` (r:1 w:1)
 	fn approve_model() -> Weight {
@@ -112,6 +119,16 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(n.into())))
+	}
+	/// Storage: `DecentralMl::Tasks` (r:1 w:1), `Balances::Holds` (r:1 w:1), `System::Account`
+	/// (r:1 w:1); per result: `DecentralMl::ResultIndex`, `Results`, `Verdicts` (w:3)
+	fn reap(n: u32) -> Weight {
+		Weight::from_parts(40_000_000, 6_000)
+			.saturating_add(Weight::from_parts(8_000_000, 1_000).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_add(n.into())))
+			.saturating_add(
+				T::DbWeight::get().writes((6_u64).saturating_add((3_u64).saturating_mul(n.into()))),
+			)
 	}
 }
 
@@ -146,9 +163,13 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(6_000_000, 600).saturating_mul(n.into()))
 			.saturating_add(RocksDbWeight::get().reads_writes(6u64.saturating_add(n.into()), 6))
 	}
-	fn cancel_task() -> Weight {
-		Weight::from_parts(45_000_000, 6_000)
-			.saturating_add(RocksDbWeight::get().reads_writes(3, 3))
+	fn cancel_task(n: u32) -> Weight {
+		Weight::from_parts(50_000_000, 6_000)
+			.saturating_add(Weight::from_parts(40_000_000, 4_000).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().reads_writes(
+				4u64.saturating_add(5u64.saturating_mul(n.into())),
+				4u64.saturating_add(4u64.saturating_mul(n.into())),
+			))
 	}
 	fn approve_model() -> Weight {
 		Weight::from_parts(20_000_000, 3_000)
@@ -164,6 +185,14 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().reads_writes(
 				1u64.saturating_add(3u64.saturating_mul(n.into())),
 				1u64.saturating_add(3u64.saturating_mul(n.into())),
+			))
+	}
+	fn reap(n: u32) -> Weight {
+		Weight::from_parts(40_000_000, 6_000)
+			.saturating_add(Weight::from_parts(8_000_000, 1_000).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().reads_writes(
+				3u64.saturating_add(n.into()),
+				6u64.saturating_add(3u64.saturating_mul(n.into())),
 			))
 	}
 }
