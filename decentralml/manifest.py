@@ -14,8 +14,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from decentralml.data import DataSpec
-from decentralml.rules import RuleName, RuleParams
 from decentralml.models import ModelSpec
+from decentralml.rules import RuleName, RuleParams
 from decentralml.training import TrainSpec
 
 

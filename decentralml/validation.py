@@ -86,9 +86,9 @@ def check_updates(
         reason: Reason | None = None
         if distance > limit:
             reason = "Outlier"
-        elif not value >= baseline - policy.max_accuracy_drop:
-            reason = "FailedValidation"
-        elif floor_loss is not None and not loss <= floor_loss:
+        elif not value >= baseline - policy.max_accuracy_drop or (
+            floor_loss is not None and not loss <= floor_loss
+        ):
             reason = "FailedValidation"
         ppm = round(min(max(value, 0.0), 1.0) * 1_000_000) if np.isfinite(value) else 0
         checks.append(Check(key, reason is None, ppm, reason, value, distance))

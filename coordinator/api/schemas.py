@@ -85,7 +85,15 @@ class SendResult(Signing):
 
 class Validate(Signing):
     approved: bool
-    score: int = Field(ge=0, le=1_000_000, description="parts per million")
+    score: int = Field(
+        ge=0,
+        le=1_000_000,
+        description="parts per million: an accepted result is paid this share of the reward",
+    )
+    reason: Literal["FailedValidation", "HashMismatch", "Outlier", "Malformed"] | None = Field(
+        None,
+        description="why a disapproving verdict disapproves (default FailedValidation); none when approving",
+    )
 
 
 class Reject(Signing):
@@ -171,6 +179,7 @@ class VerdictOut(BaseModel):
     validator: str
     approved: bool
     score: int
+    reason: str | None = None
     at: int
 
 

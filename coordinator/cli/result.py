@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from coordinator.cli.common import Subparsers, events_line, post, show
+from coordinator.cli.common import CliError, Subparsers, events_line, post, show
 from decentralml_bindings import calls
 from decentralml_bindings.types import FAILED_VALIDATION, HASH_MISMATCH, MALFORMED, OUTLIER, RejectionReason
 
@@ -13,8 +13,11 @@ REASONS = {r.kind: r for r in (FAILED_VALIDATION, HASH_MISMATCH, OUTLIER, MALFOR
 
 
 def cmd_result_validate(args: argparse.Namespace) -> None:
-    body = {"approved": args.approve, "score": args.score}
-    call = calls.validate_task_result(args.result_id, args.approve, args.score)
+    if args.approve and args.reason:
+        raise CliError("--reason goes with --disapprove: an approving verdict has no reason")
+    reason = REASONS[args.reason] if args.reason else None
+    body = {"approved": args.approve, "score": args.score, "reason": args.reason}
+    call = calls.validate_task_result(args.result_id, args.approve, args.score, reason)
     submitted = post(args, f"/results/{args.result_id}/validate", body, call)
     show(args, submitted, events_line(submitted))
 
@@ -40,7 +43,12 @@ def register(groups: Subparsers) -> None:
     verdict = validate.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--approve", action="store_true")
     verdict.add_argument("--disapprove", dest="approve", action="store_false")
-    validate.add_argument("--score", type=int, default=0, help="parts per million")
+    validate.add_argument(
+        "--score", type=int, default=0, help="parts per million: an accepted result is paid this share"
+    )
+    validate.add_argument(
+        "--reason", choices=list(REASONS), help="with --disapprove: why (default FailedValidation)"
+    )
     validate.set_defaults(run=cmd_result_validate)
     accept = result.add_parser("accept", help="accept a result and pay its worker")
     accept.add_argument("result_id", type=int)

@@ -129,6 +129,11 @@ def cmd_task_cancel(args: argparse.Namespace) -> None:
     show(args, submitted, events_line(submitted))
 
 
+def cmd_task_reap(args: argparse.Namespace) -> None:
+    submitted = post(args, f"/tasks/{args.task_id}/reap", {}, calls.reap(args.task_id))
+    show(args, submitted, events_line(submitted))
+
+
 def _upload(store: ContentStore, path: Path, args: argparse.Namespace) -> Stored:
     """Put a file of the task folder in IPFS, saying so on a terminal (not with --json)."""
     data = path.read_bytes()
@@ -233,6 +238,7 @@ def register(groups: Subparsers) -> None:
     for name, run, helptext in (
         ("show", cmd_task_show, "a task with its results and models"),
         ("cancel", cmd_task_cancel, "cancel a task and refund its escrow"),
+        ("reap", cmd_task_reap, "remove an ended task's state and return its storage deposit"),
     ):
         sub = task.add_parser(name, help=helptext)
         sub.add_argument("task_id", type=int)

@@ -108,6 +108,7 @@ class Verdict(SyncedMixin, Base):
     validator: Mapped[str] = mapped_column(Address, primary_key=True)
     approved: Mapped[bool] = mapped_column(Boolean)
     score: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     at: Mapped[int] = mapped_column(BigInteger)
 
 

@@ -8,7 +8,10 @@ sent for a round gets a verdict in that round.
 The matching updates are checked with the task's validation policy, the approved ones aggregated
 (streamed from spool files) and the aggregate stored in IPFS. Then one `Utility.batch_all`
 records every verdict and commits the model: one extrinsic per round, however many workers.
-Under AutoAccept a verdict settles its result at once, so approval pays the worker.
+Under AutoAccept a verdict settles its result at once, so approval pays the worker: its score
+(its contribution to the aggregate, relative to the largest) is the share of the reward it is paid,
+and a rejection carries its reason code on chain (Outlier, HashMismatch, Malformed,
+FailedValidation).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from decentralml.training import score, train
 from decentralml.validation import Check, check_updates
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.events import ModelCommitted
+from decentralml_bindings.types import RejectionReason
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,15 @@ class Received:
         path = directory / f"received-{worker}-{hashlib.sha256(data).hexdigest()[:16]}"
         path.write_bytes(data)
         return cls(worker, path, examples)
+
+
+def payout_scores(contributions: dict[int, float]) -> dict[int, int]:
+    """Each accepted result's score in ppm: its contribution to the aggregate relative to the
+    largest one (the chain pays an accepted result that share of the reward per result)."""
+    top = max(contributions.values(), default=0.0)
+    if top <= 0:
+        return {key: 0 for key in contributions}
+    return {key: round(1_000_000 * min(max(value / top, 0.0), 1.0)) for key, value in contributions.items()}
 
 
 def capped(matched: list[tuple[int, UpdateFile]]) -> list[tuple[int, UpdateFile]]:
@@ -239,9 +252,13 @@ class Referee:
         self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
         data = codec.encode(new_weights)
         stored = self.store.put(data)
-        scores = {c.key: c.score for c in checks}
+        scores = payout_scores(contributions)
+        metric = {c.key: c.score for c in checks}
         verdicts = [calls.validate_task_result(r, True, scores[r]) for r in approved]
-        verdicts += [calls.validate_task_result(r, False, scores.get(r, 0)) for r in sorted(rejected)]
+        verdicts += [
+            calls.validate_task_result(r, False, metric.get(r, 0), RejectionReason(rejected[r]))
+            for r in sorted(rejected)
+        ]
         commit = calls.commit_model(task_id, round_, stored.cid, stored.sha256, approved)
         receipt = self.chain.batch([*verdicts, commit], self.validator)
         committed = receipt.one(ModelCommitted)

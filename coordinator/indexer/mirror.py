@@ -31,6 +31,7 @@ TOUCHES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "TaskExpired": [("task", ("task_id",))],
     "ModelApproved": [("model", ("model_id",))],
     "ModelRevoked": [("model", ("model_id",))],
+    "TaskReaped": [],  # the chain forgets the task; the mirror keeps its history, marked Reaped
 }
 # Parents before children, so foreign keys hold within a block.
 ORDER = ("task", "assignment", "result", "verdict", "model")
@@ -45,6 +46,8 @@ def apply_block(
 ) -> None:
     """Record the block's DecentralMl and Council events and refresh every entity they touched."""
     touched: set[tuple[str, tuple[Any, ...]]] = set()
+    rewards: dict[int, int] = {}  # result -> what its acceptance paid (a share of the reward)
+    reaped: list[int] = []
     for index, pallet, name, attributes in events:
         session.merge(
             models.ChainEvent(
@@ -59,12 +62,23 @@ def apply_block(
         if pallet == COUNCIL:
             apply_council_event(session, chain, number, block_hash, name, attributes)
             continue
+        if name == "ResultAccepted":
+            rewards[int(attributes["result_id"])] = int(attributes["reward"])
+        if name == "TaskReaped":
+            reaped.append(int(attributes["task_id"]))
         for kind, keys in TOUCHES.get(name, []):
             touched.add((kind, tuple(attributes[k] for k in keys)))
     for kind, key in sorted(touched, key=lambda t: (ORDER.index(t[0]), str(t[1]))):
         row = _refresh(chain, kind, key, block_hash, number)
+        if isinstance(row, models.Result) and row.status == ResultSubmissionStatus.ACCEPTED.value:
+            known = session.get(models.Result, row.id)
+            row.reward_paid = rewards.get(row.id, known.reward_paid if known is not None else 0)
         if row is not None:
             session.merge(row)
+    for task_id in reaped:
+        mirrored = session.get(models.Task, task_id)
+        if mirrored is not None:
+            mirrored.status, mirrored.synced_block = "Reaped", number
 
 
 def _refresh(chain: DecentralMl, kind: str, key: tuple[Any, ...], at: str, number: int) -> models.Base | None:
@@ -111,10 +125,6 @@ def _refresh(chain: DecentralMl, kind: str, key: tuple[Any, ...], at: str, numbe
         result = chain.result(int(key[0]), at=at)
         if result is None:
             return None
-        reward = 0
-        if result.status == ResultSubmissionStatus.ACCEPTED:
-            task = chain.task(result.task_id, at=at)
-            reward = task.reward_per_result if task else 0
         return models.Result(
             id=int(key[0]),
             task_id=result.task_id,
@@ -128,7 +138,7 @@ def _refresh(chain: DecentralMl, kind: str, key: tuple[Any, ...], at: str, numbe
             rejection=None
             if result.rejection is None
             else _reason(result.rejection.kind, result.rejection.code),
-            reward_paid=reward,
+            reward_paid=0,  # set by apply_block from the ResultAccepted event
             submitted_at=result.submitted_at,
             synced_block=number,
         )
@@ -141,6 +151,7 @@ def _refresh(chain: DecentralMl, kind: str, key: tuple[Any, ...], at: str, numbe
             validator=str(key[1]),
             approved=verdict.approved,
             score=verdict.score,
+            reason=None if verdict.reason is None else _reason(verdict.reason.kind, verdict.reason.code),
             at=verdict.at,
             synced_block=number,
         )

@@ -24,11 +24,6 @@ class Call:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-def _bounded(items: Sequence[Any]) -> list[list[Any]]:
-    # substrate-interface 1.8 sees `BoundedVec<T, N>` (T not u8) as a one-field tuple struct.
-    return [list(items)]
-
-
 def _hash(value: bytes | str) -> str:
     if isinstance(value, bytes):
         if len(value) != 32:
@@ -66,7 +61,7 @@ def create_task(
             "max_assignments": max_assignments,
             "expires_at": expires_at,
             "validation": validation.to_chain(),
-            "validators": _bounded(validators),
+            "validators": list(validators),
             "reward_per_result": reward_per_result,
             "manifest_cid": _cid(manifest_cid),
             "manifest_hash": _hash(manifest_hash),
@@ -89,12 +84,21 @@ def send_task_result(task_id: int, round: int, cid: str, hash: bytes | str) -> C
     )
 
 
-def validate_task_result(result_id: int, approved: bool, score: int) -> Call:
-    """Record a verdict; `score` in parts per million (0 to 1,000,000)."""
+def validate_task_result(
+    result_id: int, approved: bool, score: int, reason: RejectionReason | None = None
+) -> Call:
+    """Record a verdict; `score` in parts per million (0 to 1,000,000): an accepted result is paid
+    that share of the reward. A disapproving verdict names its `reason` (FailedValidation when
+    none is given), an approving one has none."""
     if not 0 <= score <= 1_000_000:
         raise ValueError(f"score is in parts per million, 0 to 1000000, got {score}")
+    if approved and reason is not None:
+        raise ValueError("an approving verdict has no rejection reason")
+    why = None if approved else (reason or RejectionReason("FailedValidation")).to_chain()
     return Call(
-        PALLET, "validate_task_result", {"result_id": result_id, "approved": approved, "score": score}
+        PALLET,
+        "validate_task_result",
+        {"result_id": result_id, "approved": approved, "score": score, "reason": why},
     )
 
 
@@ -118,7 +122,7 @@ def commit_model(task_id: int, round: int, cid: str, hash: bytes | str, accepted
             "round": round,
             "cid": _cid(cid),
             "hash": _hash(hash),
-            "accepted": _bounded(sorted(accepted)),
+            "accepted": sorted(accepted),
         },
     )
 
@@ -138,6 +142,12 @@ def revoke_model(model_id: int) -> Call:
     return Call(PALLET, "revoke_model", {"model_id": model_id})
 
 
+def reap(task_id: int) -> Call:
+    """Remove an ended task's state and return its creator's storage deposit (anyone may, once
+    `ReapDelay` blocks have passed since its expiry block)."""
+    return Call(PALLET, "reap", {"task_id": task_id})
+
+
 # The builders above, by pallet call name: the metadata conformance test compares this table
 # with the runtime's calls and their arguments.
 CALLS = {
@@ -153,5 +163,6 @@ CALLS = {
         cancel_task,
         approve_model,
         revoke_model,
+        reap,
     )
 }

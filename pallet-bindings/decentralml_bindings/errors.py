@@ -225,6 +225,38 @@ class Overflow(DecentralMlError):
     """An id counter or amount would overflow."""
 
 
+class CidTooLong(DecentralMlError):
+    """A CID is longer than `MaxCidLength` bytes."""
+
+
+class TooManyValidators(DecentralMlError):
+    """More validators than `MaxValidators`."""
+
+
+class TooManyAccepted(DecentralMlError):
+    """More accepted results than `MaxAssignments`."""
+
+
+class RewardTooSmall(DecentralMlError):
+    """The reward per result is below `MinReward` (the existential deposit)."""
+
+
+class InsufficientDeposit(DecentralMlError):
+    """The creator's free balance cannot cover the task's storage deposit."""
+
+
+class TaskStillOpen(DecentralMlError):
+    """Only an ended task may be reaped."""
+
+
+class TooEarlyToReap(DecentralMlError):
+    """The task may be reaped only `ReapDelay` blocks after its expiry block."""
+
+
+class VerdictReasonMismatch(DecentralMlError):
+    """A disapproving verdict needs a reason, and an approving one has none."""
+
+
 PALLET_ERRORS: dict[str, type[DecentralMlError]] = {
     cls.__name__: cls for cls in DecentralMlError.__subclasses__()
 }

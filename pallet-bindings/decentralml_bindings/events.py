@@ -33,13 +33,15 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "worker": str,
     "validator": str,
     "committed_by": str,
+    "by": str,
+    "deposit": int,
     "manifest_hash": str,
     "hash": str,
     "manifest_cid": text,
     "cid": text,
     "task_type": TaskType,
     "validation": ValidationStrategy.from_chain,
-    "reason": RejectionReason.from_chain,
+    "reason": lambda value: None if value is None else RejectionReason.from_chain(value),
     "base_model": _optional_int,
     "parent": _optional_int,
     "accepted": lambda ids: tuple(int(i) for i in ids),
@@ -101,6 +103,7 @@ class ResultValidated(PalletEvent):
     validator: str
     approved: bool
     score: int
+    reason: RejectionReason | None
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class ResultAccepted(PalletEvent):
     round: int
     worker: str
     reward: int
+    refunded: int
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,15 @@ class ModelRevoked(PalletEvent):
     model_id: int
     task_id: int
     round: int
+
+
+@dataclass(frozen=True)
+class TaskReaped(PalletEvent):
+    name: ClassVar[str] = "TaskReaped"
+    task_id: int
+    by: str
+    creator: str
+    deposit: int
 
 
 EVENTS: dict[str, type[PalletEvent]] = {cls.name: cls for cls in PalletEvent.__subclasses__()}

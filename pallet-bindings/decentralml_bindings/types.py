@@ -219,15 +219,18 @@ class TaskResult:
 
 @dataclass(frozen=True)
 class Verdict:
-    """One validator's verdict on one result; `score` in parts per million."""
+    """One validator's verdict on one result; `score` in parts per million (an accepted result is
+    paid that share of the reward), `reason` why it disapproves."""
 
     approved: bool
     score: int
+    reason: RejectionReason | None
     at: int
 
     @classmethod
     def from_chain(cls, v: dict[str, Any]) -> Verdict:
-        return cls(approved=bool(v["approved"]), score=int(v["score"]), at=int(v["at"]))
+        reason = None if v.get("reason") is None else RejectionReason.from_chain(v["reason"])
+        return cls(approved=bool(v["approved"]), score=int(v["score"]), reason=reason, at=int(v["at"]))
 
 
 @dataclass(frozen=True)

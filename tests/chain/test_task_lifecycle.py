@@ -28,6 +28,8 @@ from decentralml_bindings.types import (
 )
 
 REWARD = 10 * UNIT
+SCORE = 900_000  # an accepted result is paid this share of the reward; the rest returns to Alice
+PAID = REWARD * SCORE // 1_000_000
 
 
 class Ledger:
@@ -77,8 +79,10 @@ def test_a_whole_task_escrows_pays_refunds_and_commits_every_round(chain: Decent
         events.TaskCreated
     )
     task_id, budget = created.task_id, created.escrowed
+    deposit = chain.pallet_constants()["TaskDeposit"]
     assert budget == REWARD * 3 * 2
-    ledger.move(ALICE, free=-budget, reserved=budget)
+    assert deposit > 0
+    ledger.move(ALICE, free=-budget - deposit, reserved=budget + deposit)
     ledger.check()
 
     for worker in workers:
@@ -94,14 +98,12 @@ def test_a_whole_task_escrows_pays_refunds_and_commits_every_round(chain: Decent
         return ledger.submit(call, worker).one(events.ResultSubmitted).result_id
 
     def settle(result_id: int, worker: Keypair, accept: bool) -> None:
-        ledger.submit(calls.validate_task_result(result_id, accept, 900_000 if accept else 100_000), EVE)
+        ledger.submit(calls.validate_task_result(result_id, accept, SCORE if accept else 100_000), EVE)
         if accept:
-            assert (
-                ledger.submit(calls.accept_task_result(result_id), ALICE).one(events.ResultAccepted).reward
-                == REWARD
-            )
-            ledger.move(ALICE, reserved=-REWARD)
-            ledger.move(worker, free=REWARD)
+            accepted = ledger.submit(calls.accept_task_result(result_id), ALICE).one(events.ResultAccepted)
+            assert (accepted.reward, accepted.refunded) == (PAID, REWARD - PAID)
+            ledger.move(ALICE, free=REWARD - PAID, reserved=-REWARD)
+            ledger.move(worker, free=PAID)
         else:
             rejected = ledger.submit(calls.reject_task_result(result_id, OUTLIER), ALICE).one(
                 events.ResultRejected
@@ -132,6 +134,7 @@ def test_a_whole_task_escrows_pays_refunds_and_commits_every_round(chain: Decent
     model2 = second.one(events.ModelCommitted)
     refund = budget - 4 * REWARD
     assert second.one(events.TaskCompleted).refunded == refund
+    assert chain.verdict(round1[DAVE.ss58_address], EVE.ss58_address) is not None
     ledger.move(ALICE, free=refund, reserved=-refund)
 
     # Assert the final state, chain-wide
@@ -139,7 +142,8 @@ def test_a_whole_task_escrows_pays_refunds_and_commits_every_round(chain: Decent
     task = chain.task(task_id)
     assert task is not None
     assert task.status == TaskStatus.COMPLETED
-    assert (task.paid, task.refunded, task.escrowed) == (4 * REWARD, refund, 0)
+    assert (task.paid, task.refunded, task.escrowed) == (4 * PAID, refund + 4 * (REWARD - PAID), 0)
+    assert task.paid + task.refunded + task.escrowed == task.deposited
     stored2 = chain.model(model2.model_id)
     assert stored2 is not None
     assert (stored2.parent, stored2.accepted, stored2.status) == (
@@ -160,7 +164,8 @@ def test_a_whole_task_escrows_pays_refunds_and_commits_every_round(chain: Decent
 def test_cancelling_refunds_the_whole_unspent_budget(chain: DecentralMl) -> None:
     ledger = Ledger(chain, [ALICE, BOB])
     created = ledger.submit(new_task(chain, rounds=1, slots=2, validators=[]), ALICE).one(events.TaskCreated)
-    ledger.move(ALICE, free=-created.escrowed, reserved=created.escrowed)
+    deposit = chain.pallet_constants()["TaskDeposit"]
+    ledger.move(ALICE, free=-created.escrowed - deposit, reserved=created.escrowed + deposit)
     ledger.submit(calls.assign_task(created.task_id), BOB)
     ledger.check()
 
@@ -174,6 +179,64 @@ def test_cancelling_refunds_the_whole_unspent_budget(chain: DecentralMl) -> None
     assert task.status == TaskStatus.WITHDRAWN
     with pytest.raises(errors.TaskNotOpen, match="completed, cancelled or expired"):
         chain.submit(calls.send_task_result(created.task_id, 1, "x", bytes(32)), BOB)
+
+
+@pytest.mark.devnet
+def test_cancelling_first_pays_a_result_a_validator_approved(chain: DecentralMl) -> None:
+    # ManualAccept: Eve (a validator) approves Bob's result with a full score; Alice never settles.
+    ledger = Ledger(chain, [ALICE, BOB, EVE])
+    created = ledger.submit(new_task(chain, rounds=1, slots=2, validators=[EVE]), ALICE).one(
+        events.TaskCreated
+    )
+    deposit = chain.pallet_constants()["TaskDeposit"]
+    ledger.move(ALICE, free=-created.escrowed - deposit, reserved=created.escrowed + deposit)
+    ledger.submit(calls.assign_task(created.task_id), BOB)
+    sent = ledger.submit(calls.send_task_result(created.task_id, 1, "bafy-approved", bytes(32)), BOB)
+    result_id = sent.one(events.ResultSubmitted).result_id
+    ledger.submit(calls.validate_task_result(result_id, True, 1_000_000), EVE)
+
+    cancelled = ledger.submit(calls.cancel_task(created.task_id), ALICE)
+
+    paid = cancelled.one(events.ResultAccepted)
+    assert (paid.result_id, paid.worker, paid.reward) == (result_id, BOB.ss58_address, REWARD)
+    refunded = cancelled.one(events.TaskCancelled).refunded
+    assert refunded == created.escrowed - REWARD
+    ledger.move(BOB, free=REWARD)
+    ledger.move(ALICE, free=refunded, reserved=-created.escrowed)
+    ledger.check()
+    task = chain.task(created.task_id)
+    assert task is not None
+    assert (task.paid, task.refunded, task.escrowed) == (REWARD, refunded, 0)
+
+
+@pytest.mark.devnet
+def test_statically_bad_creates_get_named_errors_on_chain(chain: DecentralMl) -> None:
+    ed = chain.existential_deposit()
+    limits = chain.pallet_constants()
+
+    def create(**changes: object) -> calls.Call:
+        base = {
+            "task_type": TaskType.MODEL_CONTRIBUTOR,
+            "rounds": 1,
+            "max_assignments": 1,
+            "expires_at": chain.block_number() + 100,
+            "validation": ValidationStrategy.manual_accept(),
+            "validators": [],
+            "reward_per_result": REWARD,
+            "manifest_cid": "bafy-named",
+            "manifest_hash": bytes(32),
+        }
+        return calls.create_task(**(base | changes))  # type: ignore[arg-type]
+
+    with pytest.raises(errors.CidTooLong):
+        chain.submit(create(manifest_cid="b" * (limits["MaxCidLength"] + 1)), ALICE)
+    many = [
+        Keypair.create_from_uri(f"//Validator{i}").ss58_address for i in range(limits["MaxValidators"] + 1)
+    ]
+    with pytest.raises(errors.TooManyValidators):
+        chain.submit(create(validators=many), ALICE)
+    with pytest.raises(errors.RewardTooSmall):
+        chain.submit(create(reward_per_result=ed - 1), ALICE)
 
 
 @pytest.mark.devnet

@@ -25,7 +25,7 @@ from decentralml.manifest import TaskManifest
 from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import BOB, CHARLIE, DAVE, EVE, FERDIE
-from decentralml_bindings.types import ResultSubmissionStatus
+from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus
 from tests.factories import InProcess, enlist, publish
 from worker.trainer import Behaviour, Trainer
 
@@ -60,6 +60,20 @@ def test_rounds_are_refereed_and_committed_by_hash(
             updates[DAVE.ss58_address].result_id: "Outlier",
             updates[EVE.ss58_address].result_id: "HashMismatch",
         }
+        # The chain records each verdict's reason and score; payouts follow the scores.
+        for worker, reason in ((DAVE, "Outlier"), (EVE, "HashMismatch")):
+            result_id = updates[worker.ss58_address].result_id
+            verdict = chain.verdict(result_id, FERDIE.ss58_address)
+            on_chain = chain.result(result_id)
+            assert verdict is not None
+            assert on_chain is not None
+            assert (verdict.approved, verdict.reason) == (False, RejectionReason(reason))
+            assert on_chain.rejection == RejectionReason(reason)
+        scores = {r: chain.verdict(r, FERDIE.ss58_address) for r in honest}
+        assert max(v.score for v in scores.values() if v) == 1_000_000  # the largest contribution
+        task_now = chain.task(task.task_id)
+        assert task_now is not None
+        assert task_now.paid + task_now.refunded + task_now.escrowed == task_now.deposited
         model = chain.model(outcome.model_id)
         assert model is not None
         assert (model.round, list(model.accepted), model.cid, model.hash) == (

@@ -29,7 +29,10 @@ def show_result(result_id: IdPath, session: SessionDep) -> ResultOut:
 @router.post("/{result_id}/validate", response_model=Submitted, responses=QUEUED)
 def validate_task_result(result_id: IdPath, body: Validate, signer: SignerDep) -> Submitted | JSONResponse:
     """Record a verdict and score (pallet call `validate_task_result`)."""
-    return signer.execute(calls.validate_task_result(result_id, body.approved, body.score), body)
+    if body.approved and body.reason is not None:
+        raise InvalidRequestError("VerdictReasonMismatch", "an approving verdict has no reason", status=422)
+    reason = None if body.reason is None else RejectionReason(body.reason)
+    return signer.execute(calls.validate_task_result(result_id, body.approved, body.score, reason), body)
 
 
 @router.post("/{result_id}/accept", response_model=Submitted, responses=QUEUED)

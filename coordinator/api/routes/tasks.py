@@ -33,7 +33,7 @@ from decentralml_bindings.types import TaskType, ValidationStrategy
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-Status = Literal["Created", "InProgress", "Completed", "Withdrawn", "Expired"]
+Status = Literal["Created", "InProgress", "Completed", "Withdrawn", "Expired", "Reaped"]
 
 
 @router.get("", response_model=Page)
@@ -135,6 +135,13 @@ def commit_model(task_id: IdPath, body: CommitModel, signer: SignerDep) -> Submi
     """Commit the open round's aggregated model (pallet call `commit_model`)."""
     call = calls.commit_model(task_id, body.round, body.cid, body.hash, body.accepted)
     return signer.execute(call, body)
+
+
+@router.post("/{task_id}/reap", response_model=Submitted, responses=QUEUED)
+def reap(task_id: IdPath, body: Signing, signer: SignerDep) -> Submitted | JSONResponse:
+    """Remove an ended task's state and return its creator's storage deposit (pallet call `reap`;
+    anyone may, `ReapDelay` blocks after its expiry block)."""
+    return signer.execute(calls.reap(task_id), body)
 
 
 @router.post("/{task_id}/cancel", response_model=Submitted, responses=QUEUED)
