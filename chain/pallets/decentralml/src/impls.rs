@@ -1,6 +1,7 @@
 //! The pallet's internal helpers: lookups that enforce preconditions, settlement and expiry.
 
 use crate::{escrow, pallet::*, types::*, Config, Error, Event, Pallet};
+use alloc::vec::Vec;
 use frame::prelude::*;
 
 impl<T: Config> Pallet<T> {

@@ -50,6 +50,7 @@ mod tests;
 #[frame::pallet]
 pub mod pallet {
 	use super::*;
+	use alloc::vec::Vec;
 	use frame::{
 		prelude::*,
 		traits::fungible::{Inspect, Mutate, MutateHold},
