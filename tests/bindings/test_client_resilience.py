@@ -213,6 +213,9 @@ def test_the_pallet_constants_and_the_existential_deposit_come_from_the_metadata
         "MaxCidLength": 128,
         "MaxTaskDuration": 30 * DAYS,
         "MaxExpiringPerBlock": 16,
+        "MinReward": UNIT // 1_000,
+        "TaskDeposit": UNIT // 100,
+        "ReapDelay": DAYS,
     }
     assert existential_deposit == UNIT // 1_000
     assert existential_deposit > 0

@@ -146,7 +146,8 @@ def test_a_whole_task_through_rest_with_both_ways_of_signing(api: Api, chain: De
     assert_task_view_matches_chain(api, chain, task_id)
 
     accepted = api.post(f"/results/{bob_result}/accept", {"signer": ALICE.ss58_address})
-    assert int(event(accepted, "ResultAccepted")["reward"]) == 3 * UNIT
+    paid = event(accepted, "ResultAccepted")  # Eve scored it 91%: that share of the reward
+    assert (int(paid["reward"]), int(paid["refunded"])) == (3 * UNIT * 91 // 100, 3 * UNIT * 9 // 100)
     api.post(f"/results/{charlie_result}/reject", {"signer": ALICE.ss58_address, "reason": "Outlier"})
     committed = api.post(
         f"/tasks/{task_id}/models",

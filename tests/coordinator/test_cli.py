@@ -79,9 +79,10 @@ def dml(
     )
 
 
-def wait_indexed(coordinator: str) -> None:
+def wait_indexed(coordinator: str, block: int) -> None:
+    """Until the coordinator's mirror holds `block` (its /health follows the head once a second)."""
     deadline = time.monotonic() + 30
-    while httpx.get(f"{coordinator}/health", timeout=5).json()["indexer_lag"] != 0:
+    while (httpx.get(f"{coordinator}/health", timeout=5).json()["indexed_block"] or 0) < block:
         assert time.monotonic() < deadline, "the indexer did not catch up"
         time.sleep(0.2)
 
@@ -107,7 +108,7 @@ def test_a_task_from_the_command_line(devnet: Devnet, coordinator: str) -> None:
     )
     assert created.returncode == 0, created.stderr
     task_id = next(e for e in json.loads(created.stdout)["events"] if e["event"] == "TaskCreated")["task_id"]
-    wait_indexed(coordinator)
+    wait_indexed(coordinator, int(json.loads(created.stdout)["block_number"]))
 
     listed = dml(
         devnet, coordinator, "--json", "task", "list", "--creator", ALICE.ss58_address, "--limit", "500"
@@ -287,10 +288,12 @@ def test_a_task_started_from_a_released_model_continues_its_lineage(
     run_task(chain, store, FERDIE, InProcess(trainers, manifest), second.task_id, tmp_path / "fed")
     branch = chain.round_model(second.task_id, 1)
     a1 = chain.round_model(first.task_id, 1)
-    wait_indexed(coordinator)
+    wait_indexed(coordinator, chain.block_number())
 
     # Execute
-    tree = httpx.get(f"{coordinator}/models/{branch}/lineage", timeout=10).json()
+    answer = httpx.get(f"{coordinator}/models/{branch}/lineage", timeout=10)
+    assert answer.status_code == 200, answer.text
+    tree = answer.json()
     logged = dml(devnet, coordinator, "model", "log", str(branch))
 
     # Assert: A1 -> A2 (released) -> B1, one tree, right parents and iterations.
