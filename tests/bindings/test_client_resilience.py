@@ -15,25 +15,12 @@ from substrateinterface import Keypair, SubstrateInterface
 
 from decentralml_bindings import DecentralMl, Receipt, calls, errors, events
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, UNIT
-from decentralml_bindings.types import TaskInfo, TaskType, ValidationStrategy
+from decentralml_bindings.types import TaskInfo
+from tests.bindings.test_client import new_task
 from tests.devnet import Devnet
 
 DAYS = 14_400
 """Blocks in a day at the runtime's 6 s block time (chain/runtime/src/lib.rs)."""
-
-
-def new_task(chain: DecentralMl, *, label: str = "bafy-resilience", slots: int = 2) -> calls.Call:
-    return calls.create_task(
-        task_type=TaskType.MODEL_CONTRIBUTOR,
-        rounds=1,
-        max_assignments=slots,
-        expires_at=chain.block_number() + 2_000,
-        validation=ValidationStrategy.auto_accept(),
-        validators=[CHARLIE.ss58_address],
-        reward_per_result=UNIT,
-        manifest_cid=label,
-        manifest_hash=bytes(range(32)),
-    )
 
 
 def next_nonce(chain: DecentralMl, account: Keypair) -> int:
@@ -116,7 +103,7 @@ def test_a_future_nonce_relay_raises_inclusion_timeout_naming_future(chain: Dece
 def test_a_stuck_relay_blocks_no_read_and_no_other_accounts_submit(
     client: DecentralMl, dev_rpc: Callable[..., Any]
 ) -> None:
-    task_id = client.submit(new_task(client), ALICE).one(events.TaskCreated).task_id
+    task_id = client.submit(new_task(client, "bafy-resilience"), ALICE).one(events.TaskCreated).task_id
     stuck = client.sign(calls.assign_task(task_id), BOB, nonce=next_nonce(client, BOB) + 5)
     dev_rpc("dev_setBlockBuildMode", "Manual")  # so the pool keeps it, as a node keeps a future one
     timeline = Timeline()
@@ -129,7 +116,7 @@ def test_a_stuck_relay_blocks_no_read_and_no_other_accounts_submit(
         "free_and_reserved": lambda: client.free_and_reserved(ALICE.ss58_address),
     }.items():
         timeline.run(name, read)
-    timeline.run("submit", lambda: client.submit(new_task(client, label="bafy-unstuck"), CHARLIE))
+    timeline.run("submit", lambda: client.submit(new_task(client, "bafy-unstuck"), CHARLIE))
     charlies = wait_for(lambda: [x for x in dev_rpc("author_pendingExtrinsics") if x != stuck])
     dev_rpc("dev_newBlock", {"transactions": charlies})  # a block with Charlie's create, not Bob's
     timeline.join(timeout=6 + 10)
@@ -166,7 +153,7 @@ def test_a_stale_nonce_relay_is_refused_at_once(chain: DecentralMl) -> None:
 def test_the_same_client_reads_and_submits_again_after_a_devnet_restart(
     client: DecentralMl, fresh_devnet: Devnet
 ) -> None:
-    task_id = client.submit(new_task(client), ALICE).one(events.TaskCreated).task_id
+    task_id = client.submit(new_task(client, "bafy-resilience"), ALICE).one(events.TaskCreated).task_id
     before = client.block_number()
     fresh_devnet.stop()
     fresh_devnet.start()
