@@ -27,7 +27,7 @@ import numpy as np
 from decentralml import codec, rules
 from decentralml.aggregation import UpdateFile
 from decentralml.rules import RULES, RuleParams, RuleState
-from tests.devnet import ROOT
+from support.devnet import ROOT
 
 LAYERS = 4
 

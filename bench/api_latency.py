@@ -38,7 +38,7 @@ import httpx
 from pydantic import BaseModel
 
 from decentralml_bindings.dev import UNIT
-from tests.devnet import ROOT, Devnet, free_port
+from support.devnet import ROOT, Devnet, free_port
 
 KEYSTORE = ("//Alice", "//Bob", "//Charlie", "//Dave")
 READS = ("/health", "/tasks?limit=50")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from coordinator.federation.flower import SuperLink, flower_env, supernode_command
 from scripts import demo
-from tests.devnet import ROOT, free_port
+from support.devnet import ROOT, free_port
 
 APP = ROOT / "bench" / "flower_app"
 

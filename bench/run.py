@@ -31,8 +31,8 @@ from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer import Indexer
 from coordinator.indexer.sync import INDEXED_PALLETS
 from decentralml_bindings import DecentralMl
-from tests.devnet import ROOT, Devnet, free_port
-from tests.factories import run_task
+from support.devnet import ROOT, Devnet, free_port
+from support.factories import run_task
 
 
 def fill_mirror(database_url: str, tasks: int) -> None:

@@ -40,7 +40,7 @@ from decentralml.training import TrainSpec  # noqa: E402
 from decentralml_bindings import Call, DecentralMl  # noqa: E402
 from decentralml_bindings.dev import ALICE, FERDIE, UNIT  # noqa: E402
 from decentralml_bindings.types import TaskStatus  # noqa: E402
-from tests.devnet import Devnet, Ipfs, free_port  # noqa: E402
+from support.devnet import Devnet, Ipfs, free_port  # noqa: E402
 
 DML = [sys.executable, "-m", "coordinator.cli"]
 VALIDATOR_URI = "//Ferdie"

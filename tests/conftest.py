@@ -9,7 +9,7 @@ import pytest
 
 from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl
-from tests.devnet import Devnet, Ipfs, free_port
+from support.devnet import Devnet, Ipfs, free_port
 
 
 @pytest.fixture(scope="session")

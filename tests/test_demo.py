@@ -17,7 +17,7 @@ from decentralml.content import ContentStore, sha256_hex
 from decentralml_bindings import DecentralMl
 from decentralml_bindings.types import ResultSubmissionStatus
 from scripts import demo
-from tests.devnet import ROOT
+from support.devnet import ROOT
 
 
 @pytest.mark.devnet

@@ -19,7 +19,7 @@ import yaml
 
 from coordinator.cli import cmd_serve, cmd_worker_run, parser
 from coordinator.settings import Settings
-from tests.devnet import ROOT
+from support.devnet import ROOT
 from worker.daemon import WorkerSettings
 
 COMPOSE = ROOT / "docker-compose.yml"

@@ -16,8 +16,8 @@ from substrateinterface import Keypair, SubstrateInterface
 from decentralml_bindings import DecentralMl, Receipt, calls, errors, events
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, UNIT
 from decentralml_bindings.types import TaskInfo
+from support.devnet import Devnet
 from tests.bindings.test_client import new_task
-from tests.devnet import Devnet
 
 DAYS = 14_400
 """Blocks in a day at the runtime's 6 s block time (chain/runtime/src/lib.rs)."""

@@ -6,8 +6,8 @@ import pytest
 
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import BOB
-from tests.devnet import Devnet
-from tests.factories import create_task
+from support.devnet import Devnet
+from support.factories import create_task
 
 
 @pytest.mark.devnet

@@ -19,9 +19,9 @@ from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer import Indexer
 from decentralml_bindings import DecentralMl, calls, council, errors
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, UNIT
+from support.factories import run_task
 from tests.coordinator.conftest import NewDatabase
 from tests.coordinator.mirror_checks import assert_mirror_matches_chain, snapshot
-from tests.factories import run_task
 
 TOKEN = "dml_test-operator-token"
 

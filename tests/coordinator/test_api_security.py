@@ -24,7 +24,7 @@ from coordinator.api.auth import ApiToken
 from coordinator.db.engine import make_engine, migrate, session_factory
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, UNIT
-from tests.devnet import Devnet
+from support.devnet import Devnet
 
 TOKEN = "dml_alice-operator"
 OTHER = "dml_charlie-operator"

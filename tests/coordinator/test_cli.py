@@ -26,9 +26,9 @@ from decentralml.data import DataSpec
 from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls, events
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, FERDIE, UNIT
+from support.devnet import ROOT, Devnet, free_port
+from support.factories import InProcess, create_task, enlist, publish
 from tests.coordinator.conftest import NewDatabase
-from tests.devnet import ROOT, Devnet, free_port
-from tests.factories import InProcess, create_task, enlist, publish
 from worker.trainer import Behaviour
 
 DML = [sys.executable, "-m", "coordinator.cli"]

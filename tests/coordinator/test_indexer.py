@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer import Indexer
 from decentralml_bindings import DecentralMl
+from support.devnet import ROOT, Devnet
+from support.factories import create_task, run_task
 from tests.coordinator.conftest import NewDatabase
 from tests.coordinator.mirror_checks import assert_mirror_matches_chain, snapshot
-from tests.devnet import ROOT, Devnet
-from tests.factories import create_task, run_task
 
 
 def mirror_db(url: str) -> tuple[str, sessionmaker[Session]]:

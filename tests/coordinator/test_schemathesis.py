@@ -53,8 +53,8 @@ from coordinator.settings import Settings
 from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE
-from tests.devnet import free_port
-from tests.factories import create_task, run_task
+from support.devnet import free_port
+from support.factories import create_task, run_task
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 KEYSTORE = [ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE]

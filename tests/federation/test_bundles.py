@@ -20,8 +20,8 @@ from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, DAVE, EVE, FERDIE, UNIT
 from decentralml_bindings.events import TaskCreated
 from decentralml_bindings.types import TaskType, ValidationStrategy
-from tests.devnet import ROOT, Devnet, Ipfs
-from tests.factories import publish
+from support.devnet import ROOT, Devnet, Ipfs
+from support.factories import publish
 from worker.daemon import WorkerDaemon, WorkerSettings
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[8])

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from decentralml_bindings.dev import FERDIE
-from tests.devnet import ROOT, Devnet, free_port
+from support.devnet import ROOT, Devnet, free_port
 
 
 def superlink_pids(federation_dir: Path) -> list[int]:

@@ -23,8 +23,8 @@ from decentralml.models import ModelSpec, build, weights_of
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE
 from decentralml_bindings.events import ModelCommitted
-from tests.devnet import ROOT, Devnet, Ipfs
-from tests.factories import publish
+from support.devnet import ROOT, Devnet, Ipfs
+from support.factories import publish
 from worker.daemon import WorkerDaemon, WorkerSettings
 
 COUNCIL_JS = ROOT / "chain" / "devnet" / "council.mjs"

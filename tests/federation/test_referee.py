@@ -26,7 +26,7 @@ from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import BOB, CHARLIE, DAVE, EVE, FERDIE
 from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus
-from tests.factories import InProcess, enlist, publish
+from support.factories import InProcess, enlist, publish
 from worker.trainer import Behaviour, Trainer
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])

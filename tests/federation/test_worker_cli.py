@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.devnet import ROOT, Devnet, free_port
+from support.devnet import ROOT, Devnet, free_port
 
 DML = [sys.executable, "-m", "coordinator.cli"]
 

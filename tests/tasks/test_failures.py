@@ -19,8 +19,8 @@ from decentralml import crypto, samples
 from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import BOB, FERDIE
-from tests.devnet import ROOT, Devnet, Ipfs, free_port
-from tests.factories import create_own_task, init_and_pack
+from support.devnet import ROOT, Devnet, Ipfs, free_port
+from support.factories import create_own_task, init_and_pack
 
 
 @pytest.fixture

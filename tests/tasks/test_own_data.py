@@ -17,8 +17,8 @@ from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, FERDIE
 from decentralml_bindings.types import ResultSubmissionStatus
-from tests.devnet import Devnet, Ipfs
-from tests.factories import InProcess, create_own_task, init_and_pack
+from support.devnet import Devnet, Ipfs
+from support.factories import InProcess, create_own_task, init_and_pack
 from worker.catalogue import Catalogue
 from worker.daemon import WorkerDaemon, WorkerSettings
 from worker.trainer import Trainer

@@ -1,0 +1,125 @@
+"""In-process twins of the chain and the content store, for the parts the referee uses.
+
+Integration tests run the real devnet and Kubo; these twins exist for benchmarks that call the
+real `Referee.judge` thousands of times (`bench/robustness.py`). They keep the contracts the
+referee relies on: a result is found by (task, round, worker), its hash is what the worker sent,
+a batch applies every call or none, `commit_model` emits `ModelCommitted` with a fresh model id,
+and content comes back only under its sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from decentralml.content import HashMismatchError, Stored, sha256_hex
+from decentralml_bindings.calls import Call
+from decentralml_bindings.client import Receipt
+from decentralml_bindings.events import ModelCommitted
+from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus, TaskResult
+
+
+@dataclass(frozen=True)
+class VerdictRecord:
+    result_id: int
+    approved: bool
+    score: int
+    reason: RejectionReason | None
+
+
+@dataclass
+class ChainTwin:
+    """Results, verdicts and committed models in memory; `batch` applies validate and commit calls."""
+
+    results: dict[int, TaskResult] = field(default_factory=dict)
+    index: dict[tuple[int, int, str], int] = field(default_factory=dict)
+    verdicts: list[VerdictRecord] = field(default_factory=list)
+    models: list[ModelCommitted] = field(default_factory=list)
+    block: int = 0
+
+    def send_result(self, task_id: int, round_: int, worker: str, cid: str, sha256: str) -> int:
+        """Record a worker's result for a round, as `send_task_result` does; its id."""
+        key = (task_id, round_, worker)
+        if key in self.index:
+            raise ValueError(f"{worker} already sent a result for round {round_} of task {task_id}")
+        result_id = len(self.results) + 1
+        self.results[result_id] = TaskResult(
+            task_id=task_id,
+            round=round_,
+            worker=worker,
+            cid=cid,
+            hash=sha256,
+            status=ResultSubmissionStatus.PENDING_VALIDATION,
+            approvals=0,
+            disapprovals=0,
+            rejection=None,
+            submitted_at=self.block,
+        )
+        self.index[key] = result_id
+        return result_id
+
+    def result(self, result_id: int) -> TaskResult | None:
+        return self.results.get(result_id)
+
+    def result_of(self, task_id: int, round_: int, worker: str) -> int | None:
+        return self.index.get((task_id, round_, worker))
+
+    def round_results(self, task_id: int, round_: int) -> dict[str, int]:
+        return {w: r for (t, n, w), r in self.index.items() if (t, n) == (task_id, round_)}
+
+    def batch(self, calls: Sequence[Call], signer: object) -> Receipt:
+        """Apply verdicts and commits; any other call is refused before anything changes."""
+        unknown = [c.function for c in calls if c.function not in ("validate_task_result", "commit_model")]
+        if unknown:
+            raise ValueError(f"the chain twin does not implement {', '.join(unknown)}")
+        self.block += 1
+        events = []
+        for call in calls:
+            p = call.params
+            if call.function == "validate_task_result":
+                if p["result_id"] not in self.results:
+                    raise ValueError(f"no result {p['result_id']}")
+                reason = None if p["reason"] is None else RejectionReason.from_chain(p["reason"])
+                self.verdicts.append(VerdictRecord(p["result_id"], p["approved"], p["score"], reason))
+            else:
+                cid = bytes.fromhex(p["cid"][2:]).decode()
+                event = ModelCommitted(
+                    model_id=len(self.models) + 1,
+                    task_id=p["task_id"],
+                    round=p["round"],
+                    cid=cid,
+                    hash=p["hash"],
+                    parent=self.models[-1].model_id if self.models else None,
+                    accepted=tuple(p["accepted"]),
+                    committed_by=str(getattr(signer, "ss58_address", signer)),
+                )
+                self.models.append(event)
+                events.append(event)
+        digest = hashlib.sha256(f"{self.block}".encode()).hexdigest()
+        return Receipt(
+            extrinsic_hash="0x" + digest,
+            block_hash="0x" + digest,
+            block_number=self.block,
+            fee=0,
+            events=tuple(events),
+        )
+
+
+@dataclass
+class StoreTwin:
+    """Content by a sha256-derived CID, in memory; `get` checks the hash like `ContentStore.get`."""
+
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+    def put(self, data: bytes) -> Stored:
+        cid = "twin-" + hashlib.sha256(data).hexdigest()[:40]
+        self.blobs[cid] = data
+        return Stored(cid=cid, sha256=sha256_hex(data), size=len(data))
+
+    def get(self, cid: str, expected_sha256: str) -> bytes:
+        data = self.blobs[cid]
+        actual = sha256_hex(data)
+        if actual != expected_sha256.lower():
+            raise HashMismatchError(cid, expected_sha256, actual)
+        return data
