@@ -45,13 +45,34 @@ class ValidationPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_accuracy_drop: float = Field(
-        0.25,
+    max_accuracy_drop: float | None = Field(
+        None,
         ge=0,
         le=1,
-        description="reject below the global model's validation score minus this: accuracy for "
-        "classification, R² for regression (generous: an honest worker with skewed non-IID data "
-        "scores below the global model after local training)",
+        description="optional: also reject an update whose model alone scores below the global model's "
+        "validation score minus this (accuracy for classification, R² for regression). Off by default: "
+        "an honest worker with a skewed non-IID share scores badly alone yet improves the aggregate",
+    )
+    max_harm: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="reject an update when leaving it out of the round's mean lowers the validation loss "
+        "by more than this fraction (updates are judged by what they contribute to the aggregate)",
+    )
+    min_cosine: float | None = Field(
+        -0.1,
+        ge=-1,
+        le=1,
+        description="reject an update whose delta points away from the referee's own update (trained "
+        "from the global model on the validation set) with a cosine below this; None: no such check",
+    )
+    collusion_cosine: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="updates whose deltas have at least this cosine similarity are left out of the mean "
+        "together when judging harm, so colluding workers sending one update cannot hide behind each other",
     )
     norm_factor: float = Field(
         3.0,

@@ -4,37 +4,52 @@ An update is rejected when it
 - does not fit the task's model (names, shapes) or holds non-finite values: `Malformed`;
 - lies farther from the global model than `norm_factor` times the round's median distance (or
   `max_norm`): `Outlier` (sign-flipped or scaled updates land here);
-- scores below the global model's validation score minus `max_accuracy_drop`:
-  `FailedValidation`. The score is the task kind's primary metric (`metrics.PRIMARY`): accuracy
-  for classification, R² for regression; or whose validation loss exceeds `floor_loss` (the best
+- points away from the referee's own update (trained from the global model on the validation
+  set) with a cosine below `min_cosine`: `LowTrust` (sign-flipped and inner-product-manipulation
+  updates land here, whatever their length);
+- harms the round's aggregate: `FailedValidation`. An update is judged by what it contributes,
+  not by how a model trained on one (possibly skewed) share scores alone. Starting from the mean
+  of every update that passed the checks above, the referee leaves each one out in turn and
+  measures the validation loss of the mean without it; the update whose absence lowers the loss
+  the most is rejected if that gain exceeds `max_harm` (a fraction of the loss), and the search
+  repeats on the rest. It also goes on while the mean's loss is above `floor_loss` (the best
   committed model's loss raised by `max_loss_rise`: an anchored floor that does not fall with a
-  poisoned global model): `FailedValidation`.
-Updates are read one at a time from their spool files, never all at once.
+  poisoned global model). An honest worker with a skewed share improves the mean even when its
+  model alone scores badly, so it stays; colluding poisoned updates are removed one by one.
+- (optional, off by default) alone scores below the global model's validation score minus
+  `max_accuracy_drop`: `FailedValidation`. The score is the task kind's primary metric
+  (`metrics.PRIMARY`): accuracy for classification, R² for regression.
+Updates are read from their spool files one at a time, never all at once: the checks hold the
+global model, the running sum of the deltas and one update.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
+from torch import nn
 
-from decentralml.aggregation import UpdateFile
+from decentralml.aggregation import UpdateFile, read_slices, unflatten
 from decentralml.codec import Weights
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
 from decentralml.metrics import PRIMARY
 from decentralml.models import ModelSpec, build, load_weights
 from decentralml.training import score
+from decentralml_bindings.types import RejectionKind
 
-Reason = Literal["FailedValidation", "Outlier", "Malformed", "HashMismatch"]
+Reason = RejectionKind
 
 
 @dataclass(frozen=True)
 class Check:
     """The verdict on one update: approved, or the reason it was not; its score in ppm, clamped to
-    0..1,000,000; `metric` the primary metric's value on the validation set."""
+    0..1,000,000, and `metric` the primary metric's value of the update alone on the validation
+    set; `harm` the validation loss the round's mean gained by including it (negative: it helped;
+    NaN when it was not part of the mean)."""
 
     key: int
     approved: bool
@@ -42,6 +57,7 @@ class Check:
     reason: Reason | None
     metric: float
     distance: float
+    harm: float = float("nan")
 
 
 def check_updates(
@@ -52,44 +68,152 @@ def check_updates(
     policy: ValidationPolicy,
     objective: Objective = "classification",
     floor_loss: float | None = None,
+    reference: UpdateFile | None = None,
 ) -> tuple[float, list[Check]]:
-    """(global model's validation score, a Check per (key, update)) in the order given."""
+    """(global model's validation score, a Check per (key, update)) in the order given.
+
+    With `reference` (the referee's own update, trained from the global model on the validation
+    set) and `policy.min_cosine` set, an update whose delta points away from the reference's
+    (cosine below `min_cosine`) is rejected as `LowTrust` before the contribution check."""
     primary = PRIMARY[objective]
     model = build(spec)
     load_weights(model, global_weights)
     baseline = score(model, validation, objective)[primary]
     layout = tuple((name, tuple(array.shape)) for name, array in global_weights.items())
-    measured: list[tuple[int, float | None, float | None, float]] = []
+    origin = np.concatenate([global_weights[name].astype(np.float64).ravel() for name, _ in layout])
+    total = np.zeros_like(origin)
+    measured: dict[int, tuple[float, float]] = {}  # key -> (distance, metric alone)
+    cosines: dict[int, float] = {}
+    own = None
+    if reference is not None and policy.min_cosine is not None and reference.layout == layout:
+        own = reference.read(0, reference.size).astype(np.float64) - origin
+        own_norm = float(np.linalg.norm(own))
+        own = own / own_norm if own_norm > 0 else None
     for key, update in updates:
         if update.layout != layout:
-            measured.append((key, None, None, float("inf")))
             continue
-        weights = update.weights()
-        squares = sum(
-            float(np.sum((weights[n] - global_weights[n]).astype(np.float64) ** 2)) for n in weights
-        )
+        delta = update.read(0, update.size).astype(np.float64) - origin
+        squares = float(np.dot(delta, delta))
         if not np.isfinite(squares):
-            measured.append((key, None, None, float("inf")))
             continue
-        load_weights(model, weights)
-        found = score(model, validation, objective)
-        measured.append((key, float(np.sqrt(squares)), found[primary], found["loss"]))
-    distances = [d for _, d, _, _ in measured if d is not None]
+        load_weights(model, update.weights())
+        measured[key] = (float(np.sqrt(squares)), score(model, validation, objective)[primary])
+        if own is not None:
+            cosines[key] = float(np.dot(delta, own)) / max(float(np.sqrt(squares)), 1e-30)
+        total += delta
+    distances = [d for d, _ in measured.values()]
     limit = policy.norm_factor * float(np.median(distances)) if len(distances) >= 3 else float("inf")
     if policy.max_norm is not None:
         limit = min(limit, policy.max_norm)
+    files = dict(updates)
+    reasons: dict[int, Reason] = {}
+    for key, (distance, _) in measured.items():
+        if distance > limit:
+            reasons[key] = "Outlier"
+        elif policy.min_cosine is not None and cosines.get(key, 1.0) < policy.min_cosine:
+            reasons[key] = "LowTrust"
+        else:
+            continue
+        total -= _delta(files[key], origin)
+    harms = _contributions(
+        model,
+        origin,
+        total,
+        files,
+        [k for k in measured if k not in reasons],
+        validation,
+        policy,
+        objective,
+        floor_loss,
+        layout,
+    )
+    for key, harm in harms.items():
+        if harm is None:
+            reasons[key] = "FailedValidation"
     checks = []
-    for key, distance, value, loss in measured:
-        if distance is None or value is None:
+    for key, _ in updates:
+        if key not in measured:
             checks.append(Check(key, False, 0, "Malformed", 0.0, float("nan")))
             continue
-        reason: Reason | None = None
-        if distance > limit:
-            reason = "Outlier"
-        elif not value >= baseline - policy.max_accuracy_drop or (
-            floor_loss is not None and not loss <= floor_loss
+        distance, value = measured[key]
+        reason = reasons.get(key)
+        if (
+            reason is None
+            and policy.max_accuracy_drop is not None
+            and not value >= baseline - policy.max_accuracy_drop
         ):
             reason = "FailedValidation"
         ppm = round(min(max(value, 0.0), 1.0) * 1_000_000) if np.isfinite(value) else 0
-        checks.append(Check(key, reason is None, ppm, reason, value, distance))
+        found = harms.get(key)
+        harm = float("nan") if found is None else found
+        checks.append(Check(key, reason is None, ppm, reason, value, distance, harm))
     return baseline, checks
+
+
+def _delta(update: UpdateFile, origin: NDArray[np.float64]) -> NDArray[np.float64]:
+    return update.read(0, update.size).astype(np.float64) - origin
+
+
+def _gram(files: Sequence[UpdateFile], origin: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The deltas' pairwise dot products, accumulated slice by slice."""
+    gram = np.zeros((len(files), len(files)), dtype=np.float64)
+    if files:
+        for start, stack in read_slices(files):
+            deltas = stack.astype(np.float64) - origin[start : start + stack.shape[1]]
+            gram += deltas @ deltas.T
+    return gram
+
+
+def _contributions(
+    model: nn.Module,
+    origin: NDArray[np.float64],
+    total: NDArray[np.float64],
+    files: dict[int, UpdateFile],
+    keys: list[int],
+    validation: Split,
+    policy: ValidationPolicy,
+    objective: Objective,
+    floor_loss: float | None,
+    layout: tuple[tuple[str, tuple[int, ...]], ...],
+) -> dict[int, float | None]:
+    """Greedy leave-a-group-out on the mean of the deltas: key -> the loss its inclusion added to
+    the mean of those kept (negative when it helped), or None for the rejected ones.
+
+    An update's group is itself and every kept update whose delta points the same way (cosine at
+    least `policy.collusion_cosine`): colluding workers that send one poisoned update between them
+    are left out together, so each cannot hide behind the others."""
+
+    def loss_of(delta_sum: NDArray[np.float64], count: int) -> float:
+        flat = origin + delta_sum / count if count else origin
+        load_weights(model, unflatten(flat.astype(np.float32), layout))
+        return score(model, validation, objective)["loss"]
+
+    gram = _gram([files[k] for k in keys], origin)
+    norms = np.sqrt(np.maximum(np.diag(gram), 1e-30))
+    cosines = gram / np.outer(norms, norms)
+    position = {key: i for i, key in enumerate(keys)}
+    out: dict[int, float | None] = {}
+    kept = list(keys)
+    current = loss_of(total, len(kept))
+    while kept:
+        without: dict[int, tuple[float, list[int], NDArray[np.float64]]] = {}
+        for key in kept:
+            group = [j for j in kept if cosines[position[key], position[j]] >= policy.collusion_cosine]
+            if key not in group:
+                group.append(key)
+            rest = total - sum((_delta(files[j], origin) for j in group), np.zeros_like(origin))
+            without[key] = (loss_of(rest, len(kept) - len(group)), group, rest)
+        worst = min(kept, key=lambda k: (without[k][0], k))
+        loss, group, rest = without[worst]
+        gain = current - loss
+        harmful = gain > policy.max_harm * abs(current)
+        above_floor = floor_loss is not None and not current <= floor_loss
+        if not (harmful or above_floor or not np.isfinite(current)):
+            for key in kept:
+                out[key] = current - without[key][0]
+            break
+        for j in group:
+            out[j] = None
+            kept.remove(j)
+        total, current = rest, loss
+    return out

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from substrateinterface.utils.ss58 import is_valid_ss58_address
 
+from decentralml_bindings.types import RejectionKind
+
 U32_MAX, U64_MAX, U128_MAX = 2**32 - 1, 2**64 - 1, 2**128 - 1
 
 
@@ -90,14 +92,14 @@ class Validate(Signing):
         le=1_000_000,
         description="parts per million: an accepted result is paid this share of the reward",
     )
-    reason: Literal["FailedValidation", "HashMismatch", "Outlier", "Malformed"] | None = Field(
+    reason: RejectionKind | None = Field(
         None,
         description="why a disapproving verdict disapproves (default FailedValidation); none when approving",
     )
 
 
 class Reject(Signing):
-    reason: Literal["FailedValidation", "HashMismatch", "Outlier", "Malformed", "Other"]
+    reason: RejectionKind | Literal["Other"]
     code: int | None = Field(None, ge=0, le=65_535, description="with reason Other")
 
 

@@ -11,7 +11,7 @@ records every verdict and commits the model: one extrinsic per round, however ma
 Under AutoAccept a verdict settles its result at once, so approval pays the worker: its score
 (its contribution to the aggregate, relative to the largest) is the share of the reward it is paid,
 and a rejection carries its reason code on chain (Outlier, HashMismatch, Malformed,
-FailedValidation).
+FailedValidation, or LowTrust for an update the rule gave no weight).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from substrateinterface import Keypair
 
 from decentralml import codec, rules
 from decentralml.aggregation import UpdateFile
-from decentralml.content import ContentError, ContentStore
+from decentralml.content import ContentError, Stored
 from decentralml.data import Split
 from decentralml.kinds.schema import Objective
 from decentralml.manifest import TaskManifest
@@ -35,11 +36,34 @@ from decentralml.models import build, load_weights, weights_of
 from decentralml.rules import RULES, RuleError, RuleParams, RuleState
 from decentralml.training import score, train
 from decentralml.validation import Check, check_updates
-from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings import calls
+from decentralml_bindings.calls import Call
+from decentralml_bindings.client import Receipt
 from decentralml_bindings.events import ModelCommitted
-from decentralml_bindings.types import RejectionReason
+from decentralml_bindings.types import RejectionReason, TaskResult
 
 log = logging.getLogger(__name__)
+
+
+class RefereeChain(Protocol):
+    """What the referee reads from and writes to the chain (`DecentralMl`, or the benchmarks' twin
+    in `support.twins`)."""
+
+    def result(self, result_id: int) -> TaskResult | None: ...
+
+    def result_of(self, task_id: int, round_: int, worker: str) -> int | None: ...
+
+    def round_results(self, task_id: int, round_: int) -> dict[str, int]: ...
+
+    def batch(self, calls: Sequence[Call], signer: Keypair) -> Receipt: ...
+
+
+class RefereeStore(Protocol):
+    """Where the referee fetches orphaned updates and stores aggregates (`ContentStore`, or a twin)."""
+
+    def put(self, data: bytes) -> Stored: ...
+
+    def get(self, cid: str, expected_sha256: str) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -114,8 +138,8 @@ class RoundOutcome:
 class Referee:
     def __init__(
         self,
-        chain: DecentralMl,
-        store: ContentStore,
+        chain: RefereeChain,
+        store: RefereeStore,
         validator: Keypair,
         validation: Split,
         objective: Objective = "classification",
@@ -133,13 +157,15 @@ class Referee:
         files: list[UpdateFile],
         global_weights: codec.Weights,
         spool: Path | None,
+        reference: UpdateFile | None = None,
     ) -> tuple[codec.Weights, list[float], str]:
         """(the aggregate, each update's contribution, the rule used) by the manifest's rule; a
         robust rule that cannot run this round (too few updates) falls back to the median."""
         spec = manifest.aggregation
         params = RuleParams(**spec.model_dump(exclude={"rule"}))
         info = RULES[spec.rule]
-        reference = self._reference(manifest, global_weights, spool) if info.needs_reference else None
+        if info.needs_reference and reference is None:
+            reference = self._reference(manifest, global_weights, spool)
         state = RuleState.load(self.state_dir / "rule-state.bin") if self.state_dir is not None else None
         try:
             found = rules.aggregate(spec.rule, files, params, reference, state, global_weights)
@@ -226,7 +252,14 @@ class Referee:
             except codec.CodecError:
                 rejected[result_id] = "Malformed"
         matched = capped(matched)
-        floor = None if self.best_loss is None else self.best_loss * (1 + manifest.validation.max_loss_rise)
+        if self.best_loss is None:  # the model the round starts from is committed (or initial)
+            self.best_loss = self.validation_loss(manifest, global_weights)
+        floor = self.best_loss * (1 + manifest.validation.max_loss_rise)
+        # The referee's own update: the reference-opposition check and the trust rule share it.
+        wants_reference = (
+            manifest.validation.min_cosine is not None or RULES[manifest.aggregation.rule].needs_reference
+        )
+        reference = self._reference(manifest, global_weights, spool) if wants_reference and matched else None
         baseline, checks = check_updates(
             global_weights,
             matched,
@@ -235,6 +268,7 @@ class Referee:
             manifest.validation,
             self.objective,
             floor_loss=floor,
+            reference=reference,
         )
         approved = [c.key for c in checks if c.approved]
         rejected |= {c.key: c.reason or "FailedValidation" for c in checks if not c.approved}
@@ -243,11 +277,18 @@ class Referee:
         if approved:
             files = dict(matched)
             new_weights, shares, rule_used = self._aggregate(
-                manifest, [files[r] for r in approved], global_weights, spool
+                manifest, [files[r] for r in approved], global_weights, spool, reference
             )
             contributions = dict(zip(approved, shares, strict=True))
+            # An update the rule gave no weight (no trust, or not selected) counted for nothing.
+            for key in [k for k in approved if contributions[k] <= 0]:
+                rejected[key] = "LowTrust"
+                approved.remove(key)
+                del contributions[key]
         else:
             new_weights = global_weights
+        if reference is not None:
+            reference.path.unlink(missing_ok=True)
         loss = self.validation_loss(manifest, new_weights)
         self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
         data = codec.encode(new_weights)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 TaskId = int
 ResultId = int
@@ -89,6 +89,12 @@ class ValidationStrategy:
         return cls(name, None if payload is None else int(payload["threshold"]))
 
 
+# The pallet's `RejectionReason` variants without a payload (and `Other(u16)`): the one list the
+# referee, the API's schemas and the mirror read.
+RejectionKind = Literal["FailedValidation", "HashMismatch", "Outlier", "Malformed", "LowTrust"]
+REJECTION_KINDS: tuple[RejectionKind, ...] = get_args(RejectionKind)
+
+
 @dataclass(frozen=True)
 class RejectionReason:
     """Why a result was rejected; `code` only for `Other`."""
@@ -109,6 +115,7 @@ FAILED_VALIDATION = RejectionReason("FailedValidation")
 HASH_MISMATCH = RejectionReason("HashMismatch")
 OUTLIER = RejectionReason("Outlier")
 MALFORMED = RejectionReason("Malformed")
+LOW_TRUST = RejectionReason("LowTrust")
 
 
 def text(value: Any) -> str:

@@ -153,6 +153,9 @@ pub enum RejectionReason {
 	Outlier,
 	/// The content could not be fetched or decoded.
 	Malformed,
+	/// The aggregation rule gave it no weight: its update points away from the validator's own
+	/// reference update (trust rule), or the rule did not select it.
+	LowTrust,
 	/// Any other reason, by code, documented by the task's policy.
 	Other(u16),
 }
