@@ -9,13 +9,15 @@ An update is rejected when it
   updates land here, whatever their length);
 - harms the round's aggregate: `FailedValidation`. An update is judged by what it contributes,
   not by how a model trained on one (possibly skewed) share scores alone. Starting from the mean
-  of every update that passed the checks above, the referee leaves each one out in turn and
-  measures the validation loss of the mean without it; the update whose absence lowers the loss
+  of every update that passed the checks above, the referee leaves each one out in turn (with
+  the updates pointing the same way, cosine >= `collusion_cosine`: colluders go together) and
+  measures the validation loss of the mean without them. The group whose absence lowers the loss
   the most is rejected if that gain exceeds `max_harm` (a fraction of the loss), and the search
-  repeats on the rest. It also goes on while the mean's loss is above `floor_loss` (the best
-  committed model's loss raised by `max_loss_rise`: an anchored floor that does not fall with a
-  poisoned global model). An honest worker with a skewed share improves the mean even when its
-  model alone scores badly, so it stays; colluding poisoned updates are removed one by one.
+  repeats on the rest, never removing half of the round's updates or more for harm alone. It
+  also goes on while the mean's loss is above `floor_loss` (the best committed model's loss
+  raised by `max_loss_rise`: an anchored floor that does not fall with a poisoned global model).
+  An honest worker with a skewed share improves the mean even when its model alone scores
+  badly, so it stays.
 - (optional, off by default) alone scores below the global model's validation score minus
   `max_accuracy_drop`: `FailedValidation`. The score is the task kind's primary metric
   (`metrics.PRIMARY`): accuracy for classification, R² for regression.
@@ -194,6 +196,7 @@ def _contributions(
     position = {key: i for i, key in enumerate(keys)}
     out: dict[int, float | None] = {}
     kept = list(keys)
+    removed = 0
     current = loss_of(total, len(kept))
     while kept:
         without: dict[int, tuple[float, list[int], NDArray[np.float64]]] = {}
@@ -206,7 +209,11 @@ def _contributions(
         worst = min(kept, key=lambda k: (without[k][0], k))
         loss, group, rest = without[worst]
         gain = current - loss
-        harmful = gain > policy.max_harm * abs(current)
+        # Harm alone never removes half of the round or more: with no majority left to trust, the
+        # check cannot tell which side is honest (two honest models averaged early often score
+        # worse than the better one alone).
+        minority = 2 * (removed + len(group)) < len(keys)
+        harmful = gain > policy.max_harm * abs(current) and minority
         above_floor = floor_loss is not None and not current <= floor_loss
         if not (harmful or above_floor or not np.isfinite(current)):
             for key in kept:
@@ -215,5 +222,6 @@ def _contributions(
         for j in group:
             out[j] = None
             kept.remove(j)
+        removed += len(group)
         total, current = rest, loss
     return out
