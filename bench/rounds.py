@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from coordinator.federation.flower import SuperLink, flower_env, supernode_command
+from coordinator.federation.flower import SuperLink
+from decentralml.flower import Process, flower_env, stop_all, supernode_command
 from scripts import demo
 from support.devnet import ROOT, free_port
 
@@ -35,20 +33,12 @@ def plain_flower(work: Path, clients: int, rounds: int, poll: float) -> list[flo
     extra = {"PYTHONPATH": str(ROOT)}
     superlink = SuperLink(work, free_port(), extra)
     superlink.start()
-    nodes = []
+    nodes: list[Process] = []
     try:
         for part in range(clients):
             command = supernode_command(superlink.address, free_port(), {"data-part": part, "parts": clients})
-            log = (work / f"supernode{part}.log").open("ab")
-            nodes.append(
-                subprocess.Popen(
-                    command,
-                    env=flower_env(work / f"home{part}", extra),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+            env = flower_env(work / f"home{part}", extra)
+            nodes.append(Process.start(f"supernode{part}", command, env, work / f"supernode{part}.log"))
         times = work / "times.jsonl"
         config: dict[str, str | int] = {"rounds": rounds, "min-nodes": clients, "times": str(times)}
         config["fast-poll"] = str(poll)
@@ -64,10 +54,7 @@ def plain_flower(work: Path, clients: int, rounds: int, poll: float) -> list[flo
             raise RuntimeError(f"plain Flower finished {len(found)} of {rounds} rounds: see {work}/run.log")
         return found
     finally:
-        for node in nodes:
-            os.killpg(node.pid, signal.SIGTERM)
-        for node in nodes:
-            node.wait(timeout=30)
+        stop_all(nodes)
         superlink.stop()
 
 

@@ -12,15 +12,17 @@ from pathlib import Path
 import uvicorn
 from substrateinterface import Keypair
 
-from coordinator import logs
 from coordinator.api import create_app
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.federation.flower import SuperLink
 from coordinator.federation.launcher import Launcher
+from coordinator.federation.nodes import NodeRegistry
 from coordinator.indexer import Indexer
 from coordinator.settings import Settings
+from decentralml import logs
 from decentralml.content import ContentStore
 from decentralml.crypto import sealing_statement
+from decentralml.tls import SuperLinkCertificates, fingerprint
 from decentralml_bindings import DecentralMl
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,28 @@ def serve(settings: Settings, host: str, port: int) -> None:
         settings.api_config(),
     )
     superlink, launcher = _federation(settings, stop)
+    certificates = None if superlink is None else superlink.certificates
     app.state.federation = {
         "validator": None if launcher is None else launcher.validator,
         "sealing": None if launcher is None else sealing_statement(launcher.key),
-        "superlink": None if superlink is None else superlink.address,
+        "superlink": None if superlink is None else settings.superlink_address,
+        "tls": None
+        if certificates is None
+        else {
+            "ca_certificate": certificates.ca_certificate.read_text(),
+            "fingerprint": fingerprint(certificates.ca_certificate.read_bytes()),
+        },
+        "node_auth": superlink is not None and superlink.node_auth,
         "directory": str(Path(settings.federation_dir).resolve()),
     }
+    if superlink is not None and launcher is not None and superlink.node_auth:
+        app.state.nodes = NodeRegistry(
+            Path(settings.federation_dir).resolve(),
+            settings.superlink_address,
+            DecentralMl.connect(settings.chain_url),
+            launcher.validator,
+            superlink.register_node,
+        )
     server = _Server(
         uvicorn.Config(app, host=host, port=port, log_config=None, log_level=settings.log_level.lower())
     )
@@ -84,7 +102,23 @@ def _federation(settings: Settings, stop: threading.Event) -> tuple[SuperLink | 
         return None, None
     root = Path(settings.federation_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    superlink = SuperLink(root, settings.superlink_port, host=settings.superlink_host)
+    certificates = None
+    if settings.superlink_tls:
+        given = Path(settings.superlink_tls_dir) if settings.superlink_tls_dir else None
+        if given is not None:
+            certificates = SuperLinkCertificates.in_directory(given)
+            if not certificates.exist():
+                raise RuntimeError(f"DML_SUPERLINK_TLS_DIR {given} needs ca.crt, server.pem and server.key")
+        else:
+            hosts = list(dict.fromkeys([*settings.superlink_hosts, "127.0.0.1", "localhost"]))
+            certificates = SuperLinkCertificates.ensure(root / "tls", hosts)
+    superlink = SuperLink(
+        root,
+        settings.superlink_port,
+        host=settings.superlink_host,
+        certificates=certificates,
+        node_auth=settings.superlink_node_auth,
+    )
     superlink.start()
     validator = Keypair.create_from_uri(settings.validator_uri)
     launcher = Launcher(

@@ -63,6 +63,24 @@ class Settings(BaseSettings):
     superlink_host: str = Field(
         "127.0.0.1", description="where the SuperLink listens: loopback, or 0.0.0.0 for workers elsewhere"
     )
+    superlink_tls: bool = Field(
+        False,
+        description="the SuperLink serves TLS with the coordinator's own CA (created in federation_dir/tls, "
+        "or the files in superlink_tls_dir); tasks carry the CA in their signed manifest",
+    )
+    superlink_tls_dir: str | None = Field(
+        None, description="a directory with ca.crt, server.pem and server.key to use instead of creating them"
+    )
+    superlink_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost"],
+        description="names and addresses workers dial the SuperLink at (the certificate's names); the first "
+        "is the address tasks name (JSON list)",
+    )
+    superlink_node_auth: bool = Field(
+        False,
+        description="admit only SuperNodes whose key a worker bound to its account and that account is "
+        "assigned to a task here (needs superlink_tls)",
+    )
     round_timeout_seconds: float = Field(300.0, gt=0, description="how long a round waits for updates")
     run_attempts: int = Field(
         3, ge=1, le=100, description="Flower runs in a row that commit no round before a task is stalled"
@@ -85,7 +103,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"the dev keys {public} are public: configure them only in dev")
             if "*" in self.allowed_hosts:
                 raise ValueError('allowed_hosts ["*"] answers any Host header: name the hosts in production')
+        if self.superlink_node_auth and not self.superlink_tls:
+            raise ValueError(
+                "superlink_node_auth needs superlink_tls (Flower authenticates nodes only over TLS)"
+            )
+        if not self.superlink_hosts:
+            raise ValueError("superlink_hosts needs at least the address workers dial")
         return self
+
+    @property
+    def superlink_address(self) -> str:
+        """Where workers dial the SuperLink: the first of `superlink_hosts`, at its port."""
+        return f"{self.superlink_hosts[0]}:{self.superlink_port}"
 
     def api_config(self) -> ApiConfig:
         return ApiConfig(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from decentralml.data import DataSpec
 from decentralml.models import ModelSpec
 from decentralml.rules import RuleName, RuleParams
+from decentralml.tls import check_certificate
 from decentralml.training import TrainSpec
 
 
@@ -96,6 +97,44 @@ class AggregationSpec(RuleParams):
     rule: RuleName = "fedavg"
 
 
+class FederationSpec(BaseModel):
+    """Which SuperLink the task's workers join, and how they know it is the real one: the CA its
+    TLS certificate must chain to travels here, in the signed bundle, never as a download."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    superlink: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9.\-\[\]:]{1,253}:[0-9]{1,5}$",
+        description="host:port workers dial; None: each worker's own setting",
+    )
+    ca_certificate: str = Field(
+        min_length=64,
+        max_length=16_384,
+        description="PEM CA certificate the SuperLink's certificate chains to",
+    )
+    node_auth: bool = Field(
+        True, description="the SuperLink admits only nodes whose key is bound to an assigned account"
+    )
+
+    @model_validator(mode="after")
+    def certificate_is_a_ca(self) -> FederationSpec:
+        check_certificate(self.ca_certificate)
+        return self
+
+    @classmethod
+    def of_coordinator(cls, info: dict[str, object]) -> FederationSpec | None:
+        """From a coordinator's `GET /federation` answer: None when its SuperLink has no TLS."""
+        tls = info.get("tls")
+        if not isinstance(tls, dict):
+            return None
+        return cls(
+            superlink=str(info["superlink"]) if info.get("superlink") else None,
+            ca_certificate=str(tls["ca_certificate"]),
+            node_auth=bool(info.get("node_auth")),
+        )
+
+
 class TaskManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -112,6 +151,11 @@ class TaskManifest(BaseModel):
         "council",
         description="council: the coordinator hands out a model's weights only once the council has "
         "approved it (and never after a revocation); none: as soon as it is committed",
+    )
+    federation: FederationSpec | None = Field(
+        None,
+        description="the SuperLink's TLS CA and node authentication; None: a loopback SuperLink without "
+        "TLS (workers refuse such a task unless their SuperLink is on their own machine)",
     )
 
     @model_validator(mode="after")

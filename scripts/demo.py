@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,8 @@ from coordinator.federation.tasks import initial_manifest, publish_task  # noqa:
 from decentralml import samples  # noqa: E402
 from decentralml.content import ContentStore  # noqa: E402
 from decentralml.data import DataSpec  # noqa: E402
+from decentralml.flower import Process, stop_all  # noqa: E402
+from decentralml.manifest import FederationSpec  # noqa: E402
 from decentralml.models import ModelSpec  # noqa: E402
 from decentralml.training import TrainSpec  # noqa: E402
 from decentralml_bindings import Call, DecentralMl  # noqa: E402
@@ -51,32 +52,15 @@ class Processes:
 
     def __init__(self, logs: Path) -> None:
         self.logs = logs
-        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.started: list[Process] = []
 
     def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        out = (self.logs / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=os.environ | env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.started.append((name, process))
-        return process
+        process = Process.start(name, command, os.environ | env, self.logs / f"{name}.log", cwd=ROOT)
+        self.started.append(process)
+        return process.popen
 
     def stop(self) -> None:
-        for _, process in reversed(self.started):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for name, process in reversed(self.started):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                print(f"{name} did not stop on SIGTERM: killing it", file=sys.stderr)
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop_all(self.started)
 
 
 def wait_for(what: str, check: Any, timeout: float, alive: list[subprocess.Popen[bytes]]) -> Any:
@@ -105,10 +89,12 @@ Inspect = Callable[[DecentralMl, ContentStore, int], None]
 
 
 def publish_digits(
-    args: argparse.Namespace, chain: DecentralMl, store: ContentStore, total: int
+    args: argparse.Namespace, chain: DecentralMl, store: ContentStore, total: int, api: str
 ) -> tuple[int, list[list[str]]]:
-    """Alice publishes the digits demo source; each worker trains on its part."""
+    """Alice publishes the digits demo source; each worker trains on its part. The manifest
+    carries the coordinator's SuperLink CA (from `GET /federation`), as `dml task init` does."""
     model = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[128])
+    federation = FederationSpec.of_coordinator(httpx.get(f"{api}/federation", timeout=10).json())
     manifest = initial_manifest(
         store,
         "digits-mlp",
@@ -116,6 +102,7 @@ def publish_digits(
         training=TrainSpec(epochs=5, learning_rate=0.05),
         data=DataSpec(parts=total, alpha=1.0),
         min_workers=total,
+        federation=federation,
     )
     task = publish_task(
         chain,
@@ -195,6 +182,9 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
             "DML_FEDERATION_DIR": str(work / "federation"),
             "DML_SUPERLINK_PORT": str(args.superlink_port),
             "DML_INDEXER_POLL_SECONDS": "0.5",
+            # TLS with the coordinator's own CA, and only bound node keys admitted.
+            "DML_SUPERLINK_TLS": "0" if args.insecure_superlink else "1",
+            "DML_SUPERLINK_NODE_AUTH": "0" if args.insecure_superlink else "1",
         }
         coordinator = processes.start(
             "coordinator", [*DML, "coordinator", "serve", "--port", str(args.api_port)], env
@@ -213,7 +203,7 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
             k.ss58_address: chain.free_and_reserved(k.ss58_address)[0] for k in [ALICE, *workers]
         }
         if args.task == "digits":
-            task_id, data_args = publish_digits(args, chain, store, total)
+            task_id, data_args = publish_digits(args, chain, store, total, api)
         else:
             task_id, data_args = publish_own(args, work, api, devnet.url, ipfs.api, total)
         print(f"task {task_id}: {args.task}, {args.rounds} rounds, {total} workers")
@@ -377,6 +367,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--superlink-port", type=int, default=9091)
     parser.add_argument("--free-ports", action="store_true", help="pick free loopback ports instead")
+    parser.add_argument(
+        "--insecure-superlink", action="store_true", help="no TLS and no node authentication (loopback only)"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")

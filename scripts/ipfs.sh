@@ -7,7 +7,10 @@
 #   scripts/ipfs.sh status
 #
 # DML_IPFS_DIR (default .dml/ipfs) holds the repo, DML_IPFS_PORT (5001) is the RPC API port.
-# No bootstrap peers, no MDNS, no routing, no AutoConf: it talks to nothing but loopback.
+# DML_IPFS_SWARM (default /ip4/127.0.0.1/tcp/0) is where it listens for peers, and DML_IPFS_PEERS
+# (a JSON list of {"ID": ..., "Addrs": [...]}, default none) the peers it keeps connected to
+# (Kubo's Peering.Peers): a worker's Kubo peers with its coordinator's over the private network.
+# No bootstrap peers, no MDNS, no routing, no AutoConf: it talks to nothing else.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +18,8 @@ VERSION=v0.43.0 # v0.43.1 replaces go-libp2p with a fork the module proxy does n
 CACHE=${CACHE:-$HOME/.cache/decentralml}
 BIN="$CACHE/kubo-$VERSION/ipfs"
 PORT=${DML_IPFS_PORT:-5001}
+SWARM=${DML_IPFS_SWARM:-/ip4/127.0.0.1/tcp/0}
+PEERS=${DML_IPFS_PEERS:-[]}
 export IPFS_PATH=${DML_IPFS_DIR:-$ROOT/.dml/ipfs}
 PIDFILE="$IPFS_PATH/daemon.pid"
 API="http://127.0.0.1:$PORT"
@@ -57,6 +62,8 @@ start() {
     mkdir -p "$IPFS_PATH"
     [[ -f "$IPFS_PATH/config" ]] || configure
     "$BIN" config Addresses.API "/ip4/127.0.0.1/tcp/$PORT"
+    "$BIN" config --json Addresses.Swarm "[\"$SWARM\"]"
+    "$BIN" config --json Peering.Peers "$PEERS"
     nohup "$BIN" daemon --migrate=false >"$IPFS_PATH/daemon.log" 2>&1 &
     echo $! >"$PIDFILE"
     for _ in $(seq 1 300); do

@@ -6,10 +6,11 @@ its start script recorded, never by name.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,14 +31,21 @@ class Devnet:
 
     state_dir: Path
     port: int
+    host: str = "127.0.0.1"
+    netns: str | None = None  # run inside this network namespace (the multi-host test)
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.host}:{self.port}"
 
     def _run(self, command: str) -> None:
-        env = os.environ | {"DML_DEVNET_DIR": str(self.state_dir), "DML_CHAIN_PORT": str(self.port)}
-        subprocess.run([str(DEVNET_SH), command], env=env, check=True, timeout=300)
+        env = os.environ | {
+            "DML_DEVNET_DIR": str(self.state_dir),
+            "DML_CHAIN_PORT": str(self.port),
+            "DML_CHAIN_HOST": self.host,
+        }
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        subprocess.run([*prefix, str(DEVNET_SH), command], env=env, check=True, timeout=300)
 
     def start(self) -> None:
         self._run("start")
@@ -55,14 +63,25 @@ class Ipfs:
 
     repo_dir: Path
     port: int
+    swarm: str = "/ip4/127.0.0.1/tcp/0"
+    peers: list[dict[str, object]] = field(default_factory=list)  # Kubo's Peering.Peers
+    netns: str | None = None  # run inside this network namespace (the multi-host test)
 
     @property
     def api(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def _run(self, command: str) -> None:
-        env = os.environ | {"DML_IPFS_DIR": str(self.repo_dir), "DML_IPFS_PORT": str(self.port)}
-        subprocess.run([str(IPFS_SH), command], env=env, check=True, timeout=900, stdout=subprocess.DEVNULL)
+        env = os.environ | {
+            "DML_IPFS_DIR": str(self.repo_dir),
+            "DML_IPFS_PORT": str(self.port),
+            "DML_IPFS_SWARM": self.swarm,
+            "DML_IPFS_PEERS": json.dumps(self.peers),
+        }
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        subprocess.run(
+            [*prefix, str(IPFS_SH), command], env=env, check=True, timeout=900, stdout=subprocess.DEVNULL
+        )
 
     def start(self) -> None:
         self._run("start")

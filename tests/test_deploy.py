@@ -20,7 +20,7 @@ import yaml
 from coordinator.cli import cmd_serve, cmd_worker_run, parser
 from coordinator.settings import Settings
 from support.devnet import ROOT
-from worker.daemon import WorkerSettings
+from worker.settings import WorkerSettings
 
 COMPOSE = ROOT / "docker-compose.yml"
 SECRET = re.compile(r"(KEY|URI|PASSWORD)$")
@@ -44,7 +44,7 @@ def substituted(value: str) -> str:
     return REFERENCE.sub(lambda m: DUMMY[m.group(1)], value)
 
 
-def test_every_dml_command_parses_with_the_real_cli_and_its_settings() -> None:
+def test_every_dml_command_parses_with_the_real_cli_and_its_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     expected = {
         "coordinator": cmd_serve,
         "worker1": cmd_worker_run,
@@ -60,12 +60,15 @@ def test_every_dml_command_parses_with_the_real_cli_and_its_settings() -> None:
         if name == "coordinator":
             fields = {f"DML_{f.upper()}" for f in Settings.model_fields}
             assert set(environment) <= fields, set(environment) - fields
-            settings = Settings.model_validate(
-                {k.removeprefix("DML_").lower(): v for k, v in environment.items()}
-            )
+            for key, value in environment.items():  # read as the process would: from its environment
+                monkeypatch.setenv(key, value)
+            settings = Settings()
             assert settings.environment == "production"
             assert settings.database_url.startswith("postgresql+psycopg://")
             assert settings.superlink_host == "0.0.0.0"
+            assert settings.superlink_tls
+            assert settings.superlink_node_auth
+            assert settings.superlink_address == "coordinator:9091"
             assert (args.host, args.port) == ("0.0.0.0", 8000)
         else:
             fields = {f"DML_WORKER_{f.upper()}" for f in WorkerSettings.model_fields}

@@ -1,86 +1,65 @@
 """`dml worker run`: the daemon on an edge machine.
 
-It looks for open tasks (the coordinator's REST mirror says which; the chain confirms), fetches
-each candidate's manifest from IPFS and refuses it unless its sha256 is the one on chain and it
-asks only for a shipped architecture. It claims a slot (`assign_task`), then joins the task's
-Flower run as a SuperNode that trains on the worker's own data every round, until the chain says
-the task is over. The training itself happens here, in the daemon (`worker.service`): PyTorch,
-the chain connection, the data and the key stay warm in this one process, and the SuperNode's
-short-lived ClientApp processes only pass models to it and updates back. SIGTERM stops the
-SuperNode and the daemon cleanly; `--once` serves one task.
-A restart finds its assignment on chain and rejoins without claiming or submitting twice.
+It looks for open tasks (its `TaskSource`, the coordinator's REST mirror, says which; the chain
+confirms), and admits one only if its signed bundle checks out and its base model is released
+(`decentralml.admission`) and its own data fits (`worker.catalogue`): nothing goes on chain for a
+task it refuses. It claims a slot (`assign_task`), then joins the task's Flower run as a SuperNode
+that trains on the worker's own data every round, until the chain says the task is over. The
+training itself happens here, in the daemon (`worker.service`): PyTorch, the chain connection, the
+data and the key stay warm in this one process, and the SuperNode's short-lived ClientApp
+processes only pass models to it and updates back.
+
+The loop calls verbs on injected objects: `source.candidates()`, and a SuperNode made per task by
+`supernodes(task_id)` (`start`, `alive`, `stop`). A SuperNode that exits is restarted by the loop,
+after a back-off that doubles (`restart_seconds`, at most 60 s). SIGTERM stops the SuperNode and
+the daemon cleanly; `--once` serves one task through the same loop. A restart finds its assignment
+on chain and rejoins without claiming or submitting twice.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
-import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 import httpx
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from substrateinterface import Keypair
 
-from coordinator.federation.flower import flower_env, supernode_command
-from coordinator.federation.tasks import unreleased_base
-from decentralml.bundle import open_bundle
+from decentralml.admission import Admission, RefusedError
 from decentralml.content import ContentError, ContentStore
-from decentralml.manifest import ManifestError, TaskManifest
+from decentralml.identity import Binding, NodeKey
+from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.types import TaskInfo, TaskStatus
+from decentralml_bindings.types import TaskStatus
 from worker.catalogue import Catalogue, DataRefusedError
 from worker.service import TrainerService
+from worker.settings import WorkerSettings
+from worker.source import MirrorSource, TaskSource
+from worker.supernode import SuperNode, SuperNodeProcess
 from worker.trainer import Behaviour, Trainer
+
+__all__ = ["WorkerDaemon", "WorkerSettings"]
 
 log = logging.getLogger(__name__)
 DONE = (TaskStatus.COMPLETED, TaskStatus.WITHDRAWN, TaskStatus.EXPIRED)
+MAX_RESTART_SECONDS = 60.0
 
 
-class WorkerSettings(BaseSettings):
-    """A worker's configuration, from `DML_WORKER_*` variables (or `dml worker run` options)."""
-
-    model_config = SettingsConfigDict(env_prefix="DML_WORKER_", extra="ignore")
-
-    key: str = Field(description="the worker account's secret URI or mnemonic; stays on this machine")
-    chain_url: str = "ws://127.0.0.1:9944"
-    ipfs_api: str = "http://127.0.0.1:5001"
-    coordinator_url: str = "http://127.0.0.1:8000"
-    superlink: str = Field("127.0.0.1:9091", description="the coordinator's Flower SuperLink")
-    state_dir: str = ".dml/worker"
-    data: list[str] = Field(
-        default_factory=list,
-        description="the data catalogue: NAME=PATH (or PATH, named after the file) per dataset a task "
-        "may name; CSV, Parquet, .npz or an image folder (JSON list in DML_WORKER_DATA)",
-    )
-    data_part: int | None = Field(
-        None, ge=0, le=999, description="demo sources: this worker's part of the bundled split"
-    )
-    data_file: str | None = Field(None, description="one more catalogue entry, named after the file")
-    supernode_port: int | None = Field(
-        None, ge=1, le=65_535, description="the SuperNode's ClientApp port (default: one the OS picks)"
-    )
-    trainer_port: int | None = Field(
-        None, ge=1, le=65_535, description="the loopback trainer service's port (default: one the OS picks)"
-    )
-    behaviour: Literal["honest", "poison", "tamper"] = "honest"
-    poll_seconds: float = Field(2.0, gt=0)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _on_this_machine(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 class WorkerDaemon:
-    def __init__(self, settings: WorkerSettings) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        source: TaskSource | None = None,
+        supernodes: Callable[[int], SuperNodeProcess] | None = None,
+    ) -> None:
         specs = [*settings.data, *([settings.data_file] if settings.data_file else [])]
         self.catalogue = Catalogue.parse(specs, settings.data_part)
         if not self.catalogue:
@@ -89,32 +68,70 @@ class WorkerDaemon:
         self.key = Keypair.create_from_uri(settings.key)
         self.chain = DecentralMl.connect(settings.chain_url)
         self.store = ContentStore(settings.ipfs_api)
+        self.source: TaskSource = source or MirrorSource(settings.coordinator_url)
+        self.supernodes = supernodes or self._supernode
         self.state = Path(settings.state_dir).resolve() / self.key.ss58_address
         self.state.mkdir(parents=True, exist_ok=True)
         self.refused: set[int] = set()
         self.stop = threading.Event()
+        self.restarts = 0  # SuperNode restarts, over the daemon's life
         self._trainers: dict[int, tuple[Trainer, TaskManifest]] = {}
-        # A bundle is immutable once its hash is on chain: verified (and its assets fetched) once.
-        self._verified: dict[int, TaskManifest] = {}
+        # A bundle is immutable once its hash is on chain: verified once per task.
+        self.admission = Admission(self.chain, self.store, sealed=False)
         self.service = TrainerService(self._trainer_for, port=settings.trainer_port or 0)
 
-    def _manifest(self, task_id: int, task: TaskInfo) -> TaskManifest:
-        """The task's manifest from its signed bundle, checked once per task."""
-        if task_id not in self._verified:
-            bundle = open_bundle(
-                self.store, task.manifest_cid, task.manifest_hash, task.creator, sealed=False
+    def _supernode(self, task_id: int) -> SuperNodeProcess:
+        """The task's SuperNode: over TLS to the SuperLink its signed manifest names, trusting only
+        the CA the manifest carries, and authenticated with this worker's bound node key when the
+        task asks for it (the binding is sent to the coordinator first)."""
+        manifest = self.admission.manifest(task_id)
+        superlink, root, auth_key = self.settings.superlink, None, None
+        if manifest.federation is not None:
+            superlink = manifest.federation.superlink or superlink
+            root = self.state / "tls" / f"task-{task_id}-ca.crt"
+            root.parent.mkdir(parents=True, exist_ok=True)
+            root.write_text(manifest.federation.ca_certificate)
+            if manifest.federation.node_auth:
+                auth_key = self._bind_node_key(superlink)
+        return SuperNode(
+            superlink=superlink,
+            home=self.state / "flwr-home",
+            log=self.state / f"supernode-{task_id}.log",
+            config={"trainer-url": self.service.url},
+            env={"DML_TRAINER_TOKEN": self.service.token},
+            port=self.settings.supernode_port,
+            root_certificates=root,
+            auth_key=auth_key,
+        )
+
+    def _bind_node_key(self, superlink: str) -> Path:
+        """This worker's node key, bound to its account at the coordinator; the private key's path.
+        Raises (HTTP errors, a refusal) so the loop tries again later."""
+        key = NodeKey.ensure(self.state / "node-key")
+        binding = Binding.sign(self.key, superlink, key.public_text())
+        response = httpx.post(
+            f"{self.settings.coordinator_url}/federation/nodes",
+            json={
+                "account": binding.account,
+                "superlink": binding.superlink,
+                "public_key": binding.public_key,
+                "signature": binding.signature,
+            },
+            timeout=60,
+        )
+        if response.status_code != 201:
+            raise RuntimeError(
+                f"the coordinator refused the node key ({response.status_code}): {response.text}"
             )
-            self._verified[task_id] = bundle
-        return self._verified[task_id]
+        log.info("node key bound", extra={"node_id": response.json()["node_id"], "superlink": superlink})
+        return key.private
 
     def _trainer_for(self, task_id: int) -> tuple[Trainer, TaskManifest]:
         """The warm trainer of a task this worker is assigned to (built once per task)."""
         if task_id not in self._trainers:
             if self.chain.assignment(task_id, self.address) is None:
                 raise PermissionError(f"this worker is not assigned to task {task_id}")
-            task = self.chain.task(task_id)
-            assert task is not None
-            manifest = self._manifest(task_id, task)
+            manifest = self.admission.manifest(task_id)
             data = self.catalogue.data_for(manifest)
             behaviour = Behaviour(self.settings.behaviour)
             trainer = Trainer(self.chain, self.store, self.key, data, self.state, behaviour)
@@ -126,15 +143,8 @@ class WorkerDaemon:
         return str(self.key.ss58_address)
 
     def candidates(self) -> list[int]:
-        """Open task ids from the coordinator's mirror, oldest first."""
-        found: list[int] = []
-        for status in ("InProgress", "Created"):
-            response = httpx.get(
-                f"{self.settings.coordinator_url}/tasks", params={"status": status, "limit": 500}, timeout=10
-            )
-            response.raise_for_status()
-            found += [int(t["id"]) for t in response.json()["items"]]
-        return sorted(set(found))
+        """Open task ids from the task source, oldest first."""
+        return self.source.candidates()
 
     def suitable(self, task_id: int) -> TaskManifest | None:
         """The task's verified manifest if this worker can and may work on it, else None."""
@@ -147,19 +157,20 @@ class WorkerDaemon:
         if not mine and task.assigned >= task.max_assignments:
             return None
         try:
-            manifest = self._manifest(task_id, task)
-        except ManifestError as refused:  # wrong hash or signature, unsigned, or asks for what is not shipped
-            log.error("task refused", extra={"task": task_id, "reason": str(refused)})
+            manifest = self.admission.admit(task_id, task)
+        except RefusedError as refused:  # bad bundle, or a base model the council has not released
+            log.error("task refused: %s", refused, extra={"task": task_id, "reason": str(refused)})
             self.refused.add(task_id)
             return None
         except ContentError as unreachable:  # IPFS is down: try the task again later, do not refuse it
             log.warning("task bundle unreachable", extra={"task": task_id, "error": str(unreachable)})
             return None
-        if unreleased_base(self.chain, task) is not None:
-            log.error(
-                "task refused: it starts from a model the council revoked",
-                extra={"task": task_id, "base_model": task.base_model},
+        if manifest.federation is None and not _on_this_machine(self.settings.superlink):
+            reason = (
+                f"the task names no TLS certificate for its SuperLink, and {self.settings.superlink} is "
+                "not on this machine: its updates would travel unencrypted"
             )
+            log.error("task refused: %s", reason, extra={"task": task_id, "reason": reason})
             self.refused.add(task_id)
             return None
         try:
@@ -179,17 +190,14 @@ class WorkerDaemon:
             log.info("already assigned: rejoining", extra={"task": task_id})
 
     def serve(self, task_id: int) -> TaskStatus:
-        """Run a SuperNode until the task is over (or the daemon is stopped); the task's status."""
-        config: dict[str, str | int] = {"trainer-url": self.service.url}
-        log_file = (self.state / f"supernode-{task_id}.log").open("ab")
-        process = subprocess.Popen(
-            supernode_command(self.settings.superlink, self.settings.supernode_port or _free_port(), config),
-            env=flower_env(self.state / "flwr-home", {"DML_TRAINER_TOKEN": self.service.token}),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.info("joined the task's Flower run", extra={"task": task_id, "supernode_pid": process.pid})
+        """Run a SuperNode until the task is over (or the daemon is stopped); the task's status.
+        A SuperNode that exits is restarted here, by the loop, after a doubling back-off."""
+        node = self.supernodes(task_id)
+        node.start()
+        log.info("joined the task's Flower run", extra={"task": task_id, "supernode_pid": node.pid})
+        backoff = self.settings.restart_seconds
+        restart_at: float | None = None
+        waited = 0.0
         try:
             while not self.stop.is_set():
                 try:
@@ -200,19 +208,28 @@ class WorkerDaemon:
                     task = None
                 if task is not None and task.status in DONE:
                     return task.status
-                if process.poll() is not None:
-                    log.warning("the SuperNode exited: restarting it", extra={"code": process.returncode})
-                    return self.serve(task_id)
-                self.stop.wait(self.settings.poll_seconds)
+                if restart_at is None and not node.alive():
+                    log.warning(
+                        "the SuperNode exited: restarting it",
+                        extra={"task": task_id, "in_seconds": backoff},
+                    )
+                    restart_at = waited + backoff
+                if restart_at is not None and waited >= restart_at:
+                    node.stop()
+                    node = self.supernodes(task_id)
+                    node.start()
+                    self.restarts += 1
+                    log.info("SuperNode restarted", extra={"task": task_id, "supernode_pid": node.pid})
+                    restart_at = None
+                    backoff = min(backoff * 2, MAX_RESTART_SECONDS)
+                step = self.settings.poll_seconds
+                if restart_at is not None:
+                    step = min(step, max(restart_at - waited, 0.01))
+                self.stop.wait(step)
+                waited += step
             return TaskStatus.IN_PROGRESS
         finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-            log_file.close()
+            node.stop()
 
     def run(self, once: bool = False) -> int:
         """Serve tasks until stopped (or one task with `once`); the number of tasks served."""
@@ -245,6 +262,7 @@ class WorkerDaemon:
     def _reconnect(self) -> None:
         try:
             self.chain = DecentralMl.connect(self.settings.chain_url)
+            self.admission.chain = self.chain
             self._trainers.clear()  # they hold the old connection
         except Exception:  # still down: the next loop tries again
             log.debug("chain still unreachable")

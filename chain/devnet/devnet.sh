@@ -13,7 +13,8 @@
 #   DML_CHAIN_SPEC     raw chain spec   [<repo>/chain/artifacts/dev-spec.raw.json]
 #   DML_CHAIN_WASM     runtime wasm for `spec` / a missing spec
 #                      [<repo>/chain/artifacts/decentralml_runtime.compact.compressed.wasm]
-#   DML_CHAIN_PORT     JSON-RPC port on 127.0.0.1 (WS + HTTP)   [9944]
+#   DML_CHAIN_PORT     JSON-RPC port (WS + HTTP)                [9944]
+#   DML_CHAIN_HOST     address it listens on                    [127.0.0.1]
 #   DML_DEVNET_DIR     state dir: chain.sqlite, chopsticks.log, chopsticks.pid  [<repo>/.devnet]
 #   DML_RUNTIME_LOG_LEVEL  0 off .. 5 trace   [0]
 #   DML_START_TIMEOUT  seconds to wait for the RPC on `start`   [180]
@@ -27,6 +28,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 export DML_CHAIN_SPEC="${DML_CHAIN_SPEC:-$REPO_ROOT/chain/artifacts/dev-spec.raw.json}"
 DML_CHAIN_WASM="${DML_CHAIN_WASM:-$REPO_ROOT/chain/artifacts/decentralml_runtime.compact.compressed.wasm}"
 export DML_CHAIN_PORT="${DML_CHAIN_PORT:-9944}"
+export DML_CHAIN_HOST="${DML_CHAIN_HOST:-127.0.0.1}"
 export DML_DEVNET_DIR="${DML_DEVNET_DIR:-$REPO_ROOT/.devnet}"
 export DML_RUNTIME_LOG_LEVEL="${DML_RUNTIME_LOG_LEVEL:-0}"
 DML_START_TIMEOUT="${DML_START_TIMEOUT:-180}"
@@ -38,7 +40,7 @@ PID_FILE="$DML_DEVNET_DIR/chopsticks.pid"
 LOG_FILE="$DML_DEVNET_DIR/chopsticks.log"
 DB_FILE="$DML_DEVNET_DIR/chain.sqlite"
 SPEC_HASH_FILE="$DML_DEVNET_DIR/chain.sqlite.spec-sha256"
-HOST=127.0.0.1
+HOST=$DML_CHAIN_HOST
 URL="ws://$HOST:$DML_CHAIN_PORT"
 
 log() { printf 'devnet: %s\n' "$*" >&2; }

@@ -28,6 +28,7 @@ from coordinator.api.routes import (
 from coordinator.api.services.limits import ChainLimits
 from coordinator.api.signing import Signer
 from coordinator.api.submissions import Submissions
+from decentralml.admission import Admission
 from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl
 
@@ -75,6 +76,8 @@ def create_app(
     auth = Authenticator(config.tokens)
     app.state.chain = chain
     app.state.store = store
+    # Bundles verified once per task for the weights route's release rule.
+    app.state.admission = Admission(chain, store) if store is not None else None
     app.state.sessions = sessions
     app.state.head = head
     app.state.limits = ChainLimits.of(chain)

@@ -2,7 +2,7 @@
 
 Outermost first:
 - `RequestContext`: a request id (the caller's `X-Request-ID` when it is a short token, else a new
-  one) on every response and, through `coordinator.logs`, on every log line of the request; and
+  one) on every response and, through `decentralml.logs`, on every log line of the request; and
   the `Host` header checked against the configured list (400 `UnknownHost`).
 - `BodyLimit`: the body is read here, counting every chunk, so a chunked body is held to the limit
   as a declared one is (413 `BodyTooLarge`), before any route sees it.
@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coordinator.api.auth import Authenticator
 from coordinator.api.limits import RateLimiter
-from coordinator.logs import request_id
+from decentralml.logs import request_id
 
 BODY = "dml.body"  # the scope key under which BodyLimit leaves the body it read
 CLIENT = "dml.client"  # and RequestContext the caller's identity (token name or address)

@@ -322,3 +322,19 @@ class Lineage(BaseModel):
     root: int
     model: int
     nodes: list[LineageNode]
+
+
+class NodeBindingIn(BaseModel):
+    """A worker's Flower node key bound to its account (`decentralml.identity.Binding`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: Address
+    superlink: str = Field(min_length=3, max_length=260, description="the SuperLink it joins (host:port)")
+    public_key: str = Field(min_length=16, max_length=1_024, description="OpenSSH EC public key line")
+    signature: str = Field(pattern=r"^0x[0-9a-f]{128}$", description="sr25519 signature of the statement")
+
+
+class NodeBindingOut(BaseModel):
+    node_id: str = Field(description="the Flower node id the SuperLink gave the key (a u64, as text)")
+    account: str

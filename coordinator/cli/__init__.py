@@ -15,10 +15,11 @@ import httpx
 from pydantic import ValidationError
 
 from coordinator.cli import coordinator, model, result, task, worker
-from coordinator.cli.common import CliError, invalid_fields
+from coordinator.cli.common import CliError
 from coordinator.cli.coordinator import cmd_serve
 from coordinator.cli.worker import cmd_worker_run
 from coordinator.settings import Settings
+from decentralml.messages import invalid_fields
 
 __all__ = ["cmd_serve", "cmd_worker_run", "main", "parser"]
 

@@ -18,7 +18,6 @@ from coordinator.cli.common import (
     events_line,
     format_dml,
     get,
-    invalid_fields,
     keypair,
     parse_dml,
     post,
@@ -26,6 +25,7 @@ from coordinator.cli.common import (
     table,
 )
 from decentralml.content import ContentStore, Stored
+from decentralml.messages import invalid_fields
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.types import TaskStatus, TaskType, ValidationStrategy
 

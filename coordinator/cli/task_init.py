@@ -23,19 +23,25 @@ import httpx
 from coordinator.cli.common import CliError, show
 from decentralml import codec, crypto, kinds
 from decentralml.kinds.schema import ImageSchema, TabularSchema
+from decentralml.manifest import FederationSpec
 from decentralml.models import ModelSpec, build, weights_of
 
 
-def _sealing_key(args: argparse.Namespace) -> str:
-    if args.sealing_key:
-        return str(args.sealing_key)
+def _coordinator(args: argparse.Namespace) -> dict[str, Any]:
     try:
-        statement = httpx.get(f"{args.coordinator}/federation", timeout=10).json().get("sealing")
+        found: dict[str, Any] = httpx.get(f"{args.coordinator}/federation", timeout=10).json()
     except (httpx.HTTPError, ValueError) as unreachable:
         raise CliError(
             f"cannot fetch the validator's sealing key from {args.coordinator}: {unreachable} "
             "(give --sealing-key, or start the coordinator)"
         ) from unreachable
+    return found
+
+
+def _sealing_key(args: argparse.Namespace, info: dict[str, Any]) -> str:
+    if args.sealing_key:
+        return str(args.sealing_key)
+    statement = info.get("sealing")
     if not statement:
         raise CliError(f"the coordinator at {args.coordinator} judges no tasks: it publishes no sealing key")
     try:
@@ -85,7 +91,9 @@ def cmd_task_init(args: argparse.Namespace) -> None:
         raise CliError(f"{folder} is not empty: choose a new folder, or --force to overwrite")
     try:
         schema = _schema(args, data)
-        recipient = _sealing_key(args)
+        info = {} if args.sealing_key else _coordinator(args)
+        recipient = _sealing_key(args, info)
+        federation = FederationSpec.of_coordinator(info)
         folder.mkdir(parents=True, exist_ok=True)
         model = _model(args, schema)
         (folder / "initial_weights.bin").write_bytes(codec.encode(weights_of(build(model, args.seed))))
@@ -109,6 +117,8 @@ def cmd_task_init(args: argparse.Namespace) -> None:
         "min_workers": args.min_workers,
         "release": args.release,
     }
+    if federation is not None:  # the SuperLink's CA travels in the signed bundle
+        manifest["federation"] = federation.model_dump(mode="json")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     summary = {
         "folder": str(folder),

@@ -1,71 +1,48 @@
-"""Flower's deployment engine as the coordinator and the workers run it: processes and commands.
+"""Flower's deployment engine as the coordinator runs it: the SuperLink process and `flwr run`.
 
 - `SuperLink`: the coordinator's `flower-superlink` on 127.0.0.1 (port 9091 by default), its
   state in the federation directory, and `start_run(task_id)`: `flwr run` of the bundled app.
-- `supernode_command`: what a worker runs to join (`flower-supernode`), with its node config.
-Every process is started with the virtualenv's `bin` first on PATH (the SuperLink spawns
-`flower-superexec` and `flwr-serverapp` from there), telemetry off, and is stopped by its PID.
+What workers share with it (the environment, the SuperNode's command, stopping by PID) lives in
+`decentralml.flower`.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
+from decentralml.flower import BIN, Process, flower_env, node_config
+from decentralml.tls import SuperLinkCertificates
+
 APP_DIR = Path(__file__).resolve().parent / "flower_app"
-BIN = Path(sys.executable).parent
 FEDERATION = "dml"
-
-
-def flower_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    return (
-        os.environ
-        | {
-            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            "FLWR_HOME": str(home),
-            "FLWR_TELEMETRY_ENABLED": "0",
-            "FLWR_DISABLE_UPDATE_CHECK": "1",
-            # How often a SuperExec looks for app processes to launch (Flower's default: 1 s).
-            "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": "0.1",
-        }
-        | dict(extra or {})
-    )
-
-
-def node_config(values: Mapping[str, str | int]) -> str:
-    """Flower's `--node-config` syntax: key=value pairs, strings quoted."""
-    return " ".join(f"{k}={v}" if isinstance(v, int) else f"{k}='{v}'" for k, v in values.items())
-
-
-def supernode_command(superlink: str, port: int, config: Mapping[str, str | int]) -> list[str]:
-    return [
-        str(BIN / "flower-supernode"),
-        "--insecure",
-        "--superlink",
-        superlink,
-        "--port",
-        str(port),
-        "--node-config",
-        node_config(config),
-    ]
 
 
 class SuperLink:
     """The coordinator's SuperLink process."""
 
     def __init__(
-        self, directory: Path, port: int, env: Mapping[str, str] | None = None, host: str = "127.0.0.1"
+        self,
+        directory: Path,
+        port: int,
+        env: Mapping[str, str] | None = None,
+        host: str = "127.0.0.1",
+        *,
+        certificates: SuperLinkCertificates | None = None,
+        node_auth: bool = False,
     ) -> None:
+        if node_auth and certificates is None:
+            raise ValueError("SuperNode authentication needs TLS certificates")
         self.directory, self.port, self.host = directory, port, host
+        self.certificates, self.node_auth = certificates, node_auth
         self.home = directory / "flwr-home"
         self.env = flower_env(self.home, env)
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
 
     @property
     def address(self) -> str:
@@ -74,15 +51,33 @@ class SuperLink:
 
     def start(self, timeout: float = 60) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        security = (
+            "insecure = true\n"
+            if self.certificates is None
+            else f'root-certificates = "{self.certificates.ca_certificate}"\n'
+        )
         (self.home / "config.toml").write_text(
             f'[superlink]\ndefault = "{FEDERATION}"\n\n'
-            f'[superlink.{FEDERATION}]\naddress = "{self.address}"\ninsecure = true\n'
+            f'[superlink.{FEDERATION}]\naddress = "{self.address}"\n{security}'
         )
-        log = (self.directory / "superlink.log").open("ab")
-        self.process = subprocess.Popen(
+        if self.certificates is None:
+            tls = ["--insecure"]
+        else:
+            tls = [
+                "--ssl-ca-certfile",
+                str(self.certificates.ca_certificate),
+                "--ssl-certfile",
+                str(self.certificates.certificate),
+                "--ssl-keyfile",
+                str(self.certificates.private_key),
+            ]
+        if self.node_auth:
+            tls.append("--enable-supernode-auth")
+        self.process = Process.start(
+            "superlink",
             [
                 str(BIN / "flower-superlink"),
-                "--insecure",
+                *tls,
                 "--disable-runtime-dependency-installation",
                 "--host",
                 self.host,
@@ -91,23 +86,42 @@ class SuperLink:
                 "--database",
                 str(self.directory / "superlink.db"),
             ],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            self.env,
+            self.directory / "superlink.log",
         )
         deadline = time.monotonic() + timeout
         while not self._listening():
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if not self.process.alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"flower-superlink did not start: see {self.directory / 'superlink.log'}")
             time.sleep(0.2)
 
     def _listening(self) -> bool:
+        scheme = "http" if self.certificates is None else "https"
+        verify: str | bool = False if self.certificates is None else str(self.certificates.ca_certificate)
         try:
-            httpx.get(f"http://{self.address}/", timeout=1)
+            httpx.get(f"{scheme}://{self.address}/", timeout=1, verify=verify)
         except httpx.HTTPError:
             return False
         return True
+
+    def register_node(self, public_key: Path) -> int:
+        """Register a SuperNode's public key (OpenSSH) with this SuperLink; its node id.
+        RuntimeError with Flower's message if the SuperLink refuses."""
+        done = subprocess.run(
+            [str(BIN / "flwr"), "supernode", "register", str(public_key), FEDERATION, "--format", "json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        try:
+            answer = json.loads(done.stdout)
+        except json.JSONDecodeError:
+            answer = {}
+        if not answer.get("success") or "node-id" not in answer:
+            message = answer.get("error-message") or done.stderr[-500:] or done.stdout[-500:]
+            raise RuntimeError(f"the SuperLink refused the node key: {message}")
+        return int(answer["node-id"])
 
     def start_run(self, task_id: int, min_nodes: int, log: Path) -> subprocess.Popen[bytes]:
         """`flwr run` for the task, streaming its logs to `log` until the run ends."""
@@ -140,11 +154,5 @@ class SuperLink:
 
     def stop(self) -> None:
         """Stop the SuperLink and what it spawned (its own process group, by PID)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, 15)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, 9)
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            self.process.stop()

@@ -24,9 +24,9 @@ from coordinator.federation.datasets import TaskDataError, judging_sets
 from coordinator.federation.flower import SuperLink
 from coordinator.federation.runner import read_rounds, task_dir
 from coordinator.federation.status import RunStatus, write_status
-from coordinator.federation.tasks import load_task, unreleased_base
+from decentralml.admission import Admission, RefusedError
 from decentralml.content import ContentStore
-from decentralml.manifest import ManifestError, TaskManifest
+from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl
 from decentralml_bindings.types import TaskInfo, TaskStatus
 
@@ -60,8 +60,9 @@ class Launcher:
         self.validator = str(validator.ss58_address)
         self.runs: dict[int, _Run] = {}
         self.refused: set[int] = set()
-        # A bundle is immutable once its hash is on chain: checked once per task, not every tick.
-        self.manifests: dict[int, TaskManifest] = {}
+        # Bundle checks and base-model release (bundles verified once per task, not every tick).
+        self.admission = Admission(chain, store)
+        self.manifests: dict[int, TaskManifest] = {}  # admitted and judgeable
 
     def open_tasks(self) -> list[tuple[int, TaskInfo]]:
         """Open tasks that list this coordinator's validator."""
@@ -84,12 +85,9 @@ class Launcher:
         if task_id in self.manifests:
             return self.manifests[task_id]
         try:
-            manifest = load_task(self.chain, self.store, task_id)
-        except ManifestError as bad:
-            self._refuse(task_id, f"its bundle is unusable: {bad}")
-            return None
-        if (base := unreleased_base(self.chain, task)) is not None:
-            self._refuse(task_id, f"it starts from model {base}, which the council has not released")
+            manifest = self.admission.admit(task_id, task)
+        except RefusedError as refused:
+            self._refuse(task_id, str(refused))
             return None
         try:
             judging_sets(manifest, self.store, self.key)

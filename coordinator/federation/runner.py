@@ -27,8 +27,9 @@ from substrateinterface import Keypair
 
 from coordinator.federation.datasets import JudgingSets, judging_sets
 from coordinator.federation.referee import Received, Referee, RoundOutcome, WorkerFailure
-from coordinator.federation.tasks import initial_weights, load_task, unreleased_base
+from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec
+from decentralml.admission import unreleased_base
 from decentralml.content import ContentStore
 from decentralml.manifest import TaskManifest
 from decentralml.metrics import PRIMARY

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +20,11 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, RecordD
 from flwr.serverapp import Grid, ServerApp
 from substrateinterface import Keypair
 
-from coordinator import logs
+from coordinator.federation.nodes import read_nodes
 from coordinator.federation.referee import Received, WorkerFailure
 from coordinator.federation.runner import run_task
 from coordinator.settings import Settings
-from decentralml import codec
+from decentralml import codec, logs
 from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl
 
@@ -35,14 +35,32 @@ app = ServerApp()
 
 
 class FlowerTransport:
-    """A round over Flower: push to the nodes, pull each reply as it arrives, spool it."""
+    """A round over Flower: push to the nodes, pull each reply as it arrives, spool it.
 
-    def __init__(self, grid: Grid, min_nodes: int, timeout: float) -> None:
+    With `accounts` (node authentication on), a node gets the model only if its key is bound to an
+    account assigned to the task (`admitted(node_id)`), and every reply is attributed to the
+    account bound to the node that sent it, whatever the reply says about itself."""
+
+    def __init__(
+        self,
+        grid: Grid,
+        min_nodes: int,
+        timeout: float,
+        accounts: Callable[[int], str | None] | None = None,
+        admitted: Callable[[str], bool] | None = None,
+    ) -> None:
         self.grid, self.min_nodes, self.timeout = grid, min_nodes, timeout
+        self.accounts, self.admitted = accounts, admitted
+
+    def _eligible(self, node: int) -> bool:
+        if self.accounts is None:
+            return True
+        account = self.accounts(node)
+        return account is not None and (self.admitted is None or self.admitted(account))
 
     def _nodes(self) -> list[int]:
         deadline = time.monotonic() + self.timeout
-        while len(nodes := list(self.grid.get_node_ids())) < self.min_nodes:
+        while len(nodes := [n for n in self.grid.get_node_ids() if self._eligible(n)]) < self.min_nodes:
             if time.monotonic() > deadline:
                 log.warning("fewer nodes than the task asks for", extra={"nodes": len(nodes)})
                 break
@@ -66,13 +84,15 @@ class FlowerTransport:
         while pending and time.monotonic() < deadline:
             for reply in self.grid.pull_messages(list(pending)):
                 pending.discard(reply.metadata.reply_to_message_id)
-                yield _spool(reply, spool)
+                yield _spool(reply, spool, self.accounts)
             time.sleep(POLL_SECONDS)
         if pending:
             log.warning("round closed without some replies", extra={"round": round_, "missing": len(pending)})
 
 
-def _spool(reply: Message, spool: Path) -> Received | WorkerFailure:
+def _spool(
+    reply: Message, spool: Path, accounts: Callable[[int], str | None] | None = None
+) -> Received | WorkerFailure:
     node = f"node {reply.metadata.src_node_id}"
     if reply.has_error():
         reason = (reply.error.reason or "no reason given")[-500:]
@@ -85,6 +105,13 @@ def _spool(reply: Message, spool: Path) -> Received | WorkerFailure:
     if not (isinstance(data, bytes) and isinstance(worker, str) and isinstance(examples, int)):
         log.warning("malformed reply", extra={"node": node})
         return WorkerFailure(node, "a malformed reply (no update, worker or example count)")
+    if accounts is not None:  # the binding says who sent it, not the reply
+        bound = accounts(reply.metadata.src_node_id)
+        if bound is None:
+            return WorkerFailure(node, "a reply from a node whose key is bound to no account")
+        if bound != worker:
+            log.warning("a node named another account", extra={"node": node, "named": worker, "bound": bound})
+        worker = bound
     return Received.spool(spool, worker, data, examples)
 
 
@@ -98,6 +125,17 @@ def main(grid: Grid, context: Context) -> None:
     min_nodes = int(context.run_config.get("min-nodes", 1))
     chain = DecentralMl.connect(settings.chain_url)
     store = ContentStore(settings.ipfs_api)
-    transport = FlowerTransport(grid, min_nodes, settings.round_timeout_seconds)
+    accounts = admitted = None
+    if settings.superlink_node_auth:
+        registry = Path(settings.federation_dir).resolve() / "nodes.json"
+
+        def accounts(node_id: int) -> str | None:
+            found = read_nodes(registry).get(node_id)
+            return None if found is None else found.account
+
+        def admitted(account: str) -> bool:
+            return chain.assignment(task_id, account) is not None
+
+    transport = FlowerTransport(grid, min_nodes, settings.round_timeout_seconds, accounts, admitted)
     validator = Keypair.create_from_uri(settings.validator_uri)
     run_task(chain, store, validator, transport, task_id, Path(settings.federation_dir).resolve())

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from substrateinterface import Keypair
 
 from decentralml import bundle, codec
+from decentralml.admission import Admission
 from decentralml.content import ContentStore
 from decentralml.manifest import ContentRef, TaskManifest
 from decentralml.models import ModelSpec, build, weights_of
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.events import TaskCreated
-from decentralml_bindings.types import TaskInfo, TaskType, ValidationStrategy
+from decentralml_bindings.types import TaskType, ValidationStrategy
 
 
 @dataclass(frozen=True)
@@ -75,21 +76,11 @@ def publish_task(
 
 
 def load_task(chain: DecentralMl, store: ContentStore, task_id: int) -> TaskManifest:
-    """The task's manifest from its signed bundle in IPFS: hash on chain, creator's signature, assets."""
-    task = chain.task(task_id)
-    if task is None:
-        raise LookupError(f"no task {task_id} on chain")
-    return bundle.open_bundle(store, task.manifest_cid, task.manifest_hash, task.creator)
+    """The task's manifest from its signed bundle in IPFS: hash on chain, creator's signature, assets
+    (verified afresh; `decentralml.admission.Admission` caches it per task)."""
+    return Admission(chain, store).manifest(task_id)
 
 
 def initial_weights(store: ContentStore, manifest: TaskManifest) -> codec.Weights:
     ref = manifest.initial_weights
     return codec.decode(store.get(ref.cid, ref.sha256))
-
-
-def unreleased_base(chain: DecentralMl, task: TaskInfo) -> int | None:
-    """The model a not-yet-started task would start from, if the council's release of it does not
-    stand (never released, or revoked since): such a task must not run. None when it may."""
-    if task.committed_rounds == 0 and task.base_model is not None and not chain.released(task.base_model):
-        return task.base_model
-    return None

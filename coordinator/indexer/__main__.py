@@ -7,10 +7,10 @@ import logging
 import signal
 import threading
 
-from coordinator import logs
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.indexer.sync import Indexer
 from coordinator.settings import Settings
+from decentralml import logs
 from decentralml_bindings import DecentralMl
 
 log = logging.getLogger("coordinator.indexer")

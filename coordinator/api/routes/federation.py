@@ -8,23 +8,56 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from coordinator.api.deps import IdPath
-from coordinator.api.errors import NotFoundError
-from coordinator.api.schemas import RunOut
+from coordinator.api.errors import ApiError, ForbiddenError, NotFoundError, UnavailableError
+from coordinator.api.schemas import NodeBindingIn, NodeBindingOut, RunOut
+from coordinator.federation.nodes import NodeRegistry, NotAssignedError
 from coordinator.federation.runner import read_rounds
 from coordinator.federation.status import read_status
+from decentralml.identity import Binding, BindingError
 
 router = APIRouter(tags=["federation"])
 
 
 @router.get("/federation")
 def federation(request: Request) -> dict[str, Any]:
-    """The validator account tasks must list, the SuperLink address workers join, and the
-    validator's sealing key (signed by its account) that creators seal validation sets to; nulls
-    when this coordinator runs no federated rounds."""
+    """The validator account tasks must list, the SuperLink address workers join, the validator's
+    sealing key (signed by its account) that creators seal validation sets to, the SuperLink's TLS
+    CA certificate and fingerprint (a task's signed manifest carries it to workers) and whether
+    it admits only bound node keys; nulls when this coordinator runs no federated rounds."""
     found: dict[str, Any] = getattr(
-        request.app.state, "federation", {"validator": None, "superlink": None, "sealing": None}
+        request.app.state,
+        "federation",
+        {"validator": None, "superlink": None, "sealing": None, "tls": None, "node_auth": False},
     )
     return {k: v for k, v in found.items() if k != "directory"}
+
+
+@router.post(
+    "/federation/nodes",
+    status_code=201,
+    responses={
+        400: {"description": "the binding is malformed or not signed by its account"},
+        403: {"description": "the account is assigned to no open task this coordinator judges"},
+        409: {"description": "this coordinator's SuperLink does not authenticate nodes"},
+    },
+)
+def bind_node(body: NodeBindingIn, request: Request) -> NodeBindingOut:
+    """Bind a worker's Flower node key to its chain account: the statement (see
+    `decentralml.identity`) signed by the account's sr25519 key. The SuperLink then admits that
+    node, and the ServerApp attributes its replies to the account. Binding again is idempotent."""
+    registry: NodeRegistry | None = getattr(request.app.state, "nodes", None)
+    if registry is None:
+        raise ApiError("NoNodeAuth", "this coordinator's SuperLink does not authenticate nodes", status=409)
+    binding = Binding(body.account, body.superlink, body.public_key, body.signature)
+    try:
+        node = registry.bind(binding)
+    except BindingError as bad:
+        raise ApiError("BadBinding", str(bad), status=400) from bad
+    except NotAssignedError as outsider:
+        raise ForbiddenError("NotAssigned", str(outsider)) from outsider
+    except RuntimeError as refused:
+        raise UnavailableError("SuperLinkRefused", str(refused)) from refused
+    return NodeBindingOut(node_id=str(node.node_id), account=node.account)
 
 
 def _directory(request: Request) -> Path | None:

@@ -42,7 +42,7 @@ def weights(model_id: IdPath, session: SessionDep, request: Request) -> Response
     out; a revoked model never is. The chain is asked at the time of the request, not the mirror.
     """
     mirrored(session, models.Model, model_id, "model")
-    data, sha256 = released_weights(request.app.state.chain, request.app.state.store, model_id)
+    data, sha256 = released_weights(request.app.state.chain, request.app.state.admission, model_id)
     return Response(data, media_type="application/octet-stream", headers={"X-DML-Sha256": sha256})
 
 

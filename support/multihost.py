@@ -1,0 +1,66 @@
+"""Steps of the multi-host test that run on host A itself (its Kubo API answers on A's loopback
+only): `python -m support.multihost publish ...` publishes the digits task as a creator would,
+with the SuperLink's CA from the coordinator's `GET /federation` in the signed manifest, and
+prints the task id as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import httpx
+
+from coordinator.federation.tasks import initial_manifest, publish_task
+from decentralml.content import ContentStore
+from decentralml.data import DataSpec
+from decentralml.manifest import FederationSpec
+from decentralml.models import ModelSpec
+from decentralml.training import TrainSpec
+from decentralml_bindings import DecentralMl
+from decentralml_bindings.dev import ALICE, FERDIE, UNIT
+
+
+def publish(chain_url: str, ipfs_api: str, coordinator: str, rounds: int, workers: int) -> int:
+    chain, store = DecentralMl.connect(chain_url), ContentStore(ipfs_api)
+    federation = FederationSpec.of_coordinator(httpx.get(f"{coordinator}/federation", timeout=10).json())
+    if federation is None:
+        raise RuntimeError("the coordinator's SuperLink has no TLS: the multi-host test needs it")
+    manifest = initial_manifest(
+        store,
+        "multihost-digits",
+        ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[64]),
+        training=TrainSpec(epochs=3, learning_rate=0.05),
+        data=DataSpec(parts=workers, alpha=1.0),
+        min_workers=workers,
+        federation=federation,
+    )
+    task = publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=rounds,
+        workers=workers,
+        reward_per_result=UNIT,
+        validator=FERDIE.ss58_address,
+    )
+    return task.task_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    step = commands.add_parser("publish")
+    step.add_argument("--chain", required=True)
+    step.add_argument("--ipfs", required=True)
+    step.add_argument("--coordinator", required=True)
+    step.add_argument("--rounds", type=int, default=3)
+    step.add_argument("--workers", type=int, default=3)
+    args = parser.parse_args()
+    print(
+        json.dumps({"task_id": publish(args.chain, args.ipfs, args.coordinator, args.rounds, args.workers)})
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Which way imports run, and a worker that stands alone.
+
+`decentralml/` uses only the bindings; `worker/` uses `decentralml/` and the bindings; nothing but
+the tests themselves imports `tests/`. And the worker runs from a virtualenv that holds only the
+worker's dependencies (the package's core requirements and its `worker` extra, resolved from the
+installed metadata): no coordinator package, no PostgreSQL driver, no uvicorn-free coordinator
+extras.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from support.devnet import ROOT
+
+# package -> packages of this repository it must never import
+FORBIDDEN = {
+    "decentralml": {"coordinator", "worker", "tests", "support", "bench", "scripts"},
+    "worker": {"coordinator", "tests", "support", "bench", "scripts"},
+    "coordinator": {"tests", "support", "bench", "scripts"},
+    "pallet-bindings/decentralml_bindings": {
+        "decentralml",
+        "coordinator",
+        "worker",
+        "tests",
+        "support",
+        "bench",
+        "scripts",
+    },
+    "scripts": {"tests"},
+    "bench": {"tests"},
+    "support": {"tests"},
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    """The top-level names every import in the file names (`a.b` -> `a`), wherever it sits."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_imports_run_one_way(package: str) -> None:
+    offences = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        wrong = imported_roots(path) & FORBIDDEN[package]
+        if wrong:
+            offences.append(f"{path.relative_to(ROOT)} imports {', '.join(sorted(wrong))}")
+    assert not offences, "\n".join(offences)
+
+
+def test_the_layout_check_sees_a_wrong_import(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f() -> None:\n    from coordinator.federation import referee\n")
+    assert "coordinator" in imported_roots(bad)
+
+
+def _closure(requirements: list[str]) -> set[str]:
+    """Installed distributions needed by `requirements`, transitively (markers evaluated here)."""
+    seen: set[str] = set()
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        requirement = todo.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = requirement.name.lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen.add(name)
+        distribution = importlib.metadata.distribution(name)
+        for extra in requirement.extras:
+            for text in distribution.requires or []:
+                nested = Requirement(text)
+                if nested.marker is not None and nested.marker.evaluate({"extra": extra}):
+                    nested.marker = None
+                    todo.append(nested)
+        todo += [Requirement(text) for text in distribution.requires or []]
+    return seen
+
+
+def _worker_venv(directory: Path) -> Path:
+    """A virtualenv whose site-packages links only the worker's dependency closure and the three
+    packages an edge install has (decentralml, worker, the bindings); its python."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = _closure([*project["dependencies"], *project["optional-dependencies"]["worker"]])
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(directory)], check=True)
+    site = next(directory.glob("lib/python*/site-packages"))
+    source = Path(str(importlib.metadata.distribution("flwr").locate_file("")))
+    linked: set[str] = set()
+    for name in sorted(wanted):
+        for file in importlib.metadata.distribution(name).files or []:
+            top = file.parts[0]
+            if top in linked or top == ".." or top.endswith(".pth") or top == "__pycache__":
+                continue
+            target = source / top
+            if target.exists():
+                (site / top).symlink_to(target)
+                linked.add(top)
+    for package in (ROOT / "decentralml", ROOT / "worker", ROOT / "pallet-bindings" / "decentralml_bindings"):
+        (site / package.name).symlink_to(package)
+    return directory / "bin" / "python"
+
+
+def test_the_worker_imports_in_a_venv_with_only_its_dependencies(tmp_path: Path) -> None:
+    python = _worker_venv(tmp_path / "venv")
+    script = (
+        "import importlib.util, worker, worker.daemon, worker.client_app, worker.cli, worker.service\n"
+        "import decentralml.admission, decentralml.flower\n"
+        "missing = [m for m in ('coordinator', 'psycopg', 'tests', 'support')"
+        " if importlib.util.find_spec(m) is not None]\n"
+        "assert not missing, missing\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [str(python), "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "ok"
+    # The same venv cannot import the coordinator: the check above is not vacuous.
+    refused = subprocess.run(
+        [str(python), "-c", "import coordinator.api"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert refused.returncode != 0
+    assert "No module named 'coordinator'" in refused.stderr
