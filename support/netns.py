@@ -119,16 +119,18 @@ class Network:
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `command` on `host` to its end; CalledProcessError (with its output) if it fails."""
-        return subprocess.run(
+        """Run `command` on `host` to its end; RuntimeError with its stderr if it fails."""
+        done = subprocess.run(
             [*self.prefix(host), *command],
-            check=True,
             capture_output=True,
             text=True,
             cwd=cwd,
             env=None if env is None else dict(env),
             timeout=600,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command[:4])} on {host} failed: {done.stderr[-3000:]}")
+        return done
 
     def cut(self, host: str) -> None:
         """Take `host`'s link to the hub down (at the hub's end)."""

@@ -141,6 +141,7 @@ def run_task(
         if task is None:
             raise LookupError(f"no task {task_id} on chain")
         done, weights = current_weights(chain, store, task_id)
+        rebuild_round_log(chain, task_id, done, directory, str(validator.ss58_address))
         round_ = done + 1
         sets = judging_sets(manifest, store, validator)
         referee = Referee(chain, store, validator, sets.validation, sets.objective, state_dir=directory)
@@ -157,6 +158,53 @@ def run_task(
         _append(directory, {"status": "failed", "task_id": task_id, "round": round_, "reason": reason[:2000]})
         log.error("round failed", extra={"task": task_id, "round": round_, "reason": reason[:500]})
         raise
+
+
+def rebuild_round_log(
+    chain: DecentralMl, task_id: int, done: int, directory: Path, validator: str
+) -> list[int]:
+    """Append to the round log every committed round it lacks, rebuilt from the chain (the model,
+    every result of the round and this validator's verdict on it): a coordinator killed between
+    `commit_model` and writing the log loses no round. Returns the rounds rebuilt."""
+    logged = {int(r["round"]) for r in committed(read_rounds(directory.parent, task_id))}
+    rebuilt = []
+    for round_ in range(1, done + 1):
+        if round_ in logged:
+            continue
+        model_id = chain.round_model(task_id, round_)
+        model = chain.model(model_id) if model_id is not None else None
+        if model is None:
+            continue
+        accepted: list[int] = []
+        rejected: dict[int, str] = {}
+        scores: dict[int, int] = {}
+        for result_id in sorted(chain.round_results(task_id, round_).values()):
+            verdict = chain.verdict(result_id, validator)
+            if verdict is None:
+                continue
+            scores[result_id] = verdict.score
+            if verdict.approved:
+                accepted.append(result_id)
+            else:
+                rejected[result_id] = verdict.reason.kind if verdict.reason else "FailedValidation"
+        _append(
+            directory,
+            {
+                "status": "committed",
+                "task_id": task_id,
+                "round": round_,
+                "model_id": model_id,
+                "model_cid": model.cid,
+                "model_hash": model.hash,
+                "accepted": accepted,
+                "rejected": rejected,
+                "scores": scores,
+                "rebuilt_from_chain": True,
+            },
+        )
+        rebuilt.append(round_)
+        log.warning("round log rebuilt from the chain", extra={"task": task_id, "round": round_})
+    return rebuilt
 
 
 def _best_loss(directory: Path, referee: Referee, manifest: TaskManifest, weights: codec.Weights) -> float:

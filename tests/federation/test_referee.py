@@ -156,6 +156,39 @@ def test_a_restarted_coordinator_resumes_after_the_last_committed_round(
     assert json.loads(log[-1])["test_accuracy"] > json.loads(log[0])["test_accuracy"]
 
 
+@pytest.mark.devnet
+def test_a_round_committed_but_not_logged_is_rebuilt_from_the_chain(
+    chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    # Prepare: round 1 committed on chain, then the coordinator dies before writing its log line.
+    manifest = initial_manifest(store, "rebuild-test", MODEL, data=DataSpec(parts=2))
+    task = publish(chain, store, manifest, rounds=2, workers=2)
+    trainers = enlist(chain, store, task, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.POISON}, tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_task(
+            chain, store, FERDIE, InProcess(trainers, manifest, stop_after=1), task.task_id, tmp_path / "fed"
+        )
+    path = tmp_path / "fed" / f"task-{task.task_id}" / "rounds.jsonl"
+    path.write_text("")  # the line was never written
+
+    # Execute: the coordinator starts again.
+    resumed = run_task(chain, store, FERDIE, InProcess(trainers, manifest), task.task_id, tmp_path / "fed")
+
+    # Assert: round 1 is back in the log, as the chain has it; round 2 ran after it.
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["round"] for r in records] == [1, 2]
+    assert [o.round for o in resumed] == [2]
+    rebuilt = records[0]
+    model = chain.model(chain.round_model(task.task_id, 1) or 0)
+    assert model is not None
+    assert rebuilt["rebuilt_from_chain"] is True
+    assert (rebuilt["model_cid"], rebuilt["model_hash"]) == (model.cid, model.hash)
+    assert rebuilt["accepted"] == list(model.accepted)
+    results = chain.round_results(task.task_id, 1)
+    assert sorted([*rebuilt["accepted"], *map(int, rebuilt["rejected"])]) == sorted(results.values())
+    assert set(rebuilt["rejected"].values()) <= {"Outlier", "LowTrust", "FailedValidation"}
+
+
 class LosesOne(InProcess):
     """Every trainer sends its result on chain, but `lost`'s update never reaches the coordinator
     (its worker died between `send_task_result` and its Flower reply)."""

@@ -1,0 +1,287 @@
+"""Across hosts: a task trains over TLS with node authentication between network namespaces.
+
+Host A runs the devnet, Kubo, PostgreSQL and the coordinator (SuperLink with its own CA, node
+authentication on). Hosts B, C and D each run a standalone worker (`python -m worker.cli`) with
+its own Kubo, peered with A's over the private network, and its own share of the data. The task
+trains for 3 rounds; a SuperNode on D with a key bound to no account never joins. B's link is cut
+as soon as its node key is bound, before its SuperNode reaches the SuperLink: round 1 waits for
+it until its deadline and completes with C and D; B rejoins when its link is back, trains rounds 2
+and 3, and nothing is counted twice. Skipped, with the reason, where namespaces cannot be made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from substrateinterface import Keypair
+
+from decentralml.flower import Process, stop_all
+from decentralml.identity import NodeKey
+from decentralml_bindings import Call, DecentralMl
+from decentralml_bindings.dev import ALICE, UNIT
+from decentralml_bindings.types import TaskStatus
+from support.devnet import ROOT, Devnet, Ipfs
+from support.netns import Network, available
+from worker.supernode import SuperNode
+
+WHY_NOT = available()
+pytestmark = [
+    pytest.mark.devnet,
+    pytest.mark.skipif(WHY_NOT is not None, reason=f"multi-host test skipped: {WHY_NOT}"),
+]
+WORKERS = ("b", "c", "d")
+ROUNDS = 3
+PY = sys.executable
+
+
+def wait(what: str, check: Callable[[], Any], seconds: float, alive: list[Process]) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+            if found:
+                return found
+        except (httpx.HTTPError, OSError, ValueError, KeyError):
+            pass
+        for process in alive:
+            if not process.alive():
+                raise RuntimeError(f"{process.name} exited while waiting for {what}")
+        time.sleep(1)
+    raise TimeoutError(f"timed out after {seconds:.0f} s waiting for {what}")
+
+
+def kubo_id(net: Network, host: str) -> str:
+    done = net.run(host, ["curl", "-s", "-X", "POST", "http://127.0.0.1:5001/api/v0/id"])
+    return str(json.loads(done.stdout)["ID"])
+
+
+def test_a_task_trains_across_hosts_over_tls_with_node_authentication(tmp_path: Path) -> None:
+    processes: list[Process] = []
+    with Network(["a", *WORKERS]) as net:
+        a = net.address("a")
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        kubos: list[Ipfs] = []
+        devnet = Devnet(tmp_path / "devnet", 9944, host=a, netns=net.name("a"))
+        # PostgreSQL runs as Debian's postgres user: its cluster cannot live under pytest's 0700 tmp.
+        pg_root = Path(tempfile.mkdtemp(prefix="dml-multihost-pg-"))
+        pg_root.chmod(0o777)
+        pg_env = {"DML_PG_DIR": str(pg_root / "cluster"), "DML_PG_PORT": "5432"}
+        try:
+            # Host A: chain, content store, PostgreSQL, coordinator.
+            devnet.start()
+            hub = Ipfs(tmp_path / "ipfs-a", 5001, swarm=f"/ip4/{a}/tcp/4001", netns=net.name("a"))
+            hub.start()
+            kubos.append(hub)
+            postgres = net.run(
+                "a",
+                ["env", *[f"{k}={v}" for k, v in pg_env.items()], str(ROOT / "scripts/postgres.sh"), "start"],
+            )
+            database = postgres.stdout.strip().splitlines()[-1]
+            coordinator_env = os.environ | {
+                "DML_CHAIN_URL": f"ws://{a}:9944",
+                "DML_IPFS_API": "http://127.0.0.1:5001",
+                "DML_DATABASE_URL": database,
+                "DML_VALIDATOR_URI": "//Ferdie",
+                "DML_FEDERATION_DIR": str(tmp_path / "federation"),
+                "DML_SUPERLINK_HOST": "0.0.0.0",
+                "DML_SUPERLINK_HOSTS": json.dumps([a]),
+                "DML_SUPERLINK_TLS": "1",
+                "DML_SUPERLINK_NODE_AUTH": "1",
+                "DML_ALLOWED_HOSTS": json.dumps([a, "127.0.0.1"]),
+                "DML_ROUND_TIMEOUT_SECONDS": "45",
+                "DML_INDEXER_POLL_SECONDS": "0.5",
+            }
+            coordinator = Process.start(
+                "coordinator",
+                [
+                    *net.prefix("a"),
+                    PY,
+                    "-m",
+                    "coordinator.cli",
+                    "coordinator",
+                    "serve",
+                    "--host",
+                    a,
+                    "--port",
+                    "8000",
+                ],
+                coordinator_env,
+                logs / "coordinator.log",
+                cwd=ROOT,
+            )
+            processes.append(coordinator)
+            api = f"http://{a}:8000"
+            wait(
+                "the coordinator",
+                lambda: httpx.get(f"{api}/health", timeout=3).json()["chain"] == "ok",
+                180,
+                [coordinator],
+            )
+            federation = httpx.get(f"{api}/federation", timeout=5).json()
+            assert federation["tls"] is not None
+            assert federation["node_auth"] is True
+            assert federation["superlink"] == f"{a}:9091"
+
+            # Hosts B, C, D: their own Kubo, peered with A's.
+            peer: list[dict[str, object]] = [{"ID": kubo_id(net, "a"), "Addrs": [f"/ip4/{a}/tcp/4001"]}]
+            for host in WORKERS:
+                kubo = Ipfs(
+                    tmp_path / f"ipfs-{host}",
+                    5001,
+                    swarm=f"/ip4/{net.address(host)}/tcp/4001",
+                    peers=peer,
+                    netns=net.name(host),
+                )
+                kubo.start()
+                kubos.append(kubo)
+
+            chain = DecentralMl.connect(f"ws://{a}:9944")
+            keys = {host: Keypair.create_from_uri(f"//NetWorker{host}") for host in WORKERS}
+            chain.batch(
+                [
+                    Call("Balances", "transfer_keep_alive", {"dest": k.ss58_address, "value": 100 * UNIT})
+                    for k in keys.values()
+                ],
+                ALICE,
+            )
+            published = net.run(
+                "a",
+                [PY, "-m", "support.multihost", "publish", "--chain", f"ws://{a}:9944",
+                 "--ipfs", "http://127.0.0.1:5001", "--coordinator", api,
+                 "--rounds", str(ROUNDS), "--workers", str(len(WORKERS))],
+                cwd=ROOT,
+                env=os.environ | {"PYTHONPATH": str(ROOT)},
+            )  # fmt: skip
+            task_id = int(json.loads(published.stdout)["task_id"])
+
+            # Execute: a standalone worker on each host.
+            workers = {}
+            for part, host in enumerate(WORKERS):
+                workers[host] = Process.start(
+                    f"worker-{host}",
+                    [*net.prefix(host), PY, "-m", "worker.cli", "--coordinator", api, "--chain-url", f"ws://{a}:9944",
+                     "--key", f"//NetWorker{host}", "run", "--once", "--ipfs-api", "http://127.0.0.1:5001",
+                     "--superlink", f"{a}:9091", "--state-dir", str(tmp_path / f"worker-{host}"),
+                     "--data-part", str(part)],
+                    os.environ | {"PYTHONPATH": str(ROOT)},
+                    logs / f"worker-{host}.log",
+                    cwd=ROOT,
+                )  # fmt: skip
+                processes.append(workers[host])
+            # A SuperNode on D whose key is bound to no account, with the task's real CA.
+            ca = tmp_path / "outsider-ca.crt"
+            ca.write_text(federation["tls"]["ca_certificate"])
+            outsider_key = NodeKey.ensure(tmp_path / "outsider")
+            outsider = SuperNode(
+                superlink=f"{a}:9091",
+                home=tmp_path / "outsider-home",
+                log=logs / "outsider.log",
+                config={"trainer-url": "http://127.0.0.1:9"},
+                port=9190,
+                root_certificates=ca,
+                auth_key=outsider_key.private,
+            )
+            outsider_command_prefix = net.prefix("d")
+
+            def rounds() -> list[dict[str, Any]]:
+                answer = httpx.get(f"{api}/tasks/{task_id}/rounds", timeout=5)
+                return (
+                    [r for r in answer.json() if r["status"] == "committed"]
+                    if answer.status_code == 200
+                    else []
+                )
+
+            started = Process.start(
+                "outsider",
+                [*outsider_command_prefix, *_supernode_command(outsider)],
+                os.environ | {"FLWR_TELEMETRY_ENABLED": "0", "FLWR_HOME": str(tmp_path / "outsider-home")},
+                logs / "outsider.log",
+            )
+            processes.append(started)
+            registry = tmp_path / "federation" / "nodes.json"
+            b_account = keys["b"].ss58_address
+
+            def b_bound() -> bool:
+                bound = json.loads(registry.read_text())["nodes"] if registry.exists() else {}
+                return any(v["account"] == b_account for v in bound.values())
+
+            wait("B's node key bound", b_bound, 600, [coordinator, workers["b"]])
+            net.cut("b")  # B is cut off before its SuperNode joins round 1
+            wait("round 1 without B", lambda: len(rounds()) >= 1, 600, [coordinator])
+            net.restore("b")
+            wait("the task to complete", lambda: len(rounds()) >= ROUNDS, 600, [coordinator])
+            task = wait(
+                "the task's status on chain",
+                lambda: (t := chain.task(task_id)) is not None and t.status == TaskStatus.COMPLETED and t,
+                120,
+                [coordinator],
+            )
+
+            # Assert: 3 rounds committed, each result judged once, escrow conserved, B back in round 3.
+            committed = rounds()
+            assert [r["round"] for r in committed] == [1, 2, 3]
+            b = keys["b"].ss58_address
+            per_round = [chain.round_results(task_id, r) for r in (1, 2, 3)]
+            for found in per_round:
+                assert len(found) == len(set(found.values()))  # one result per worker and round
+            judged = [sorted([*r["accepted"], *map(int, r["rejected"])]) for r in committed]
+            for found, ids in zip(per_round, judged, strict=True):
+                assert sorted(found.values()) == ids, "every result on chain judged once, in its round"
+            assert b not in per_round[0], "B was cut off for round 1"
+            assert len(per_round[0]) == 2, "round 1 completed by its deadline with C and D"
+            assert b in per_round[1] or b in per_round[2], "B rejoined once its link was back"
+            assert all(len(found) in (2, 3) for found in per_round)
+            assert task.paid + task.refunded + task.escrowed == task.deposited
+            # The outsider's node never joined: its SuperNode never got an id from the SuperLink.
+            assert "SuperNode ID" not in (logs / "outsider.log").read_text()
+            bound = json.loads((tmp_path / "federation" / "nodes.json").read_text())["nodes"]
+            assert sorted(v["account"] for v in bound.values()) == sorted(
+                k.ss58_address for k in keys.values()
+            )
+            for host in WORKERS:
+                workers[host].popen.wait(timeout=120)
+                assert workers[host].returncode == 0, (logs / f"worker-{host}.log").read_text()[-2000:]
+        finally:
+            stop_all(processes)
+            for kubo in reversed(kubos):
+                kubo.stop()
+            devnet.stop()
+            subprocess_run_quiet(
+                [
+                    *net.prefix("a"),
+                    "env",
+                    *[f"{k}={v}" for k, v in pg_env.items()],
+                    str(ROOT / "scripts/postgres.sh"),
+                    "stop",
+                ]
+            )
+            shutil.rmtree(pg_root, ignore_errors=True)
+
+
+def _supernode_command(node: SuperNode) -> list[str]:
+    from decentralml.flower import supernode_command
+
+    return supernode_command(
+        node.superlink,
+        node.port or 9190,
+        node.config,
+        root_certificates=node.root_certificates,
+        auth_key=node.auth_key,
+    )
+
+
+def subprocess_run_quiet(command: list[str]) -> None:
+    import subprocess
+
+    subprocess.run(command, capture_output=True, timeout=120)
