@@ -19,6 +19,8 @@ from pydantic import ValidationError
 from substrateinterface import Keypair
 
 from decentralml.content import ContentStore, HashMismatchError
+from decentralml.kinds import text
+from decentralml.kinds.schema import ContentRef, TextSchema
 from decentralml.manifest import ManifestError, TaskManifest, describe
 
 FORMAT = "decentralml-bundle/1"
@@ -43,6 +45,9 @@ def assets(manifest: TaskManifest, sealed: bool = True) -> dict[str, tuple[str, 
     """Every asset the manifest lists: name -> (CID, sha256); with `sealed`, also the data sets
     sealed to the validator (workers, who cannot open them, skip those)."""
     found = {"initial_weights": (manifest.initial_weights.cid, manifest.initial_weights.sha256)}
+    inputs = manifest.data.inputs
+    if isinstance(inputs, TextSchema) and isinstance(inputs.tokenizer, ContentRef):
+        found["tokenizer"] = (inputs.tokenizer.cid, inputs.tokenizer.sha256)
     for name in ("validation", "test"):
         if sealed and (asset := getattr(manifest.data, name)) is not None:
             found[name] = (asset.cid, asset.sha256)
@@ -91,10 +96,15 @@ def open_bundle(
     manifest = verify(data, creator)
     for name, (asset_cid, asset_sha) in assets(manifest, sealed).items():
         try:
-            store.get(asset_cid, asset_sha)
+            asset = store.get(asset_cid, asset_sha)
         except HashMismatchError as tampered:
             raise BundleError(
                 f"asset {name} ({asset_cid}) hashes to {tampered.actual}, "
                 f"but the signed bundle says {asset_sha}"
             ) from tampered
+        if name == "tokenizer":  # every worker and the referee tokenise with exactly these bytes
+            try:
+                text.register_tokenizer(asset_sha, asset)
+            except ValueError as bad:
+                raise BundleError(f"asset tokenizer ({asset_cid}) is not a tokenizer: {bad}") from bad
     return manifest

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
-from decentralml.kinds.schema import FeatureSchema, ImageSchema, Split, TabularSchema
+from decentralml.kinds.schema import FeatureSchema, ImageSchema, Split, TabularSchema, TextSchema
 
 __all__ = [
     "DEMO_SOURCES",
@@ -39,7 +39,20 @@ __all__ = [
     "wine",
 ]
 
-DEMO_SOURCES = ("sklearn-digits", "sklearn-breast-cancer", "sklearn-wine")
+DEMO_SOURCES = ("sklearn-digits", "sklearn-breast-cancer", "sklearn-wine", "python-stdlib")
+# The Python standard library's own source on this machine, "Python as a model": workers share
+# these modules out (whole modules each, or IID chunks); two more are the validation text and three
+# the test text. Byte tokenizer, 64-token windows.
+STDLIB_TRAIN = (
+    "json", "html", "csv", "string", "collections", "argparse", "pathlib", "shutil", "tempfile",
+    "calendar", "fractions", "statistics", "random", "heapq", "bisect", "functools", "copy", "pprint",
+    "enum", "dataclasses", "contextlib", "difflib", "base64", "configparser", "cmd", "code", "uuid",
+    "gzip",
+)  # fmt: skip
+STDLIB_VALIDATION = ("textwrap", "shlex")
+STDLIB_TEST = ("fnmatch", "glob", "reprlib")
+STDLIB_CONTEXT = 64
+STDLIB_HELD_OUT_WINDOWS = 256
 HEX32 = r"^0x[0-9a-f]{64}$"
 
 
@@ -100,11 +113,10 @@ class DataSpec(BaseModel):
     def is_demo(self) -> bool:
         return self.dataset in DEMO_SOURCES
 
-    def schema_of(self) -> TabularSchema | ImageSchema:
+    def schema_of(self) -> TabularSchema | ImageSchema | TextSchema:
         """The declared inputs, or the demo source's."""
         found = demo_inputs(self.dataset) if self.is_demo else self.inputs
-        if not isinstance(found, TabularSchema | ImageSchema):
-            raise ValueError(f"dataset {self.dataset!r}: {type(found).__name__} tasks are not supported yet")
+        assert found is not None  # own data always declares its inputs (validated above)
         return found
 
 
@@ -159,8 +171,10 @@ DEMO_SPLITS: dict[str, Callable[[int], Splits]] = {
 }
 
 
-def demo_inputs(name: str) -> TabularSchema | ImageSchema:
+def demo_inputs(name: str) -> TabularSchema | ImageSchema | TextSchema:
     """The schema of a demo source's prepared splits (already scaled: identity preprocessing)."""
+    if name == "python-stdlib":
+        return TextSchema(tokenizer="bytes", vocab_size=257, context=STDLIB_CONTEXT)
     if name == "sklearn-digits":
         return ImageSchema(
             channels=1, height=8, width=8, classes=[str(i) for i in range(10)], mean=[0.0], std=[1.0]
@@ -172,17 +186,60 @@ def demo_inputs(name: str) -> TabularSchema | ImageSchema:
     return TabularSchema(features=features, label="target", classes=classes, mean=zeros, std=ones)
 
 
+@cache
+def stdlib_sources() -> dict[str, str]:
+    """The standard library modules the python-stdlib source uses: name -> source text."""
+    from decentralml.lm.corpus import stdlib_corpus
+
+    return stdlib_corpus([*STDLIB_TRAIN, *STDLIB_VALIDATION, *STDLIB_TEST])
+
+
+def _text_split(texts: list[str], limit: int | None = None) -> Split:
+    from decentralml.kinds import text
+
+    found = text.prepare(demo_inputs("python-stdlib"), text.raw_of(texts))  # type: ignore[arg-type]
+    return found if limit is None else Split(found.x[:limit], found.y[:limit])
+
+
+@cache
+def python_stdlib(seed: int = 7) -> Splits:
+    """The python-stdlib source: the training pool (every training module), and 256 windows each
+    of the validation and test modules."""
+    sources = stdlib_sources()
+    return Splits(
+        train=_text_split([sources[m] for m in STDLIB_TRAIN]),
+        validation=_text_split([sources[m] for m in STDLIB_VALIDATION], STDLIB_HELD_OUT_WINDOWS),
+        test=_text_split([sources[m] for m in STDLIB_TEST], STDLIB_HELD_OUT_WINDOWS),
+    )
+
+
 def demo_splits(spec: DataSpec) -> Splits:
     """The demo source's splits; refuses a task that names its own data."""
     if not spec.is_demo:
         raise ValueError(f"dataset {spec.dataset!r} is the task's own data, not a bundled demo source")
+    if spec.dataset == "python-stdlib":
+        return python_stdlib(spec.seed)
     return DEMO_SPLITS[spec.dataset](spec.seed)
+
+
+def _text_partition(spec: DataSpec, part: int) -> Split:
+    """A worker's python-stdlib share: whole modules (non-IID, "dirichlet") or IID chunks."""
+    from decentralml.lm.corpus import split_by_module, split_iid
+
+    sources = {m: stdlib_sources()[m] for m in STDLIB_TRAIN}
+    if spec.scheme == "iid":
+        shares = split_iid([sources[m] for m in STDLIB_TRAIN], spec.parts, spec.seed)
+    else:
+        shares = split_by_module(sources, spec.parts, spec.seed)
+    return _text_split(shares[part])
 
 
 def partition(spec: DataSpec, part: int) -> Split:
     """Worker `part`'s share of a demo source's training pool (disjoint from every other part)."""
     if not 0 <= part < spec.parts:
         raise ValueError(f"part {part} is not in 0..{spec.parts - 1}")
+    if spec.dataset == "python-stdlib":
+        return _text_partition(spec, part)
     train = demo_splits(spec).train
     rng = np.random.default_rng(spec.seed + 1)
     owner = np.empty(len(train), dtype=np.int64)

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from decentralml.data import DataSpec
+from decentralml.kinds.schema import ContentRef as ContentRef
 from decentralml.models import ModelSpec
 from decentralml.rules import RuleName, RuleParams
 from decentralml.tls import check_certificate
@@ -32,13 +33,6 @@ def describe(bad: ValidationError) -> str:
         parts.append(f"{where}: {error['msg']}")
     more = len(bad.errors()) - len(parts)
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
-
-
-class ContentRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    cid: str = Field(min_length=1, max_length=128)
-    sha256: str = Field(pattern=r"^0x[0-9a-f]{64}$")
 
 
 class ValidationPolicy(BaseModel):

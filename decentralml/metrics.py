@@ -21,7 +21,11 @@ from decentralml.kinds.schema import Objective
 
 __all__ = ["PRIMARY", "scores"]
 
-PRIMARY: dict[Objective, str] = {"classification": "accuracy", "regression": "r2"}
+PRIMARY: dict[Objective, str] = {
+    "classification": "accuracy",
+    "regression": "r2",
+    "language_modeling": "accuracy",  # next-token top-1 accuracy (`training.lm_scores`)
+}
 
 
 def scores(objective: Objective, outputs: NDArray[Any], y: NDArray[Any]) -> dict[str, float]:

@@ -2,18 +2,25 @@
 
 Classification trains with cross-entropy on class indices, regression with mean squared error on
 the model's single output. `score` reports the task kind's metrics (`decentralml.metrics`).
+Language models (token windows) train by `decentralml.lm.training.train_lm`: a token budget per
+round, AdamW, gradient clipping and the named schedule, batches drawn from the seed and the round;
+they score next-token loss, perplexity and accuracy.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from decentralml.kinds.schema import Objective, Split
+from decentralml.lm.training import LmTrainSpec, train_lm
+from decentralml.lm.transformer import TinyGpt
 from decentralml.metrics import scores
 
 EVAL_BATCH = 4_096
@@ -28,6 +35,28 @@ class TrainSpec(BaseModel):
     optimizer: Literal["sgd", "adam"] = "sgd"
     momentum: float = Field(0.9, ge=0, lt=1)
     seed: int = Field(0, ge=0, le=2**32 - 1)
+    tokens_per_round: int = Field(
+        65_536, ge=1_000, le=10**10, description="language models: tokens each worker trains per round"
+    )
+    weight_decay: float = Field(0.1, ge=0, le=1, description="language models: AdamW decay")
+    grad_clip: float = Field(1.0, gt=0, le=1e6, description="language models: gradient norm clip")
+    schedule: Literal["constant", "cosine", "linear"] = Field(
+        "cosine", description="language models: the learning rate within a round, after warmup"
+    )
+    warmup_steps: int = Field(10, ge=0, le=1_000_000, description="language models: warmup steps")
+
+    def lm(self) -> LmTrainSpec:
+        """The language-model part of these hyperparameters."""
+        return LmTrainSpec(
+            tokens_per_round=self.tokens_per_round,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            grad_clip=self.grad_clip,
+            schedule=self.schedule,
+            warmup_steps=self.warmup_steps,
+            seed=self.seed,
+        )
 
 
 def _loss(objective: Objective, out: torch.Tensor, y: torch.Tensor) -> Any:  # torch's backward is untyped
@@ -36,8 +65,17 @@ def _loss(objective: Objective, out: torch.Tensor, y: torch.Tensor) -> Any:  # t
     return nn.functional.cross_entropy(out, y)
 
 
-def train(model: nn.Module, data: Split, spec: TrainSpec, objective: Objective = "classification") -> float:
-    """Train in place; returns the last epoch's mean loss."""
+def train(
+    model: nn.Module,
+    data: Split,
+    spec: TrainSpec,
+    objective: Objective = "classification",
+    round_: int = 0,
+) -> float:
+    """Train in place; returns the last epoch's mean loss (a language model: the round's)."""
+    if objective == "language_modeling":
+        assert isinstance(model, TinyGpt), "language-model data needs the transformer"
+        return train_lm(model, data.x, spec.lm(), round_)["loss"]
     generator = torch.Generator().manual_seed(spec.seed)
     x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
     optimizer: torch.optim.Optimizer = (
@@ -74,7 +112,38 @@ def outputs(model: nn.Module, data: Split) -> np.ndarray:
 
 def score(model: nn.Module, data: Split, objective: Objective = "classification") -> dict[str, float]:
     """The task kind's metrics on `data` (loss for all; see `decentralml.metrics`)."""
+    if objective == "language_modeling":
+        assert isinstance(model, TinyGpt), "language-model data needs the transformer"
+        return lm_scores(model, data.x)
     return scores(objective, outputs(model, data), data.y)
+
+
+@torch.no_grad()
+def lm_scores(model: TinyGpt, windows: NDArray[Any], batch: int = 32) -> dict[str, float]:
+    """Next-token "loss" (mean cross-entropy per token), "perplexity" and "accuracy" (top-1) on the
+    windows; a model whose logits are not finite scores loss inf and accuracy 0."""
+    model.eval()
+    data = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.int64))
+    total, correct, tokens = 0.0, 0, 0
+    for start in range(0, len(data), batch):
+        chunk = data[start : start + batch]
+        logits = model(chunk[:, :-1])
+        targets = chunk[:, 1:]
+        if not torch.isfinite(logits).all():
+            return {"loss": float("inf"), "perplexity": float("inf"), "accuracy": 0.0}
+        total += float(
+            nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"
+            )
+        )
+        correct += int((logits.argmax(dim=-1) == targets).sum())
+        tokens += targets.numel()
+    loss = total / max(tokens, 1)
+    return {
+        "loss": loss,
+        "perplexity": math.exp(loss) if loss < 700 else math.inf,
+        "accuracy": correct / max(tokens, 1),
+    }
 
 
 def evaluate(model: nn.Module, data: Split) -> tuple[float, float]:

@@ -35,6 +35,7 @@ from decentralml import samples  # noqa: E402
 from decentralml.content import ContentStore  # noqa: E402
 from decentralml.data import DataSpec  # noqa: E402
 from decentralml.flower import Process, stop_all  # noqa: E402
+from decentralml.lm.transformer import TransformerSpec  # noqa: E402
 from decentralml.manifest import FederationSpec  # noqa: E402
 from decentralml.models import ModelSpec  # noqa: E402
 from decentralml.training import TrainSpec  # noqa: E402
@@ -102,6 +103,45 @@ def publish_digits(
         training=TrainSpec(epochs=5, learning_rate=0.05),
         data=DataSpec(parts=total, alpha=1.0),
         min_workers=total,
+        federation=federation,
+    )
+    task = publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=args.rounds,
+        workers=total,
+        reward_per_result=int(args.reward * UNIT),
+        validator=FERDIE.ss58_address,
+    )
+    return task.task_id, [["--data-part", str(i)] for i in range(total)]
+
+
+LM_TRANSFORMER = TransformerSpec(vocab_size=257, context=64, layers=4, heads=4, width=192)
+
+
+def publish_lm(
+    args: argparse.Namespace, chain: DecentralMl, store: ContentStore, total: int, api: str
+) -> tuple[int, list[list[str]]]:
+    """Alice publishes a language-model task on the Python standard library's own source ("Python
+    as a model"): each worker holds whole modules, two held-out modules are the validation text,
+    three more the test text; a 1.8M-parameter transformer with the byte tokenizer."""
+    federation = FederationSpec.of_coordinator(httpx.get(f"{api}/federation", timeout=10).json())
+    model = ModelSpec(
+        architecture="transformer",
+        input_shape=[LM_TRANSFORMER.context],
+        classes=LM_TRANSFORMER.vocab_size,
+        transformer=LM_TRANSFORMER,
+    )
+    manifest = initial_manifest(
+        store,
+        "python-stdlib-lm",
+        model,
+        training=TrainSpec(learning_rate=1e-3, batch_size=16, tokens_per_round=16_384, warmup_steps=4),
+        data=DataSpec(dataset="python-stdlib", parts=total),
+        min_workers=total,
+        release="none",
         federation=federation,
     )
     task = publish_task(
@@ -204,6 +244,8 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
         }
         if args.task == "digits":
             task_id, data_args = publish_digits(args, chain, store, total, api)
+        elif args.task == "lm":
+            task_id, data_args = publish_lm(args, chain, store, total, api)
         else:
             task_id, data_args = publish_own(args, work, api, devnet.url, ipfs.api, total)
         print(f"task {task_id}: {args.task}, {args.rounds} rounds, {total} workers")
@@ -223,7 +265,8 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                 *data_args[i],
                 "--behaviour", behaviour,
             ]  # fmt: skip
-            daemons.append(processes.start(f"worker{i}", command, {}))
+            # Every worker shares this machine's cores: one PyTorch thread each.
+            daemons.append(processes.start(f"worker{i}", command, {"DML_WORKER_TORCH_THREADS": "1"}))
 
         printed = 0
         header = f"{'round':>5} {'metric':>8} {'value':>7} {'accepted':>8} {'rejected':>8}"
@@ -261,6 +304,16 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
         }
         summary = summarise(task_id, finished.status.value, rounds, chain, workers, poisoned, balances)
         summary["task"] = args.task
+        if args.task == "lm":  # a sample of the last committed model, as a user asks for one
+            sample = cli(
+                "--coordinator", api, "model", "generate", str(rounds[-1]["model_id"]),
+                "--prompt", "def ", "--tokens", "200", "--ipfs-api", ipfs.api,
+            )  # fmt: skip
+            summary["sample"] = sample["text"]
+            print(
+                f"sample of model {rounds[-1]['model_id']} (--prompt 'def '):\n"
+                f"{sample['prompt']}{sample['text']}"
+            )
         if inspect is not None:
             inspect(chain, store, task_id)
         for daemon in daemons:
@@ -297,6 +350,7 @@ def summarise(
             {
                 "round": r["round"],
                 "test_accuracy": round(r["test_accuracy"], 4),
+                "validation_loss": r.get("validation_loss"),
                 "test_metrics": r["test_metrics"],
                 "accepted": len(r["accepted"]),
                 "rejected": len(r["rejected"]),
@@ -347,15 +401,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--task",
-        choices=["digits", "tabular", "image"],
+        choices=["digits", "tabular", "image", "lm"],
         default="digits",
         help="digits: the bundled demo source; tabular: breast-cancer CSV/Parquet shares and a sealed "
-        "holdout, made with dml task init; image: digits as PNG image folders, likewise",
+        "holdout, made with dml task init; image: digits as PNG image folders, likewise; lm: a small "
+        "transformer language model on the Python standard library's source (4 workers)",
     )
     parser.add_argument("--seed", type=int, default=0, help="how own-data shares are drawn")
     parser.add_argument("--workers", type=int, default=4, help="honest workers (default 4)")
     parser.add_argument(
-        "--poisoned", type=int, default=1, help="workers sending poisoned updates (default 1)"
+        "--poisoned", type=int, default=None, help="workers sending poisoned updates (default 1; lm: 0)"
     )
     parser.add_argument("--rounds", type=int, default=5, help="federated rounds (default 5)")
     parser.add_argument("--reward", type=float, default=10.0, help="reward per accepted update, in DML")
@@ -371,6 +426,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--insecure-superlink", action="store_true", help="no TLS and no node authentication (loopback only)"
     )
     args = parser.parse_args(argv)
+    if args.poisoned is None:
+        args.poisoned = 0 if args.task == "lm" else 1
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     if args.workers < 1 or args.poisoned < 0:

@@ -65,6 +65,10 @@ class WorkerDaemon:
         if not self.catalogue:
             raise ValueError("give the worker its data: --data NAME=PATH (or --data-part N for the demo)")
         self.settings = settings
+        if settings.torch_threads is not None:  # several workers sharing one machine's cores
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
         self.key = Keypair.create_from_uri(settings.key)
         self.chain = DecentralMl.connect(settings.chain_url)
         self.store = ContentStore(settings.ipfs_api)

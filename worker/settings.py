@@ -36,6 +36,9 @@ class WorkerSettings(BaseSettings):
     )
     behaviour: Literal["honest", "poison", "tamper"] = "honest"
     poll_seconds: float = Field(2.0, gt=0)
+    torch_threads: int | None = Field(
+        None, ge=1, le=1024, description="PyTorch threads for training (default: PyTorch's, one per core)"
+    )
     restart_seconds: float = Field(
         2.0, gt=0, description="wait before restarting a SuperNode that exited (doubling, at most 60 s)"
     )

@@ -76,7 +76,7 @@ class Trainer:
             return self._resend(task_id, round_, already)
         model = build(manifest.model)
         load_weights(model, global_weights)
-        loss = train(model, self.data, manifest.training, manifest.data.schema_of().objective)
+        loss = train(model, self.data, manifest.training, manifest.data.schema_of().objective, round_)
         weights = weights_of(model)
         if self.behaviour is Behaviour.POISON:
             weights = {

@@ -1,10 +1,21 @@
-"""`dml model`: committed models and their lineage."""
+"""`dml model`: committed models, their lineage, and sampling text from a language model."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
-from coordinator.cli.common import Subparsers, get, show
+import httpx
+
+from coordinator.cli.common import CliError, Subparsers, answer, get, show
+from decentralml import codec
+from decentralml.bundle import open_bundle
+from decentralml.content import ContentError, ContentStore, sha256_hex
+from decentralml.kinds import text
+from decentralml.kinds.schema import TextSchema
+from decentralml.lm.generate import generate
+from decentralml.manifest import ManifestError
+from decentralml.models import build, load_weights
 
 
 def cmd_model_log(args: argparse.Namespace) -> None:
@@ -22,8 +33,66 @@ def cmd_model_log(args: argparse.Namespace) -> None:
     show(args, tree, "\n".join(lines))
 
 
+def cmd_model_generate(args: argparse.Namespace) -> None:
+    """Sample from a committed language model. The weights come through the coordinator's
+    weights route, which refuses a model the task's release rule does not allow (unreleased under
+    `release: council`, or revoked); the architecture and tokenizer come from the task's signed
+    bundle in IPFS, checked against the hashes on chain."""
+    if not 1 <= args.tokens <= 100_000:
+        raise CliError(f"--tokens {args.tokens}: give 1 to 100000")
+    model = get(args, f"/models/{args.model_id}")
+    weights = answer_bytes(httpx.get(f"{args.coordinator}/models/{args.model_id}/weights", timeout=120))
+    if sha256_hex(weights) != str(model["hash"]).lower():
+        raise CliError(f"model {args.model_id}'s weights do not hash to {model['hash']}: refusing them")
+    task = get(args, f"/tasks/{model['task_id']}")
+    store = ContentStore(args.ipfs_api or os.environ.get("DML_IPFS_API"))
+    try:
+        manifest = open_bundle(
+            store, task["manifest_cid"], task["manifest_hash"], task["creator"], sealed=False
+        )
+    except (ManifestError, ContentError) as bad:
+        raise CliError(f"cannot open task {model['task_id']}'s bundle: {bad}") from bad
+    schema = manifest.data.schema_of()
+    if manifest.model.architecture != "transformer" or not isinstance(schema, TextSchema):
+        raise CliError(f"model {args.model_id} is a {manifest.model.architecture}, not a language model")
+    network = build(manifest.model)
+    try:
+        load_weights(network, codec.decode(weights))
+    except (codec.CodecError, ValueError) as bad:
+        raise CliError(f"model {args.model_id}'s weights do not fit its task's model: {bad}") from bad
+    sample = generate(
+        network,  # type: ignore[arg-type]
+        text.tokenizer_for(schema),
+        args.prompt,
+        args.tokens,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
+    show(
+        args,
+        {"model": args.model_id, "prompt": args.prompt, "text": sample},
+        args.prompt + sample,
+    )
+
+
+def answer_bytes(response: httpx.Response) -> bytes:
+    """The body of a successful response; the coordinator's refusal as a CliError otherwise."""
+    if response.is_success:
+        return response.content
+    answer(response)  # raises CliError with the coordinator's one-line reason
+    raise CliError(f"the coordinator refused ({response.status_code})")
+
+
 def register(groups: Subparsers) -> None:
     model = groups.add_parser("model", help="committed models").add_subparsers(dest="cmd", required=True)
     model_log = model.add_parser("log", help="a model's lineage tree, like a version-control log")
     model_log.add_argument("model_id", type=int)
     model_log.set_defaults(run=cmd_model_log)
+    sample = model.add_parser("generate", help="sample text from a committed language model")
+    sample.add_argument("model_id", type=int)
+    sample.add_argument("--prompt", default="def ", help='the text to continue (default "def ")')
+    sample.add_argument("--tokens", type=int, default=200, help="tokens to sample (default 200)")
+    sample.add_argument("--temperature", type=float, default=0.8, help="0 is greedy (default 0.8)")
+    sample.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    sample.add_argument("--ipfs-api", help="Kubo RPC API (default $DML_IPFS_API, else http://127.0.0.1:5001)")
+    sample.set_defaults(run=cmd_model_generate)

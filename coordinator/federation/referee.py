@@ -179,13 +179,13 @@ class Referee:
                 reference.path.unlink(missing_ok=True)
 
     def _reference(
-        self, manifest: TaskManifest, global_weights: codec.Weights, spool: Path | None
+        self, manifest: TaskManifest, global_weights: codec.Weights, spool: Path | None, round_: int = 0
     ) -> UpdateFile:
         """The referee's own update: the global model trained on the task's validation set (the
         root dataset of a trust-bootstrapped rule, as in FLTrust)."""
         model = build(manifest.model)
         load_weights(model, global_weights)
-        train(model, self.validation, manifest.training, self.objective)
+        train(model, self.validation, manifest.training, self.objective, round_)
         directory = spool or self.state_dir or Path(".")
         return UpdateFile.spool(
             directory, "reference-update", codec.encode(weights_of(model)), float(len(self.validation))
@@ -259,7 +259,9 @@ class Referee:
         wants_reference = (
             manifest.validation.min_cosine is not None or RULES[manifest.aggregation.rule].needs_reference
         )
-        reference = self._reference(manifest, global_weights, spool) if wants_reference and matched else None
+        reference = (
+            self._reference(manifest, global_weights, spool, round_) if wants_reference and matched else None
+        )
         baseline, checks = check_updates(
             global_weights,
             matched,

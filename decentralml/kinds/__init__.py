@@ -1,4 +1,4 @@
-"""Reading a task's data by its kind: `tabular`, `image`, and `text` to come.
+"""Reading a task's data by its kind: `tabular`, `image` and `text` (language models).
 
 Each kind module offers the same verbs, gathered in `KINDS`: `read` (a file or folder into the
 raw form `schema` describes), `from_arrays` (raw arrays checked the same way), `prepare` (raw
@@ -37,7 +37,15 @@ __all__ = [
     "read",
 ]
 
-FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz", ".npy": "npy"}
+FORMATS = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".npz": "npz",
+    ".npy": "npy",
+    ".txt": "txt",
+    ".jsonl": "jsonl",
+}
 """File suffix -> format; a directory is the format "folder"."""
 
 S = TypeVar("S")

@@ -27,16 +27,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 @dataclass(frozen=True)
 class Split:
-    """Prepared examples: float32 inputs, and int64 class indices (or float32 regression targets)."""
+    """Prepared examples: float32 inputs, and int64 class indices (or float32 regression targets);
+    for text, int64 token windows [n, context + 1] and each window's last token."""
 
-    x: NDArray[np.float32]
+    x: NDArray[Any]
     y: NDArray[Any]
 
     def __len__(self) -> int:
         return len(self.y)
 
 
-Objective = Literal["classification", "regression"]
+Objective = Literal["classification", "regression", "language_modeling"]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -123,16 +124,48 @@ class ImageSchema(BaseModel):
         return len(self.classes)
 
 
+class ContentRef(BaseModel):
+    """Content in IPFS by its CID, and the sha256 its bytes must hash to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cid: str = Field(min_length=1, max_length=128)
+    sha256: str = Field(pattern=r"^0x[0-9a-f]{64}$")
+
+
 class TextSchema(BaseModel):
-    """Plain text for language models: the hook the language-model task kind fills in."""
+    """Plain text for language models: documents (files, lines of a JSONL file), tokenised by the
+    task's tokenizer into windows of `context` tokens.
+
+    `tokenizer` is "bytes" (UTF-8 bytes, 257 ids with end-of-text) or a byte-level BPE tokenizer
+    the creator trained, shipped as a hash-pinned bundle asset so every worker and the referee
+    tokenise identically. `vocab_size` must be the tokenizer's."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["text"] = "text"
+    tokenizer: Literal["bytes"] | ContentRef = "bytes"
+    vocab_size: int = Field(257, ge=2, le=1_000_000, description="the tokenizer's ids")
+    context: int = Field(128, ge=8, le=4096, description="tokens per training window")
+    field: str = Field("text", min_length=1, max_length=64, description="jsonl: the text field")
+
+    @model_validator(mode="after")
+    def bytes_have_257_ids(self) -> TextSchema:
+        if self.tokenizer == "bytes" and self.vocab_size != 257:
+            raise ValueError("the byte tokenizer has 257 ids (256 bytes and end-of-text)")
+        return self
 
     @property
     def objective(self) -> Objective:
-        raise NotImplementedError("text tasks are not supported yet")
+        return "language_modeling"
+
+    @property
+    def input_shape(self) -> list[int]:
+        return [self.context]
+
+    @property
+    def outputs(self) -> int:
+        return self.vocab_size
 
 
 FeatureSchema = Annotated[TabularSchema | ImageSchema | TextSchema, Field(discriminator="kind")]
