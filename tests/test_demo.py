@@ -106,6 +106,19 @@ def test_an_image_folder_task_of_png_files_trains_through_the_same_path(tmp_path
     assert "auroc" not in summary["rounds"][-1]["test_metrics"]  # ten classes
 
 
+@pytest.mark.devnet
+def test_the_language_model_demo_trains_through_flower_and_prints_a_sample(tmp_path: Path) -> None:
+    # Three workers holding whole standard-library modules, over TLS with node authentication.
+    summary = own_task(tmp_path, "lm", rounds=2, workers=3, poisoned=0)
+
+    assert summary["status"] == "Completed"
+    assert [r["accepted"] for r in summary["rounds"]] == [3, 3]
+    losses = [r["validation_loss"] for r in summary["rounds"]]
+    assert losses[1] < losses[0] < 5.55  # below an untrained model's ln(257)
+    assert set(summary["rounds"][-1]["test_metrics"]) == {"loss", "perplexity", "accuracy"}
+    assert len(summary["sample"]) > 50
+
+
 def test_the_demo_refuses_a_bad_round_count(tmp_path: Path) -> None:
     refused = subprocess.run(
         [sys.executable, "scripts/demo.py", "--rounds", "0", "--summary", str(tmp_path / "s.json")],

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from coordinator.federation.runner import run_task
 from coordinator.federation.tasks import initial_manifest
 from decentralml import bundle, crypto, kinds
 from decentralml.content import ContentStore
@@ -25,11 +23,8 @@ from decentralml.lm.transformer import TransformerSpec
 from decentralml.manifest import ManifestError
 from decentralml.models import ModelSpec
 from decentralml.training import TrainSpec
-from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, FERDIE
-from support.devnet import ROOT, Devnet
-from support.factories import InProcess, enlist, publish
-from worker.trainer import Behaviour
+from decentralml_bindings.dev import ALICE, FERDIE
+from support.devnet import ROOT
 
 SMALL = TransformerSpec(vocab_size=257, context=64, layers=2, heads=2, width=64)
 MODEL = ModelSpec(architecture="transformer", input_shape=[64], classes=257, transformer=SMALL)
@@ -129,75 +124,3 @@ def test_a_bpe_tokenizer_travels_as_a_hash_pinned_asset(store: ContentStore) -> 
     bad = store.put(bundle.sign(tampered, ALICE))
     with pytest.raises(ManifestError, match="tokenizer"):
         bundle.open_bundle(store, bad.cid, bad.sha256, ALICE.ss58_address, sealed=False)
-
-
-def dml(
-    devnet: Devnet, coordinator: str, store: ContentStore, *args: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*DML, "--coordinator", coordinator, "--chain-url", devnet.url, *args, "--ipfs-api", store.api],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-@pytest.mark.devnet
-def test_an_lm_task_trains_and_generates_only_from_a_released_model(
-    devnet: Devnet, coordinator: str, chain: DecentralMl, store: ContentStore, tmp_path: Path
-) -> None:
-    # Prepare: a 2-worker task on whole stdlib modules, its models released only by the council.
-    manifest = initial_manifest(
-        store, "stdlib-lm", MODEL, training=TRAINING, data=DataSpec(dataset="python-stdlib", parts=2)
-    )
-    task = publish(chain, store, manifest, rounds=3, workers=2)
-    trainers = enlist(chain, store, task, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}, tmp_path)
-
-    # Execute: three rounds refereed and committed by hash.
-    outcomes = run_task(chain, store, FERDIE, InProcess(trainers, manifest), task.task_id, tmp_path / "fed")
-    last = outcomes[-1].model_id
-    _wait_for_model(coordinator, last)
-    refused = dml(devnet, coordinator, store, "model", "generate", str(last), "--tokens", "50")
-    chain.council_motion(calls.approve_model(last), ALICE, [BOB])
-    _wait_released(coordinator, last)
-    first = dml(devnet, coordinator, store, "--json", "model", "generate", str(last), "--tokens", "80")
-    again = dml(devnet, coordinator, store, "--json", "model", "generate", str(last), "--tokens", "80")
-
-    # Assert: validation loss fell round over round; every round committed on chain; generation was
-    # refused while unreleased, then gives the same text for the same seed.
-    losses = [o.validation_loss for o in outcomes]
-    assert losses[0] > losses[1] > losses[2], losses
-    assert all(len(o.accepted) == 2 for o in outcomes)
-    assert chain.task(task.task_id).committed_rounds == 3  # type: ignore[union-attr]
-    assert refused.returncode == 1
-    assert "NotReleased" in refused.stderr
-    assert len(refused.stderr.strip().splitlines()) == 1
-    assert first.returncode == 0, first.stderr
-    sample = json.loads(first.stdout)["text"]
-    assert len(sample) > 20
-    assert json.loads(again.stdout)["text"] == sample
-
-
-def _wait_for_model(coordinator: str, model_id: int) -> None:
-    import time
-
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while httpx.get(f"{coordinator}/models/{model_id}", timeout=5).status_code != 200:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the mirror never showed model {model_id}")
-        time.sleep(0.5)
-
-
-def _wait_released(coordinator: str, model_id: int) -> None:
-    import time
-
-    import httpx
-
-    deadline = time.monotonic() + 60
-    while httpx.get(f"{coordinator}/models/{model_id}", timeout=5).json()["status"] != "Approved":
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the mirror never showed model {model_id} approved")
-        time.sleep(0.5)
