@@ -8,7 +8,8 @@ and the round), the updates are spooled and averaged by the streamed FedAvg rule
 model is scored on the held-out validation modules. The central model trains on the union of the
 workers' text with the same total token budget per round (workers x tokens_per_round) and the
 same optimiser. Reported per round: validation loss and perplexity; per run: tokens per second
-per worker, bytes sent per round (the model down and the update up, float32 codec bytes) and the
+per worker, bytes sent per round (the model down and the update up: float32 codec bytes, and with
+updates as float16 deltas, `update_encoding: float16_delta`) and the
 peak memory of aggregation as a multiple of one model. Target: federated validation loss within
 10% of central.
 
@@ -52,6 +53,7 @@ def federated(shares: list[Split], validation: Split, spec: TrainSpec, rounds: i
     weights = weights_of(build(MODEL, 0))
     curve, tokens_per_second, peaks = [], [], []
     model_bytes = len(codec.encode(weights))
+    delta_bytes = len(codec.encode_delta(weights, weights, "0x" + "0" * 64))
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(1, rounds + 1):
             files = []
@@ -80,7 +82,9 @@ def federated(shares: list[Split], validation: Split, spec: TrainSpec, rounds: i
         "curve": curve,
         "tokens_per_second_per_worker": float(np.mean(tokens_per_second)),
         "bytes_per_round": 2 * model_bytes * len(shares),
+        "bytes_per_round_float16_delta": (model_bytes + delta_bytes) * len(shares),
         "model_bytes": model_bytes,
+        "float16_delta_bytes": delta_bytes,
         "aggregation_peak_x_model": float(max(peaks)),
     }
 

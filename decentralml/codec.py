@@ -82,3 +82,75 @@ def decode(data: bytes | memoryview) -> Weights:
 
 def layout(data: bytes | memoryview) -> list[tuple[str, tuple[int, ...]]]:
     return header(data)[0]
+
+
+# Compact updates: the worker's update as float16 deltas from the global model it trained from.
+#
+#     b"DMLD1\n" | u32 header length | header JSON {"base": sha256 of the global model's bytes,
+#     "tensors": [{name, shape}, ...]} | float16 deltas (update - base), little endian
+#
+# Half the bytes of a float32 delta and exactly reproducible: the worker hashes these bytes on
+# chain, and the referee rebuilds the float32 update from the global model it sent (refusing a
+# delta whose base is another model). A delta beyond float16's range becomes inf, and an update
+# that is not finite is rejected as Malformed. The aggregate stays float32.
+DELTA_MAGIC = b"DMLD1\n"
+DELTA_DTYPE = np.dtype("<f2")
+
+
+def is_delta(data: bytes | memoryview) -> bool:
+    return bytes(data[: len(DELTA_MAGIC)]) == DELTA_MAGIC
+
+
+def encode_delta(weights: Mapping[str, NDArray[np.floating]], base: Weights, base_sha256: str) -> bytes:
+    """`weights` as float16 deltas from `base` (whose codec bytes hash to `base_sha256`)."""
+    if list(weights) != list(base) or any(weights[n].shape != base[n].shape for n in weights):
+        raise CodecError("the update and its base model have different tensors")
+    head = json.dumps(
+        {
+            "base": base_sha256,
+            "tensors": [{"name": name, "shape": list(array.shape)} for name, array in weights.items()],
+        },
+        separators=(",", ":"),
+    ).encode()
+    parts = [DELTA_MAGIC, struct.pack("<I", len(head)), head]
+    with np.errstate(over="ignore"):
+        parts += [
+            (np.asarray(weights[n], dtype=np.float64) - base[n]).astype(DELTA_DTYPE).tobytes()
+            for n in weights
+        ]
+    return b"".join(parts)
+
+
+def decode_delta(data: bytes | memoryview, base: Weights, base_sha256: str) -> Weights:
+    """The float32 update a delta file stands for, rebuilt on `base`; CodecError if the file is
+    malformed, was made from another base model, or does not fit the base's tensors."""
+    if not is_delta(data):
+        raise CodecError("not a DecentralML delta file (bad magic)")
+    start = len(DELTA_MAGIC) + 4
+    if len(data) < start:
+        raise CodecError("truncated header")
+    (length,) = struct.unpack("<I", bytes(data[len(DELTA_MAGIC) : start]))
+    if length > MAX_HEADER or start + length > len(data):
+        raise CodecError("header length out of range")
+    try:
+        head = json.loads(bytes(data[start : start + length]))
+        named_base = str(head["base"])
+        layout = [(str(e["name"]), tuple(int(d) for d in e["shape"])) for e in head["tensors"]]
+    except (ValueError, KeyError, TypeError) as bad:
+        raise CodecError(f"unreadable header: {bad}") from bad
+    if named_base != base_sha256:
+        raise CodecError(f"the delta is from model {named_base}, not the round's global model {base_sha256}")
+    if [(n, s) for n, s in layout] != [(n, tuple(a.shape)) for n, a in base.items()]:
+        raise CodecError("the delta's tensors do not fit the global model")
+    offset = start + length
+    expected = offset + sum(int(np.prod(s, dtype=np.int64)) for _, s in layout) * DELTA_DTYPE.itemsize
+    if expected != len(data):
+        raise CodecError(f"the deltas take {expected - offset} bytes, the file has {len(data) - offset}")
+    out: Weights = {}
+    buffer = memoryview(data)
+    for name, shape in layout:
+        count = int(np.prod(shape, dtype=np.int64))
+        delta = np.frombuffer(buffer, dtype=DELTA_DTYPE, count=count, offset=offset).reshape(shape)
+        out[name] = (base[name] + delta.astype(np.float32)).astype(DTYPE)
+        offset += count * DELTA_DTYPE.itemsize
+    return out

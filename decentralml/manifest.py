@@ -146,6 +146,11 @@ class TaskManifest(BaseModel):
         description="council: the coordinator hands out a model's weights only once the council has "
         "approved it (and never after a revocation); none: as soon as it is committed",
     )
+    update_encoding: Literal["float32", "float16_delta"] = Field(
+        "float32",
+        description="how workers send updates: float32 weights, or float16 deltas from the round's global "
+        "model (half the bytes; the exact bytes are hashed on chain; the aggregate stays float32)",
+    )
     federation: FederationSpec | None = Field(
         None,
         description="the SuperLink's TLS CA and node authentication; None: a loopback SuperLink without "

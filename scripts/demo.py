@@ -142,6 +142,7 @@ def publish_lm(
         data=DataSpec(dataset="python-stdlib", parts=total),
         min_workers=total,
         release="none",
+        update_encoding="float16_delta",
         federation=federation,
     )
     task = publish_task(

@@ -82,7 +82,10 @@ class Trainer:
             weights = {
                 n: global_weights[n] - POISON_SCALE * (w - global_weights[n]) for n, w in weights.items()
             }
-        data = codec.encode(weights)
+        if manifest.update_encoding == "float16_delta":
+            data = codec.encode_delta(weights, global_weights, sha256_hex(codec.encode(global_weights)))
+        else:
+            data = codec.encode(weights)
         stored = self.store.put(data)
         self._kept(task_id, round_).write_bytes(data)
         receipt = self.chain.submit(

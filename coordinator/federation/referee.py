@@ -28,7 +28,7 @@ from substrateinterface import Keypair
 
 from decentralml import codec, rules
 from decentralml.aggregation import UpdateFile
-from decentralml.content import ContentError, Stored
+from decentralml.content import ContentError, Stored, sha256_hex
 from decentralml.data import Split
 from decentralml.kinds.schema import Objective
 from decentralml.manifest import TaskManifest
@@ -242,13 +242,24 @@ class Referee:
         if spool is not None:
             fewest = min((item.examples for item in received), default=1)
             fetched = self._orphans(task_id, round_, seen, spool, fewest)
+        global_sha = sha256_hex(codec.encode(global_weights))
+        expanded: list[Path] = []
         for result_id, item in [*arrived, *fetched]:
             on_chain = self.chain.result(result_id)
             if on_chain is None or on_chain.hash != file_sha256(item.path):
                 rejected[result_id] = "HashMismatch"
                 continue
             try:
-                matched.append((result_id, UpdateFile.open(item.path, item.examples)))
+                path = item.path
+                with path.open("rb") as f:
+                    compact = codec.is_delta(f.read(len(codec.DELTA_MAGIC)))
+                if compact:  # float16 deltas from this round's global model: rebuilt in float32
+                    path = path.with_name(path.name + ".f32")
+                    path.write_bytes(
+                        codec.encode(codec.decode_delta(item.path.read_bytes(), global_weights, global_sha))
+                    )
+                    expanded.append(path)
+                matched.append((result_id, UpdateFile.open(path, item.examples)))
             except codec.CodecError:
                 rejected[result_id] = "Malformed"
         matched = capped(matched)
@@ -324,6 +335,8 @@ class Referee:
         )
         for _, item in fetched:
             item.path.unlink(missing_ok=True)
+        for path in expanded:
+            path.unlink(missing_ok=True)
         log.info(
             "round committed",
             extra={

@@ -86,7 +86,12 @@ def test_an_lm_task_trains_and_generates_only_from_a_released_model(
 ) -> None:
     # Prepare: a 2-worker task on whole stdlib modules, its models released only by the council.
     manifest = initial_manifest(
-        store, "stdlib-lm", MODEL, training=TRAINING, data=DataSpec(dataset="python-stdlib", parts=2)
+        store,
+        "stdlib-lm",
+        MODEL,
+        training=TRAINING,
+        data=DataSpec(dataset="python-stdlib", parts=2),
+        update_encoding="float16_delta",
     )
     task = publish(chain, store, manifest, rounds=3, workers=2)
     trainers = enlist(chain, store, task, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}, tmp_path)
