@@ -25,13 +25,14 @@ from coordinator.federation.flower import SuperLink
 from coordinator.federation.runner import read_rounds, task_dir
 from coordinator.federation.status import RunStatus, write_status
 from decentralml.admission import Admission, RefusedError
-from decentralml.content import ContentStore
+from decentralml.content import ContentError, ContentRefusedError, ContentStore
 from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl
 from decentralml_bindings.types import TaskInfo, TaskStatus
 
 log = logging.getLogger(__name__)
 OPEN = (TaskStatus.CREATED, TaskStatus.IN_PROGRESS)
+UNREACHABLE_BACKOFF_SECONDS = 60.0
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Launcher:
         # Bundle checks and base-model release (bundles verified once per task, not every tick).
         self.admission = Admission(chain, store)
         self.manifests: dict[int, TaskManifest] = {}  # admitted and judgeable
+        # Tasks whose bundle IPFS could not deliver: left alone until then (a fetch can block).
+        self.unreachable_until: dict[int, float] = {}
 
     def open_tasks(self) -> list[tuple[int, TaskInfo]]:
         """Open tasks that list this coordinator's validator."""
@@ -81,7 +84,8 @@ class Launcher:
 
     def _admit(self, task_id: int, task: TaskInfo) -> TaskManifest | None:
         """The task's manifest once it has passed the checks before a first run; None if refused.
-        Raises ContentError while IPFS is unreachable (try again next tick, refuse nothing)."""
+        Raises ContentError while IPFS is unreachable or refuses the CID (`tick` decides: one
+        task's bad CID never stops the others)."""
         if task_id in self.manifests:
             return self.manifests[task_id]
         try:
@@ -99,12 +103,20 @@ class Launcher:
 
     def tick(self) -> None:
         for task_id, task in self.open_tasks():
-            if task_id in self.refused:
+            if task_id in self.refused or time.monotonic() < self.unreachable_until.get(task_id, 0.0):
                 continue
             run = self.runs.get(task_id)
             if run is not None and run.process is not None and run.process.poll() is None:
                 continue
-            manifest = self._admit(task_id, task)
+            try:
+                manifest = self._admit(task_id, task)
+            except ContentRefusedError as refused:  # IPFS refuses the CID itself: it never will open
+                self._refuse(task_id, f"its bundle cannot be fetched: {refused}")
+                continue
+            except ContentError as unreachable:  # IPFS is down: the others now, this one in a minute
+                log.warning("task bundle unreachable", extra={"task": task_id, "error": str(unreachable)})
+                self.unreachable_until[task_id] = time.monotonic() + UNREACHABLE_BACKOFF_SECONDS
+                continue
             if manifest is None:
                 continue
             directory = task_dir(self.root, task_id)

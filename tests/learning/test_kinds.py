@@ -331,13 +331,13 @@ def test_formats_are_detected_by_suffix_and_unknown_ones_refused(tmp_path: Path)
         kinds.detect_format(tmp_path / "data.xlsx")
 
 
-def test_text_is_a_hook_and_the_table_covers_every_kind() -> None:
+def test_the_table_covers_every_kind_and_text_reads_its_formats(tmp_path: Path) -> None:
     assert set(kinds.KINDS) == {"tabular", "image", "text"}
     assert kinds.KINDS["text"].formats == ("folder", "txt", "jsonl")
-    with pytest.raises(NotImplementedError, match="language-model task kind"):
-        kinds.read(TextSchema(), Path("corpus"), "txt")
-    with pytest.raises(NotImplementedError):
-        text.infer(Path("corpus"), "folder")
+    with pytest.raises(DataMismatch, match="corpus"):
+        kinds.read(TextSchema(), tmp_path / "corpus", "txt")  # no such file
+    (tmp_path / "notes.txt").write_text("plain text, long enough for a window of tokens. " * 10)
+    assert text.infer(tmp_path / "notes.txt", "txt", context=16) == TextSchema(context=16)
 
 
 def test_a_mismatch_says_what_was_expected_and_found_and_survives_pickling() -> None:

@@ -85,6 +85,8 @@ def test_an_unopenable_validation_set_is_refused_and_a_failing_run_stalls(
     files = samples.tabular_files(tmp_path / "data", ["csv"], seed=2)
     wrong = init_and_pack(store, tmp_path / "wrong", files, crypto.sealing_key_hex(BOB))
     right = init_and_pack(store, tmp_path / "right", files, crypto.sealing_key_hex(FERDIE), min_workers=1)
+    # And a task naming this validator with a CID IPFS refuses outright: it must not stop the rest.
+    garbage = create_own_task(chain, "bafy-not-a-cid", "0x" + "ab" * 32, rounds=1, slots=1)
     refused = create_own_task(chain, *wrong, rounds=1, slots=1)
     stalling = create_own_task(chain, *right, rounds=1, slots=1)
     chain.submit(calls.assign_task(stalling), BOB)
@@ -95,9 +97,11 @@ def test_an_unopenable_validation_set_is_refused_and_a_failing_run_stalls(
         return run if run and run["state"] == state else None
 
     refusal = wait(lambda: run_of(refused, "refused"), 90, tmp_path)
+    unfetchable = wait(lambda: run_of(garbage, "refused"), 90, tmp_path)
     stall = wait(lambda: run_of(stalling, "stalled"), 240, tmp_path)
 
     # Assert: the refusal names the reason, before any round; nothing was judged or committed.
+    assert "cannot be fetched" in unfetchable["reason"]
     assert "sealed to" in refusal["reason"]
     assert crypto.sealing_key_hex(BOB) in refusal["reason"]
     no_rounds = httpx.get(f"{coordinator}/tasks/{refused}/rounds", timeout=5)
