@@ -36,7 +36,7 @@ from decentralml.content import ContentStore  # noqa: E402
 from decentralml.data import DataSpec  # noqa: E402
 from decentralml.flower import Process, stop_all  # noqa: E402
 from decentralml.lm.transformer import TransformerSpec  # noqa: E402
-from decentralml.manifest import FederationSpec  # noqa: E402
+from decentralml.manifest import FederationSpec, TaskManifest  # noqa: E402
 from decentralml.models import ModelSpec  # noqa: E402
 from decentralml.training import TrainSpec  # noqa: E402
 from decentralml_bindings import Call, DecentralMl  # noqa: E402
@@ -89,22 +89,15 @@ def fund(chain: DecentralMl, keys: list[Keypair], amount: int) -> None:
 Inspect = Callable[[DecentralMl, ContentStore, int], None]
 
 
-def publish_digits(
-    args: argparse.Namespace, chain: DecentralMl, store: ContentStore, total: int, api: str
+def coordinator_federation(api: str) -> FederationSpec | None:
+    """The coordinator's SuperLink CA and node authentication, as a creator puts them in a manifest."""
+    return FederationSpec.of_coordinator(httpx.get(f"{api}/federation", timeout=10).json())
+
+
+def publish_demo_source(
+    args: argparse.Namespace, chain: DecentralMl, store: ContentStore, manifest: TaskManifest, total: int
 ) -> tuple[int, list[list[str]]]:
-    """Alice publishes the digits demo source; each worker trains on its part. The manifest
-    carries the coordinator's SuperLink CA (from `GET /federation`), as `dml task init` does."""
-    model = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[128])
-    federation = FederationSpec.of_coordinator(httpx.get(f"{api}/federation", timeout=10).json())
-    manifest = initial_manifest(
-        store,
-        "digits-mlp",
-        model,
-        training=TrainSpec(epochs=5, learning_rate=0.05),
-        data=DataSpec(parts=total, alpha=1.0),
-        min_workers=total,
-        federation=federation,
-    )
+    """Alice publishes a demo-source task Ferdie judges; each worker trains on its part."""
     task = publish_task(
         chain,
         store,
@@ -118,6 +111,25 @@ def publish_digits(
     return task.task_id, [["--data-part", str(i)] for i in range(total)]
 
 
+def publish_digits(
+    args: argparse.Namespace, chain: DecentralMl, store: ContentStore, total: int, api: str
+) -> tuple[int, list[list[str]]]:
+    """Alice publishes the digits demo source; each worker trains on its part. The manifest
+    carries the coordinator's SuperLink CA (from `GET /federation`), as `dml task init` does."""
+    model = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[128])
+    federation = coordinator_federation(api)
+    manifest = initial_manifest(
+        store,
+        "digits-mlp",
+        model,
+        training=TrainSpec(epochs=5, learning_rate=0.05),
+        data=DataSpec(parts=total, alpha=1.0),
+        min_workers=total,
+        federation=federation,
+    )
+    return publish_demo_source(args, chain, store, manifest, total)
+
+
 LM_TRANSFORMER = TransformerSpec(vocab_size=257, context=64, layers=4, heads=4, width=192)
 
 
@@ -127,7 +139,7 @@ def publish_lm(
     """Alice publishes a language-model task on the Python standard library's own source ("Python
     as a model"): each worker holds whole modules, two held-out modules are the validation text,
     three more the test text; a 1.8M-parameter transformer with the byte tokenizer."""
-    federation = FederationSpec.of_coordinator(httpx.get(f"{api}/federation", timeout=10).json())
+    federation = coordinator_federation(api)
     model = ModelSpec(
         architecture="transformer",
         input_shape=[LM_TRANSFORMER.context],
@@ -145,17 +157,7 @@ def publish_lm(
         update_encoding="float16_delta",
         federation=federation,
     )
-    task = publish_task(
-        chain,
-        store,
-        ALICE,
-        manifest,
-        rounds=args.rounds,
-        workers=total,
-        reward_per_result=int(args.reward * UNIT),
-        validator=FERDIE.ss58_address,
-    )
-    return task.task_id, [["--data-part", str(i)] for i in range(total)]
+    return publish_demo_source(args, chain, store, manifest, total)
 
 
 def cli(*command: str) -> dict[str, Any]:

@@ -10,14 +10,14 @@ import json
 
 import httpx
 
-from coordinator.federation.tasks import initial_manifest, publish_task
+from coordinator.federation.tasks import initial_manifest
 from decentralml.content import ContentStore
 from decentralml.data import DataSpec
 from decentralml.manifest import FederationSpec
 from decentralml.models import ModelSpec
 from decentralml.training import TrainSpec
 from decentralml_bindings import DecentralMl
-from decentralml_bindings.dev import ALICE, FERDIE, UNIT
+from support import factories
 
 
 def publish(chain_url: str, ipfs_api: str, coordinator: str, rounds: int, workers: int) -> int:
@@ -34,16 +34,7 @@ def publish(chain_url: str, ipfs_api: str, coordinator: str, rounds: int, worker
         min_workers=workers,
         federation=federation,
     )
-    task = publish_task(
-        chain,
-        store,
-        ALICE,
-        manifest,
-        rounds=rounds,
-        workers=workers,
-        reward_per_result=UNIT,
-        validator=FERDIE.ss58_address,
-    )
+    task = factories.publish(chain, store, manifest, rounds=rounds, workers=workers)
     return task.task_id
 
 

@@ -8,12 +8,19 @@ PostgreSQL is the server `scripts/postgres.sh` starts (`make test` does); its UR
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, make_url, text
+
+from support.devnet import ROOT, free_port
 
 NewDatabase = Callable[[str], str]
 
@@ -44,3 +51,34 @@ def new_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[New
         for database in made:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
     admin.dispose()
+
+
+@contextmanager
+def serving(environment: dict[str, str], log: Path) -> Iterator[str]:
+    """`dml coordinator serve` on a free loopback port with `environment` (over this process's),
+    its stderr in `log`; yields its URL once its mirror has caught up, stops it by its PID."""
+    port = free_port()
+    out = log.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coordinator.cli", "coordinator", "serve", "--port", str(port)],
+        env=os.environ | environment,
+        cwd=ROOT,
+        stderr=out,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).json()["indexer_lag"] == 0:
+                    break
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("the coordinator did not come up and catch up within 60 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        out.close()

@@ -26,9 +26,9 @@ from decentralml.data import DataSpec
 from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls, events
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, FERDIE, UNIT
-from support.devnet import ROOT, Devnet, free_port
+from support.devnet import ROOT, Devnet
 from support.factories import InProcess, create_task, enlist, publish
-from tests.coordinator.conftest import NewDatabase
+from tests.coordinator.conftest import NewDatabase, serving
 from worker.trainer import Behaviour
 
 DML = [sys.executable, "-m", "coordinator.cli"]
@@ -37,33 +37,13 @@ DML = [sys.executable, "-m", "coordinator.cli"]
 @pytest.fixture
 def coordinator(devnet: Devnet, new_database: NewDatabase, tmp_path: Path) -> Iterator[str]:
     """`dml coordinator serve` on a free port, its structured log in tmp_path/coordinator.log."""
-    port = free_port()
-    env = os.environ | {
+    environment = {
         "DML_CHAIN_URL": devnet.url,
         "DML_DATABASE_URL": new_database("cli"),
         "DML_INDEXER_POLL_SECONDS": "0.2",
     }
-    log = (tmp_path / "coordinator.log").open("w")
-    process = subprocess.Popen(
-        [*DML, "coordinator", "serve", "--port", str(port)], env=env, cwd=ROOT, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).json()["indexer_lag"] == 0:
-                    break
-            except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("the coordinator did not come up and catch up within 60 s")
-            time.sleep(0.3)
+    with serving(environment, tmp_path / "coordinator.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def dml(

@@ -4,7 +4,6 @@ its validation loss round over round, and sampled only once the task's release r
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,14 +17,14 @@ from coordinator.federation.runner import run_task
 from coordinator.federation.tasks import initial_manifest
 from decentralml.content import ContentStore
 from decentralml.data import DataSpec
-from decentralml.flower import Process
 from decentralml.lm.transformer import TransformerSpec
 from decentralml.models import ModelSpec
 from decentralml.training import TrainSpec
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, FERDIE
-from support.devnet import ROOT, Devnet, free_port
+from support.devnet import ROOT, Devnet
 from support.factories import InProcess, enlist, publish
+from tests.coordinator.conftest import serving
 from worker.trainer import Behaviour
 
 SMALL = TransformerSpec(vocab_size=257, context=64, layers=2, heads=2, width=64)
@@ -37,35 +36,14 @@ DML = [sys.executable, "-m", "coordinator.cli"]
 @pytest.fixture
 def coordinator(devnet: Devnet, store: ContentStore, tmp_path: Path) -> Iterator[str]:
     """`dml coordinator serve` on a free port, with the tests' Kubo as its content store."""
-    env = os.environ | {
+    environment = {
         "DML_CHAIN_URL": devnet.url,
         "DML_IPFS_API": store.api,
         "DML_DATABASE_URL": f"sqlite:///{tmp_path / 'coordinator.sqlite'}",
         "DML_INDEXER_POLL_SECONDS": "0.2",
     }
-    port = free_port()
-    process = Process.start(
-        "coordinator",
-        [*DML, "coordinator", "serve", "--port", str(port)],
-        env,
-        tmp_path / "coordinator.log",
-        ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).json()["indexer_lag"] == 0:
-                    break
-            except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            if time.monotonic() > deadline or not process.alive():
-                pytest.fail("the coordinator did not come up and catch up within 60 s")
-            time.sleep(0.3)
+    with serving(environment, tmp_path / "coordinator.log") as url:
         yield url
-    finally:
-        process.stop()
 
 
 def dml(
@@ -122,9 +100,6 @@ def test_an_lm_task_trains_and_generates_only_from_a_released_model(
 
 
 def _wait_for_model(coordinator: str, model_id: int) -> None:
-    import time
-
-    import httpx
 
     deadline = time.monotonic() + 60
     while httpx.get(f"{coordinator}/models/{model_id}", timeout=5).status_code != 200:
@@ -134,9 +109,6 @@ def _wait_for_model(coordinator: str, model_id: int) -> None:
 
 
 def _wait_released(coordinator: str, model_id: int) -> None:
-    import time
-
-    import httpx
 
     deadline = time.monotonic() + 60
     while httpx.get(f"{coordinator}/models/{model_id}", timeout=5).json()["status"] != "Approved":
