@@ -14,7 +14,7 @@ export npm_config_cache := $(CACHE)/npm
 export CARGO_TARGET_DIR := $(CACHE)/target-native
 DEVNET := chain/devnet
 
-.PHONY: help setup venv devnet-deps ipfs-install ipfs ipfs-stop bench demo test test-chain test-python lint check-runtime runtime \
+.PHONY: help setup venv devnet-deps ipfs-install ipfs ipfs-stop bench demo test test-chain test-python lint check-runtime runtime weights \
 	devnet devnet-stop devnet-reset postgres postgres-stop clean
 
 help: ## List the targets.
@@ -73,6 +73,9 @@ test-python: setup ## Integration tests against the devnet (started by the tests
 	cd $(DEVNET) && DML_TEST_REQUIRE_CHAIN=1 node --test test/
 	url=$$(scripts/postgres.sh start) && trap 'scripts/postgres.sh stop' EXIT && \
 		DML_TEST_POSTGRES_URL=$$url DML_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest
+
+weights: ## Measure the pallet's weights with frame-omni-bencher into weights.rs (then make runtime).
+	chain/scripts/benchmark-pallet.sh
 
 runtime: ## Rebuild the runtime wasm, chain spec and manifest under chain/artifacts (Debian's Rust 1.96).
 	chain/scripts/build-runtime.sh

@@ -13,6 +13,9 @@
 #                                its native dependencies, which nothing here uses
 #   EXTRA_WASM_BUILD_RUSTFLAGS   appended to WASM_BUILD_RUSTFLAGS
 #   DEBIAN_RUST_BIN              directory of Debian's cargo/rustc (default /usr/bin)
+#   RUNTIME_FEATURES             extra cargo features of the runtime (e.g. runtime-benchmarks); with them
+#                                the wasm is copied to RUNTIME_WASM_OUT (required) and chain/artifacts/
+#                                is left alone: only the plain runtime is ever committed
 set -euo pipefail
 
 SCRIPTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,6 +33,12 @@ PACKAGES=(rustc-web cargo-web libstd-rust-web-dev rust-web-src rust-web-llvm lld
 log() { echo "[build-runtime] $*" >&2; }
 die() { echo "[build-runtime] ERROR: $*" >&2; exit 1; }
 case "$SUBCMD" in build|check) ;; *) die "RUNTIME_CARGO_SUBCOMMAND must be build or check" ;; esac
+FEATURES=${RUNTIME_FEATURES:-}
+FEATURE_ARGS=()
+if [ -n "$FEATURES" ]; then
+  [ -n "${RUNTIME_WASM_OUT:-}" ] || die "RUNTIME_FEATURES needs RUNTIME_WASM_OUT (where the wasm goes)"
+  FEATURE_ARGS=(--features "$FEATURES")
+fi
 
 # ---- 1. Debian's Rust packages ---------------------------------------------------------------------
 missing=()
@@ -91,8 +100,8 @@ flock -n 9 || { log "another build-runtime.sh holds $CACHE/build-runtime.lock; w
 # ---- 4. build ------------------------------------------------------------------------------------------
 SRC_HASH_BEFORE=$("$SCRIPTS/source-hash.sh" "$CHAIN")
 start=$(date +%s)
-log "cargo $SUBCMD --locked --release -p decentralml-runtime (in $CHAIN)"
-( cd "$CHAIN" && "$CARGO" "$SUBCMD" --locked --release -p decentralml-runtime )
+log "cargo $SUBCMD --locked --release -p decentralml-runtime ${FEATURE_ARGS[*]} (in $CHAIN)"
+( cd "$CHAIN" && "$CARGO" "$SUBCMD" --locked --release -p decentralml-runtime "${FEATURE_ARGS[@]}" )
 secs=$(( $(date +%s) - start ))
 log "cargo finished in ${secs}s"
 
@@ -131,6 +140,13 @@ for name, version, source in extra:
     print(f"[build-runtime]   not in chain/Cargo.lock: {name} {version} ({source})", file=sys.stderr)
 sys.exit(1 if extra else 0)
 PY
+
+if [ -n "$FEATURES" ]; then
+  mkdir -p "$(dirname "$RUNTIME_WASM_OUT")"
+  cp "$WASM" "$RUNTIME_WASM_OUT"
+  log "wasm with features $FEATURES: $RUNTIME_WASM_OUT ($(stat -c %s "$RUNTIME_WASM_OUT") bytes); chain/artifacts/ untouched"
+  exit 0
+fi
 
 # ---- 5. artifacts --------------------------------------------------------------------------------------
 mkdir -p "$ARTIFACTS"

@@ -8,6 +8,13 @@ use frame::{
 };
 use pallet_transaction_payment::{FeeDetails, RuntimeDispatchInfo};
 
+/// The pallets `frame-omni-bencher` measures (chain/scripts/benchmark-pallet.sh): only built into the
+/// `runtime-benchmarks` wasm, never into the committed one.
+#[cfg(feature = "runtime-benchmarks")]
+mod benches {
+	frame_benchmarking::define_benchmarks!([pallet_decentralml, crate::DecentralMl]);
+}
+
 impl_runtime_apis! {
 	impl apis::Core<Block> for Runtime {
 		fn version() -> RuntimeVersion {
@@ -141,6 +148,34 @@ impl_runtime_apis! {
 
 		fn preset_names() -> Vec<PresetId> {
 			crate::genesis::preset_names()
+		}
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	impl frame_benchmarking::Benchmark<Block> for Runtime {
+		fn benchmark_metadata(extra: bool) -> (
+			Vec<frame_benchmarking::BenchmarkList>,
+			Vec<frame::deps::frame_support::traits::StorageInfo>,
+		) {
+			use frame::deps::frame_support::traits::StorageInfoTrait;
+			use frame_benchmarking::BenchmarkList;
+
+			let mut list = Vec::<BenchmarkList>::new();
+			list_benchmarks!(list, extra);
+			(list, AllPalletsWithSystem::storage_info())
+		}
+
+		fn dispatch_benchmark(
+			config: frame_benchmarking::BenchmarkConfig,
+		) -> Result<Vec<frame_benchmarking::BenchmarkBatch>, alloc::string::String> {
+			use frame::deps::frame_support::traits::WhitelistedStorageKeys;
+			use frame_benchmarking::BenchmarkBatch;
+
+			let whitelist = AllPalletsWithSystem::whitelisted_storage_keys();
+			let mut batches = Vec::<BenchmarkBatch>::new();
+			let params = (&config, &whitelist);
+			add_benchmarks!(params, batches);
+			Ok(batches)
 		}
 	}
 }
