@@ -158,6 +158,16 @@ def cmd_task_pack(args: argparse.Namespace) -> None:
         if isinstance(weights, str):  # a file in the folder: put it in IPFS and address it by hash
             stored = _upload(store, folder / weights, args)
             spec["initial_weights"] = {"cid": stored.cid, "sha256": stored.sha256}
+        inputs = (spec.get("data") or {}).get("inputs") or {}
+        tokenizer = inputs.get("tokenizer")
+        if isinstance(tokenizer, dict) and "file" in tokenizer:  # the BPE tokenizer `task init` trained
+            stored = _upload(store, folder / str(tokenizer["file"]), args)
+            if stored.sha256 != tokenizer.get("sha256"):
+                raise CliError(
+                    f"cannot pack {folder}: {tokenizer['file']} hashes to {stored.sha256}, the manifest "
+                    f"says {tokenizer.get('sha256')} (run dml task init again)"
+                )
+            inputs["tokenizer"] = {"cid": stored.cid, "sha256": stored.sha256}
         for name in ("validation", "test"):  # sealed sets `dml task init` wrote beside the manifest
             sealed = (spec.get("data") or {}).get(name)
             if isinstance(sealed, dict) and "file" in sealed:

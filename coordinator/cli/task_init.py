@@ -1,14 +1,16 @@
 """`dml task init`: a ready task folder from the creator's own files.
 
-From a training file (CSV, Parquet, .npz, or an image folder) it infers the schema and the
-preprocessing every worker and the referee will apply (standardisation statistics, category and
-label maps; image size and normalisation), builds the initial weights of a shipped architecture,
+From a training file (CSV, Parquet, .npz, an image folder, or text: a folder of text files, a
+.txt or a .jsonl file) it infers the schema and the preprocessing every worker and the referee will
+apply (standardisation statistics, category and label maps; image size and normalisation; for text,
+a byte-level BPE tokenizer trained on the creator's text, written as `tokenizer.json` and pinned by
+its hash), builds the initial weights of a shipped architecture (a GPT-style transformer for text),
 and seals the creator's validation set (and optional test set) to the validator's sealing key,
 which it fetches from the coordinator (`GET /federation`) and checks against the validator's
 account signature. It writes, in the folder: `manifest.json`, `initial_weights.bin`,
-`validation.sealed` (and `test.sealed`). Then `dml task pack FOLDER` puts the assets in IPFS and
-signs the bundle, and `dml task create` escrows the rewards. The training file itself stays here:
-workers bring their own.
+`validation.sealed` (and `test.sealed`, and `tokenizer.json`). Then `dml task pack FOLDER` puts
+the assets in IPFS and signs the bundle, and `dml task create` escrows the rewards. The training
+file itself stays here: workers bring their own.
 """
 
 from __future__ import annotations
@@ -22,9 +24,21 @@ import httpx
 
 from coordinator.cli.common import CliError, show
 from decentralml import codec, crypto, kinds
-from decentralml.kinds.schema import ImageSchema, TabularSchema
+from decentralml.kinds import text
+from decentralml.kinds.schema import ImageSchema, TabularSchema, TextSchema
+from decentralml.lm.tokenizer import BpeTokenizer
+from decentralml.lm.transformer import TransformerSpec
 from decentralml.manifest import FederationSpec
 from decentralml.models import ModelSpec, build, weights_of
+
+Schema = TabularSchema | ImageSchema | TextSchema
+# Hyperparameters by kind when the creator gives none: SGD for the small tabular and image models,
+# AdamW over a token budget for language models.
+TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tabular": {"epochs": 5, "learning_rate": 0.05, "batch_size": 32},
+    "image": {"epochs": 5, "learning_rate": 0.05, "batch_size": 32},
+    "text": {"learning_rate": 1e-3, "batch_size": 16, "tokens_per_round": 65_536, "warmup_steps": 10},
+}
 
 
 def _coordinator(args: argparse.Namespace) -> dict[str, Any]:
@@ -50,8 +64,21 @@ def _sealing_key(args: argparse.Namespace, info: dict[str, Any]) -> str:
         raise CliError(f"refusing the coordinator's sealing key: {bad}") from bad
 
 
-def _schema(args: argparse.Namespace, data: Path) -> TabularSchema | ImageSchema:
+def _tokenizer(args: argparse.Namespace, data: Path) -> BpeTokenizer | None:
+    if args.kind != "text" or args.tokenizer == "bytes":
+        return None
+    try:
+        return text.creator_tokenizer(data, kinds.detect_format(data), args.vocab_size, args.field)
+    except kinds.DataMismatch as unfit:
+        raise CliError(str(unfit)) from unfit
+    except ValueError as bad:
+        raise CliError(f"cannot train the tokenizer: {bad} (choose --vocab-size 257 .. 1000000)") from bad
+
+
+def _schema(args: argparse.Namespace, data: Path, tokenizer: BpeTokenizer | None) -> Schema:
     fmt = kinds.detect_format(data)
+    if args.kind == "text":
+        return text.infer(data, fmt, context=args.context, field=args.field, tokenizer=tokenizer)
     if args.kind == "tabular":
         if not args.label:
             raise CliError("a tabular task needs --label COLUMN (the column to predict)")
@@ -65,8 +92,26 @@ def _schema(args: argparse.Namespace, data: Path) -> TabularSchema | ImageSchema
     return found
 
 
-def _model(args: argparse.Namespace, schema: TabularSchema | ImageSchema) -> ModelSpec:
+def _model(args: argparse.Namespace, schema: Schema) -> ModelSpec:
+    if isinstance(schema, TextSchema):
+        if args.architecture not in (None, "transformer"):
+            raise CliError("a text task trains a transformer: drop --architecture or give transformer")
+        sizes = TransformerSpec(
+            vocab_size=schema.vocab_size,
+            context=schema.context,
+            layers=args.layers,
+            heads=args.heads,
+            width=args.model_width,
+        )
+        return ModelSpec(
+            architecture="transformer",
+            input_shape=[schema.context],
+            classes=schema.vocab_size,
+            transformer=sizes,
+        )
     architecture = args.architecture or "mlp"
+    if architecture == "transformer":
+        raise CliError(f"a transformer reads text: use --kind text, or mlp or cnn for {args.kind} data")
     spec: dict[str, Any] = {
         "architecture": architecture,
         "input_shape": schema.input_shape,
@@ -77,49 +122,73 @@ def _model(args: argparse.Namespace, schema: TabularSchema | ImageSchema) -> Mod
     return ModelSpec.model_validate(spec)
 
 
-def _seal(schema: TabularSchema | ImageSchema, source: Path, recipient: str, out: Path) -> dict[str, Any]:
+def _seal(schema: Schema, source: Path, recipient: str, name: str, files: dict[str, bytes]) -> dict[str, Any]:
+    """Seal the set at `source` to `recipient` into `files[name]`; its manifest entry."""
     raw = kinds.read(schema, source)
     if len(raw) == 0:
         raise CliError(f"{source}: no examples")
-    out.write_bytes(crypto.seal(kinds.raw_to_bytes(raw), recipient))
-    return {"file": out.name, "recipient": recipient, "examples": len(raw)}
+    try:
+        kinds.prepare(schema, raw)  # text: at least one window of the task's context, tokenised
+    except kinds.DataMismatch as short:
+        raise CliError(f"{source}: {short}") from short
+    files[name] = crypto.seal(kinds.raw_to_bytes(raw), recipient)
+    return {"file": name, "recipient": recipient, "examples": len(raw)}
+
+
+def _training(args: argparse.Namespace) -> dict[str, Any]:
+    """The kind's defaults, overridden by what the creator gave."""
+    given = {
+        "epochs": args.epochs,
+        "learning_rate": args.learning_rate,
+        "batch_size": args.batch_size,
+        "tokens_per_round": args.tokens_per_round,
+    }
+    found = dict(TRAINING_DEFAULTS[args.kind])
+    found.update({k: v for k, v in given.items() if v is not None})
+    return found
 
 
 def cmd_task_init(args: argparse.Namespace) -> None:
     folder, data = Path(args.folder), Path(args.data)
     if folder.exists() and any(folder.iterdir()) and not args.force:
         raise CliError(f"{folder} is not empty: choose a new folder, or --force to overwrite")
+    files: dict[str, bytes] = {}  # written together once everything checked out
     try:
-        schema = _schema(args, data)
+        tokenizer = _tokenizer(args, data)
+        schema = _schema(args, data, tokenizer)
         info = {} if args.sealing_key else _coordinator(args)
         recipient = _sealing_key(args, info)
         federation = FederationSpec.of_coordinator(info)
-        folder.mkdir(parents=True, exist_ok=True)
         model = _model(args, schema)
-        (folder / "initial_weights.bin").write_bytes(codec.encode(weights_of(build(model, args.seed))))
-        validation = _seal(schema, Path(args.validation), recipient, folder / "validation.sealed")
-        test = _seal(schema, Path(args.test), recipient, folder / "test.sealed") if args.test else None
+        files["initial_weights.bin"] = codec.encode(weights_of(build(model, args.seed)))
+        validation = _seal(schema, Path(args.validation), recipient, "validation.sealed", files)
+        test = _seal(schema, Path(args.test), recipient, "test.sealed", files) if args.test else None
     except kinds.DataMismatch as unfit:
         raise CliError(str(unfit)) from unfit
     sealed = {"validation": {k: v for k, v in validation.items() if k != "examples"}}
     if test is not None:
         sealed["test"] = {k: v for k, v in test.items() if k != "examples"}
+    inputs = schema.model_dump(mode="json")
+    if tokenizer is not None:  # pack puts the file in IPFS and names it by CID and this hash
+        files["tokenizer.json"] = tokenizer.to_bytes()
+        inputs["tokenizer"] = {"file": "tokenizer.json", "sha256": inputs["tokenizer"]["sha256"]}
     manifest = {
         "name": args.name or folder.name,
         "model": model.model_dump(mode="json"),
         "initial_weights": "initial_weights.bin",
-        "training": {
-            "epochs": args.epochs,
-            "learning_rate": args.learning_rate,
-            "batch_size": args.batch_size,
-        },
-        "data": {"dataset": args.dataset or data.stem, "inputs": schema.model_dump(mode="json"), **sealed},
+        "training": _training(args),
+        "data": {"dataset": args.dataset or data.stem, "inputs": inputs, **sealed},
         "min_workers": args.min_workers,
         "release": args.release,
     }
+    if args.kind == "text":  # float16 deltas: half the bytes of a float32 update, hashed as sent
+        manifest["update_encoding"] = "float16_delta"
     if federation is not None:  # the SuperLink's CA travels in the signed bundle
         manifest["federation"] = federation.model_dump(mode="json")
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
     summary = {
         "folder": str(folder),
         "dataset": manifest["data"]["dataset"],
@@ -147,8 +216,12 @@ def register(task: Any) -> None:
         "init", help="a ready task folder from your own data (schema, weights, sealed validation set)"
     )
     init.add_argument("folder", help="the task folder to write")
-    init.add_argument("--kind", choices=["tabular", "image"], required=True)
-    init.add_argument("--data", required=True, help="a training file (CSV, Parquet, .npz) or image folder")
+    init.add_argument("--kind", choices=["tabular", "image", "text"], required=True)
+    init.add_argument(
+        "--data",
+        required=True,
+        help="a training file (CSV, Parquet, .npz), an image folder, or text (folder, .txt, .jsonl)",
+    )
     init.add_argument("--validation", required=True, help="your validation set, in the same format")
     init.add_argument("--test", help="a test set for reporting rounds (default: the validation set)")
     init.add_argument("--validator", required=True, help="the coordinator's judging account (SS58)")
@@ -158,17 +231,25 @@ def register(task: Any) -> None:
     init.add_argument("--height", type=int, help="image: resize to this height (default: the first image's)")
     init.add_argument("--width", type=int, help="image: resize to this width")
     init.add_argument("--channels", type=int, choices=[1, 3], help="image: 1 grey or 3 RGB")
+    init.add_argument("--tokenizer", choices=["bpe", "bytes"], default="bpe", help="text: default bpe")
+    init.add_argument("--vocab-size", type=int, default=4096, help="text: the BPE tokenizer's ids")
+    init.add_argument("--context", type=int, default=128, help="text: tokens per training window")
+    init.add_argument("--field", default="text", help="text, jsonl: the field holding the text")
+    init.add_argument("--layers", type=int, default=4, help="text: transformer blocks")
+    init.add_argument("--heads", type=int, default=4, help="text: attention heads")
+    init.add_argument("--model-width", type=int, default=256, help="text: the transformer's width")
     init.add_argument(
         "--architecture",
-        choices=["mlp", "cnn"],
-        help="default mlp (the small cnn learns slowly on small images)",
+        choices=["mlp", "cnn", "transformer"],
+        help="default mlp (the small cnn learns slowly on small images); text: transformer",
     )
     init.add_argument("--hidden", type=int, action="append", help="mlp layer width (repeatable)")
     init.add_argument("--name", help="the task's name (default: the folder's)")
     init.add_argument("--dataset", help="the dataset name workers map (default: the data file's stem)")
-    init.add_argument("--epochs", type=int, default=5)
-    init.add_argument("--learning-rate", type=float, default=0.05)
-    init.add_argument("--batch-size", type=int, default=32)
+    init.add_argument("--epochs", type=int, help="default 5 (text tasks train by --tokens-per-round)")
+    init.add_argument("--learning-rate", type=float, help="default 0.05; text: 0.001 (AdamW)")
+    init.add_argument("--batch-size", type=int, help="default 32; text: 16 windows")
+    init.add_argument("--tokens-per-round", type=int, help="text: tokens per worker per round (65536)")
     init.add_argument("--min-workers", type=int, default=2)
     init.add_argument("--release", choices=["council", "none"], default="council")
     init.add_argument("--seed", type=int, default=0, help="initial weights' seed")

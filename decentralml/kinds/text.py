@@ -21,9 +21,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from decentralml.kinds.schema import DataMismatch, Raw, Split, TextSchema
+from decentralml.kinds.schema import ContentRef, DataMismatch, Raw, Split, TextSchema
 from decentralml.lm.corpus import CorpusError, read_corpus, windows
-from decentralml.lm.tokenizer import ByteTokenizer, TextTokenizer, encode_documents
+from decentralml.lm.tokenizer import (
+    BpeTokenizer,
+    ByteTokenizer,
+    TextTokenizer,
+    encode_documents,
+    train_tokenizer,
+)
 
 formats = ("folder", "txt", "jsonl")
 SUFFIX_FORMATS = {".txt": "txt", ".jsonl": "jsonl", ".md": "txt", ".py": "txt"}
@@ -117,8 +123,35 @@ def prepare(schema: TextSchema, raw: Raw) -> Split:
     return Split(found, found[:, -1].copy())
 
 
-def infer(path: Path, fmt: str, context: int = 128) -> TextSchema:
-    """A byte-tokenizer schema for the corpus at `path` (checked to read, and long enough)."""
-    schema = TextSchema(context=context)
+def infer(
+    path: Path,
+    fmt: str,
+    context: int = 128,
+    field: str = "text",
+    tokenizer: TextTokenizer | None = None,
+) -> TextSchema:
+    """A schema for the corpus at `path` (checked to read, and long enough for one window): the byte
+    tokenizer, or `tokenizer` (a BPE one, see `creator_tokenizer`), registered here by the hash of its
+    bytes and named by that hash with an empty CID until `dml task pack` puts it in IPFS."""
+    if tokenizer is None:
+        schema = TextSchema(context=context, field=field)
+    else:
+        data = tokenizer.to_bytes()
+        sha256 = "0x" + hashlib.sha256(data).hexdigest()
+        register_tokenizer(sha256, data)
+        schema = TextSchema(
+            context=context,
+            field=field,
+            tokenizer=ContentRef.model_construct(cid="", sha256=sha256),
+            vocab_size=tokenizer.vocab_size,
+        )
     prepare(schema, read(schema, path, fmt))
     return schema
+
+
+def creator_tokenizer(path: Path, fmt: str, vocab_size: int, field: str = "text") -> BpeTokenizer:
+    """A byte-level BPE tokenizer trained on the creator's corpus at `path` (deterministic: the same
+    corpus and vocab_size give the same bytes). DataMismatch for text that does not read; ValueError
+    for a vocab_size outside 257 .. 1,000,000."""
+    schema = TextSchema(field=field)
+    return train_tokenizer(documents_of(read(schema, path, fmt)), vocab_size)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -124,3 +125,126 @@ def test_a_bpe_tokenizer_travels_as_a_hash_pinned_asset(store: ContentStore) -> 
     bad = store.put(bundle.sign(tampered, ALICE))
     with pytest.raises(ManifestError, match="tokenizer"):
         bundle.open_bundle(store, bad.cid, bad.sha256, ALICE.ss58_address, sealed=False)
+
+
+def _corpus(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The creator's own code (a folder), her held-out text (.txt) and a worker's share (.jsonl)."""
+    sources = stdlib_sources()
+    creator = tmp_path / "creator"
+    creator.mkdir()
+    for name in ("json", "csv", "textwrap"):
+        (creator / f"{name}.py").write_text(sources[name])
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text(sources["shlex"])
+    share = tmp_path / "share.jsonl"
+    share.write_text("".join(json.dumps({"code": sources[n]}) + "\n" for n in ("fnmatch", "glob", "string")))
+    return creator, held_out, share
+
+
+def _init(folder: Path, creator: Path, held_out: Path, *extra: str) -> int:
+    from coordinator.cli import main
+
+    return main([
+        "--json", "task", "init", str(folder), "--kind", "text", "--data", str(creator),
+        "--validation", str(held_out), "--validator", FERDIE.ss58_address,
+        "--sealing-key", crypto.sealing_key_hex(FERDIE), "--dataset", "own-code",
+        "--vocab-size", "400", "--context", "32", "--layers", "1", "--heads", "2", "--model-width", "32",
+        *extra,
+    ])  # fmt: skip
+
+
+@pytest.mark.devnet
+def test_task_init_trains_the_creators_bpe_tokenizer_which_pack_pins_and_everyone_uses(
+    ipfs_daemon: Any, store: ContentStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coordinator.cli import main
+    from coordinator.federation.datasets import judging_sets
+    from decentralml.lm.tokenizer import TextTokenizer
+    from decentralml.models import build
+    from decentralml.training import score, train
+    from worker.catalogue import Catalogue
+
+    # Prepare: the creator's task folder from her own code, her tokenizer trained on it.
+    creator, held_out, share = _corpus(tmp_path)
+    folder = tmp_path / "task"
+    assert _init(folder, creator, held_out, "--field", "code") == 0
+    written = json.loads((folder / "manifest.json").read_text())
+    inputs = written["data"]["inputs"]
+    tokenizer = TextTokenizer.from_bytes((folder / "tokenizer.json").read_bytes())
+    trained = train_tokenizer(text.documents_of(text.read(TextSchema(), creator, "folder")), 400)
+
+    # Execute: pack puts the tokenizer in IPFS; a worker opens the bundle, reads its own JSONL
+    # share; the validator opens the sealed held-out text.
+    capsys.readouterr()
+    assert (
+        main(["--json", "--key", "//Alice", "task", "pack", str(folder), "--ipfs-api", ipfs_daemon.api]) == 0
+    )
+    packed = json.loads(capsys.readouterr().out)
+    manifest = bundle.open_bundle(store, packed["bundle_cid"], packed["bundle_sha256"], ALICE.ss58_address)
+    schema = manifest.data.schema_of()
+    worker = Catalogue.parse([f"own-code={share}"]).data_for(manifest)
+    sets = judging_sets(manifest, store, FERDIE)
+
+    # Assert: one tokenizer (deterministic from the creator's text), pinned by hash in the bundle;
+    # it compresses code; the worker's windows and the validation windows use its ids; a model of
+    # the manifest's size trains on them and lowers validation loss.
+    assert tokenizer.to_bytes() == trained.to_bytes()
+    assert inputs["tokenizer"]["file"] == "tokenizer.json"
+    assert isinstance(schema, TextSchema)
+    assert isinstance(schema.tokenizer, ContentRef)
+    assert schema.tokenizer.sha256 == inputs["tokenizer"]["sha256"] == packed_sha(folder / "tokenizer.json")
+    assert schema.vocab_size == tokenizer.vocab_size == manifest.model.classes
+    assert manifest.update_encoding == "float16_delta"
+    code = stdlib_sources()["shlex"]
+    assert len(tokenizer.encode(code)) < 0.6 * len(code.encode())
+    assert worker.x.shape[1] == 33
+    assert int(worker.x.max()) < tokenizer.vocab_size
+    assert len(sets.validation) == len(kinds.prepare(schema, text.raw_of([code])))
+    model = build(manifest.model, 0)
+    before = score(model, sets.validation, "language_modeling")["loss"]
+    train(model, worker, manifest.training, "language_modeling", 1)
+    assert score(model, sets.validation, "language_modeling")["loss"] < before
+
+
+def packed_sha(path: Path) -> str:
+    import hashlib
+
+    return "0x" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.devnet
+def test_task_init_for_text_refuses_bad_input_in_one_line_and_pack_refuses_a_swapped_tokenizer(
+    ipfs_daemon: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coordinator.cli import main
+
+    creator, held_out, _ = _corpus(tmp_path)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.py").write_bytes(b"\xff\xfe not utf-8" * 100)
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("x = 1\n")
+    cases = {
+        "vocab": (creator, held_out, ["--vocab-size", "100"], "257"),
+        "bytes": (bad, held_out, [], "UTF-8"),
+        "short": (creator, tiny, [], "tokens"),
+        "architecture": (creator, held_out, ["--architecture", "cnn"], "transformer"),
+        "heads": (creator, held_out, ["--heads", "3"], "heads"),
+    }
+    for name, (data, validation, extra, said) in cases.items():
+        folder = tmp_path / name
+        capsys.readouterr()
+        assert _init(folder, data, validation, *extra) == 1, name
+        err = capsys.readouterr().err.strip()
+        assert said in err, (name, err)
+        assert len(err.splitlines()) == 1, (name, err)
+        assert not folder.exists(), name
+
+    # A tokenizer swapped after init is refused by pack, before anything is signed.
+    folder = tmp_path / "task"
+    assert _init(folder, creator, held_out) == 0
+    (folder / "tokenizer.json").write_bytes(train_tokenizer(["other text " * 50], 300).to_bytes())
+    capsys.readouterr()
+    assert main(["--key", "//Alice", "task", "pack", str(folder), "--ipfs-api", ipfs_daemon.api]) == 1
+    assert "hashes to" in capsys.readouterr().err
+    assert not (folder / "bundle.json").exists()
