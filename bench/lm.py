@@ -11,7 +11,9 @@ same optimiser. Reported per round: validation loss and perplexity; per run: tok
 per worker, bytes sent per round (the model down and the update up: float32 codec bytes, and with
 updates as float16 deltas, `update_encoding: float16_delta`) and the
 peak memory of aggregation as a multiple of one model. Target: federated validation loss within
-10% of central.
+10% of central. Two more baselines show where the gap comes from: the central model with one
+worker's tokens per round (as many optimiser steps as each worker takes), and one worker training
+alone on its own share.
 
     python -m bench.lm [--rounds 8] [--tokens 16384] [--workers 4 8]
 """
@@ -89,10 +91,15 @@ def federated(shares: list[Split], validation: Split, spec: TrainSpec, rounds: i
     }
 
 
-def central(shares: list[Split], validation: Split, spec: TrainSpec, rounds: int) -> list[dict[str, float]]:
+def central(
+    shares: list[Split], validation: Split, spec: TrainSpec, rounds: int, scale: int | None = None
+) -> list[dict[str, float]]:
+    """One model on the union of `shares`, `scale` (default: one per share) times a worker's tokens
+    per round; a single share with scale 1 is a worker training alone."""
     data = union(shares)
     model = build(MODEL, 0)
-    budget = spec.model_copy(update={"tokens_per_round": spec.tokens_per_round * len(shares)})
+    tokens = spec.tokens_per_round * (len(shares) if scale is None else scale)
+    budget = spec.model_copy(update={"tokens_per_round": tokens})
     curve = []
     for round_ in range(1, rounds + 1):
         train(model, data, budget, LM, round_)
@@ -121,6 +128,9 @@ def main() -> None:
             fed = federated(shares, validation, spec, args.rounds)
             print(f"{workers} workers, {split}: central", flush=True)
             cen = central(shares, validation, spec, args.rounds)
+            print(f"{workers} workers, {split}: baselines", flush=True)
+            same_steps = central(shares, validation, spec, args.rounds, scale=1)
+            alone = central(shares[:1], validation, spec, args.rounds)
             gap = fed["curve"][-1]["loss"] / cen[-1]["loss"] - 1
             runs.append(
                 {
@@ -128,19 +138,25 @@ def main() -> None:
                     "split": split,
                     "federated": fed,
                     "central": cen,
+                    "central_same_steps": same_steps,
+                    "worker_alone": alone,
                     "final_loss_gap": gap,
                     "within_10_percent": gap <= 0.10,
                 }
             )
-    print("| workers | split | federated loss | central loss | gap | fed ppl | central ppl | tok/s/worker |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| workers | split | federated loss | central loss | gap | fed ppl | central ppl "
+        "| central, same steps | worker alone | tok/s/worker |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         f, c = r["federated"]["curve"][-1], r["central"][-1]
         speed = r["federated"]["tokens_per_second_per_worker"]
         gap = 100 * r["final_loss_gap"]
         print(
             f"| {r['workers']} | {r['split']} | {f['loss']:.3f} | {c['loss']:.3f} | {gap:+.1f}% "
-            f"| {f['perplexity']:.2f} | {c['perplexity']:.2f} | {speed:.0f} |"
+            f"| {f['perplexity']:.2f} | {c['perplexity']:.2f} | {r['central_same_steps'][-1]['loss']:.3f} "
+            f"| {r['worker_alone'][-1]['loss']:.3f} | {speed:.0f} |"
         )
     report = {
         "model": MODEL.model_dump(),

@@ -76,6 +76,14 @@ class ValidationPolicy(BaseModel):
         "multiple of the round's median distance",
     )
     max_norm: float | None = Field(None, gt=0, description="reject any update farther than this")
+    max_examples: int | None = Field(
+        None,
+        ge=16,
+        le=10_000_000,
+        description="judge on at most this many validation examples (text: windows), a fixed sample "
+        "drawn once per task, so a large validation set keeps each round's judging bounded (every "
+        "update is scored against the round's mean several times); None: all of them",
+    )
     max_loss_rise: float = Field(
         0.5,
         ge=0,

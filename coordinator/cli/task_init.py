@@ -183,6 +183,9 @@ def cmd_task_init(args: argparse.Namespace) -> None:
     }
     if args.kind == "text":  # float16 deltas: half the bytes of a float32 update, hashed as sent
         manifest["update_encoding"] = "float16_delta"
+        # Each round scores the mean without each update on the validation windows: a fixed sample
+        # of them keeps that bounded for a large held-out text.
+        manifest["validation"] = {"max_examples": args.judge_windows}
     if federation is not None:  # the SuperLink's CA travels in the signed bundle
         manifest["federation"] = federation.model_dump(mode="json")
     files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode()
@@ -235,6 +238,9 @@ def register(task: Any) -> None:
     init.add_argument("--vocab-size", type=int, default=4096, help="text: the BPE tokenizer's ids")
     init.add_argument("--context", type=int, default=128, help="text: tokens per training window")
     init.add_argument("--field", default="text", help="text, jsonl: the field holding the text")
+    init.add_argument(
+        "--judge-windows", type=int, default=2048, help="text: validation windows the referee judges on"
+    )
     init.add_argument("--layers", type=int, default=4, help="text: transformer blocks")
     init.add_argument("--heads", type=int, default=4, help="text: attention heads")
     init.add_argument("--model-width", type=int, default=256, help="text: the transformer's width")

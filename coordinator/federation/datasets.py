@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from substrateinterface import Keypair
 
 from decentralml import kinds
@@ -49,11 +50,22 @@ def judging_sets(manifest: TaskManifest, store: ContentStore, validator: Keypair
         return JudgingSets(splits.validation, splits.test, "test", schema.objective)
     if data.validation is None:  # the manifest refuses this; kept for a manifest built in code
         raise TaskDataError(f"task data {data.dataset!r} names no validation set")
-    validation = _open(data.validation, "validation", manifest, store, validator)
+    full = _open(data.validation, "validation", manifest, store, validator)
+    validation = sample(full, manifest)
     if data.test is None:
-        return JudgingSets(validation, validation, "validation", schema.objective)
+        return JudgingSets(validation, full, "validation", schema.objective)
     test = _open(data.test, "test", manifest, store, validator)
     return JudgingSets(validation, test, "test", schema.objective)
+
+
+def sample(validation: Split, manifest: TaskManifest) -> Split:
+    """At most `manifest.validation.max_examples` of `validation`: the same examples every round and
+    on every restart (drawn with the task's training seed), in their order."""
+    cap = manifest.validation.max_examples
+    if cap is None or len(validation) <= cap:
+        return validation
+    keep = np.sort(np.random.default_rng(manifest.training.seed).choice(len(validation), cap, replace=False))
+    return Split(validation.x[keep], validation.y[keep])
 
 
 def _open(

@@ -167,7 +167,7 @@ def test_task_init_trains_the_creators_bpe_tokenizer_which_pack_pins_and_everyon
     # Prepare: the creator's task folder from her own code, her tokenizer trained on it.
     creator, held_out, share = _corpus(tmp_path)
     folder = tmp_path / "task"
-    assert _init(folder, creator, held_out, "--field", "code") == 0
+    assert _init(folder, creator, held_out, "--field", "code", "--judge-windows", "16") == 0
     written = json.loads((folder / "manifest.json").read_text())
     inputs = written["data"]["inputs"]
     tokenizer = TextTokenizer.from_bytes((folder / "tokenizer.json").read_bytes())
@@ -184,6 +184,7 @@ def test_task_init_trains_the_creators_bpe_tokenizer_which_pack_pins_and_everyon
     schema = manifest.data.schema_of()
     worker = Catalogue.parse([f"own-code={share}"]).data_for(manifest)
     sets = judging_sets(manifest, store, FERDIE)
+    again = judging_sets(manifest, store, FERDIE)
 
     # Assert: one tokenizer (deterministic from the creator's text), pinned by hash in the bundle;
     # it compresses code; the worker's windows and the validation windows use its ids; a model of
@@ -199,7 +200,13 @@ def test_task_init_trains_the_creators_bpe_tokenizer_which_pack_pins_and_everyon
     assert len(tokenizer.encode(code)) < 0.6 * len(code.encode())
     assert worker.x.shape[1] == 33
     assert int(worker.x.max()) < tokenizer.vocab_size
-    assert len(sets.validation) == len(kinds.prepare(schema, text.raw_of([code])))
+    # The referee judges on a fixed sample of 16 held-out windows, the same on every restart, and
+    # reports on all of them.
+    held_out_windows = kinds.prepare(schema, text.raw_of([code]))
+    assert len(sets.test) == len(held_out_windows) > 16
+    assert len(sets.validation) == manifest.validation.max_examples == 16
+    assert np.array_equal(sets.validation.x, again.validation.x)
+    assert {r.tobytes() for r in sets.validation.x} <= {r.tobytes() for r in held_out_windows.x}
     model = build(manifest.model, 0)
     before = score(model, sets.validation, "language_modeling")["loss"]
     train(model, worker, manifest.training, "language_modeling", 1)
