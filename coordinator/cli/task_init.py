@@ -128,11 +128,11 @@ def _seal(schema: Schema, source: Path, recipient: str, name: str, files: dict[s
     if len(raw) == 0:
         raise CliError(f"{source}: no examples")
     try:
-        kinds.prepare(schema, raw)  # text: at least one window of the task's context, tokenised
+        prepared = kinds.prepare(schema, raw)  # text: at least one window of the context, tokenised
     except kinds.DataMismatch as short:
         raise CliError(f"{source}: {short}") from short
     files[name] = crypto.seal(kinds.raw_to_bytes(raw), recipient)
-    return {"file": name, "recipient": recipient, "examples": len(raw)}
+    return {"file": name, "recipient": recipient, "examples": len(prepared)}
 
 
 def _training(args: argparse.Namespace) -> dict[str, Any]:
@@ -208,7 +208,8 @@ def cmd_task_init(args: argparse.Namespace) -> None:
         summary,
         f"wrote {folder}/manifest.json: {schema.kind} {schema.objective}, inputs {schema.input_shape}, "
         f"{schema.outputs} outputs, dataset {summary['dataset']!r} (workers map this name with --data)\n"
-        f"sealed {validation['examples']} validation examples to {recipient}\n"
+        f"sealed {validation['examples']} validation "
+        f"{'windows' if schema.kind == 'text' else 'examples'} to {recipient}\n"
         f"next: dml --key KEY task pack {folder}",
     )
 

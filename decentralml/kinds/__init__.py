@@ -43,8 +43,7 @@ FORMATS = {
     ".pq": "parquet",
     ".npz": "npz",
     ".npy": "npy",
-    ".txt": "txt",
-    ".jsonl": "jsonl",
+    **text.SUFFIX_FORMATS,  # .txt, .jsonl, and single source or Markdown files as one document
 }
 """File suffix -> format; a directory is the format "folder"."""
 

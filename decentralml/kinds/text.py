@@ -33,6 +33,7 @@ from decentralml.lm.tokenizer import (
 
 formats = ("folder", "txt", "jsonl")
 SUFFIX_FORMATS = {".txt": "txt", ".jsonl": "jsonl", ".md": "txt", ".py": "txt"}
+"""A text file's suffix -> its format (`kinds.FORMATS` includes these)."""
 _TOKENIZERS: dict[str, TextTokenizer] = {}
 
 

@@ -128,13 +128,13 @@ def test_a_bpe_tokenizer_travels_as_a_hash_pinned_asset(store: ContentStore) -> 
 
 
 def _corpus(tmp_path: Path) -> tuple[Path, Path, Path]:
-    """The creator's own code (a folder), her held-out text (.txt) and a worker's share (.jsonl)."""
+    """The creator's own code (a folder), her held-out module (.py) and a worker's share (.jsonl)."""
     sources = stdlib_sources()
     creator = tmp_path / "creator"
     creator.mkdir()
     for name in ("json", "csv", "textwrap"):
         (creator / f"{name}.py").write_text(sources[name])
-    held_out = tmp_path / "held_out.txt"
+    held_out = tmp_path / "held_out.py"  # a single source file is one document
     held_out.write_text(sources["shlex"])
     share = tmp_path / "share.jsonl"
     share.write_text("".join(json.dumps({"code": sources[n]}) + "\n" for n in ("fnmatch", "glob", "string")))
