@@ -33,7 +33,7 @@ if [ ! -x "$OMNI" ]; then
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
       || { log "installing $p"; DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$p"; }
   done
-  log "building frame-omni-bencher $OMNI_VERSION into $OMNI_ROOT (about 80 min on 2 cores)"
+  log "building frame-omni-bencher $OMNI_VERSION into $OMNI_ROOT (36 min on 2 cores)"
   SKIP_WASM_BUILD=1 CARGO_TARGET_DIR="$CACHE/omni-bencher" \
     cargo install --locked --root "$OMNI_ROOT" frame-omni-bencher --version "$OMNI_VERSION"
 fi

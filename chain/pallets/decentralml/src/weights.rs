@@ -1,10 +1,10 @@
-//! Weights for `pallet_decentralml`.
+//! Weights for `pallet_decentralml`, measured by `frame-omni-bencher` (do not edit by hand).
 //!
-//! The shape follows `frame-omni-bencher`'s output: a base time plus database reads and writes
-//! counted from each call's storage accesses in its worst case (see `benchmarking.rs`, whose
-//! benchmarks run as tests). The base times are conservative estimates, not yet measured: the
-//! benchmarking CLI is not built on these machines. Replace this file with the CLI's output once
-//! it is, and whenever a call changes what it touches.
+//! Benchmark CLI 53.0.0, 2026-12-01, steps 50, repeat 20,
+//! Compiled wasm execution, CPU `AMD EPYC`.
+//! Made by `make weights` (chain/scripts/benchmark-pallet.sh) from the benchmarks in
+//! `benchmarking.rs`, each in its worst case. Times are the fitted base plus per-component
+//! slopes, in picoseconds; proof sizes are the worst case from the storage's MaxEncodedLen.
 
 #![allow(unused_parens, unused_imports, missing_docs)]
 
@@ -27,172 +27,238 @@ pub trait WeightInfo {
 	fn reap(n: u32) -> Weight;
 }
 
-/// Weights for `pallet_decentralml` using the Substrate node and recommended hardware.
+/// Weights for `pallet_decentralml` measured on the benchmark machine, runtime database weights.
 pub struct SubstrateWeight<T>(PhantomData<T>);
 impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
-	/// Storage: `DecentralMl::Models` (r:1), `DecentralMl::NextTaskId` (r:1 w:1),
-	/// `DecentralMl::ExpiryQueue` (r:1 w:1), `Balances::Holds` (r:1 w:1),
-	/// `System::Account` (r:1 w:1), `DecentralMl::Tasks` (w:1)
+	/// Storage: `DecentralMl::Models` (r:1 w:0)
+	/// Storage: `DecentralMl::NextTaskId` (r:1 w:1)
+	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1)
+	/// Storage: `System::Account` (r:1 w:1)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Storage: `DecentralMl::Tasks` (r:0 w:1)
 	fn create_task() -> Weight {
-		Weight::from_parts(60_000_000, 8_000)
+		Weight::from_parts(76_875_000, 4_215)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
-	/// Storage: `DecentralMl::Tasks` (r:1 w:1), `DecentralMl::Assignments` (r:1 w:1)
+	/// Storage: `DecentralMl::Tasks` (r:1 w:1)
+	/// Storage: `DecentralMl::Assignments` (r:1 w:1)
 	fn assign_task() -> Weight {
-		Weight::from_parts(30_000_000, 4_000)
+		Weight::from_parts(15_904_000, 4_308)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
-	/// Storage: `DecentralMl::Tasks` (r:1), `DecentralMl::Assignments` (r:1),
-	/// `DecentralMl::ResultIndex` (r:1 w:1), `DecentralMl::NextResultId` (r:1 w:1),
-	/// `DecentralMl::Rounds` (r:1 w:1), `DecentralMl::Results` (w:1)
+	/// Storage: `DecentralMl::Tasks` (r:1 w:0)
+	/// Storage: `DecentralMl::Assignments` (r:1 w:0)
+	/// Storage: `DecentralMl::ResultIndex` (r:1 w:1)
+	/// Storage: `DecentralMl::NextResultId` (r:1 w:1)
+	/// Storage: `DecentralMl::Rounds` (r:1 w:1)
+	/// Storage: `DecentralMl::Results` (r:0 w:1)
 	fn send_task_result() -> Weight {
-		Weight::from_parts(35_000_000, 4_000)
+		Weight::from_parts(23_695_000, 4_308)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
-	/// Worst case: the verdict settles and pays. Storage: `DecentralMl::Results` (r:1 w:1),
-	/// `DecentralMl::Tasks` (r:1 w:1), `DecentralMl::Verdicts` (r:1 w:1),
-	/// `DecentralMl::Rounds` (r:1 w:1), `Balances::Holds` (r:1 w:1), `System::Account` (r:2 w:2)
+	/// Storage: `DecentralMl::Results` (r:1 w:1)
+	/// Storage: `DecentralMl::Tasks` (r:1 w:1)
+	/// Storage: `DecentralMl::Verdicts` (r:2 w:1)
+	/// Storage: `DecentralMl::Rounds` (r:1 w:1)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Storage: `System::Account` (r:2 w:2)
 	fn validate_task_result() -> Weight {
-		Weight::from_parts(70_000_000, 8_000)
-			.saturating_add(T::DbWeight::get().reads(7_u64))
+		Weight::from_parts(87_731_000, 6_196)
+			.saturating_add(T::DbWeight::get().reads(8_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
 	}
-	/// Storage: `DecentralMl::Results` (r:1 w:1), `DecentralMl::Tasks` (r:1 w:1),
-	/// `DecentralMl::Rounds` (r:1 w:1), `Balances::Holds` (r:1 w:1), `System::Account` (r:2 w:2)
+	/// Storage: `DecentralMl::Results` (r:1 w:1)
+	/// Storage: `DecentralMl::Tasks` (r:1 w:1)
+	/// Storage: `DecentralMl::Rounds` (r:1 w:1)
+	/// Storage: `DecentralMl::Verdicts` (r:1 w:0)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Storage: `System::Account` (r:2 w:2)
 	fn accept_task_result() -> Weight {
-		Weight::from_parts(60_000_000, 8_000)
-			.saturating_add(T::DbWeight::get().reads(6_u64))
+		Weight::from_parts(53_730_000, 6_196)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
-	/// Storage: `DecentralMl::Results` (r:1 w:1), `DecentralMl::Tasks` (r:1),
-	/// `DecentralMl::Rounds` (r:1 w:1)
+	/// Storage: `DecentralMl::Results` (r:1 w:1)
+	/// Storage: `DecentralMl::Tasks` (r:1 w:0)
+	/// Storage: `DecentralMl::Rounds` (r:1 w:1)
 	fn reject_task_result() -> Weight {
-		Weight::from_parts(30_000_000, 4_000)
+		Weight::from_parts(15_934_000, 4_308)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
-	/// Storage: `DecentralMl::Tasks` (r:1 w:1), `DecentralMl::Results` (r:n),
-	/// `DecentralMl::Rounds` (r:1), `DecentralMl::RoundModels` (r:1 w:1),
-	/// `DecentralMl::NextModelId` (r:1 w:1), `DecentralMl::Models` (w:1),
-	/// `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1)
+	/// Storage: `DecentralMl::Tasks` (r:1 w:1)
+	/// Storage: `DecentralMl::Results` (r:64 w:0)
+	/// Storage: `DecentralMl::Rounds` (r:1 w:0)
+	/// Storage: `DecentralMl::NextModelId` (r:1 w:1)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Storage: `System::Account` (r:1 w:1)
+	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1)
+	/// Storage: `DecentralMl::RoundModels` (r:0 w:1)
+	/// Storage: `DecentralMl::Models` (r:0 w:1)
+	/// The range of component `n` is `[0, 64]`.
 	fn commit_model(n: u32) -> Weight {
-		Weight::from_parts(60_000_000, 8_000)
-			.saturating_add(Weight::from_parts(6_000_000, 600).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(6_u64))
-			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
-			.saturating_add(T::DbWeight::get().writes(6_u64))
-	}
-	/// Storage: `DecentralMl::Tasks` (r:1 w:1), `Balances::Holds` (r:1 w:1),
-	/// `System::Account` (r:1 w:1), `DecentralMl::ExpiryQueue` (r:1 w:1); per approved result of
-	/// the open round paid first: `DecentralMl::Results`, `Verdicts`, `Rounds`, the worker's account
-	fn cancel_task(n: u32) -> Weight {
-		Weight::from_parts(50_000_000, 6_000)
-			.saturating_add(Weight::from_parts(40_000_000, 4_000).saturating_mul(n.into()))
+		Weight::from_parts(51_161_629, 4_308)
+			.saturating_add(Weight::from_parts(3_095_286, 2_714).saturating_mul(n.into()))
 			.saturating_add(
-				T::DbWeight::get().reads((4_u64).saturating_add((5_u64).saturating_mul(n.into()))),
+				T::DbWeight::get().reads((6_u64).saturating_add((1_u64).saturating_mul(n.into()))),
+			)
+			.saturating_add(T::DbWeight::get().writes(7_u64))
+	}
+	/// Storage: `DecentralMl::Tasks` (r:1 w:1)
+	/// Storage: `DecentralMl::ResultIndex` (r:65 w:0)
+	/// Storage: `DecentralMl::Results` (r:64 w:64)
+	/// Storage: `DecentralMl::Rounds` (r:1 w:1)
+	/// Storage: `DecentralMl::Verdicts` (r:128 w:0)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Storage: `System::Account` (r:65 w:65)
+	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1)
+	/// The range of component `n` is `[0, 64]`.
+	fn cancel_task(n: u32) -> Weight {
+		Weight::from_parts(39_750_044, 4_308)
+			.saturating_add(Weight::from_parts(77_108_919, 5_104).saturating_mul(n.into()))
+			.saturating_add(
+				T::DbWeight::get().reads((6_u64).saturating_add((5_u64).saturating_mul(n.into()))),
 			)
 			.saturating_add(
-				T::DbWeight::get().writes((4_u64).saturating_add((4_u64).saturating_mul(n.into()))),
+				T::DbWeight::get().writes((5_u64).saturating_add((2_u64).saturating_mul(n.into()))),
 			)
 	}
 	/// Storage: `DecentralMl::Models` (r:1 w:1)
 	fn approve_model() -> Weight {
-		Weight::from_parts(20_000_000, 3_000)
+		Weight::from_parts(8_433_000, 4_215)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `DecentralMl::Models` (r:1 w:1)
 	fn revoke_model() -> Weight {
-		Weight::from_parts(20_000_000, 3_000)
+		Weight::from_parts(8_293_000, 4_215)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
-	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1), per task: `DecentralMl::Tasks` (r:1 w:1),
-	/// `Balances::Holds` (r:1 w:1), `System::Account` (r:1 w:1)
+	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1)
+	/// Storage: `DecentralMl::Tasks` (r:16 w:16)
+	/// Storage: `DecentralMl::ResultIndex` (r:16 w:0)
+	/// Storage: `System::Account` (r:1 w:1)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// The range of component `n` is `[0, 16]`.
 	fn on_initialize_expiry(n: u32) -> Weight {
-		Weight::from_parts(5_000_000, 1_000)
-			.saturating_add(Weight::from_parts(45_000_000, 6_000).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(1_u64))
-			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(n.into())))
-			.saturating_add(T::DbWeight::get().writes(1_u64))
-			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(n.into())))
-	}
-	/// Storage: `DecentralMl::Tasks` (r:1 w:1), `Balances::Holds` (r:1 w:1), `System::Account`
-	/// (r:1 w:1); per result: `DecentralMl::ResultIndex`, `Results`, `Verdicts` (w:3)
-	fn reap(n: u32) -> Weight {
-		Weight::from_parts(40_000_000, 6_000)
-			.saturating_add(Weight::from_parts(8_000_000, 1_000).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_add(n.into())))
+		Weight::from_parts(8_108_130, 3_606)
+			.saturating_add(Weight::from_parts(32_795_778, 3_318).saturating_mul(n.into()))
 			.saturating_add(
-				T::DbWeight::get().writes((6_u64).saturating_add((3_u64).saturating_mul(n.into()))),
+				T::DbWeight::get().reads((2_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+			)
+			.saturating_add(
+				T::DbWeight::get().writes((2_u64).saturating_add((1_u64).saturating_mul(n.into()))),
+			)
+	}
+	/// Storage: `DecentralMl::Tasks` (r:1 w:1)
+	/// Storage: `System::Account` (r:1 w:1)
+	/// Storage: `Balances::Holds` (r:1 w:1)
+	/// Storage: `DecentralMl::ResultIndex` (r:65 w:64)
+	/// Storage: `DecentralMl::Assignments` (r:64 w:64)
+	/// Storage: `DecentralMl::Rounds` (r:1 w:1)
+	/// Storage: `DecentralMl::Results` (r:0 w:64)
+	/// The range of component `n` is `[0, 64]`.
+	fn reap(n: u32) -> Weight {
+		Weight::from_parts(41_462_644, 4_308)
+			.saturating_add(Weight::from_parts(7_971_431, 2_559).saturating_mul(n.into()))
+			.saturating_add(
+				T::DbWeight::get().reads((5_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+			)
+			.saturating_add(
+				T::DbWeight::get().writes((4_u64).saturating_add((3_u64).saturating_mul(n.into()))),
 			)
 	}
 }
 
-/// For tests: the same shape with RocksDB weights.
+/// For tests: the same weights with RocksDB's database weights.
 impl WeightInfo for () {
 	fn create_task() -> Weight {
-		Weight::from_parts(60_000_000, 8_000)
-			.saturating_add(RocksDbWeight::get().reads_writes(5, 5))
+		Weight::from_parts(76_875_000, 4_215)
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
+			.saturating_add(RocksDbWeight::get().writes(5_u64))
 	}
 	fn assign_task() -> Weight {
-		Weight::from_parts(30_000_000, 4_000)
-			.saturating_add(RocksDbWeight::get().reads_writes(2, 2))
+		Weight::from_parts(15_904_000, 4_308)
+			.saturating_add(RocksDbWeight::get().reads(2_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	fn send_task_result() -> Weight {
-		Weight::from_parts(35_000_000, 4_000)
-			.saturating_add(RocksDbWeight::get().reads_writes(5, 4))
+		Weight::from_parts(23_695_000, 4_308)
+			.saturating_add(RocksDbWeight::get().reads(5_u64))
+			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	fn validate_task_result() -> Weight {
-		Weight::from_parts(70_000_000, 8_000)
-			.saturating_add(RocksDbWeight::get().reads_writes(7, 7))
+		Weight::from_parts(87_731_000, 6_196)
+			.saturating_add(RocksDbWeight::get().reads(8_u64))
+			.saturating_add(RocksDbWeight::get().writes(7_u64))
 	}
 	fn accept_task_result() -> Weight {
-		Weight::from_parts(60_000_000, 8_000)
-			.saturating_add(RocksDbWeight::get().reads_writes(6, 6))
+		Weight::from_parts(53_730_000, 6_196)
+			.saturating_add(RocksDbWeight::get().reads(7_u64))
+			.saturating_add(RocksDbWeight::get().writes(6_u64))
 	}
 	fn reject_task_result() -> Weight {
-		Weight::from_parts(30_000_000, 4_000)
-			.saturating_add(RocksDbWeight::get().reads_writes(3, 2))
+		Weight::from_parts(15_934_000, 4_308)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
+			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	fn commit_model(n: u32) -> Weight {
-		Weight::from_parts(60_000_000, 8_000)
-			.saturating_add(Weight::from_parts(6_000_000, 600).saturating_mul(n.into()))
-			.saturating_add(RocksDbWeight::get().reads_writes(6u64.saturating_add(n.into()), 6))
+		Weight::from_parts(51_161_629, 4_308)
+			.saturating_add(Weight::from_parts(3_095_286, 2_714).saturating_mul(n.into()))
+			.saturating_add(
+				RocksDbWeight::get()
+					.reads((6_u64).saturating_add((1_u64).saturating_mul(n.into()))),
+			)
+			.saturating_add(RocksDbWeight::get().writes(7_u64))
 	}
 	fn cancel_task(n: u32) -> Weight {
-		Weight::from_parts(50_000_000, 6_000)
-			.saturating_add(Weight::from_parts(40_000_000, 4_000).saturating_mul(n.into()))
-			.saturating_add(RocksDbWeight::get().reads_writes(
-				4u64.saturating_add(5u64.saturating_mul(n.into())),
-				4u64.saturating_add(4u64.saturating_mul(n.into())),
-			))
+		Weight::from_parts(39_750_044, 4_308)
+			.saturating_add(Weight::from_parts(77_108_919, 5_104).saturating_mul(n.into()))
+			.saturating_add(
+				RocksDbWeight::get()
+					.reads((6_u64).saturating_add((5_u64).saturating_mul(n.into()))),
+			)
+			.saturating_add(
+				RocksDbWeight::get()
+					.writes((5_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+			)
 	}
 	fn approve_model() -> Weight {
-		Weight::from_parts(20_000_000, 3_000)
-			.saturating_add(RocksDbWeight::get().reads_writes(1, 1))
+		Weight::from_parts(8_433_000, 4_215)
+			.saturating_add(RocksDbWeight::get().reads(1_u64))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn revoke_model() -> Weight {
-		Weight::from_parts(20_000_000, 3_000)
-			.saturating_add(RocksDbWeight::get().reads_writes(1, 1))
+		Weight::from_parts(8_293_000, 4_215)
+			.saturating_add(RocksDbWeight::get().reads(1_u64))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn on_initialize_expiry(n: u32) -> Weight {
-		Weight::from_parts(5_000_000, 1_000)
-			.saturating_add(Weight::from_parts(45_000_000, 6_000).saturating_mul(n.into()))
-			.saturating_add(RocksDbWeight::get().reads_writes(
-				1u64.saturating_add(3u64.saturating_mul(n.into())),
-				1u64.saturating_add(3u64.saturating_mul(n.into())),
-			))
+		Weight::from_parts(8_108_130, 3_606)
+			.saturating_add(Weight::from_parts(32_795_778, 3_318).saturating_mul(n.into()))
+			.saturating_add(
+				RocksDbWeight::get()
+					.reads((2_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+			)
+			.saturating_add(
+				RocksDbWeight::get()
+					.writes((2_u64).saturating_add((1_u64).saturating_mul(n.into()))),
+			)
 	}
 	fn reap(n: u32) -> Weight {
-		Weight::from_parts(40_000_000, 6_000)
-			.saturating_add(Weight::from_parts(8_000_000, 1_000).saturating_mul(n.into()))
-			.saturating_add(RocksDbWeight::get().reads_writes(
-				3u64.saturating_add(n.into()),
-				6u64.saturating_add(3u64.saturating_mul(n.into())),
-			))
+		Weight::from_parts(41_462_644, 4_308)
+			.saturating_add(Weight::from_parts(7_971_431, 2_559).saturating_mul(n.into()))
+			.saturating_add(
+				RocksDbWeight::get()
+					.reads((5_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+			)
+			.saturating_add(
+				RocksDbWeight::get()
+					.writes((4_u64).saturating_add((3_u64).saturating_mul(n.into()))),
+			)
 	}
 }
