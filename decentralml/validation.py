@@ -198,16 +198,21 @@ def _contributions(
     kept = list(keys)
     removed = 0
     current = loss_of(total, len(kept))
+
+    def rest_of(group: list[int]) -> NDArray[np.float64]:
+        return total - sum((_delta(files[j], origin) for j in group), np.zeros_like(origin))
+
     while kept:
-        without: dict[int, tuple[float, list[int], NDArray[np.float64]]] = {}
+        # Only the losses are kept per candidate: the sum without the chosen group is rebuilt once,
+        # so memory stays a few copies of the model, not one per update.
+        without: dict[int, tuple[float, list[int]]] = {}
         for key in kept:
             group = [j for j in kept if cosines[position[key], position[j]] >= policy.collusion_cosine]
             if key not in group:
                 group.append(key)
-            rest = total - sum((_delta(files[j], origin) for j in group), np.zeros_like(origin))
-            without[key] = (loss_of(rest, len(kept) - len(group)), group, rest)
+            without[key] = (loss_of(rest_of(group), len(kept) - len(group)), group)
         worst = min(kept, key=lambda k: (without[k][0], k))
-        loss, group, rest = without[worst]
+        loss, group = without[worst]
         gain = current - loss
         # Harm alone never removes half of the round or more: with no majority left to trust, the
         # check cannot tell which side is honest (two honest models averaged early often score
@@ -223,5 +228,5 @@ def _contributions(
             out[j] = None
             kept.remove(j)
         removed += len(group)
-        total, current = rest, loss
+        total, current = rest_of(group), loss
     return out
