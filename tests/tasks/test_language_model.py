@@ -255,3 +255,51 @@ def test_task_init_for_text_refuses_bad_input_in_one_line_and_pack_refuses_a_swa
     assert main(["--key", "//Alice", "task", "pack", str(folder), "--ipfs-api", ipfs_daemon.api]) == 1
     assert "hashes to" in capsys.readouterr().err
     assert not (folder / "bundle.json").exists()
+
+
+@pytest.mark.devnet
+def test_an_own_text_task_with_its_bpe_tokenizer_is_refereed_and_committed_on_chain(
+    chain: Any, ipfs_daemon: Any, store: ContentStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coordinator.cli import main
+    from coordinator.federation.runner import run_task
+    from coordinator.federation.tasks import load_task
+    from decentralml_bindings import calls
+    from decentralml_bindings.dev import BOB, CHARLIE
+    from support.factories import InProcess, create_own_task
+    from worker.catalogue import Catalogue
+    from worker.trainer import Trainer
+
+    # Prepare: Alice's task from her own code by `task init` and `pack`; Bob and Charlie each hold
+    # other modules, one as a JSONL file, one as a folder.
+    creator, held_out, bob_share = _corpus(tmp_path)
+    charlie_share = tmp_path / "charlie"
+    charlie_share.mkdir()
+    for name in ("heapq", "pprint"):
+        (charlie_share / f"{name}.py").write_text(stdlib_sources()[name])
+    folder = tmp_path / "task"
+    assert _init(
+        folder, creator, held_out, "--field", "code", "--release", "none", "--tokens-per-round", "4096",
+        "--learning-rate", "0.003", "--judge-windows", "64",
+    ) == 0  # fmt: skip
+    capsys.readouterr()
+    pack = ["--json", "--key", "//Alice", "task", "pack", str(folder), "--ipfs-api", ipfs_daemon.api]
+    assert main(pack) == 0
+    packed = json.loads(capsys.readouterr().out)
+    task_id = create_own_task(chain, packed["bundle_cid"], packed["bundle_sha256"], rounds=3, slots=2)
+    manifest = load_task(chain, store, task_id)
+    trainers = []
+    for key, share in ((BOB, bob_share), (CHARLIE, charlie_share)):
+        chain.submit(calls.assign_task(task_id), key)
+        data = Catalogue.parse([f"own-code={share}"]).data_for(manifest)
+        trainers.append(Trainer(chain, store, key, data, tmp_path / key.ss58_address))
+
+    # Execute: three rounds, refereed on Alice's sealed held-out module.
+    outcomes = run_task(chain, store, FERDIE, InProcess(trainers, manifest), task_id, tmp_path / "fed")
+
+    # Assert: every round committed by hash with both float16-delta updates accepted, and the
+    # validation loss (in the tokenizer's ids) fell round over round.
+    assert [len(o.accepted) for o in outcomes] == [2, 2, 2]
+    assert chain.task(task_id).committed_rounds == 3
+    losses = [o.validation_loss for o in outcomes]
+    assert losses[0] > losses[1] > losses[2], losses
