@@ -24,7 +24,7 @@ from coordinator.cli.common import (
     show,
     table,
 )
-from decentralml.content import ContentStore, Stored
+from decentralml.content import ContentStore, sha256_hex
 from decentralml.messages import invalid_fields
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.types import TaskStatus, TaskType, ValidationStrategy
@@ -134,12 +134,21 @@ def cmd_task_reap(args: argparse.Namespace) -> None:
     show(args, submitted, events_line(submitted))
 
 
-def _upload(store: ContentStore, path: Path, args: argparse.Namespace) -> Stored:
-    """Put a file of the task folder in IPFS, saying so on a terminal (not with --json)."""
+def _pin(
+    store: ContentStore, path: Path, args: argparse.Namespace, sha256: str | None = None
+) -> dict[str, str]:
+    """Put a file of the task folder in IPFS, saying so on a terminal (not with --json); its
+    `{cid, sha256}`. With `sha256`, a file that hashes otherwise is refused before it is uploaded."""
     data = path.read_bytes()
+    if sha256 is not None and sha256_hex(data) != sha256:
+        raise CliError(
+            f"cannot pack {path.parent}: {path.name} hashes to {sha256_hex(data)}, the manifest says "
+            f"{sha256} (run dml task init again)"
+        )
     if sys.stderr.isatty() and not args.json:
         print(f"uploading {path.name} ({len(data):,} bytes) ...", file=sys.stderr, flush=True)
-    return store.put(data)
+    stored = store.put(data)
+    return {"cid": stored.cid, "sha256": stored.sha256}
 
 
 def cmd_task_pack(args: argparse.Namespace) -> None:
@@ -156,25 +165,19 @@ def cmd_task_pack(args: argparse.Namespace) -> None:
     try:
         weights = spec.get("initial_weights")
         if isinstance(weights, str):  # a file in the folder: put it in IPFS and address it by hash
-            stored = _upload(store, folder / weights, args)
-            spec["initial_weights"] = {"cid": stored.cid, "sha256": stored.sha256}
-        inputs = (spec.get("data") or {}).get("inputs") or {}
+            spec["initial_weights"] = _pin(store, folder / weights, args)
+        data = spec.get("data") or {}
+        inputs = data.get("inputs") or {}
         tokenizer = inputs.get("tokenizer")
         if isinstance(tokenizer, dict) and "file" in tokenizer:  # the BPE tokenizer `task init` trained
-            stored = _upload(store, folder / str(tokenizer["file"]), args)
-            if stored.sha256 != tokenizer.get("sha256"):
-                raise CliError(
-                    f"cannot pack {folder}: {tokenizer['file']} hashes to {stored.sha256}, the manifest "
-                    f"says {tokenizer.get('sha256')} (run dml task init again)"
-                )
-            inputs["tokenizer"] = {"cid": stored.cid, "sha256": stored.sha256}
+            inputs["tokenizer"] = _pin(
+                store, folder / str(tokenizer["file"]), args, str(tokenizer.get("sha256"))
+            )
         for name in ("validation", "test"):  # sealed sets `dml task init` wrote beside the manifest
-            sealed = (spec.get("data") or {}).get(name)
+            sealed = data.get(name)
             if isinstance(sealed, dict) and "file" in sealed:
-                stored = _upload(store, folder / str(sealed["file"]), args)
-                spec["data"][name] = {
-                    "cid": stored.cid,
-                    "sha256": stored.sha256,
+                data[name] = {
+                    **_pin(store, folder / str(sealed["file"]), args),
                     "recipient": sealed.get("recipient"),
                 }
         manifest = TaskManifest.model_validate(spec)

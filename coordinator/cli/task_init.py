@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from coordinator.cli.common import CliError, show
 from decentralml import codec, crypto, kinds
 from decentralml.kinds import text
 from decentralml.kinds.schema import ImageSchema, TabularSchema, TextSchema
-from decentralml.lm.tokenizer import BpeTokenizer
 from decentralml.lm.transformer import TransformerSpec
 from decentralml.manifest import FederationSpec
 from decentralml.models import ModelSpec, build, weights_of
@@ -64,21 +64,16 @@ def _sealing_key(args: argparse.Namespace, info: dict[str, Any]) -> str:
         raise CliError(f"refusing the coordinator's sealing key: {bad}") from bad
 
 
-def _tokenizer(args: argparse.Namespace, data: Path) -> BpeTokenizer | None:
-    if args.kind != "text" or args.tokenizer == "bytes":
-        return None
-    try:
-        return text.creator_tokenizer(data, kinds.detect_format(data), args.vocab_size, args.field)
-    except kinds.DataMismatch as unfit:
-        raise CliError(str(unfit)) from unfit
-    except ValueError as bad:
-        raise CliError(f"cannot train the tokenizer: {bad} (choose --vocab-size 257 .. 1000000)") from bad
-
-
-def _schema(args: argparse.Namespace, data: Path, tokenizer: BpeTokenizer | None) -> Schema:
+def _schema(args: argparse.Namespace, data: Path) -> Schema:
     fmt = kinds.detect_format(data)
     if args.kind == "text":
-        return text.infer(data, fmt, context=args.context, field=args.field, tokenizer=tokenizer)
+        vocab = None if args.tokenizer == "bytes" else args.vocab_size
+        try:
+            return text.infer(data, fmt, context=args.context, field=args.field, bpe_vocab=vocab)
+        except (kinds.DataMismatch, ValidationError):
+            raise
+        except ValueError as bad:
+            raise CliError(f"cannot train the tokenizer: {bad} (choose --vocab-size 257 .. 1000000)") from bad
     if args.kind == "tabular":
         if not args.label:
             raise CliError("a tabular task needs --label COLUMN (the column to predict)")
@@ -154,8 +149,7 @@ def cmd_task_init(args: argparse.Namespace) -> None:
         raise CliError(f"{folder} is not empty: choose a new folder, or --force to overwrite")
     files: dict[str, bytes] = {}  # written together once everything checked out
     try:
-        tokenizer = _tokenizer(args, data)
-        schema = _schema(args, data, tokenizer)
+        schema = _schema(args, data)
         info = {} if args.sealing_key else _coordinator(args)
         recipient = _sealing_key(args, info)
         federation = FederationSpec.of_coordinator(info)
@@ -169,9 +163,11 @@ def cmd_task_init(args: argparse.Namespace) -> None:
     if test is not None:
         sealed["test"] = {k: v for k, v in test.items() if k != "examples"}
     inputs = schema.model_dump(mode="json")
-    if tokenizer is not None:  # pack puts the file in IPFS and names it by CID and this hash
-        files["tokenizer.json"] = tokenizer.to_bytes()
-        inputs["tokenizer"] = {"file": "tokenizer.json", "sha256": inputs["tokenizer"]["sha256"]}
+    if isinstance(schema, TextSchema) and schema.tokenizer != "bytes":
+        # The BPE tokenizer trained on the creator's text: pack puts the file in IPFS and names it
+        # by CID and this hash.
+        files["tokenizer.json"] = text.tokenizer_for(schema).to_bytes()
+        inputs["tokenizer"] = {"file": "tokenizer.json", "sha256": schema.tokenizer.sha256}
     manifest = {
         "name": args.name or folder.name,
         "model": model.model_dump(mode="json"),

@@ -242,7 +242,7 @@ class Referee:
         if spool is not None:
             fewest = min((item.examples for item in received), default=1)
             fetched = self._orphans(task_id, round_, seen, spool, fewest)
-        global_sha = sha256_hex(codec.encode(global_weights))
+        global_sha: str | None = None  # hashed only if a compact update arrives
         expanded: list[Path] = []
         for result_id, item in [*arrived, *fetched]:
             on_chain = self.chain.result(result_id)
@@ -254,6 +254,7 @@ class Referee:
                 with path.open("rb") as f:
                     compact = codec.is_delta(f.read(len(codec.DELTA_MAGIC)))
                 if compact:  # float16 deltas from this round's global model: rebuilt in float32
+                    global_sha = global_sha or sha256_hex(codec.encode(global_weights))
                     path = path.with_name(path.name + ".f32")
                     path.write_bytes(
                         codec.encode(codec.decode_delta(item.path.read_bytes(), global_weights, global_sha))

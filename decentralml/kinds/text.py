@@ -23,13 +23,7 @@ from numpy.typing import NDArray
 
 from decentralml.kinds.schema import ContentRef, DataMismatch, Raw, Split, TextSchema
 from decentralml.lm.corpus import CorpusError, read_corpus, windows
-from decentralml.lm.tokenizer import (
-    BpeTokenizer,
-    ByteTokenizer,
-    TextTokenizer,
-    encode_documents,
-    train_tokenizer,
-)
+from decentralml.lm.tokenizer import ByteTokenizer, TextTokenizer, encode_documents, train_tokenizer
 
 formats = ("folder", "txt", "jsonl")
 SUFFIX_FORMATS = {".txt": "txt", ".jsonl": "jsonl", ".md": "txt", ".py": "txt"}
@@ -129,30 +123,25 @@ def infer(
     fmt: str,
     context: int = 128,
     field: str = "text",
-    tokenizer: TextTokenizer | None = None,
+    bpe_vocab: int | None = None,
 ) -> TextSchema:
     """A schema for the corpus at `path` (checked to read, and long enough for one window): the byte
-    tokenizer, or `tokenizer` (a BPE one, see `creator_tokenizer`), registered here by the hash of its
-    bytes and named by that hash with an empty CID until `dml task pack` puts it in IPFS."""
-    if tokenizer is None:
-        schema = TextSchema(context=context, field=field)
-    else:
-        data = tokenizer.to_bytes()
+    tokenizer, or with `bpe_vocab` a byte-level BPE tokenizer trained on this corpus (deterministic:
+    the same corpus and vocab give the same bytes). That tokenizer is registered here by the hash
+    of its bytes (`tokenizer_for` gives it back) and named by that hash with an empty CID until
+    `dml task pack` puts it in IPFS. DataMismatch for text that does not read or is too short;
+    ValueError for a `bpe_vocab` outside 257 .. 1,000,000."""
+    schema = TextSchema(context=context, field=field)
+    raw = read(schema, path, fmt)
+    if bpe_vocab is not None:
+        data = train_tokenizer(documents_of(raw), bpe_vocab).to_bytes()
         sha256 = "0x" + hashlib.sha256(data).hexdigest()
-        register_tokenizer(sha256, data)
+        tokenizer = register_tokenizer(sha256, data)
         schema = TextSchema(
             context=context,
             field=field,
             tokenizer=ContentRef.model_construct(cid="", sha256=sha256),
             vocab_size=tokenizer.vocab_size,
         )
-    prepare(schema, read(schema, path, fmt))
+    prepare(schema, raw)
     return schema
-
-
-def creator_tokenizer(path: Path, fmt: str, vocab_size: int, field: str = "text") -> BpeTokenizer:
-    """A byte-level BPE tokenizer trained on the creator's corpus at `path` (deterministic: the same
-    corpus and vocab_size give the same bytes). DataMismatch for text that does not read; ValueError
-    for a vocab_size outside 257 .. 1,000,000."""
-    schema = TextSchema(field=field)
-    return train_tokenizer(documents_of(read(schema, path, fmt)), vocab_size)

@@ -15,7 +15,7 @@ import pytest
 
 from coordinator.federation.tasks import initial_manifest
 from decentralml import bundle, crypto, kinds
-from decentralml.content import ContentStore
+from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import DataSpec, SealedAsset, partition, stdlib_sources
 from decentralml.kinds import text
 from decentralml.kinds.schema import ContentRef, DataMismatch, TextSchema
@@ -193,7 +193,8 @@ def test_task_init_trains_the_creators_bpe_tokenizer_which_pack_pins_and_everyon
     assert inputs["tokenizer"]["file"] == "tokenizer.json"
     assert isinstance(schema, TextSchema)
     assert isinstance(schema.tokenizer, ContentRef)
-    assert schema.tokenizer.sha256 == inputs["tokenizer"]["sha256"] == packed_sha(folder / "tokenizer.json")
+    pinned = sha256_hex((folder / "tokenizer.json").read_bytes())
+    assert schema.tokenizer.sha256 == inputs["tokenizer"]["sha256"] == pinned
     assert schema.vocab_size == tokenizer.vocab_size == manifest.model.classes
     assert manifest.update_encoding == "float16_delta"
     code = stdlib_sources()["shlex"]
@@ -211,12 +212,6 @@ def test_task_init_trains_the_creators_bpe_tokenizer_which_pack_pins_and_everyon
     before = score(model, sets.validation, "language_modeling")["loss"]
     train(model, worker, manifest.training, "language_modeling", 1)
     assert score(model, sets.validation, "language_modeling")["loss"] < before
-
-
-def packed_sha(path: Path) -> str:
-    import hashlib
-
-    return "0x" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.devnet
