@@ -14,6 +14,7 @@ from substrateinterface import Keypair
 
 from coordinator.api import create_app
 from coordinator.db.engine import make_engine, migrate, session_factory
+from coordinator.federation.publisher import Publisher
 from coordinator.federation.flower import SuperLink
 from coordinator.federation.launcher import Launcher
 from coordinator.federation.nodes import NodeRegistry
@@ -121,14 +122,16 @@ def _federation(settings: Settings, stop: threading.Event) -> tuple[SuperLink | 
     )
     superlink.start()
     validator = Keypair.create_from_uri(settings.validator_uri)
+    chain, store = DecentralMl.connect(settings.chain_url), ContentStore(settings.ipfs_api)
     launcher = Launcher(
-        DecentralMl.connect(settings.chain_url),
-        ContentStore(settings.ipfs_api),
+        chain,
+        store,
         superlink,
         validator,
         root,
         attempts=settings.run_attempts,
         retry_seconds=settings.run_retry_seconds,
+        publisher=Publisher(chain, store, validator),
     )
     threading.Thread(target=launcher.run, args=(stop, settings.indexer_poll_seconds), daemon=True).start()
     log.info(

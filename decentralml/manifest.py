@@ -137,6 +137,37 @@ class FederationSpec(BaseModel):
         )
 
 
+class SealingStatement(BaseModel):
+    """A party's public sealing key, signed by its chain account (`decentralml.crypto`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: str = Field(min_length=40, max_length=60, description="the SS58 address that signed")
+    sealing_key: str = Field(pattern=r"^0x[0-9a-f]{64}$", description="its X25519 public sealing key")
+    signature: str = Field(pattern=r"^0x[0-9a-f]{128}$", description="sr25519 signature over the key")
+
+
+class PrivacySpec(BaseModel):
+    """Who may read the task's updates and unreleased models (`decentralml.privacy`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seal_to: list[SealingStatement] = Field(
+        default_factory=list,
+        max_length=16,
+        description="the validators' signed sealing keys: workers seal every update to all of them, "
+        "and each committed model is sealed to them and to the creator; empty: nothing is sealed "
+        "(only tasks made without a validator's key)",
+    )
+    creator: SealingStatement | None = Field(
+        None, description="the creator's signed sealing key: committed models are also sealed to it"
+    )
+
+    @property
+    def sealed(self) -> bool:
+        return bool(self.seal_to)
+
+
 class TaskManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -163,6 +194,9 @@ class TaskManifest(BaseModel):
         None,
         description="the SuperLink's TLS CA and node authentication; None: a loopback SuperLink without "
         "TLS (workers refuse such a task unless their SuperLink is on their own machine)",
+    )
+    privacy: PrivacySpec = Field(
+        default_factory=PrivacySpec, description="the keys updates and unreleased models are sealed to"
     )
 
     @model_validator(mode="after")

@@ -33,6 +33,7 @@ from substrateinterface import Keypair  # noqa: E402
 from coordinator.federation.tasks import initial_manifest, publish_task  # noqa: E402
 from decentralml import samples  # noqa: E402
 from decentralml.content import ContentStore  # noqa: E402
+from decentralml.crypto import sealing_statement  # noqa: E402
 from decentralml.data import DataSpec  # noqa: E402
 from decentralml.flower import Process, stop_all  # noqa: E402
 from decentralml.lm.transformer import TransformerSpec  # noqa: E402
@@ -107,6 +108,7 @@ def publish_demo_source(
         workers=total,
         reward_per_result=int(args.reward * UNIT),
         validator=FERDIE.ss58_address,
+        sealing=sealing_statement(FERDIE),
     )
     return task.task_id, [["--data-part", str(i)] for i in range(total)]
 

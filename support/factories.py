@@ -16,6 +16,7 @@ from coordinator.federation.referee import Received, WorkerFailure
 from coordinator.federation.tasks import PublishedTask, publish_task
 from decentralml import codec, samples
 from decentralml.content import ContentStore
+from decentralml.crypto import sealing_statement
 from decentralml.data import partition
 from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl, calls, events
@@ -55,8 +56,10 @@ def publish(
     rounds: int,
     workers: int,
     base_model: int | None = None,
+    sealed: bool = True,
 ) -> PublishedTask:
-    """Alice signs and publishes a federated task that Ferdie (the coordinator's key) judges."""
+    """Alice signs and publishes a federated task that Ferdie (the coordinator's key) judges;
+    private (updates and models sealed to Ferdie, models also to Alice) unless `sealed` is False."""
     return publish_task(
         chain,
         store,
@@ -67,6 +70,7 @@ def publish(
         reward_per_result=UNIT,
         validator=FERDIE.ss58_address,
         base_model=base_model,
+        sealing=sealing_statement(FERDIE) if sealed else None,
     )
 
 

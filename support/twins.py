@@ -13,11 +13,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from decentralml.content import HashMismatchError, Stored, sha256_hex
+from decentralml.content import ContentRefusedError, HashMismatchError, Stored, sha256_hex
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import Receipt
 from decentralml_bindings.events import ModelCommitted
-from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus, TaskResult
+from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus, TaskInfo, TaskResult
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,10 @@ class ChainTwin:
     def result(self, result_id: int) -> TaskResult | None:
         return self.results.get(result_id)
 
+    def task(self, task_id: int) -> TaskInfo | None:
+        """The twin keeps no tasks: only unsealed tasks (no validators to seal to) run on it."""
+        return None
+
     def result_of(self, task_id: int, round_: int, worker: str) -> int | None:
         return self.index.get((task_id, round_, worker))
 
@@ -93,6 +97,7 @@ class ChainTwin:
                     parent=self.models[-1].model_id if self.models else None,
                     accepted=tuple(p["accepted"]),
                     committed_by=str(getattr(signer, "ss58_address", signer)),
+                    attestations=1,
                 )
                 self.models.append(event)
                 events.append(event)
@@ -116,6 +121,11 @@ class StoreTwin:
         cid = "twin-" + hashlib.sha256(data).hexdigest()[:40]
         self.blobs[cid] = data
         return Stored(cid=cid, sha256=sha256_hex(data), size=len(data))
+
+    def fetch(self, cid: str) -> bytes:
+        if cid not in self.blobs:
+            raise ContentRefusedError(f"no content {cid}")
+        return self.blobs[cid]
 
     def get(self, cid: str, expected_sha256: str) -> bytes:
         data = self.blobs[cid]

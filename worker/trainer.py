@@ -1,5 +1,8 @@
 """`Trainer`: one worker's part in a round: train on local data, store the update, send its hash.
 
+Where the task seals (its manifest names the validators' sealing keys, the default), the update is
+sealed to every validator of the task before it leaves the machine, bound to the task, the round and
+this worker's account (`decentralml.privacy.sealing`); the hash on chain is over the sealed bytes.
 The update goes to IPFS and its CID and sha256 go on chain (`send_task_result`) before it is
 returned to the coordinator, so the coordinator can check that what it receives is what was
 committed to. A round already sent on chain (a restart mid-round) is never sent again: the
@@ -24,6 +27,8 @@ from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import Split
 from decentralml.manifest import TaskManifest
 from decentralml.models import build, load_weights, weights_of
+from decentralml.privacy.recipients import update_recipients
+from decentralml.privacy.sealing import Context, seal_bytes
 from decentralml.training import train
 from decentralml_bindings import DecentralMl, calls
 
@@ -74,6 +79,7 @@ class Trainer:
         already = self.chain.result_of(task_id, round_, self.address)
         if already is not None:
             return self._resend(task_id, round_, already)
+        recipients = self._recipients(task_id, manifest)  # checked before any work is done
         model = build(manifest.model)
         load_weights(model, global_weights)
         loss = train(model, self.data, manifest.training, manifest.data.schema_of().objective, round_)
@@ -86,6 +92,8 @@ class Trainer:
             data = codec.encode_delta(weights, global_weights, sha256_hex(codec.encode(global_weights)))
         else:
             data = codec.encode(weights)
+        if recipients:
+            data = seal_bytes(data, Context("update", task_id, round_, self.address), recipients)
         stored = self.store.put(data)
         self._kept(task_id, round_).write_bytes(data)
         receipt = self.chain.submit(
@@ -106,6 +114,16 @@ class Trainer:
             },
         )
         return Update(data=data, examples=len(self.data), result_id=result_id, cid=stored.cid)
+
+    def _recipients(self, task_id: int, manifest: TaskManifest) -> list[str]:
+        """The validators' sealing keys (verified against the task's validators on chain); empty
+        when the task does not seal."""
+        if not manifest.privacy.sealed:
+            return []
+        task = self.chain.task(task_id)
+        if task is None:
+            raise RuntimeError(f"task {task_id} is not on chain")
+        return update_recipients(manifest.privacy, task.validators)
 
     def _resend(self, task_id: int, round_: int, result_id: int) -> Update:
         result = self.chain.result(result_id)

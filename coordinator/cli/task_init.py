@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from coordinator.cli.common import CliError, show
+from coordinator.cli.common import CliError, keypair, show
 from decentralml import codec, crypto, kinds
 from decentralml.kinds import text
 from decentralml.kinds.schema import ImageSchema, TabularSchema, TextSchema
@@ -62,6 +62,19 @@ def _sealing_key(args: argparse.Namespace, info: dict[str, Any]) -> str:
         return crypto.verify_sealing_key(statement, args.validator)
     except crypto.SealError as bad:
         raise CliError(f"refusing the coordinator's sealing key: {bad}") from bad
+
+
+def _privacy(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest's privacy section: the validator's signed sealing key (verified above) for
+    updates and models, and the creator's own for the models it may read; None with only
+    --sealing-key (no signed statement: updates then travel unsealed)."""
+    statement = info.get("sealing")
+    if not statement:
+        return None
+    privacy: dict[str, Any] = {"seal_to": [statement]}
+    if getattr(args, "key", None) or getattr(args, "keystore", None):
+        privacy["creator"] = crypto.sealing_statement(keypair(args))
+    return privacy
 
 
 def _schema(args: argparse.Namespace, data: Path) -> Schema:
@@ -184,6 +197,9 @@ def cmd_task_init(args: argparse.Namespace) -> None:
         manifest["validation"] = {"max_examples": args.judge_windows}
     if federation is not None:  # the SuperLink's CA travels in the signed bundle
         manifest["federation"] = federation.model_dump(mode="json")
+    privacy = _privacy(args, info)
+    if privacy is not None:  # updates and unreleased models sealed to the validator (and creator)
+        manifest["privacy"] = privacy
     files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode()
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():

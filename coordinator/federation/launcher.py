@@ -20,6 +20,7 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
+from coordinator.federation.publisher import Publisher
 from coordinator.federation.datasets import TaskDataError, judging_sets
 from coordinator.federation.flower import SuperLink
 from coordinator.federation.runner import read_rounds, task_dir
@@ -54,8 +55,10 @@ class Launcher:
         *,
         attempts: int = 3,
         retry_seconds: float = 5.0,
+        publisher: Publisher | None = None,
     ) -> None:
         self.chain, self.store, self.superlink, self.root = chain, store, superlink, root
+        self.publisher = publisher
         self.attempts, self.retry_seconds = attempts, retry_seconds
         self.key = validator
         self.validator = str(validator.ss58_address)
@@ -168,6 +171,11 @@ class Launcher:
                 self.tick()
             except Exception as failed:  # the chain or IPFS is down: try again next tick
                 log.warning("launcher tick failed", extra={"error": repr(failed)})
+            try:
+                if self.publisher is not None:
+                    self.publisher.tick()
+            except Exception as failed:  # likewise: the release is published on a later tick
+                log.warning("publishing released models failed", extra={"error": repr(failed)})
             stop.wait(poll_seconds)
         for run in self.runs.values():
             if run.process is not None and run.process.poll() is None:

@@ -8,6 +8,11 @@ sent for a round gets a verdict in that round.
 The matching updates are checked with the task's validation policy, the approved ones aggregated
 (streamed from spool files) and the aggregate stored in IPFS. Then one `Utility.batch_all`
 records every verdict and commits the model: one extrinsic per round, however many workers.
+Where the task seals, every update must arrive sealed to this validator, for this task, round and
+the worker whose result it is: one that does not open so (another worker's ciphertext sent as one's
+own, or plaintext) is rejected as Unsealable. Updates are opened streamed, file to file. The
+aggregate is sealed to the validators and the creator before it is stored; the chain records the
+sha256 of its plaintext and the CID of the sealed bytes.
 Under AutoAccept a verdict settles its result at once, so approval pays the worker: its score
 (its contribution to the aggregate, relative to the largest) is the share of the reward it is paid,
 and a rejection carries its reason code on chain (Outlier, HashMismatch, Malformed,
@@ -33,6 +38,8 @@ from decentralml.data import Split
 from decentralml.kinds.schema import Objective
 from decentralml.manifest import TaskManifest
 from decentralml.models import build, load_weights, weights_of
+from decentralml.privacy import sealing
+from decentralml.privacy.recipients import model_recipients
 from decentralml.rules import RULES, RuleError, RuleParams, RuleState
 from decentralml.training import score, train
 from decentralml.validation import Check, check_updates
@@ -40,7 +47,7 @@ from decentralml_bindings import calls
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import Receipt
 from decentralml_bindings.events import ModelCommitted
-from decentralml_bindings.types import RejectionReason, TaskResult
+from decentralml_bindings.types import RejectionReason, TaskInfo, TaskResult
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,8 @@ class RefereeChain(Protocol):
     in `support.twins`)."""
 
     def result(self, result_id: int) -> TaskResult | None: ...
+
+    def task(self, task_id: int) -> TaskInfo | None: ...
 
     def result_of(self, task_id: int, round_: int, worker: str) -> int | None: ...
 
@@ -215,6 +224,18 @@ class Referee:
             found.append((result_id, Received.spool(spool, worker, data, examples)))
         return found
 
+    def _seal_model(self, task_id: int, round_: int, manifest: TaskManifest, data: bytes) -> bytes:
+        """The aggregate's bytes as stored: sealed to the validators and the creator where the task
+        seals, else as they are."""
+        if not manifest.privacy.sealed:
+            return data
+        task = self.chain.task(task_id)
+        if task is None:
+            raise LookupError(f"task {task_id} is not on chain")
+        recipients = model_recipients(manifest.privacy, task.validators, task.creator)
+        context = sealing.Context("model", task_id, round_, self.validator.ss58_address)
+        return sealing.seal_bytes(data, context, recipients)
+
     def judge(
         self,
         task_id: int,
@@ -252,15 +273,29 @@ class Referee:
             try:
                 path = item.path
                 with path.open("rb") as f:
+                    sealed = sealing.is_sealed(f.read(len(sealing.MAGIC)))
+                if sealed:
+                    opened = path.with_name(path.name + ".open")
+                    context = sealing.Context("update", task_id, round_, on_chain.worker)
+                    sealing.open_file(path, opened, self.validator, context)
+                    expanded.append(opened)
+                    path = opened
+                elif manifest.privacy.sealed:
+                    raise sealing.SealError("the task seals its updates; this one arrived in plaintext")
+                with path.open("rb") as f:
                     compact = codec.is_delta(f.read(len(codec.DELTA_MAGIC)))
                 if compact:  # float16 deltas from this round's global model: rebuilt in float32
                     global_sha = global_sha or sha256_hex(codec.encode(global_weights))
+                    delta = path
                     path = path.with_name(path.name + ".f32")
                     path.write_bytes(
-                        codec.encode(codec.decode_delta(item.path.read_bytes(), global_weights, global_sha))
+                        codec.encode(codec.decode_delta(delta.read_bytes(), global_weights, global_sha))
                     )
                     expanded.append(path)
                 matched.append((result_id, UpdateFile.open(path, item.examples)))
+            except sealing.SealError as unsealable:
+                log.warning("an update does not open", extra={"result": result_id, "error": str(unsealable)})
+                rejected[result_id] = "Unsealable"
             except codec.CodecError:
                 rejected[result_id] = "Malformed"
         matched = capped(matched)
@@ -306,7 +341,9 @@ class Referee:
         loss = self.validation_loss(manifest, new_weights)
         self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
         data = codec.encode(new_weights)
-        stored = self.store.put(data)
+        model_hash = sha256_hex(data)
+        stored = self.store.put(self._seal_model(task_id, round_, manifest, data))
+        del data
         scores = payout_scores(contributions)
         metric = {c.key: c.score for c in checks}
         verdicts = [calls.validate_task_result(r, True, scores[r]) for r in approved]
@@ -314,7 +351,7 @@ class Referee:
             calls.validate_task_result(r, False, metric.get(r, 0), RejectionReason(rejected[r]))
             for r in sorted(rejected)
         ]
-        commit = calls.commit_model(task_id, round_, stored.cid, stored.sha256, approved)
+        commit = calls.commit_model(task_id, round_, stored.cid, model_hash, approved)
         receipt = self.chain.batch([*verdicts, commit], self.validator)
         committed = receipt.one(ModelCommitted)
         outcome = RoundOutcome(
@@ -322,7 +359,7 @@ class Referee:
             round=round_,
             baseline=baseline,
             model_cid=stored.cid,
-            model_hash=stored.sha256,
+            model_hash=model_hash,
             model_id=committed.model_id,
             block=receipt.block_number,
             accepted=sorted(approved),

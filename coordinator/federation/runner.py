@@ -29,6 +29,7 @@ from coordinator.federation.datasets import JudgingSets, judging_sets
 from coordinator.federation.referee import Received, Referee, RoundOutcome, WorkerFailure
 from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec
+from decentralml.privacy.models import model_bytes
 from decentralml.admission import unreleased_base
 from decentralml.content import ContentStore
 from decentralml.manifest import TaskManifest
@@ -104,9 +105,12 @@ def _collect(
     return received, failures
 
 
-def current_weights(chain: DecentralMl, store: ContentStore, task_id: int) -> tuple[int, codec.Weights]:
+def current_weights(
+    chain: DecentralMl, store: ContentStore, task_id: int, reader: Keypair | None = None
+) -> tuple[int, codec.Weights]:
     """(rounds committed so far, the global weights to continue from): the last committed round's
-    model, else the task's base model, else the manifest's initial weights."""
+    model (opened with `reader`'s key when sealed), else the task's base model (its published
+    plaintext), else the manifest's initial weights."""
     task = chain.task(task_id)
     if task is None:
         raise LookupError(f"no task {task_id} on chain")
@@ -120,7 +124,7 @@ def current_weights(chain: DecentralMl, store: ContentStore, task_id: int) -> tu
     model = chain.model(model_id) if model_id is not None else None
     if model is None:
         raise LookupError(f"task {task_id} has {task.committed_rounds} rounds but no model for the last")
-    return task.committed_rounds, codec.decode(store.get(model.cid, model.hash))
+    return task.committed_rounds, codec.decode(model_bytes(store, model, reader))
 
 
 def run_task(
@@ -140,7 +144,7 @@ def run_task(
         task = chain.task(task_id)
         if task is None:
             raise LookupError(f"no task {task_id} on chain")
-        done, weights = current_weights(chain, store, task_id)
+        done, weights = current_weights(chain, store, task_id, validator)
         rebuild_round_log(chain, task_id, done, directory, str(validator.ss58_address))
         round_ = done + 1
         sets = judging_sets(manifest, store, validator)

@@ -9,7 +9,8 @@ from substrateinterface import Keypair
 from decentralml import bundle, codec
 from decentralml.admission import Admission
 from decentralml.content import ContentStore
-from decentralml.manifest import ContentRef, TaskManifest
+from decentralml.crypto import sealing_statement, verify_sealing_key
+from decentralml.manifest import ContentRef, PrivacySpec, SealingStatement, TaskManifest
 from decentralml.models import ModelSpec, build, weights_of
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.events import TaskCreated
@@ -51,13 +52,25 @@ def publish_task(
     validator: str,
     expires_in: int = 14_400,
     base_model: int | None = None,
+    sealing: dict[str, str] | None = None,
 ) -> PublishedTask:
     """Sign the manifest into a bundle, store it, and create the task on chain, with `validator`
     (the coordinator) judging.
 
+    With `sealing` (the validator's signed sealing key, as `GET /federation` publishes it, checked
+    here against `validator`) the task is private: workers seal updates to the validator, and each
+    committed model is sealed to the validator and to the creator.
+
     With `base_model` (a council-released model) the task starts from that model's weights and
     continues its lineage as a new branch.
     """
+    if sealing is not None:
+        verify_sealing_key(sealing, validator)
+        privacy = PrivacySpec(
+            seal_to=[SealingStatement.model_validate(sealing)],
+            creator=SealingStatement.model_validate(sealing_statement(creator)),
+        )
+        manifest = manifest.model_copy(update={"privacy": privacy})
     stored = store.put(bundle.sign(manifest, creator))
     call = calls.create_task(
         task_type=TaskType.MODEL_CONTRIBUTOR,

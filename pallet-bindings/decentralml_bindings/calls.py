@@ -113,7 +113,8 @@ def reject_task_result(result_id: int, reason: RejectionReason) -> Call:
 
 
 def commit_model(task_id: int, round: int, cid: str, hash: bytes | str, accepted: Sequence[int]) -> Call:
-    """Commit the open round's model; `accepted` is every accepted result of the round."""
+    """Attest a round's model (validators only): `hash` of its plaintext, `cid` of its sealed bytes,
+    `accepted` every result the caller accepted; committed once the task's threshold agree."""
     return Call(
         PALLET,
         "commit_model",
@@ -148,6 +149,21 @@ def reap(task_id: int) -> Call:
     return Call(PALLET, "reap", {"task_id": task_id})
 
 
+def dispute_round(task_id: int, round: int) -> Call:
+    """Declare the open round disputed when its committee did not agree (validators or creator)."""
+    return Call(PALLET, "dispute_round", {"task_id": task_id, "round": round})
+
+
+def resolve_dispute(task_id: int, round: int, chosen: str | None) -> Call:
+    """Commit the chosen member's attestation, or (None) void the round and end the task (council)."""
+    return Call(PALLET, "resolve_dispute", {"task_id": task_id, "round": round, "chosen": chosen})
+
+
+def publish_model(model_id: int, cid: str, hash: bytes | str) -> Call:
+    """Record the CID of a released model's plaintext, whose sha256 is the committed `hash`."""
+    return Call(PALLET, "publish_model", {"model_id": model_id, "cid": _cid(cid), "hash": _hash(hash)})
+
+
 # The builders above, by pallet call name: the metadata conformance test compares this table
 # with the runtime's calls and their arguments.
 CALLS = {
@@ -164,5 +180,8 @@ CALLS = {
         approve_model,
         revoke_model,
         reap,
+        dispute_round,
+        resolve_dispute,
+        publish_model,
     )
 }

@@ -194,7 +194,7 @@ class SettledByValidators(DecentralMlError):
 
 
 class NotCommitter(DecentralMlError):
-    """Only the task's creator or one of its validators may commit models."""
+    """Only the task's validators may attest and commit models (never its creator alone)."""
 
 
 class UnsortedResults(DecentralMlError):
@@ -255,6 +255,55 @@ class TooEarlyToReap(DecentralMlError):
 
 class VerdictReasonMismatch(DecentralMlError):
     """A disapproving verdict needs a reason, and an approving one has none."""
+
+
+class DuplicateHash(DecentralMlError):
+    """Another result of this round already sent this hash: a copy earns nothing."""
+
+
+class AlreadyAttested(DecentralMlError):
+    """This member already attested this round."""
+
+
+class RoundDisputed(DecentralMlError):
+    """The round is disputed: only the council decides it now."""
+
+
+class NoDispute(DecentralMlError):
+    """The round is not disputed."""
+
+
+class DisputeNotDue(DecentralMlError):
+    """A round may be disputed only after its first attestation, once every member attested
+    without agreement or `AttestationWindow` blocks passed."""
+
+
+class NotAttested(DecentralMlError):
+    """The chosen member did not attest the disputed round."""
+
+
+class DisputeCannotApply(DecentralMlError):
+    """A result the chosen attestation accepts was already rejected."""
+
+
+class ModelNotReleased(DecentralMlError):
+    """The model is not released by the council."""
+
+
+class ModelAlreadyPublished(DecentralMlError):
+    """The model's plaintext is already published."""
+
+
+class PublishedHashMismatch(DecentralMlError):
+    """The published bytes' hash is not the committed plaintext hash."""
+
+
+class NotPublisher(DecentralMlError):
+    """Only the task's validators or the model's committer may publish it."""
+
+
+class RoundNotCommitted(DecentralMlError):
+    """The round was never committed."""
 
 
 PALLET_ERRORS: dict[str, type[DecentralMlError]] = {

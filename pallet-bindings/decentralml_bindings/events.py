@@ -17,7 +17,7 @@ def _optional_int(value: Any) -> int | None:
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "task_id": int,
     "result_id": int,
-    "model_id": int,
+    "model_id": _optional_int,
     "round": int,
     "rounds": int,
     "max_assignments": int,
@@ -45,6 +45,10 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "base_model": _optional_int,
     "parent": _optional_int,
     "accepted": lambda ids: tuple(int(i) for i in ids),
+    "attestations": int,
+    "raised_by": str,
+    "chosen": lambda value: None if value is None else str(value),
+    "amount": int,
 }
 
 
@@ -138,6 +142,61 @@ class ModelCommitted(PalletEvent):
     parent: ModelId | None
     accepted: tuple[int, ...]
     committed_by: str
+    attestations: int
+
+
+@dataclass(frozen=True)
+class RoundAttested(PalletEvent):
+    name: ClassVar[str] = "RoundAttested"
+    task_id: int
+    round: int
+    validator: str
+    hash: str
+    cid: str
+    accepted: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AttestationDisagreed(PalletEvent):
+    name: ClassVar[str] = "AttestationDisagreed"
+    task_id: int
+    round: int
+    validator: str
+    model_id: int
+
+
+@dataclass(frozen=True)
+class RoundDisputed(PalletEvent):
+    name: ClassVar[str] = "RoundDisputed"
+    task_id: int
+    round: int
+    raised_by: str
+
+
+@dataclass(frozen=True)
+class DisputeResolved(PalletEvent):
+    name: ClassVar[str] = "DisputeResolved"
+    task_id: int
+    round: int
+    chosen: str | None
+    model_id: ModelId | None
+
+
+@dataclass(frozen=True)
+class ModelPublished(PalletEvent):
+    name: ClassVar[str] = "ModelPublished"
+    model_id: int
+    task_id: int
+    round: int
+    cid: str
+
+
+@dataclass(frozen=True)
+class RewardToCreator(PalletEvent):
+    name: ClassVar[str] = "RewardToCreator"
+    result_id: int
+    worker: str
+    amount: int
 
 
 @dataclass(frozen=True)

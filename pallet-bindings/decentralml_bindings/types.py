@@ -91,7 +91,16 @@ class ValidationStrategy:
 
 # The pallet's `RejectionReason` variants without a payload (and `Other(u16)`): the one list the
 # referee, the API's schemas and the mirror read.
-RejectionKind = Literal["FailedValidation", "HashMismatch", "Outlier", "Malformed", "LowTrust"]
+RejectionKind = Literal[
+    "FailedValidation",
+    "HashMismatch",
+    "Outlier",
+    "Malformed",
+    "LowTrust",
+    "Unsealable",
+    "NoContribution",
+    "Duplicate",
+]
 REJECTION_KINDS: tuple[RejectionKind, ...] = get_args(RejectionKind)
 
 
@@ -116,6 +125,9 @@ HASH_MISMATCH = RejectionReason("HashMismatch")
 OUTLIER = RejectionReason("Outlier")
 MALFORMED = RejectionReason("Malformed")
 LOW_TRUST = RejectionReason("LowTrust")
+UNSEALABLE = RejectionReason("Unsealable")
+NO_CONTRIBUTION = RejectionReason("NoContribution")
+DUPLICATE = RejectionReason("Duplicate")
 
 
 def text(value: Any) -> str:
@@ -266,6 +278,8 @@ class ModelCommit:
     committed_by: str
     committed_at: int
     status: ModelStatus
+    published: str | None = None  # CID of the plaintext, once published after release
+    attestations: int = 1  # committee members that agreed when it was committed
 
     @classmethod
     def from_chain(cls, v: dict[str, Any]) -> ModelCommit:
@@ -279,4 +293,6 @@ class ModelCommit:
             committed_by=str(v["committed_by"]),
             committed_at=int(v["committed_at"]),
             status=ModelStatus(v["status"]),
+            published=None if v["published"] is None else text(v["published"]),
+            attestations=int(v["attestations"]),
         )

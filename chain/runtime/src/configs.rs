@@ -3,7 +3,8 @@
 use crate::*;
 use frame::deps::{
 	frame_support::weights::{
-		constants::WEIGHT_REF_TIME_PER_SECOND, ConstantMultiplier, IdentityFee,
+		constants::{RocksDbWeight, WEIGHT_REF_TIME_PER_SECOND},
+		ConstantMultiplier, IdentityFee,
 	},
 	sp_runtime::traits::One,
 };
@@ -37,6 +38,9 @@ impl frame_system::Config for Runtime {
 	type BlockLength = RuntimeBlockLength;
 	type AccountData = pallet_balances::AccountData<Balance>;
 	type SS58Prefix = ConstU16<42>;
+	/// Storage reads and writes cost what they cost on RocksDB, so fees and block limits count
+	/// them (the default would count them as free).
+	type DbWeight = RocksDbWeight;
 }
 
 impl pallet_timestamp::Config for Runtime {
@@ -131,5 +135,7 @@ impl pallet_decentralml::Config for Runtime {
 	type MinReward = ConstU128<EXISTENTIAL_DEPOSIT>;
 	type TaskDeposit = ConstU128<{ UNIT / 100 }>;
 	type ReapDelay = ConstU32<{ DAYS }>;
+	/// An hour for a committee to agree on a round before it may be declared disputed.
+	type AttestationWindow = ConstU32<{ HOURS }>;
 	type WeightInfo = pallet_decentralml::weights::SubstrateWeight<Runtime>;
 }

@@ -2,7 +2,8 @@
 
 Where the task's signed manifest says `release: council`, only a model the council approved is
 handed out; a revoked model never is, whatever the manifest says. A task whose manifest cannot be
-read gets the strict policy. The bytes come from IPFS, checked against the hash on chain.
+read gets the strict policy. The bytes come from IPFS, checked against the plaintext hash on chain:
+a sealed model is handed out once its plaintext is published (`Publisher`, after the release).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from coordinator.api.errors import ApiError, ForbiddenError, NotFoundError, UnavailableError
 from decentralml.admission import Admission, WithheldError
 from decentralml.content import ContentRefusedError
+from decentralml.crypto import SealError
+from decentralml.privacy.models import model_bytes
 from decentralml_bindings import DecentralMl
 
 
@@ -27,7 +30,13 @@ def released_weights(chain: DecentralMl, admission: Admission | None, model_id: 
             raise ApiError("Revoked", str(withheld), status=410) from withheld
         raise ForbiddenError("NotReleased", str(withheld)) from withheld
     try:
-        return admission.store.get(model.cid, model.hash), model.hash
+        return model_bytes(admission.store, model, None), model.hash
+    except SealError as sealed:
+        raise ApiError(
+            "NotPublished",
+            f"model {model_id} is released but its plaintext is not published yet: try again shortly",
+            status=409,
+        ) from sealed
     except ContentRefusedError as missing:
         raise NotFoundError(
             "ContentNotFound",

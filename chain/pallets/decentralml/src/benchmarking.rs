@@ -7,6 +7,7 @@ use super::*;
 use alloc::{vec, vec::Vec};
 use frame::{
 	benchmarking::prelude::*,
+	deps::sp_io::hashing::blake2_256,
 	traits::fungible::{Inspect, Mutate},
 };
 
@@ -69,9 +70,19 @@ fn sent_result<T: Config>(
 		task_id,
 		1,
 		cid::<T>(),
-		[2u8; 32],
+		worker.using_encoded(blake2_256),
 	)?;
 	Ok(result_id)
+}
+
+/// A task with one validator (who may commit), one round.
+fn committee_of_one<T: Config>(
+	creator: &T::AccountId,
+) -> Result<(TaskId, T::AccountId), BenchmarkError> {
+	let validator = funded::<T>("validator", 0);
+	let task_id =
+		new_task::<T>(creator, ValidationStrategy::ManualAccept, vec![validator.clone()], 1)?;
+	Ok((task_id, validator))
 }
 
 fn validators<T: Config>() -> Vec<T::AccountId> {
@@ -100,6 +111,8 @@ mod benchmarks {
 				committed_by: creator.clone(),
 				committed_at: Zero::zero(),
 				status: ModelStatus::Approved,
+				published: None,
+				attestations: 1,
 			},
 		);
 		#[extrinsic_call]
@@ -198,18 +211,24 @@ mod benchmarks {
 
 	#[benchmark]
 	fn commit_model(n: Linear<0, { T::MaxAssignments::get() }>) -> Result<(), BenchmarkError> {
+		// Worst case: every result approved but unsettled, so the commit pays each first.
 		let creator = funded::<T>("creator", 0);
-		let task_id =
-			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		let (task_id, validator) = committee_of_one::<T>(&creator)?;
 		let mut accepted = Vec::new();
 		for i in 0..n {
 			let worker = assigned_worker::<T>(task_id, i)?;
 			let result_id = sent_result::<T>(task_id, &worker)?;
-			Pallet::<T>::accept_task_result(RawOrigin::Signed(creator.clone()).into(), result_id)?;
+			Pallet::<T>::validate_task_result(
+				RawOrigin::Signed(validator.clone()).into(),
+				result_id,
+				true,
+				Permill::from_percent(80),
+				None,
+			)?;
 			accepted.push(result_id);
 		}
 		#[extrinsic_call]
-		_(RawOrigin::Signed(creator), task_id, 1, cid::<T>(), [4u8; 32], accepted);
+		_(RawOrigin::Signed(validator), task_id, 1, cid::<T>(), [4u8; 32], accepted);
 		assert_eq!(Tasks::<T>::get(task_id).map(|t| t.status), Some(TaskStatus::Completed));
 		Ok(())
 	}
@@ -257,11 +276,10 @@ mod benchmarks {
 
 	fn committed_model<T: Config>() -> Result<ModelId, BenchmarkError> {
 		let creator = funded::<T>("creator", 0);
-		let task_id =
-			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		let (task_id, validator) = committee_of_one::<T>(&creator)?;
 		let model_id = NextModelId::<T>::get();
 		Pallet::<T>::commit_model(
-			RawOrigin::Signed(creator).into(),
+			RawOrigin::Signed(validator).into(),
 			task_id,
 			1,
 			cid::<T>(),
@@ -290,6 +308,72 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(origin as T::RuntimeOrigin, model_id);
 		assert_eq!(Models::<T>::get(model_id).map(|m| m.status), Some(ModelStatus::Revoked));
+		Ok(())
+	}
+
+	/// A committee of `MaxValidators` members with threshold 2 where every member attested a
+	/// different model: the round can be disputed at once.
+	fn split_round<T: Config>(results: u32) -> Result<(TaskId, Vec<T::AccountId>), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let members = validators::<T>();
+		let threshold = 2u32.min(members.len() as u32).max(1);
+		let task_id = new_task::<T>(
+			&creator,
+			ValidationStrategy::CustomAccept { threshold },
+			members.clone(),
+			1,
+		)?;
+		for i in 0..results {
+			let worker = assigned_worker::<T>(task_id, i)?;
+			sent_result::<T>(task_id, &worker)?;
+		}
+		for (i, member) in members.iter().enumerate() {
+			Pallet::<T>::commit_model(
+				RawOrigin::Signed(member.clone()).into(),
+				task_id,
+				1,
+				cid::<T>(),
+				[i as u8; 32],
+				Default::default(),
+			)?;
+		}
+		Ok((task_id, members))
+	}
+
+	#[benchmark]
+	fn dispute_round() -> Result<(), BenchmarkError> {
+		let (task_id, members) = split_round::<T>(0)?;
+		let member = members.first().cloned().ok_or(BenchmarkError::Weightless)?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(member), task_id, 1);
+		assert!(Disputes::<T>::contains_key(task_id, 1));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn resolve_dispute(n: Linear<0, { T::MaxAssignments::get() }>) -> Result<(), BenchmarkError> {
+		// Worst case: every result unsettled, each rejected by the chosen attestation.
+		let (task_id, members) = split_round::<T>(n)?;
+		let member = members.first().cloned().ok_or(BenchmarkError::Weightless)?;
+		Pallet::<T>::dispute_round(RawOrigin::Signed(member.clone()).into(), task_id, 1)?;
+		let origin =
+			T::ReleaseOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		#[extrinsic_call]
+		_(origin as T::RuntimeOrigin, task_id, 1, Some(member));
+		assert!(RoundModels::<T>::contains_key(task_id, 1));
+		Ok(())
+	}
+
+	#[benchmark]
+	fn publish_model() -> Result<(), BenchmarkError> {
+		let model_id = committed_model::<T>()?;
+		let origin =
+			T::ReleaseOrigin::try_successful_origin().map_err(|_| BenchmarkError::Weightless)?;
+		Pallet::<T>::approve_model(origin, model_id)?;
+		let validator = funded::<T>("validator", 0);
+		#[extrinsic_call]
+		_(RawOrigin::Signed(validator), model_id, cid::<T>(), [4u8; 32]);
+		assert!(Models::<T>::get(model_id).is_some_and(|m| m.published.is_some()));
 		Ok(())
 	}
 

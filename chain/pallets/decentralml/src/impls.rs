@@ -2,7 +2,13 @@
 
 use crate::{escrow, pallet::*, types::*, Config, Error, Event, Pallet};
 use alloc::vec::Vec;
-use frame::prelude::*;
+use frame::{
+	prelude::*,
+	traits::{
+		fungible::Inspect,
+		tokens::{DepositConsequence, Provenance},
+	},
+};
 
 impl<T: Config> Pallet<T> {
 	/// A CID as stored, refusing an over-long one by name.
@@ -41,8 +47,185 @@ impl<T: Config> Pallet<T> {
 		Permill::from_parts(u32::try_from(mean).unwrap_or(1_000_000))
 	}
 
-	/// Pay every result of the task's open round that a validator approved but nobody settled
-	/// (before a cancellation or an expiry refunds the escrow). The caller stores the task.
+	/// Approvals a result needs, and attestations a round needs: the CustomAccept threshold,
+	/// else one.
+	pub(crate) fn required_approvals(task: &TaskOf<T>) -> u32 {
+		match task.validation {
+			ValidationStrategy::CustomAccept { threshold } => threshold,
+			_ => 1,
+		}
+	}
+
+	/// How many attestations of the round agree with `attestation` (itself included, if stored):
+	/// the same plaintext hash and the same accepted results.
+	pub(crate) fn agreeing(
+		task_id: TaskId,
+		round: RoundIndex,
+		attestation: &AttestationOf<T>,
+	) -> u32 {
+		let mut count: u32 = 0;
+		for (_, other) in Attestations::<T>::iter_prefix((task_id, round)) {
+			if other.hash == attestation.hash && other.accepted == attestation.accepted {
+				count = count.saturating_add(1);
+			}
+		}
+		count
+	}
+
+	/// Every listed result is accepted, and the list names every result accepted in the round.
+	pub(crate) fn ensure_accepted_list(
+		task_id: TaskId,
+		round: RoundIndex,
+		accepted: &AcceptedOf<T>,
+	) -> DispatchResult {
+		for result_id in accepted.iter() {
+			let result = Results::<T>::get(result_id).ok_or(Error::<T>::ResultNotFound)?;
+			ensure!(
+				result.status == ResultSubmissionStatus::Accepted,
+				Error::<T>::ResultNotAccepted
+			);
+		}
+		let listed = u32::try_from(accepted.len()).map_err(|_| Error::<T>::Overflow)?;
+		ensure!(
+			listed == Rounds::<T>::get(task_id, round).accepted,
+			Error::<T>::IncompleteAcceptedList
+		);
+		Ok(())
+	}
+
+	/// Commit the round's model as `attestation` names it, flag the round's attestations that
+	/// disagree, and complete the task after its last round. The caller stores the task.
+	pub(crate) fn commit(
+		task_id: TaskId,
+		round: RoundIndex,
+		task: &mut TaskOf<T>,
+		attestation: AttestationOf<T>,
+		committed_by: T::AccountId,
+		attestations: u32,
+	) -> Result<ModelId, DispatchError> {
+		let parent = match round.checked_sub(1) {
+			Some(previous) if previous >= 1 => RoundModels::<T>::get(task_id, previous),
+			_ => task.base_model,
+		};
+		let model_id = NextModelId::<T>::get();
+		let next_model_id = model_id.checked_add(1).ok_or(Error::<T>::Overflow)?;
+		NextModelId::<T>::put(next_model_id);
+		RoundModels::<T>::insert(task_id, round, model_id);
+		let Attestation { hash, cid, accepted, .. } = attestation;
+		Models::<T>::insert(
+			model_id,
+			ModelCommit {
+				task_id,
+				round,
+				cid: cid.clone(),
+				hash,
+				accepted: accepted.clone(),
+				parent,
+				committed_by: committed_by.clone(),
+				committed_at: frame_system::Pallet::<T>::block_number(),
+				status: ModelStatus::Committed,
+				published: None,
+				attestations,
+			},
+		);
+		task.committed_rounds = round;
+		Self::deposit_event(Event::ModelCommitted {
+			model_id,
+			task_id,
+			round,
+			cid,
+			hash,
+			parent,
+			accepted: accepted.clone(),
+			committed_by,
+			attestations,
+		});
+		for (validator, other) in Attestations::<T>::iter_prefix((task_id, round)) {
+			if other.hash != hash || other.accepted != accepted {
+				Self::deposit_event(Event::AttestationDisagreed {
+					task_id,
+					round,
+					validator,
+					model_id,
+				});
+			}
+		}
+		if round == task.rounds {
+			let refunded = escrow::refund::<T>(task)?;
+			task.status = TaskStatus::Completed;
+			Self::leave_expiry_queue(task_id, task.expires_at);
+			Self::deposit_event(Event::TaskCompleted {
+				task_id,
+				creator: task.creator.clone(),
+				refunded,
+			});
+		}
+		Ok(model_id)
+	}
+
+	/// Record a member's attestation of a round already committed, flagged if it disagrees.
+	pub(crate) fn attest_committed(
+		task_id: TaskId,
+		round: RoundIndex,
+		model_id: ModelId,
+		validator: T::AccountId,
+		attestation: AttestationOf<T>,
+	) -> DispatchResult {
+		let model = Models::<T>::get(model_id).ok_or(Error::<T>::ModelNotFound)?;
+		let agrees = model.hash == attestation.hash && model.accepted == attestation.accepted;
+		Attestations::<T>::insert((task_id, round, &validator), attestation.clone());
+		Self::deposit_event(Event::RoundAttested {
+			task_id,
+			round,
+			validator: validator.clone(),
+			hash: attestation.hash,
+			cid: attestation.cid,
+			accepted: attestation.accepted,
+		});
+		if !agrees {
+			Self::deposit_event(Event::AttestationDisagreed {
+				task_id,
+				round,
+				validator,
+				model_id,
+			});
+		}
+		Ok(())
+	}
+
+	/// Settle a disputed round as `attestation` says: its unsettled listed results accepted and
+	/// paid, every other unsettled result rejected. The caller stores the task.
+	pub(crate) fn apply_attestation(
+		task_id: TaskId,
+		round: RoundIndex,
+		task: &mut TaskOf<T>,
+		attestation: &AttestationOf<T>,
+	) -> DispatchResult {
+		for result_id in attestation.accepted.iter() {
+			let result = Results::<T>::get(result_id).ok_or(Error::<T>::ResultNotFound)?;
+			ensure!(
+				result.status != ResultSubmissionStatus::Rejected,
+				Error::<T>::DisputeCannotApply
+			);
+		}
+		for (_, result_id) in ResultIndex::<T>::iter_prefix((task_id, round)) {
+			let Some(mut result) = Results::<T>::get(result_id) else { continue };
+			if result.status.is_settled() {
+				continue;
+			}
+			if attestation.accepted.contains(&result_id) {
+				Self::settle_accept(result_id, task, &mut result)?;
+			} else {
+				Self::settle_reject(result_id, &mut result, RejectionReason::FailedValidation)?;
+			}
+			Results::<T>::insert(result_id, result);
+		}
+		Ok(())
+	}
+
+	/// Pay every result of the task's open round that its validators approved (to the task's
+	/// threshold) but nobody settled: before a commit, a cancellation or an expiry refunds the
+	/// escrow. The caller stores the task.
 	pub(crate) fn pay_approved(task_id: TaskId, task: &mut TaskOf<T>) -> DispatchResult {
 		let round = Self::open_round(task)?;
 		if round > task.rounds {
@@ -50,7 +233,7 @@ impl<T: Config> Pallet<T> {
 		}
 		for (_, result_id) in ResultIndex::<T>::iter_prefix((task_id, round)) {
 			let Some(mut result) = Results::<T>::get(result_id) else { continue };
-			if result.status.is_settled() || result.approvals == 0 {
+			if result.status.is_settled() || result.approvals < Self::required_approvals(task) {
 				continue;
 			}
 			Self::settle_accept(result_id, task, &mut result)?;
@@ -66,7 +249,10 @@ impl<T: Config> Pallet<T> {
 				Results::<T>::remove(result_id);
 				let _ = Verdicts::<T>::clear_prefix(result_id, u32::MAX, None);
 			}
+			let _ = RoundHashes::<T>::clear_prefix((task_id, round), u32::MAX, None);
+			let _ = Attestations::<T>::clear_prefix((task_id, round), u32::MAX, None);
 		}
+		let _ = Disputes::<T>::clear_prefix(task_id, u32::MAX, None);
 		let _ = Assignments::<T>::clear_prefix(task_id, u32::MAX, None);
 		let _ = Rounds::<T>::clear_prefix(task_id, u32::MAX, None);
 		Tasks::<T>::remove(task_id);
@@ -163,7 +349,20 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		let mut counters = Rounds::<T>::get(result.task_id, result.round);
 		counters.accepted = counters.accepted.checked_add(1).ok_or(Error::<T>::Overflow)?;
-		let reward = Self::payout_share(result_id).mul_floor(task.reward_per_result);
+		let mut reward = Self::payout_share(result_id).mul_floor(task.reward_per_result);
+		// A share below the existential deposit cannot be paid into an emptied account: it goes
+		// back to the creator rather than block the settlement of everything else.
+		if !reward.is_zero()
+			&& T::Currency::can_deposit(&result.worker, reward, Provenance::Extant)
+				!= DepositConsequence::Success
+		{
+			Self::deposit_event(Event::RewardToCreator {
+				result_id,
+				worker: result.worker.clone(),
+				amount: reward,
+			});
+			reward = Zero::zero();
+		}
 		let refunded = task.reward_per_result.saturating_sub(reward);
 		if !reward.is_zero() {
 			escrow::pay::<T>(task, &result.worker, reward)?;

@@ -80,6 +80,11 @@ pub mod pallet {
 		BlockNumberFor<T>,
 		<T as Config>::MaxCidLength,
 	>;
+	/// A committee member's attestation as stored.
+	pub type AttestationOf<T> =
+		Attestation<BlockNumberFor<T>, <T as Config>::MaxCidLength, <T as Config>::MaxAssignments>;
+	/// A disputed round as stored.
+	pub type DisputeOf<T> = Dispute<<T as frame_system::Config>::AccountId, BlockNumberFor<T>>;
 	/// A model commit as stored.
 	pub type ModelOf<T> = ModelCommit<
 		<T as frame_system::Config>::AccountId,
@@ -128,6 +133,10 @@ pub mod pallet {
 		/// Blocks after a task's expiry block before an ended task may be reaped.
 		#[pallet::constant]
 		type ReapDelay: Get<BlockNumberFor<Self>>;
+		/// Blocks after a round's first attestation before it may be declared disputed, when its
+		/// committee has not agreed.
+		#[pallet::constant]
+		type AttestationWindow: Get<BlockNumberFor<Self>>;
 		/// Weights of this pallet's calls, from its benchmarks.
 		type WeightInfo: WeightInfo;
 	}
@@ -179,6 +188,37 @@ pub mod pallet {
 		),
 		ResultId,
 	>;
+
+	/// The result that sent a hash in a round: a hash is accepted once per round, so a copied
+	/// update cannot be sent again under another account.
+	#[pallet::storage]
+	pub type RoundHashes<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, TaskId>,
+			NMapKey<Twox64Concat, RoundIndex>,
+			NMapKey<Identity, ContentHash>,
+		),
+		ResultId,
+	>;
+
+	/// Each committee member's attestation of a round (kept after the commit, so members that
+	/// disagreed stay visible).
+	#[pallet::storage]
+	pub type Attestations<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, TaskId>,
+			NMapKey<Twox64Concat, RoundIndex>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+		),
+		AttestationOf<T>,
+	>;
+
+	/// Rounds whose committee could not agree, until the council resolves them.
+	#[pallet::storage]
+	pub type Disputes<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, TaskId, Twox64Concat, RoundIndex, DisputeOf<T>>;
 
 	/// Verdicts on a result, by validator.
 	#[pallet::storage]
@@ -275,7 +315,8 @@ pub mod pallet {
 			worker: T::AccountId,
 			reason: RejectionReason,
 		},
-		/// A round's aggregated model was committed.
+		/// A round's aggregated model was committed: `attestations` committee members agreed
+		/// on its plaintext hash and accepted results (`cid` names the sealed bytes).
 		ModelCommitted {
 			model_id: ModelId,
 			task_id: TaskId,
@@ -285,7 +326,40 @@ pub mod pallet {
 			parent: Option<ModelId>,
 			accepted: AcceptedOf<T>,
 			committed_by: T::AccountId,
+			attestations: u32,
 		},
+		/// A committee member attested a round's model.
+		RoundAttested {
+			task_id: TaskId,
+			round: RoundIndex,
+			validator: T::AccountId,
+			hash: ContentHash,
+			cid: CidOf<T>,
+			accepted: AcceptedOf<T>,
+		},
+		/// A member's attestation differs from the model committed for its round.
+		AttestationDisagreed {
+			task_id: TaskId,
+			round: RoundIndex,
+			validator: T::AccountId,
+			model_id: ModelId,
+		},
+		/// A round's committee did not agree in time; the council decides it.
+		RoundDisputed { task_id: TaskId, round: RoundIndex, raised_by: T::AccountId },
+		/// The council resolved a disputed round: committed the chosen member's attestation, or
+		/// (no choice) voided the round and ended the task, refunding its escrow.
+		DisputeResolved {
+			task_id: TaskId,
+			round: RoundIndex,
+			chosen: Option<T::AccountId>,
+			model_id: Option<ModelId>,
+		},
+		/// A released model's plaintext was published; anyone can fetch it by `cid` and check
+		/// it against the committed hash.
+		ModelPublished { model_id: ModelId, task_id: TaskId, round: RoundIndex, cid: CidOf<T> },
+		/// An accepted result's share could not be paid into its worker's emptied account (below
+		/// the existential deposit); it went back to the creator.
+		RewardToCreator { result_id: ResultId, worker: T::AccountId, amount: BalanceOf<T> },
 		/// Every round was committed; unspent escrow went back to the creator.
 		TaskCompleted { task_id: TaskId, creator: T::AccountId, refunded: BalanceOf<T> },
 		/// The creator cancelled the task; unspent escrow went back to the creator.
@@ -368,7 +442,7 @@ pub mod pallet {
 		NotCreator,
 		/// Under CustomAccept, results are settled by the validators' votes only.
 		SettledByValidators,
-		/// Only the task's creator or one of its validators may commit models.
+		/// Only the task's validators may attest and commit models (never its creator alone).
 		NotCommitter,
 		/// Accepted result ids must be listed in strictly ascending order.
 		UnsortedResults,
@@ -400,6 +474,31 @@ pub mod pallet {
 		TooEarlyToReap,
 		/// A disapproving verdict needs a reason, and an approving one has none.
 		VerdictReasonMismatch,
+		/// Another result of this round already sent this hash: a copy earns nothing.
+		DuplicateHash,
+		/// This member already attested this round.
+		AlreadyAttested,
+		/// The round is disputed: only the council decides it now.
+		RoundDisputed,
+		/// The round is not disputed.
+		NoDispute,
+		/// A round may be disputed only after its first attestation, once every member attested
+		/// without agreement or `AttestationWindow` blocks passed.
+		DisputeNotDue,
+		/// The chosen member did not attest the disputed round.
+		NotAttested,
+		/// A result the chosen attestation accepts was already rejected.
+		DisputeCannotApply,
+		/// The model is not released by the council.
+		ModelNotReleased,
+		/// The model's plaintext is already published.
+		ModelAlreadyPublished,
+		/// The published bytes' hash is not the committed plaintext hash.
+		PublishedHashMismatch,
+		/// Only the task's validators or the model's committer may publish it.
+		NotPublisher,
+		/// The round was never committed.
+		RoundNotCommitted,
 	}
 
 	#[pallet::hooks]
@@ -560,6 +659,10 @@ pub mod pallet {
 				!ResultIndex::<T>::contains_key((task_id, round, &worker)),
 				Error::<T>::DuplicateResult
 			);
+			ensure!(
+				!RoundHashes::<T>::contains_key((task_id, round, hash)),
+				Error::<T>::DuplicateHash
+			);
 			let result_id = NextResultId::<T>::get();
 			let next_result_id = result_id.checked_add(1).ok_or(Error::<T>::Overflow)?;
 			let mut counters = Rounds::<T>::get(task_id, round);
@@ -568,6 +671,7 @@ pub mod pallet {
 			NextResultId::<T>::put(next_result_id);
 			Rounds::<T>::insert(task_id, round, counters);
 			ResultIndex::<T>::insert((task_id, round, &worker), result_id);
+			RoundHashes::<T>::insert((task_id, round, hash), result_id);
 			Results::<T>::insert(
 				result_id,
 				TaskResult {
@@ -681,11 +785,17 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Commit the open round's aggregated model by CID and hash.
+		/// Attest a round's model: the plaintext `hash` the calling committee member aggregated,
+		/// the `cid` of the sealed bytes it stored, and the results it accepted.
 		///
-		/// `accepted` lists, ascending, exactly the results accepted in the round. The commit
-		/// links to the previous round's model (or to the task's base model in round 1).
-		/// Committing the last round completes the task and refunds unspent escrow.
+		/// Validators only: a creator cannot commit a model. `accepted` lists, ascending, results
+		/// of the round. The model is committed once the task's threshold of attestations (the
+		/// CustomAccept threshold, else 1) agree on hash and accepted list; results validators
+		/// approved but nobody settled are paid first, and the list must then name exactly the
+		/// results accepted in the round. The commit links to the previous round's model (or to
+		/// the task's base model in round 1); committing the last round completes the task and
+		/// refunds unspent escrow. A member that attests a round already committed is recorded,
+		/// and flagged when it disagrees.
 		#[pallet::call_index(6)]
 		#[pallet::weight(T::WeightInfo::commit_model(accepted.len() as u32))]
 		pub fn commit_model(
@@ -700,76 +810,47 @@ pub mod pallet {
 			let cid = Self::cid(cid)?;
 			let accepted: AcceptedOf<T> =
 				accepted.try_into().map_err(|_| Error::<T>::TooManyAccepted)?;
-			let mut task = Self::active_task(task_id)?;
-			ensure!(
-				who == task.creator || task.validators.contains(&who),
-				Error::<T>::NotCommitter
-			);
-			ensure!(round == Self::open_round(&task)?, Error::<T>::WrongRound);
+			let task = Tasks::<T>::get(task_id).ok_or(Error::<T>::TaskNotFound)?;
+			ensure!(task.validators.contains(&who), Error::<T>::NotCommitter);
 			ensure!(!cid.is_empty(), Error::<T>::EmptyCid);
 			ensure!(
 				accepted.iter().zip(accepted.iter().skip(1)).all(|(a, b)| a < b),
 				Error::<T>::UnsortedResults
 			);
-			for result_id in accepted.iter() {
+			ensure!(
+				!Attestations::<T>::contains_key((task_id, round, &who)),
+				Error::<T>::AlreadyAttested
+			);
+			let attestation =
+				Attestation { hash, cid, accepted, at: frame_system::Pallet::<T>::block_number() };
+			if let Some(model_id) = RoundModels::<T>::get(task_id, round) {
+				// A late member: recorded, and flagged if it disagrees with the commit.
+				return Self::attest_committed(task_id, round, model_id, who, attestation);
+			}
+			let mut task = Self::active_task(task_id)?;
+			ensure!(round == Self::open_round(&task)?, Error::<T>::WrongRound);
+			ensure!(!Disputes::<T>::contains_key(task_id, round), Error::<T>::RoundDisputed);
+			for result_id in attestation.accepted.iter() {
 				let result = Results::<T>::get(result_id).ok_or(Error::<T>::ResultNotFound)?;
 				ensure!(
 					result.task_id == task_id && result.round == round,
 					Error::<T>::ResultNotInRound
 				);
-				ensure!(
-					result.status == ResultSubmissionStatus::Accepted,
-					Error::<T>::ResultNotAccepted
-				);
 			}
-			let listed = u32::try_from(accepted.len()).map_err(|_| Error::<T>::Overflow)?;
-			ensure!(
-				listed == Rounds::<T>::get(task_id, round).accepted,
-				Error::<T>::IncompleteAcceptedList
-			);
-			let parent = match round.checked_sub(1) {
-				Some(previous) if previous >= 1 => RoundModels::<T>::get(task_id, previous),
-				_ => task.base_model,
-			};
-			let model_id = NextModelId::<T>::get();
-			let next_model_id = model_id.checked_add(1).ok_or(Error::<T>::Overflow)?;
-
-			NextModelId::<T>::put(next_model_id);
-			RoundModels::<T>::insert(task_id, round, model_id);
-			Models::<T>::insert(
-				model_id,
-				ModelCommit {
-					task_id,
-					round,
-					cid: cid.clone(),
-					hash,
-					accepted: accepted.clone(),
-					parent,
-					committed_by: who.clone(),
-					committed_at: frame_system::Pallet::<T>::block_number(),
-					status: ModelStatus::Committed,
-				},
-			);
-			task.committed_rounds = round;
-			Self::deposit_event(Event::ModelCommitted {
-				model_id,
+			Attestations::<T>::insert((task_id, round, &who), attestation.clone());
+			Self::deposit_event(Event::RoundAttested {
 				task_id,
 				round,
-				cid,
+				validator: who.clone(),
 				hash,
-				parent,
-				accepted,
-				committed_by: who,
+				cid: attestation.cid.clone(),
+				accepted: attestation.accepted.clone(),
 			});
-			if round == task.rounds {
-				let refunded = escrow::refund::<T>(&mut task)?;
-				task.status = TaskStatus::Completed;
-				Self::leave_expiry_queue(task_id, task.expires_at);
-				Self::deposit_event(Event::TaskCompleted {
-					task_id,
-					creator: task.creator.clone(),
-					refunded,
-				});
+			let agreeing = Self::agreeing(task_id, round, &attestation);
+			if agreeing >= Self::required_approvals(&task) {
+				Self::pay_approved(task_id, &mut task)?;
+				Self::ensure_accepted_list(task_id, round, &attestation.accepted)?;
+				Self::commit(task_id, round, &mut task, attestation, who, agreeing)?;
 			}
 			Tasks::<T>::insert(task_id, task);
 			Ok(())
@@ -847,6 +928,124 @@ pub mod pallet {
 				creator: task.creator,
 				deposit,
 			});
+			Ok(())
+		}
+
+		/// Declare the open round disputed: its committee did not agree. A validator or the
+		/// creator may call it once every member attested without reaching the threshold, or
+		/// `AttestationWindow` blocks after the round's first attestation. The council then
+		/// resolves it (`resolve_dispute`); until then nothing is committed for the round.
+		#[pallet::call_index(11)]
+		#[pallet::weight(T::WeightInfo::dispute_round())]
+		pub fn dispute_round(
+			origin: OriginFor<T>,
+			task_id: TaskId,
+			round: RoundIndex,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let task = Self::active_task(task_id)?;
+			ensure!(
+				task.validators.contains(&who) || who == task.creator,
+				Error::<T>::NotCommitter
+			);
+			ensure!(round == Self::open_round(&task)?, Error::<T>::WrongRound);
+			ensure!(!Disputes::<T>::contains_key(task_id, round), Error::<T>::RoundDisputed);
+			let mut attested: u32 = 0;
+			let mut first: Option<BlockNumberFor<T>> = None;
+			for (_, attestation) in Attestations::<T>::iter_prefix((task_id, round)) {
+				attested = attested.saturating_add(1);
+				first = Some(first.map_or(attestation.at, |f| f.min(attestation.at)));
+			}
+			let first = first.ok_or(Error::<T>::DisputeNotDue)?;
+			let members = u32::try_from(task.validators.len()).unwrap_or(u32::MAX);
+			let now = frame_system::Pallet::<T>::block_number();
+			ensure!(
+				attested >= members || now >= first.saturating_add(T::AttestationWindow::get()),
+				Error::<T>::DisputeNotDue
+			);
+			Disputes::<T>::insert(
+				task_id,
+				round,
+				Dispute { raised_by: who.clone(), raised_at: now },
+			);
+			Self::deposit_event(Event::RoundDisputed { task_id, round, raised_by: who });
+			Ok(())
+		}
+
+		/// Resolve a disputed round. Council majority only.
+		///
+		/// With `chosen`, that member's attestation decides the round: its unsettled results it
+		/// accepts are accepted and paid, the other unsettled ones rejected, and its model
+		/// committed. Without, the round is void: the task ends (Withdrawn), its unsettled
+		/// results are not paid, and its escrow goes back to the creator.
+		#[pallet::call_index(12)]
+		#[pallet::weight(T::WeightInfo::resolve_dispute(T::MaxAssignments::get()))]
+		pub fn resolve_dispute(
+			origin: OriginFor<T>,
+			task_id: TaskId,
+			round: RoundIndex,
+			chosen: Option<T::AccountId>,
+		) -> DispatchResult {
+			T::ReleaseOrigin::ensure_origin(origin)?;
+			ensure!(Disputes::<T>::contains_key(task_id, round), Error::<T>::NoDispute);
+			let mut task = Tasks::<T>::get(task_id).ok_or(Error::<T>::TaskNotFound)?;
+			ensure!(task.status.is_open(), Error::<T>::TaskNotOpen);
+			let model_id = match chosen.clone() {
+				Some(member) => {
+					let attestation = Attestations::<T>::get((task_id, round, &member))
+						.ok_or(Error::<T>::NotAttested)?;
+					Self::apply_attestation(task_id, round, &mut task, &attestation)?;
+					Disputes::<T>::remove(task_id, round);
+					Some(Self::commit(task_id, round, &mut task, attestation, member, 1)?)
+				}
+				None => {
+					Disputes::<T>::remove(task_id, round);
+					let refunded = escrow::refund::<T>(&mut task)?;
+					task.status = TaskStatus::Withdrawn;
+					Self::leave_expiry_queue(task_id, task.expires_at);
+					Self::deposit_event(Event::TaskCancelled {
+						task_id,
+						creator: task.creator.clone(),
+						refunded,
+					});
+					None
+				}
+			};
+			Tasks::<T>::insert(task_id, task);
+			Self::deposit_event(Event::DisputeResolved { task_id, round, chosen, model_id });
+			Ok(())
+		}
+
+		/// Record the CID of a released model's plaintext. A validator of its task (or its
+		/// committer) publishes the bytes and states their sha256, which must be the committed
+		/// plaintext hash; anyone can then fetch and check them without a coordinator. A model
+		/// once published cannot be unpublished (revoking it still marks it withdrawn).
+		#[pallet::call_index(13)]
+		#[pallet::weight(T::WeightInfo::publish_model())]
+		pub fn publish_model(
+			origin: OriginFor<T>,
+			model_id: ModelId,
+			cid: Vec<u8>,
+			hash: ContentHash,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let cid = Self::cid(cid)?;
+			let mut model = Models::<T>::get(model_id).ok_or(Error::<T>::ModelNotFound)?;
+			let validator =
+				Tasks::<T>::get(model.task_id).is_some_and(|t| t.validators.contains(&who));
+			ensure!(validator || who == model.committed_by, Error::<T>::NotPublisher);
+			match model.status {
+				ModelStatus::Approved => {}
+				ModelStatus::Committed => return Err(Error::<T>::ModelNotReleased.into()),
+				ModelStatus::Revoked => return Err(Error::<T>::ModelAlreadyRevoked.into()),
+			}
+			ensure!(model.published.is_none(), Error::<T>::ModelAlreadyPublished);
+			ensure!(!cid.is_empty(), Error::<T>::EmptyCid);
+			ensure!(hash == model.hash, Error::<T>::PublishedHashMismatch);
+			model.published = Some(cid.clone());
+			let (task_id, round) = (model.task_id, model.round);
+			Models::<T>::insert(model_id, model);
+			Self::deposit_event(Event::ModelPublished { model_id, task_id, round, cid });
 			Ok(())
 		}
 	}

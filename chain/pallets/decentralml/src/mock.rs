@@ -18,6 +18,8 @@ pub const VALIDATOR_2: AccountId = 21;
 pub const VALIDATOR_3: AccountId = 22;
 pub const OUTSIDER: AccountId = 30;
 pub const POOR: AccountId = 40;
+/// A funded worker that empties its account in a test.
+pub const POOR_WORKER: AccountId = 41;
 /// The council.
 pub const COUNCIL: [AccountId; 3] = [1, 2, 3];
 /// Every funded account starts with this much.
@@ -41,6 +43,8 @@ impl frame_system::Config for Test {
 #[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
 impl pallet_balances::Config for Test {
 	type AccountStore = System;
+	/// The smallest reward (`MinReward`), as in the runtime.
+	type ExistentialDeposit = ConstU64<5>;
 	type RuntimeHoldReason = RuntimeHoldReason;
 }
 
@@ -81,6 +85,7 @@ impl pallet_decentralml::Config for Test {
 	type MinReward = ConstU64<5>;
 	type TaskDeposit = TaskDeposit;
 	type ReapDelay = ConstU64<10>;
+	type AttestationWindow = ConstU64<5>;
 	type WeightInfo = ();
 }
 
@@ -91,10 +96,19 @@ parameter_types! {
 
 /// Genesis: funded accounts (but not `POOR`) and a three-member council; block 1.
 pub fn new_test_ext() -> TestState {
-	let funded =
-		[CREATOR, WORKER_A, WORKER_B, WORKER_C, VALIDATOR, VALIDATOR_2, VALIDATOR_3, OUTSIDER]
-			.into_iter()
-			.chain(COUNCIL);
+	let funded = [
+		CREATOR,
+		WORKER_A,
+		WORKER_B,
+		WORKER_C,
+		VALIDATOR,
+		VALIDATOR_2,
+		VALIDATOR_3,
+		OUTSIDER,
+		POOR_WORKER,
+	]
+	.into_iter()
+	.chain(COUNCIL);
 	let storage = RuntimeGenesisConfig {
 		balances: pallet_balances::GenesisConfig {
 			balances: funded.map(|who| (who, ENDOWMENT)).collect(),

@@ -75,6 +75,14 @@ fn assign(task_id: TaskId, workers: &[AccountId]) {
 	}
 }
 
+/// A distinct update hash per worker and round (the pallet refuses a hash twice in a round).
+fn update_hash(worker: AccountId, round: RoundIndex) -> ContentHash {
+	let mut hash = [0u8; 32];
+	hash[..8].copy_from_slice(&worker.to_le_bytes());
+	hash[8..12].copy_from_slice(&round.to_le_bytes());
+	hash
+}
+
 fn send(task_id: TaskId, round: RoundIndex, worker: AccountId) -> ResultId {
 	let result_id = NextResultId::<Test>::get();
 	assert_ok!(DecentralMl::send_task_result(
@@ -82,7 +90,7 @@ fn send(task_id: TaskId, round: RoundIndex, worker: AccountId) -> ResultId {
 		task_id,
 		round,
 		cid_arg("bafy-update"),
-		HASH
+		update_hash(worker, round)
 	));
 	result_id
 }
@@ -405,7 +413,7 @@ mod send_task_result {
 					round: 1,
 					worker: WORKER_A,
 					cid: cid("bafy-update"),
-					hash: HASH,
+					hash: update_hash(WORKER_A, 1),
 				}
 				.into(),
 			);
@@ -666,6 +674,7 @@ mod commit_model {
 					parent: Some(first),
 					accepted: vec![a2].try_into().expect("fits"),
 					committed_by: VALIDATOR,
+					attestations: 1,
 				}
 				.into(),
 			);
@@ -736,7 +745,356 @@ mod commit_model {
 				commit_as(VALIDATOR, 1, "m", vec![a]),
 				Error::<Test>::IncompleteAcceptedList
 			);
-			assert_ok!(commit_as(CREATOR, 1, "m", vec![a, b]));
+			assert_noop!(commit_as(CREATOR, 1, "m", vec![a, b]), Error::<Test>::NotCommitter);
+			assert_ok!(commit_as(VALIDATOR, 1, "m", vec![a, b]));
+			assert_noop!(commit_as(VALIDATOR, 1, "m", vec![a, b]), Error::<Test>::AlreadyAttested);
+		});
+	}
+
+	#[test]
+	fn a_commit_pays_results_approved_but_not_settled() {
+		run(|| {
+			let task_id = create(TaskSpec { rounds: 1, ..Default::default() }); // ManualAccept
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let approved = send(task_id, 1, WORKER_A);
+			let unjudged = send(task_id, 1, WORKER_B);
+			assert_ok!(validate_scored(VALIDATOR, approved, true, Permill::from_percent(50)));
+			let before = free(WORKER_A);
+
+			commit(task_id, 1, vec![approved]);
+
+			assert_eq!(free(WORKER_A), before + REWARD / 2);
+			assert_eq!(result(approved).status, ResultSubmissionStatus::Accepted);
+			assert_eq!(result(unjudged).status, ResultSubmissionStatus::PendingValidation);
+			assert_eq!(task(task_id).status, TaskStatus::Completed);
+			assert_eq!(task(task_id).paid, REWARD / 2);
+		});
+	}
+}
+
+mod committee {
+	use super::*;
+
+	const MEMBERS: [AccountId; 3] = [VALIDATOR, VALIDATOR_2, VALIDATOR_3];
+	const H1: ContentHash = [1u8; 32];
+	const H2: ContentHash = [2u8; 32];
+
+	fn committee_task(rounds: RoundIndex) -> TaskId {
+		create(TaskSpec {
+			rounds,
+			validation: ValidationStrategy::CustomAccept { threshold: 2 },
+			validators: MEMBERS.to_vec(),
+			..Default::default()
+		})
+	}
+
+	fn attest(
+		who: AccountId,
+		task_id: TaskId,
+		hash: ContentHash,
+		list: Vec<ResultId>,
+	) -> DispatchResult {
+		DecentralMl::commit_model(
+			RuntimeOrigin::signed(who),
+			task_id,
+			1,
+			cid_arg("sealed"),
+			hash,
+			list,
+		)
+	}
+
+	#[test]
+	fn two_of_three_agreeing_commit_and_the_third_is_flagged() {
+		run(|| {
+			let task_id = committee_task(2);
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let good = send(task_id, 1, WORKER_A);
+			let poisoned = send(task_id, 1, WORKER_B);
+			// The liar approves the poisoned update and attests another hash first.
+			assert_ok!(validate(VALIDATOR_3, poisoned, true));
+			assert_ok!(validate(VALIDATOR_3, good, true));
+			assert_ok!(attest(VALIDATOR_3, task_id, H2, vec![good, poisoned]));
+			for member in [VALIDATOR, VALIDATOR_2] {
+				assert_ok!(validate(member, good, true));
+				assert_ok!(validate(member, poisoned, false));
+			}
+			assert_eq!(result(good).status, ResultSubmissionStatus::Accepted);
+			assert_eq!(result(poisoned).status, ResultSubmissionStatus::Rejected);
+			assert_ok!(attest(VALIDATOR, task_id, H1, vec![good]));
+			assert!(
+				RoundModels::<Test>::get(task_id, 1).is_none(),
+				"one attestation is not enough"
+			);
+
+			assert_ok!(attest(VALIDATOR_2, task_id, H1, vec![good]));
+
+			let model_id = RoundModels::<Test>::get(task_id, 1).expect("committed");
+			let model = Models::<Test>::get(model_id).expect("stored");
+			assert_eq!((model.hash, model.attestations, model.committed_by), (H1, 2, VALIDATOR_2));
+			System::assert_has_event(
+				Event::AttestationDisagreed { task_id, round: 1, validator: VALIDATOR_3, model_id }
+					.into(),
+			);
+			assert_eq!(task(task_id).committed_rounds, 1);
+		});
+	}
+
+	#[test]
+	fn a_late_member_is_recorded_and_flagged_only_when_it_disagrees() {
+		run(|| {
+			let task_id = committee_task(2);
+			assert_ok!(attest(VALIDATOR, task_id, H1, vec![]));
+			assert_ok!(attest(VALIDATOR_2, task_id, H1, vec![]));
+			let model_id = RoundModels::<Test>::get(task_id, 1).expect("committed");
+			System::reset_events();
+
+			assert_ok!(attest(VALIDATOR_3, task_id, H2, vec![]));
+
+			assert!(Attestations::<Test>::contains_key((task_id, 1, VALIDATOR_3)));
+			System::assert_last_event(
+				Event::AttestationDisagreed { task_id, round: 1, validator: VALIDATOR_3, model_id }
+					.into(),
+			);
+			assert_noop!(attest(VALIDATOR_3, task_id, H1, vec![]), Error::<Test>::AlreadyAttested);
+			assert_eq!(Models::<Test>::get(model_id).map(|m| m.hash), Some(H1));
+		});
+	}
+
+	#[test]
+	fn a_split_committee_is_disputed_and_the_council_picks_an_attestation() {
+		run(|| {
+			let task_id = committee_task(2);
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let a = send(task_id, 1, WORKER_A);
+			let b = send(task_id, 1, WORKER_B);
+			assert_ok!(attest(VALIDATOR, task_id, H1, vec![a]));
+			assert_noop!(
+				DecentralMl::dispute_round(RuntimeOrigin::signed(VALIDATOR), task_id, 1),
+				Error::<Test>::DisputeNotDue
+			);
+			assert_ok!(attest(VALIDATOR_2, task_id, H2, vec![a, b]));
+			assert_ok!(attest(VALIDATOR_3, task_id, [3u8; 32], vec![b]));
+			assert_noop!(
+				DecentralMl::dispute_round(RuntimeOrigin::signed(OUTSIDER), task_id, 1),
+				Error::<Test>::NotCommitter
+			);
+			assert_noop!(
+				DecentralMl::resolve_dispute(council(2), task_id, 1, Some(VALIDATOR)),
+				Error::<Test>::NoDispute
+			);
+
+			assert_ok!(DecentralMl::dispute_round(RuntimeOrigin::signed(CREATOR), task_id, 1));
+
+			assert_noop!(
+				DecentralMl::dispute_round(RuntimeOrigin::signed(VALIDATOR), task_id, 1),
+				Error::<Test>::RoundDisputed
+			);
+			let late = DecentralMl::commit_model(
+				RuntimeOrigin::signed(VALIDATOR),
+				task_id,
+				1,
+				cid_arg("x"),
+				H1,
+				vec![a],
+			);
+			assert_noop!(late, Error::<Test>::AlreadyAttested);
+			assert_noop!(
+				DecentralMl::resolve_dispute(RuntimeOrigin::signed(VALIDATOR), task_id, 1, None),
+				BadOrigin
+			);
+			assert_noop!(
+				DecentralMl::resolve_dispute(council(2), task_id, 1, Some(OUTSIDER)),
+				Error::<Test>::NotAttested
+			);
+			let before = free(WORKER_A);
+
+			assert_ok!(DecentralMl::resolve_dispute(council(2), task_id, 1, Some(VALIDATOR)));
+
+			let model_id = RoundModels::<Test>::get(task_id, 1).expect("committed");
+			assert_eq!(
+				Models::<Test>::get(model_id).map(|m| (m.hash, m.attestations)),
+				Some((H1, 1))
+			);
+			assert_eq!(free(WORKER_A), before + REWARD);
+			assert_eq!(result(b).status, ResultSubmissionStatus::Rejected);
+			assert!(!Disputes::<Test>::contains_key(task_id, 1));
+			System::assert_last_event(
+				Event::DisputeResolved {
+					task_id,
+					round: 1,
+					chosen: Some(VALIDATOR),
+					model_id: Some(model_id),
+				}
+				.into(),
+			);
+		});
+	}
+
+	#[test]
+	fn a_silent_committee_is_disputed_after_the_window_and_the_council_voids_it() {
+		run(|| {
+			let task_id = committee_task(2);
+			assign(task_id, &[WORKER_A]);
+			let a = send(task_id, 1, WORKER_A);
+			assert_ok!(validate(VALIDATOR, a, true));
+			assert_ok!(attest(VALIDATOR, task_id, H1, vec![a]));
+			System::set_block_number(5); // attested at 1, AttestationWindow 5
+			assert_noop!(
+				DecentralMl::dispute_round(RuntimeOrigin::signed(VALIDATOR), task_id, 1),
+				Error::<Test>::DisputeNotDue
+			);
+			System::set_block_number(6);
+			assert_ok!(DecentralMl::dispute_round(RuntimeOrigin::signed(VALIDATOR), task_id, 1));
+			let before = free(WORKER_A);
+
+			assert_ok!(DecentralMl::resolve_dispute(council(2), task_id, 1, None));
+
+			assert_eq!(free(WORKER_A), before, "one approval short of the threshold is not paid");
+			assert_eq!(task(task_id).status, TaskStatus::Withdrawn);
+			assert_eq!(task(task_id).escrowed, 0);
+			assert_eq!(escrow_held(CREATOR), 0);
+			assert!(RoundModels::<Test>::get(task_id, 1).is_none());
+		});
+	}
+
+	#[test]
+	fn cancel_and_expiry_pay_only_results_at_the_threshold() {
+		run(|| {
+			let task_id = committee_task(2);
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let short = send(task_id, 1, WORKER_A);
+			assert_ok!(validate(VALIDATOR, short, true));
+			let before = free(WORKER_A);
+
+			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), task_id));
+
+			assert_eq!(free(WORKER_A), before);
+			assert_eq!(result(short).status, ResultSubmissionStatus::Validated);
+			assert_eq!(task(task_id).paid, 0);
+		});
+	}
+}
+
+mod privacy {
+	use super::*;
+
+	fn committed_model() -> ModelId {
+		let task_id = create(TaskSpec { rounds: 1, ..Default::default() });
+		commit(task_id, 1, vec![])
+	}
+
+	#[test]
+	fn a_released_model_is_published_once_with_its_committed_hash() {
+		run(|| {
+			let model_id = committed_model();
+			let publish = |who: AccountId, hash: ContentHash| {
+				DecentralMl::publish_model(
+					RuntimeOrigin::signed(who),
+					model_id,
+					cid_arg("plain"),
+					hash,
+				)
+			};
+			assert_noop!(publish(VALIDATOR, HASH), Error::<Test>::ModelNotReleased);
+			assert_ok!(DecentralMl::approve_model(council(2), model_id));
+			assert_noop!(publish(OUTSIDER, HASH), Error::<Test>::NotPublisher);
+			assert_noop!(publish(CREATOR, HASH), Error::<Test>::NotPublisher);
+			assert_noop!(publish(VALIDATOR, [9u8; 32]), Error::<Test>::PublishedHashMismatch);
+			assert_noop!(
+				DecentralMl::publish_model(
+					RuntimeOrigin::signed(VALIDATOR),
+					model_id,
+					vec![],
+					HASH
+				),
+				Error::<Test>::EmptyCid
+			);
+			assert_noop!(
+				DecentralMl::publish_model(
+					RuntimeOrigin::signed(VALIDATOR),
+					99,
+					cid_arg("p"),
+					HASH
+				),
+				Error::<Test>::ModelNotFound
+			);
+
+			assert_ok!(publish(VALIDATOR, HASH));
+
+			assert_eq!(Models::<Test>::get(model_id).and_then(|m| m.published), Some(cid("plain")));
+			System::assert_last_event(
+				Event::ModelPublished { model_id, task_id: 0, round: 1, cid: cid("plain") }.into(),
+			);
+			assert_noop!(publish(VALIDATOR, HASH), Error::<Test>::ModelAlreadyPublished);
+			assert_ok!(DecentralMl::revoke_model(council(2), model_id));
+			assert_eq!(Models::<Test>::get(model_id).map(|m| m.status), Some(ModelStatus::Revoked));
+		});
+	}
+
+	#[test]
+	fn a_revoked_model_cannot_be_published() {
+		run(|| {
+			let model_id = committed_model();
+			assert_ok!(DecentralMl::revoke_model(council(2), model_id));
+			assert_noop!(
+				DecentralMl::publish_model(
+					RuntimeOrigin::signed(VALIDATOR),
+					model_id,
+					cid_arg("p"),
+					HASH
+				),
+				Error::<Test>::ModelAlreadyRevoked
+			);
+		});
+	}
+
+	#[test]
+	fn a_hash_already_sent_in_the_round_is_refused_but_not_in_the_next() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			let a = send(task_id, 1, WORKER_A);
+			let copy = |round: RoundIndex| {
+				DecentralMl::send_task_result(
+					RuntimeOrigin::signed(WORKER_B),
+					task_id,
+					round,
+					cid_arg("bafy-copy"),
+					update_hash(WORKER_A, 1),
+				)
+			};
+
+			assert_noop!(copy(1), Error::<Test>::DuplicateHash);
+
+			accept(a);
+			commit(task_id, 1, vec![a]);
+			assert_ok!(copy(2));
+		});
+	}
+
+	#[test]
+	fn a_share_an_emptied_account_cannot_receive_goes_to_the_creator() {
+		run(|| {
+			let task_id = create(TaskSpec {
+				validation: ValidationStrategy::AutoAccept,
+				reward: 10, // the existential deposit is 5 in the mock; a 40% share is below it
+				..Default::default()
+			});
+			assign(task_id, &[POOR_WORKER]);
+			let r = send(task_id, 1, POOR_WORKER);
+			// The worker empties its account after sending.
+			assert_ok!(Balances::transfer_all(RuntimeOrigin::signed(POOR_WORKER), OUTSIDER, false));
+			let creator_before = free(CREATOR);
+
+			assert_ok!(validate_scored(VALIDATOR, r, true, Permill::from_percent(40)));
+
+			assert_eq!(result(r).status, ResultSubmissionStatus::Accepted);
+			assert_eq!(free(POOR_WORKER), 0);
+			assert_eq!(free(CREATOR), creator_before + 10);
+			System::assert_has_event(
+				Event::RewardToCreator { result_id: r, worker: POOR_WORKER, amount: 4 }.into(),
+			);
 		});
 	}
 }

@@ -158,6 +158,13 @@ pub enum RejectionReason {
 	LowTrust,
 	/// Any other reason, by code, documented by the task's policy.
 	Other(u16),
+	/// The sealed update does not open for this task, round and worker: sealed to other keys,
+	/// altered, or another worker's ciphertext sent as one's own.
+	Unsealable,
+	/// The update adds nothing to the round (a no-op, or the model sent back untouched).
+	NoContribution,
+	/// The update is a near copy of another update of the round, which earns the contribution.
+	Duplicate,
 }
 
 /// Release state of a committed model, decided by the council.
@@ -180,6 +187,30 @@ pub enum ModelStatus {
 	Approved,
 	/// Withdrawn by a council majority; final.
 	Revoked,
+}
+
+/// One committee member's attestation of a round: the model it computed and the results it
+/// accepted. The round is committed once the task's threshold of attestations agree.
+#[derive(Encode, Decode, Clone, PartialEq, Eq, RuntimeDebug, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(MaxCid, MaxResults))]
+pub struct Attestation<BlockNumber, MaxCid: Get<u32>, MaxResults: Get<u32>> {
+	/// sha256 of the plaintext model the member aggregated.
+	pub hash: ContentHash,
+	/// CID of the model's sealed bytes the member stored.
+	pub cid: BoundedVec<u8, MaxCid>,
+	/// The results the member accepted, ascending.
+	pub accepted: BoundedVec<ResultId, MaxResults>,
+	/// Block of the attestation.
+	pub at: BlockNumber,
+}
+
+/// A round whose committee could not agree, awaiting the council.
+#[derive(Encode, Decode, Clone, PartialEq, Eq, RuntimeDebug, TypeInfo, MaxEncodedLen)]
+pub struct Dispute<AccountId, BlockNumber> {
+	/// Who declared the dispute.
+	pub raised_by: AccountId,
+	/// Block it was declared.
+	pub raised_at: BlockNumber,
 }
 
 /// A task's description and running totals.
@@ -294,9 +325,10 @@ pub struct ModelCommit<AccountId, BlockNumber, MaxCid: Get<u32>, MaxResults: Get
 	pub task_id: TaskId,
 	/// The round it closes.
 	pub round: RoundIndex,
-	/// CID of the model's bytes in the content store.
+	/// CID of the model's sealed bytes in the content store (readable by the task's validators
+	/// and creator only).
 	pub cid: BoundedVec<u8, MaxCid>,
-	/// sha256 of the model's bytes.
+	/// sha256 of the model's plaintext bytes (what lineage and verification are about).
 	pub hash: ContentHash,
 	/// The accepted results it was aggregated from, ascending.
 	pub accepted: BoundedVec<ResultId, MaxResults>,
@@ -308,4 +340,8 @@ pub struct ModelCommit<AccountId, BlockNumber, MaxCid: Get<u32>, MaxResults: Get
 	pub committed_at: BlockNumber,
 	/// Release state.
 	pub status: ModelStatus,
+	/// CID of the plaintext, once a validator published it after the council's release.
+	pub published: Option<BoundedVec<u8, MaxCid>>,
+	/// How many committee members attested this model when it was committed.
+	pub attestations: u32,
 }

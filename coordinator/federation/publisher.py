@@ -1,0 +1,48 @@
+"""`Publisher`: once the council releases a model this coordinator committed, publish its plaintext.
+
+A released model's sealed bytes are opened with the validator's key, the plaintext is pinned in IPFS
+and its CID recorded on chain with `publish_model` (the pallet checks the stated hash against the
+committed plaintext hash). From then on anyone fetches and checks it without a coordinator. A model
+once published cannot be unpublished: revocation only marks it withdrawn.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from substrateinterface import Keypair
+
+from decentralml.content import ContentStore
+from decentralml.privacy.models import model_bytes
+from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings.types import ModelStatus
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    def __init__(self, chain: DecentralMl, store: ContentStore, validator: Keypair) -> None:
+        self.chain, self.store, self.key = chain, store, validator
+        self.address = str(validator.ss58_address)
+        self.settled: set[int] = set()  # published or revoked: nothing more to do
+
+    def tick(self) -> list[int]:
+        """Publish every released, unpublished model this validator committed; the ids published."""
+        _, _, next_model = self.chain.next_ids()
+        done = []
+        for model_id in range(next_model):
+            if model_id in self.settled:
+                continue
+            model = self.chain.model(model_id)
+            if model is None or model.status is ModelStatus.REVOKED or model.published is not None:
+                self.settled.add(model_id)
+                continue
+            if model.status is not ModelStatus.APPROVED or model.committed_by != self.address:
+                continue
+            plaintext = model_bytes(self.store, model, self.key)
+            stored = self.store.put(plaintext)
+            self.chain.submit(calls.publish_model(model_id, stored.cid, model.hash), self.key)
+            self.settled.add(model_id)
+            done.append(model_id)
+            log.info("released model published", extra={"model": model_id, "cid": stored.cid})
+        return done

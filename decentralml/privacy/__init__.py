@@ -1,0 +1,1 @@
+"""Privacy: updates and models sealed to the task's validators (`sealing`)."""
