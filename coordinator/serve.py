@@ -14,10 +14,10 @@ from substrateinterface import Keypair
 
 from coordinator.api import create_app
 from coordinator.db.engine import make_engine, migrate, session_factory
-from coordinator.federation.publisher import Publisher
 from coordinator.federation.flower import SuperLink
 from coordinator.federation.launcher import Launcher
 from coordinator.federation.nodes import NodeRegistry
+from coordinator.federation.publisher import Publisher
 from coordinator.indexer import Indexer
 from coordinator.settings import Settings
 from decentralml import logs

@@ -147,6 +147,23 @@ class SealingStatement(BaseModel):
     signature: str = Field(pattern=r"^0x[0-9a-f]{128}$", description="sr25519 signature over the key")
 
 
+class DPSpec(BaseModel):
+    """A task's differential-privacy budget and mechanism parameters (`decentralml.privacy.dp`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epsilon: float = Field(gt=0, le=100, description="each worker's total privacy budget over the task")
+    delta: float = Field(1e-5, gt=0, lt=0.01, description="the δ of (ε, δ)-DP")
+    clip_norm: float = Field(1.0, gt=0, le=1e4, description="per-example (or per-update) L2 clip")
+    noise_multiplier: float | None = Field(
+        None,
+        ge=0.3,
+        le=100,
+        description="noise standard deviation over the clip norm; None: the smallest that keeps every "
+        "round of the task within epsilon",
+    )
+
+
 class PrivacySpec(BaseModel):
     """Who may read the task's updates and unreleased models (`decentralml.privacy`)."""
 
@@ -161,6 +178,9 @@ class PrivacySpec(BaseModel):
     )
     creator: SealingStatement | None = Field(
         None, description="the creator's signed sealing key: committed models are also sealed to it"
+    )
+    dp: DPSpec | None = Field(
+        None, description="differential privacy: workers train under this budget and stop before exceeding it"
     )
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 from collections.abc import Iterator, Mapping
@@ -91,6 +92,11 @@ def enlist(
     return trainers
 
 
+def _hash_of(worker: Keypair, round_: int) -> bytes:
+    """A distinct stand-in update hash per worker and round (the chain refuses a hash twice in a round)."""
+    return hashlib.sha256(f"{worker.ss58_address}/{round_}".encode()).digest()
+
+
 def run_task(chain: DecentralMl, *, rounds: int = 2, label: str = "bafy-factory") -> int:
     """A whole task: Bob, Charlie and Dave work every round, Dave is rejected, Eve commits."""
     task_id = create_task(chain, rounds=rounds, label=label)
@@ -101,7 +107,7 @@ def run_task(chain: DecentralMl, *, rounds: int = 2, label: str = "bafy-factory"
         accepted = []
         for worker in workers:
             sent = chain.submit(
-                calls.send_task_result(task_id, round_, f"{label}-{round_}", bytes(32)), worker
+                calls.send_task_result(task_id, round_, f"{label}-{round_}", _hash_of(worker, round_)), worker
             )
             result_id = sent.one(events.ResultSubmitted).result_id
             honest = worker is not DAVE

@@ -14,7 +14,10 @@ from typing import Any
 import pytest
 
 from decentralml.content import ContentStore, sha256_hex
+from decentralml.privacy import sealing
+from decentralml.privacy.models import model_bytes
 from decentralml_bindings import DecentralMl
+from decentralml_bindings.dev import FERDIE
 from decentralml_bindings.types import ResultSubmissionStatus
 from scripts import demo
 from support.devnet import ROOT
@@ -45,7 +48,8 @@ def test_federated_rounds_through_flower_are_committed_by_hash(tmp_path: Path) -
             assert model_id is not None
             model = chain.model(model_id)
             assert model is not None
-            assert sha256_hex(store.get(model.cid, model.hash)) == model.hash
+            assert sealing.is_sealed(store.fetch(model.cid)), "the demo's models are sealed by default"
+            assert sha256_hex(model_bytes(store, model, FERDIE)) == model.hash
             accepted = []
             for result_id in range(chain.next_ids()[1]):
                 result = chain.result(result_id)

@@ -21,12 +21,14 @@ from pathlib import Path
 
 import numpy as np
 from substrateinterface import Keypair
+from torch import nn
 
 from decentralml import codec
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import Split
 from decentralml.manifest import TaskManifest
 from decentralml.models import build, load_weights, weights_of
+from decentralml.privacy import dp
 from decentralml.privacy.recipients import update_recipients
 from decentralml.privacy.sealing import Context, seal_bytes
 from decentralml.training import train
@@ -50,6 +52,7 @@ class Update:
     examples: int
     result_id: int
     cid: str
+    epsilon: float | None = None  # privacy spent so far on this task, under the task's DP
 
 
 class Trainer:
@@ -80,10 +83,15 @@ class Trainer:
         if already is not None:
             return self._resend(task_id, round_, already)
         recipients = self._recipients(task_id, manifest)  # checked before any work is done
+        objective = manifest.data.schema_of().objective
         model = build(manifest.model)
         load_weights(model, global_weights)
-        loss = train(model, self.data, manifest.training, manifest.data.schema_of().objective, round_)
-        weights = weights_of(model)
+        epsilon: float | None = None
+        if manifest.privacy.dp is None:
+            loss = train(model, self.data, manifest.training, objective, round_)
+            weights = weights_of(model)
+        else:  # spends its budget (or refuses: BudgetExhaustedError) before any training
+            loss, weights, epsilon = self._train_private(task_id, round_, manifest, model, global_weights)
         if self.behaviour is Behaviour.POISON:
             weights = {
                 n: global_weights[n] - POISON_SCALE * (w - global_weights[n]) for n, w in weights.items()
@@ -113,7 +121,39 @@ class Trainer:
                 "block": receipt.block_number,
             },
         )
-        return Update(data=data, examples=len(self.data), result_id=result_id, cid=stored.cid)
+        return Update(
+            data=data, examples=len(self.data), result_id=result_id, cid=stored.cid, epsilon=epsilon
+        )
+
+    def _train_private(
+        self,
+        task_id: int,
+        round_: int,
+        manifest: TaskManifest,
+        model: nn.Module,
+        global_weights: codec.Weights,
+    ) -> tuple[float, codec.Weights, float]:
+        """One round under the task's DP: (loss, weights, ε spent after it)."""
+        spec, training = manifest.privacy.dp, manifest.training
+        assert spec is not None
+        task = self.chain.task(task_id)
+        rounds = task.rounds if task is not None else round_
+        objective = manifest.data.schema_of().objective
+        task_plan = dp.plan(spec, objective, len(self.data), training.batch_size, training.epochs, rounds)
+        epsilon = dp.Ledger(self.state_dir / f"dp-{task_id}.json").charge(task_plan, round_)
+        if task_plan.mechanism == "dp-sgd":
+            loss = dp.dp_sgd(
+                model,
+                self.data,
+                task_plan,
+                spec.clip_norm,
+                training.learning_rate,
+                training.momentum,
+                objective,
+            )
+            return loss, weights_of(model), epsilon
+        loss = train(model, self.data, training, objective, round_)
+        return loss, dp.noisy_update(weights_of(model), global_weights, task_plan, spec.clip_norm), epsilon
 
     def _recipients(self, task_id: int, manifest: TaskManifest) -> list[str]:
         """The validators' sealing keys (verified against the task's validators on chain); empty

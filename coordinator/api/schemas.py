@@ -216,6 +216,12 @@ class ModelOut(BaseModel):
     committed_by: str
     committed_at: int
     status: str
+    published: str | None = Field(
+        None,
+        description="CID of the plaintext once published after the council's release; `cid` names "
+        "the sealed bytes only the task's validators and creator can open",
+    )
+    attestations: int = Field(1, description="committee members that agreed on this model when committed")
 
 
 class RunOut(BaseModel):

@@ -125,6 +125,9 @@ class Model(SyncedMixin, Base):
     committed_by: Mapped[str] = mapped_column(Address)
     committed_at: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), index=True)
+    # CID of the plaintext once published after the council's release (`cid` names sealed bytes).
+    published: Mapped[str | None] = mapped_column(String(128), default=None)
+    attestations: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class CouncilMotion(Base):

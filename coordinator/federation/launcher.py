@@ -20,9 +20,9 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
-from coordinator.federation.publisher import Publisher
 from coordinator.federation.datasets import TaskDataError, judging_sets
 from coordinator.federation.flower import SuperLink
+from coordinator.federation.publisher import Publisher
 from coordinator.federation.runner import read_rounds, task_dir
 from coordinator.federation.status import RunStatus, write_status
 from decentralml.admission import Admission, RefusedError

@@ -29,12 +29,12 @@ from coordinator.federation.datasets import JudgingSets, judging_sets
 from coordinator.federation.referee import Received, Referee, RoundOutcome, WorkerFailure
 from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec
-from decentralml.privacy.models import model_bytes
 from decentralml.admission import unreleased_base
 from decentralml.content import ContentStore
 from decentralml.manifest import TaskManifest
 from decentralml.metrics import PRIMARY
 from decentralml.models import build, load_weights
+from decentralml.privacy.models import model_bytes
 from decentralml.training import score
 from decentralml_bindings import DecentralMl
 

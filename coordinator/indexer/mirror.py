@@ -31,6 +31,9 @@ TOUCHES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "TaskExpired": [("task", ("task_id",))],
     "ModelApproved": [("model", ("model_id",))],
     "ModelRevoked": [("model", ("model_id",))],
+    "ModelPublished": [("model", ("model_id",))],
+    "DisputeResolved": [("task", ("task_id",))],
+    "RewardToCreator": [],  # the event row records it; ResultAccepted refreshes the result
     "TaskReaped": [],  # the chain forgets the task; the mirror keeps its history, marked Reaped
 }
 # Parents before children, so foreign keys hold within a block.
@@ -169,6 +172,8 @@ def _refresh(chain: DecentralMl, kind: str, key: tuple[Any, ...], at: str, numbe
         committed_by=model.committed_by,
         committed_at=model.committed_at,
         status=model.status.value,
+        published=model.published,
+        attestations=model.attestations,
         synced_block=number,
     )
 

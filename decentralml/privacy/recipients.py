@@ -25,7 +25,9 @@ def update_recipients(privacy: PrivacySpec, validators: Sequence[str]) -> list[s
     keys: dict[str, str] = {}
     for statement in privacy.seal_to:
         if statement.account not in validators:
-            raise SealError(f"the manifest seals to {statement.account}, which is not a validator of the task")
+            raise SealError(
+                f"the manifest seals to {statement.account}, which is not a validator of the task"
+            )
         keys[statement.account] = _verified(statement)
     missing = [v for v in validators if v not in keys]
     if missing:
@@ -38,6 +40,8 @@ def model_recipients(privacy: PrivacySpec, validators: Sequence[str], creator: s
     keys = update_recipients(privacy, validators)
     if privacy.creator is not None:
         if privacy.creator.account != creator:
-            raise SealError(f"the manifest's creator key is signed by {privacy.creator.account}, not {creator}")
+            raise SealError(
+                f"the manifest's creator key is signed by {privacy.creator.account}, not {creator}"
+            )
         keys.append(_verified(privacy.creator))
     return keys

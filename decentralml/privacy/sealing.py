@@ -44,7 +44,17 @@ _TAG_BYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES
 _FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
 _MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 
-__all__ = ["CHUNK", "MAGIC", "Context", "SealError", "is_sealed", "open_bytes", "open_file", "seal_bytes", "seal_file"]
+__all__ = [
+    "CHUNK",
+    "MAGIC",
+    "Context",
+    "SealError",
+    "is_sealed",
+    "open_bytes",
+    "open_file",
+    "seal_bytes",
+    "seal_file",
+]
 
 
 @dataclass(frozen=True)
@@ -162,7 +172,9 @@ def open_stream(source: BinaryIO, sink: BinaryIO, account: Keypair, expected: Co
         try:
             block, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, frame, associated)
         except nacl.exceptions.CryptoError as failed:
-            raise SealError("a sealed chunk does not open: altered, reordered, or its header changed") from failed
+            raise SealError(
+                "a sealed chunk does not open: altered, reordered, or its header changed"
+            ) from failed
         sink.write(block)
         if tag == _FINAL:
             break
@@ -177,7 +189,9 @@ def _describe(context: Mapping[str, object]) -> str:
     )
 
 
-def seal_file(source: Path, sink: Path, context: Context, recipients: Iterable[str], chunk: int = CHUNK) -> None:
+def seal_file(
+    source: Path, sink: Path, context: Context, recipients: Iterable[str], chunk: int = CHUNK
+) -> None:
     with source.open("rb") as src, sink.open("wb") as dst:
         seal_stream(src, dst, context, recipients, chunk)
 

@@ -191,7 +191,7 @@ def test_results_from_the_command_line_with_a_keystore(
     sent = {}
     for worker in (BOB, CHARLIE):
         chain.submit(calls.assign_task(task_id), worker)
-        receipt = chain.submit(calls.send_task_result(task_id, 1, "bafy-r", bytes(32)), worker)
+        receipt = chain.submit(calls.send_task_result(task_id, 1, "bafy-r", worker.public_key), worker)
         sent[worker.ss58_address] = receipt.one(events.ResultSubmitted).result_id
     bob, charlie = sent[BOB.ss58_address], sent[CHARLIE.ss58_address]
     keystore = tmp_path / "eve.json"

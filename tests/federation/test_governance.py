@@ -15,13 +15,16 @@ from fastapi.testclient import TestClient
 
 from coordinator.api import create_app
 from coordinator.db.engine import make_engine, migrate, session_factory
+from coordinator.federation.publisher import Publisher
 from coordinator.federation.tasks import initial_manifest
 from coordinator.indexer import Indexer
 from decentralml import codec
 from decentralml.content import ContentStore, sha256_hex
+from decentralml.crypto import SealError, sealing_key_hex
 from decentralml.models import ModelSpec, build, weights_of
-from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.dev import ALICE
+from decentralml.privacy import sealing
+from decentralml_bindings import DecentralMl, calls, errors
+from decentralml_bindings.dev import ALICE, BOB, FERDIE
 from decentralml_bindings.events import ModelCommitted
 from support.devnet import ROOT, Devnet, Ipfs
 from support.factories import publish
@@ -77,16 +80,29 @@ def test_release_is_gated_by_two_of_three_council_votes_and_revocation_withdraws
     http, indexer = client
     manifest = initial_manifest(store, "gated", MODEL)
     task = publish(chain, store, manifest, rounds=2, workers=1)
+    # Ferdie (the task's validator) commits a model sealed to himself and Alice (the creator).
     data = codec.encode(weights_of(build(MODEL, seed=3)))
-    stored = store.put(data)
-    commit = calls.commit_model(task.task_id, 1, stored.cid, stored.sha256, [])
-    model_id = chain.submit(commit, ALICE).one(ModelCommitted).model_id
+    context = sealing.Context("model", task.task_id, 1, FERDIE.ss58_address)
+    stored = store.put(sealing.seal_bytes(data, context, [sealing_key_hex(FERDIE), sealing_key_hex(ALICE)]))
+    commit = calls.commit_model(task.task_id, 1, stored.cid, sha256_hex(data), [])
+    with pytest.raises(errors.NotCommitter):
+        chain.submit(commit, ALICE)
+    model_id = chain.submit(commit, FERDIE).one(ModelCommitted).model_id
     indexer.sync_once()
+    in_ipfs = store.fetch(stored.cid)  # what anyone reading chain storage and IPFS gets
+    publisher = Publisher(chain, store, FERDIE)
 
     refused = http.get(f"/models/{model_id}/weights")
+    nothing_to_publish = publisher.tick()
     lone = council(devnet, "approve", model_id, "//Charlie", "")  # threshold 1: one voice, not a majority
     still_refused = http.get(f"/models/{model_id}/weights")
     passed = council(devnet, "approve", model_id, "//Alice", "//Bob")
+    unpublished = http.get(f"/models/{model_id}/weights")
+    published_ids = publisher.tick()
+    on_chain = chain.model(model_id)
+    assert on_chain is not None
+    assert on_chain.published is not None
+    straight_from_ipfs = store.get(on_chain.published, on_chain.hash)  # no coordinator involved
     served = http.get(f"/models/{model_id}/weights")
     indexer.sync_once()
     released_view = http.get(f"/models/{model_id}").json()
@@ -103,13 +119,25 @@ def test_release_is_gated_by_two_of_three_council_votes_and_revocation_withdraws
     indexer.sync_once()
     withdrawn = http.get(f"/models/{model_id}/weights")
 
+    assert sealing.is_sealed(in_ipfs)
+    assert data[200:264] not in in_ipfs
+    with pytest.raises(SealError):
+        sealing.open_bytes(in_ipfs, BOB, context)
+    assert sealing.open_bytes(in_ipfs, ALICE, context) == data  # the creator can read her model
+    assert on_chain.hash == sha256_hex(data)
+    assert on_chain.cid == stored.cid
+    assert nothing_to_publish == []
+    assert unpublished.status_code == 409
+    assert unpublished.json()["error"] == "NotPublished"
+    assert published_ids == [model_id]
+    assert straight_from_ipfs == data
     assert refused.status_code == 403
     assert "requires a council approval" in refused.json()["detail"]
     assert lone["executed"] == "BadOrigin"
     assert still_refused.status_code == 403
     assert (passed["yes"], passed["no"], passed["executed"]) == (2, 0, "ok")
     assert served.status_code == 200
-    assert sha256_hex(served.content) == stored.sha256 == served.headers["x-dml-sha256"]
+    assert sha256_hex(served.content) == sha256_hex(data) == served.headers["x-dml-sha256"]
     assert released_view["status"] == "Approved"
     assert before_revocation == manifest
     assert revoked["executed"] == "ok"

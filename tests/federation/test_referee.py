@@ -23,6 +23,8 @@ from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import DataSpec, digits, partition
 from decentralml.manifest import TaskManifest
 from decentralml.models import ModelSpec
+from decentralml.privacy import sealing
+from decentralml.privacy.models import model_bytes
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import BOB, CHARLIE, DAVE, EVE, FERDIE
 from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus
@@ -38,8 +40,15 @@ def test_rounds_are_refereed_and_committed_by_hash(
     chain: DecentralMl, store: ContentStore, tmp_path: Path
 ) -> None:
     # Prepare: Alice publishes a 2-round task judged by Ferdie (the coordinator's key).
-    manifest = initial_manifest(store, "referee-test", MODEL, data=DataSpec(parts=4))
-    task = publish(chain, store, manifest, rounds=2, workers=4)
+    task = publish(
+        chain,
+        store,
+        initial_manifest(store, "referee-test", MODEL, data=DataSpec(parts=4)),
+        rounds=2,
+        workers=4,
+    )
+    manifest = task.manifest  # private by default: updates and models sealed to Ferdie
+    assert manifest.privacy.sealed
     trainers = enlist(chain, store, task, WORKERS, tmp_path)
     referee = Referee(chain, store, FERDIE, digits().validation)
     weights = initial_weights(store, load_task(chain, store, task.task_id))
@@ -82,8 +91,9 @@ def test_rounds_are_refereed_and_committed_by_hash(
             outcome.model_cid,
             outcome.model_hash,
         )
-        stored = store.get(model.cid, model.hash)
+        stored = model_bytes(store, model, FERDIE)
         assert sha256_hex(stored) == model.hash
+        assert sealing.is_sealed(store.fetch(model.cid))
         on_chain_accepted = sorted(
             r
             for u in updates.values()
@@ -91,7 +101,16 @@ def test_rounds_are_refereed_and_committed_by_hash(
         )
         assert on_chain_accepted == list(model.accepted)
         # The aggregate is the mean of exactly the honest updates: the tampered one never counts.
-        honest_weights = [codec.decode(updates[k.ss58_address].data) for k in (BOB, CHARLIE)]
+        honest_weights = [
+            codec.decode(
+                sealing.open_bytes(
+                    updates[k.ss58_address].data,
+                    FERDIE,
+                    sealing.Context("update", task.task_id, round_, k.ss58_address),
+                )
+            )
+            for k in (BOB, CHARLIE)
+        ]
         # Claimed counts are capped at the median claim of the updates that matched their hash.
         claims = [updates[k.ss58_address].examples for k in (BOB, CHARLIE, DAVE)]
         cap = float(np.median(claims))

@@ -72,7 +72,7 @@ def test_changed_truncated_or_extended_bytes_are_refused() -> None:
         (envelope[:-1], "truncated|does not open"),
         (envelope[: len(envelope) // 2], "truncated|does not open"),
         (envelope + b"\0", "after the sealed data|does not open"),
-            (envelope + bytes(5000), "after the sealed data|does not open"),
+        (envelope + bytes(5000), "after the sealed data|does not open"),
         (b"DMLW1\n" + envelope[6:], "bad magic"),
         (envelope[:10], "truncated"),
     ]:

@@ -35,14 +35,14 @@ async function ok(tx, signer) {
 async function committedModel() {
   const head = (await api.rpc.chain.getHeader()).number.toNumber();
   const created = await ok(
-    api.tx.decentralMl.createTask('ModelContributor', 1, 1, head + 1000, 'ManualAccept', [], 5n * DML,
+    api.tx.decentralMl.createTask('ModelContributor', 1, 1, head + 1000, 'ManualAccept', [bob.address], 5n * DML,
       'bafy-council-test', '0x' + 'cd'.repeat(32), null),
     alice,
   );
   const taskId = eventOf(created, 'decentralMl', 'TaskCreated').data.taskId;
   const committed = await ok(
     api.tx.decentralMl.commitModel(taskId, 1, 'bafy-model', '0x' + 'ef'.repeat(32), []),
-    alice,
+    bob, // the task's validator: a creator cannot commit
   );
   return eventOf(committed, 'decentralMl', 'ModelCommitted').data.modelId.toNumber();
 }

@@ -32,11 +32,17 @@ def show_model(model_id: IdPath, session: SessionDep) -> ModelOut:
             "model": ErrorBody,
             "description": "not released by the council, and the task requires release",
         },
+        409: {
+            "model": ErrorBody,
+            "description": "released, but its sealed plaintext is not published yet (it will be shortly)",
+        },
         410: {"model": ErrorBody, "description": "revoked by the council"},
     },
 )
 def weights(model_id: IdPath, session: SessionDep, request: Request) -> Response:
-    """A committed model's weights (codec bytes) from IPFS, checked against the hash on chain.
+    """A committed model's weights (codec bytes) from IPFS, checked against the plaintext hash on chain.
+
+    A sealed model is served from its published plaintext once the council released it.
 
     Where the task's manifest says `release: council`, only a model the council approved is handed
     out; a revoked model never is. The chain is asked at the time of the request, not the mirror.

@@ -173,7 +173,7 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		let model = Models::<T>::get(model_id).ok_or(Error::<T>::ModelNotFound)?;
 		let agrees = model.hash == attestation.hash && model.accepted == attestation.accepted;
-		Attestations::<T>::insert((task_id, round, &validator), attestation.clone());
+		Attestations::<T>::insert((task_id, round, &validator), &attestation);
 		Self::deposit_event(Event::RoundAttested {
 			task_id,
 			round,

@@ -837,7 +837,7 @@ pub mod pallet {
 					Error::<T>::ResultNotInRound
 				);
 			}
-			Attestations::<T>::insert((task_id, round, &who), attestation.clone());
+			Attestations::<T>::insert((task_id, round, &who), &attestation);
 			Self::deposit_event(Event::RoundAttested {
 				task_id,
 				round,
