@@ -47,13 +47,14 @@ DEMO_ARGS ?=
 demo: setup ## The whole system on this machine: devnet, IPFS, coordinator, 5 workers (1 poisoned), 5 rounds.
 	$(PY) scripts/demo.py --summary $(ROOT)/demo/summary.json $(DEMO_ARGS)
 
-bench: setup ## Benchmarks: REST reads and indexer catch-up, aggregation memory, round time vs plain Flower, own task vs central, robustness, LM federated vs central.
+bench: setup ## Benchmarks: REST reads and indexer catch-up, aggregation memory, round time vs plain Flower, own task vs central, robustness, LM federated vs central, privacy (DP accuracy, sealing cost).
 	$(PY) -m bench.run
 	$(PY) -m bench.aggregation
 	$(PY) -m bench.rounds
 	$(PY) -m bench.own_task
 	$(PY) -m bench.robustness
 	$(PY) -m bench.lm
+	$(PY) -m bench.privacy
 
 test: setup check-runtime lint test-chain test-python ## Every test suite.
 

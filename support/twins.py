@@ -17,7 +17,15 @@ from decentralml.content import ContentRefusedError, HashMismatchError, Stored, 
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import Receipt
 from decentralml_bindings.events import ModelCommitted
-from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus, TaskInfo, TaskResult
+from decentralml_bindings.types import (
+    RejectionReason,
+    ResultSubmissionStatus,
+    TaskInfo,
+    TaskResult,
+    TaskStatus,
+    TaskType,
+    ValidationStrategy,
+)
 
 
 @dataclass(frozen=True)
@@ -36,13 +44,42 @@ class ChainTwin:
     index: dict[tuple[int, int, str], int] = field(default_factory=dict)
     verdicts: list[VerdictRecord] = field(default_factory=list)
     models: list[ModelCommitted] = field(default_factory=list)
+    tasks: dict[int, TaskInfo] = field(default_factory=dict)
     block: int = 0
 
+    def open_task(self, task_id: int, creator: str, validators: Sequence[str], rounds: int) -> TaskInfo:
+        """Record a task with its creator and validators (what sealing reads), as `create_task` does."""
+        self.tasks[task_id] = TaskInfo(
+            creator=creator,
+            task_type=TaskType.MODEL_CONTRIBUTOR,
+            status=TaskStatus.IN_PROGRESS,
+            rounds=rounds,
+            committed_rounds=0,
+            max_assignments=64,
+            assigned=0,
+            expires_at=10**9,
+            validation=ValidationStrategy.auto_accept(),
+            validators=tuple(validators),
+            reward_per_result=1,
+            deposited=0,
+            paid=0,
+            refunded=0,
+            escrowed=0,
+            manifest_cid="twin-manifest",
+            manifest_hash="0x" + "00" * 32,
+            base_model=None,
+            created_at=0,
+        )
+        return self.tasks[task_id]
+
     def send_result(self, task_id: int, round_: int, worker: str, cid: str, sha256: str) -> int:
-        """Record a worker's result for a round, as `send_task_result` does; its id."""
+        """Record a worker's result for a round, as `send_task_result` does; its id. Like the pallet,
+        it refuses a second result of a worker, and a hash already sent in the round."""
         key = (task_id, round_, worker)
         if key in self.index:
             raise ValueError(f"{worker} already sent a result for round {round_} of task {task_id}")
+        if any(r.hash == sha256 and (r.task_id, r.round) == (task_id, round_) for r in self.results.values()):
+            raise ValueError(f"DuplicateHash: {sha256} was already sent in round {round_} of task {task_id}")
         result_id = len(self.results) + 1
         self.results[result_id] = TaskResult(
             task_id=task_id,
@@ -63,8 +100,7 @@ class ChainTwin:
         return self.results.get(result_id)
 
     def task(self, task_id: int) -> TaskInfo | None:
-        """The twin keeps no tasks: only unsealed tasks (no validators to seal to) run on it."""
-        return None
+        return self.tasks.get(task_id)
 
     def result_of(self, task_id: int, round_: int, worker: str) -> int | None:
         return self.index.get((task_id, round_, worker))

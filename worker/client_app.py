@@ -40,4 +40,6 @@ def train(msg: Message, context: Context) -> Message:
             "cid": response.headers["X-DML-Cid"],
         }
     )
+    if "X-DML-Epsilon" in response.headers:  # privacy spent so far, on a task with DP
+        reply["epsilon"] = float(response.headers["X-DML-Epsilon"])
     return Message(RecordDict({codec.FLOWER_REPLY: reply}), reply_to=msg)

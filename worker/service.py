@@ -7,7 +7,8 @@ ClientApp only hands it the round's global model and returns the update it gets 
 
 `POST /train?task=T&round=R`, body: the global weights (codec bytes), header `X-DML-Token`: the
 token the daemon gave its SuperNode. Answer: the update's bytes, exactly as hashed on chain, with
-`X-DML-Worker`, `X-DML-Examples` and `X-DML-Cid` headers. Binds 127.0.0.1 only.
+`X-DML-Worker`, `X-DML-Examples` and `X-DML-Cid` headers (and `X-DML-Epsilon`, the privacy spent so
+far, on a task with differential privacy). Binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -84,16 +85,14 @@ class TrainerService:
         except Exception as failed:  # reported to the ClientApp, which turns it into a Flower error reply
             log.exception("training failed", extra={"task": task_id, "round": round_})
             return _answer(request, 500, f"{type(failed).__name__}: {failed}".encode())
-        _answer(
-            request,
-            200,
-            update.data,
-            {
-                "X-DML-Worker": trainer.address,
-                "X-DML-Examples": str(update.examples),
-                "X-DML-Cid": update.cid,
-            },
-        )
+        headers = {
+            "X-DML-Worker": trainer.address,
+            "X-DML-Examples": str(update.examples),
+            "X-DML-Cid": update.cid,
+        }
+        if update.epsilon is not None:
+            headers["X-DML-Epsilon"] = repr(update.epsilon)
+        _answer(request, 200, update.data, headers)
 
 
 def _answer(

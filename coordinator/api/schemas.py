@@ -236,6 +236,10 @@ class RunOut(BaseModel):
     last_failure: str | None = Field(
         None, description="the newest failed round's reason, e.g. 'round 1 failed: ...'"
     )
+    epsilon: dict[str, float] = Field(
+        default_factory=dict,
+        description="differential privacy: the ε each worker last reported having spent on the task",
+    )
 
 
 class TaskDetail(TaskOut):

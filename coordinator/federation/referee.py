@@ -90,13 +90,16 @@ class Received:
     worker: str
     path: Path
     examples: int
+    epsilon: float | None = None  # the privacy the worker reports having spent (tasks with DP)
 
     @classmethod
-    def spool(cls, directory: Path, worker: str, data: bytes, examples: int) -> Received:
+    def spool(
+        cls, directory: Path, worker: str, data: bytes, examples: int, epsilon: float | None = None
+    ) -> Received:
         """Write an update that arrived in memory to `directory`, so it can be dropped from memory."""
         path = directory / f"received-{worker}-{hashlib.sha256(data).hexdigest()[:16]}"
         path.write_bytes(data)
-        return cls(worker, path, examples)
+        return cls(worker, path, examples, epsilon)
 
 
 def payout_scores(contributions: dict[int, float]) -> dict[int, int]:
@@ -142,6 +145,7 @@ class RoundOutcome:
     contributions: dict[int, float] = field(default_factory=dict)  # result -> its part, on the rule's scale
     validation_loss: float = float("nan")  # of the new global model
     counted_examples: dict[int, float] = field(default_factory=dict)  # result -> examples counted (capped)
+    epsilon: dict[str, float] = field(default_factory=dict)  # worker -> ε it reports spent so far (DP)
 
 
 class Referee:
@@ -370,6 +374,7 @@ class Referee:
             contributions=contributions,
             validation_loss=loss,
             counted_examples={key: update.weight for key, update in matched},
+            epsilon={item.worker: item.epsilon for _, item in arrived if item.epsilon is not None},
         )
         for _, item in fetched:
             item.path.unlink(missing_ok=True)

@@ -112,7 +112,9 @@ def _spool(
         if bound != worker:
             log.warning("a node named another account", extra={"node": node, "named": worker, "bound": bound})
         worker = bound
-    return Received.spool(spool, worker, data, examples)
+    epsilon = update.get("epsilon") if update else None  # privacy the worker says it spent (DP tasks)
+    spent = float(epsilon) if isinstance(epsilon, int | float) else None
+    return Received.spool(spool, worker, data, examples, spent)
 
 
 @app.main()

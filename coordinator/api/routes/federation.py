@@ -77,11 +77,15 @@ def run_of(request: Request, task_id: int) -> RunOut | None:
     status = read_status(directory, task_id) if directory else None
     if status is None:
         return None
-    failed = [r for r in refereed_rounds(request, task_id) if r.get("status") == "failed"]
+    rounds = refereed_rounds(request, task_id)
+    failed = [r for r in rounds if r.get("status") == "failed"]
     last = str(failed[-1]["reason"]) if failed else None
     if last is not None and not last.startswith("round "):
         last = f"round {failed[-1].get('round', '?')} failed: {last}"
-    return RunOut(state=status.state, reason=status.reason, attempts=status.attempts, last_failure=last)
+    spent = {str(w): float(e) for r in rounds for w, e in (r.get("epsilon") or {}).items()}
+    return RunOut(
+        state=status.state, reason=status.reason, attempts=status.attempts, last_failure=last, epsilon=spent
+    )
 
 
 @router.get(
