@@ -14,7 +14,7 @@ from substrateinterface import Keypair
 
 from coordinator.cli import main as dml
 from coordinator.federation.referee import Received, WorkerFailure
-from coordinator.federation.tasks import PublishedTask, publish_task
+from coordinator.federation.tasks import PublishedTask, load_task, publish_task
 from decentralml import codec, samples
 from decentralml.content import ContentStore
 from decentralml.crypto import sealing_statement
@@ -124,12 +124,12 @@ def run_task(chain: DecentralMl, *, rounds: int = 2, label: str = "bafy-factory"
 
 
 class InProcess:
-    """Carries a round to in-process Trainers (no Flower): what `run_task` needs of a transport."""
+    """Carries a round to in-process Trainers (no Flower): what `run_task` needs of a transport.
+    Like a worker daemon, it reads the task's manifest from its signed bundle (hash on chain)."""
 
-    def __init__(
-        self, trainers: list[Trainer], manifest: TaskManifest, stop_after: int | None = None
-    ) -> None:
-        self.trainers, self.manifest, self.stop_after = trainers, manifest, stop_after
+    def __init__(self, trainers: list[Trainer], stop_after: int | None = None) -> None:
+        self.trainers, self.stop_after = trainers, stop_after
+        self.manifests: dict[int, TaskManifest] = {}
 
     def train_round(
         self, task_id: int, round_: int, weights: codec.Weights, spool: Path
@@ -138,11 +138,13 @@ class InProcess:
             raise KeyboardInterrupt("the coordinator stops here")
         for trainer in self.trainers:
             try:
-                update = trainer.train_round(task_id, round_, self.manifest, weights)
+                if task_id not in self.manifests:
+                    self.manifests[task_id] = load_task(trainer.chain, trainer.store, task_id)
+                update = trainer.train_round(task_id, round_, self.manifests[task_id], weights)
             except Exception as failed:  # what a SuperNode's error reply carries
                 yield WorkerFailure(trainer.address, f"{type(failed).__name__}: {failed}")
                 continue
-            yield Received.spool(spool, trainer.address, update.data, update.examples)
+            yield Received.spool(spool, trainer.address, update.data, update.examples, update.epsilon)
 
 
 def dml_json(*args: str, key: str = "//Alice") -> dict[str, Any]:

@@ -28,7 +28,7 @@ from decentralml import codec, crypto, kinds
 from decentralml.kinds import text
 from decentralml.kinds.schema import ImageSchema, TabularSchema, TextSchema
 from decentralml.lm.transformer import TransformerSpec
-from decentralml.manifest import FederationSpec
+from decentralml.manifest import DPSpec, FederationSpec, describe
 from decentralml.models import ModelSpec, build, weights_of
 
 Schema = TabularSchema | ImageSchema | TextSchema
@@ -75,6 +75,15 @@ def _privacy(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any] |
     if getattr(args, "key", None) or getattr(args, "keystore", None):
         privacy["creator"] = crypto.sealing_statement(keypair(args))
     return privacy
+
+
+def _dp(args: argparse.Namespace) -> dict[str, Any]:
+    """The manifest's `privacy.dp` from --epsilon, --delta and --clip-norm, or a one-line refusal."""
+    try:
+        spec = DPSpec(epsilon=args.epsilon, delta=args.delta, clip_norm=args.clip_norm)
+    except ValidationError as bad:
+        raise CliError(f"--epsilon/--delta/--clip-norm: {describe(bad)}") from bad
+    return spec.model_dump(mode="json")
 
 
 def _schema(args: argparse.Namespace, data: Path) -> Schema:
@@ -198,6 +207,8 @@ def cmd_task_init(args: argparse.Namespace) -> None:
     if federation is not None:  # the SuperLink's CA travels in the signed bundle
         manifest["federation"] = federation.model_dump(mode="json")
     privacy = _privacy(args, info)
+    if args.epsilon is not None:
+        privacy = (privacy or {}) | {"dp": _dp(args)}
     if privacy is not None:  # updates and unreleased models sealed to the validator (and creator)
         manifest["privacy"] = privacy
     files["manifest.json"] = (json.dumps(manifest, indent=2) + "\n").encode()
@@ -242,6 +253,15 @@ def register(task: Any) -> None:
     init.add_argument("--test", help="a test set for reporting rounds (default: the validation set)")
     init.add_argument("--validator", required=True, help="the coordinator's judging account (SS58)")
     init.add_argument("--sealing-key", help="the validator's sealing key (default: from the coordinator)")
+    init.add_argument(
+        "--epsilon",
+        type=float,
+        help="differential privacy: each worker's total budget ε over the task (default: no DP)",
+    )
+    init.add_argument("--delta", type=float, default=1e-5, help="with --epsilon: the δ of (ε, δ)-DP")
+    init.add_argument(
+        "--clip-norm", type=float, default=1.0, help="with --epsilon: per-example (LM: per-update) L2 clip"
+    )
     init.add_argument("--label", help="tabular: the column to predict")
     init.add_argument("--regression", action="store_true", help="tabular: the label is a number")
     init.add_argument("--height", type=int, help="image: resize to this height (default: the first image's)")

@@ -230,8 +230,9 @@ class Referee:
 
     def _seal_model(self, task_id: int, round_: int, manifest: TaskManifest, data: bytes) -> bytes:
         """The aggregate's bytes as stored: sealed to the validators and the creator where the task
-        seals, else as they are."""
-        if not manifest.privacy.sealed:
+        seals and its models await the council (`release: council`), else as they are (a task whose
+        models are public once committed, `release: none`, stores them in plaintext)."""
+        if not manifest.privacy.sealed or manifest.release == "none":
             return data
         task = self.chain.task(task_id)
         if task is None:

@@ -258,14 +258,14 @@ def test_a_task_started_from_a_released_model_continues_its_lineage(
     manifest = initial_manifest(store, "lineage", model, data=DataSpec(parts=2))
     first = publish(chain, store, manifest, rounds=2, workers=2)
     trainers = enlist(chain, store, first, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}, tmp_path)
-    run_task(chain, store, FERDIE, InProcess(trainers, manifest), first.task_id, tmp_path / "fed")
+    run_task(chain, store, FERDIE, InProcess(trainers), first.task_id, tmp_path / "fed")
     released = chain.round_model(first.task_id, 2)
     assert released is not None
     chain.council_motion(calls.approve_model(released), ALICE, [BOB])
     second = publish(chain, store, manifest, rounds=1, workers=2, base_model=released)
     for key in (BOB, CHARLIE):
         chain.submit(calls.assign_task(second.task_id), key)
-    run_task(chain, store, FERDIE, InProcess(trainers, manifest), second.task_id, tmp_path / "fed")
+    run_task(chain, store, FERDIE, InProcess(trainers), second.task_id, tmp_path / "fed")
     branch = chain.round_model(second.task_id, 1)
     a1 = chain.round_model(first.task_id, 1)
     wait_indexed(coordinator, chain.block_number())

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from coordinator.federation.publisher import Publisher
 from coordinator.federation.runner import run_task
 from coordinator.federation.tasks import initial_manifest
 from decentralml.content import ContentStore
@@ -75,12 +76,15 @@ def test_an_lm_task_trains_and_generates_only_from_a_released_model(
     trainers = enlist(chain, store, task, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}, tmp_path)
 
     # Execute: three rounds refereed and committed by hash.
-    outcomes = run_task(chain, store, FERDIE, InProcess(trainers, manifest), task.task_id, tmp_path / "fed")
+    outcomes = run_task(chain, store, FERDIE, InProcess(trainers), task.task_id, tmp_path / "fed")
     last = outcomes[-1].model_id
     _wait_for_model(coordinator, last)
     refused = dml(devnet, coordinator, store, "model", "generate", str(last), "--tokens", "50")
     chain.council_motion(calls.approve_model(last), ALICE, [BOB])
     _wait_released(coordinator, last)
+    # The validator's coordinator publishes a released model's plaintext (its launcher does this on
+    # every tick; this coordinator serves REST only), then anyone may use it.
+    assert Publisher(chain, store, FERDIE).tick() == [last]
     first = dml(devnet, coordinator, store, "--json", "model", "generate", str(last), "--tokens", "80")
     again = dml(devnet, coordinator, store, "--json", "model", "generate", str(last), "--tokens", "80")
 

@@ -156,11 +156,9 @@ def test_a_restarted_coordinator_resumes_after_the_last_committed_round(
     trainers = enlist(chain, store, task, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}, tmp_path)
 
     with pytest.raises(KeyboardInterrupt):
-        run_task(
-            chain, store, FERDIE, InProcess(trainers, manifest, stop_after=1), task.task_id, tmp_path / "fed"
-        )
+        run_task(chain, store, FERDIE, InProcess(trainers, stop_after=1), task.task_id, tmp_path / "fed")
     after_crash = chain.task(task.task_id)
-    resumed = run_task(chain, store, FERDIE, InProcess(trainers, manifest), task.task_id, tmp_path / "fed")
+    resumed = run_task(chain, store, FERDIE, InProcess(trainers), task.task_id, tmp_path / "fed")
 
     assert after_crash is not None
     assert after_crash.committed_rounds == 1
@@ -184,14 +182,12 @@ def test_a_round_committed_but_not_logged_is_rebuilt_from_the_chain(
     task = publish(chain, store, manifest, rounds=2, workers=2)
     trainers = enlist(chain, store, task, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.POISON}, tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        run_task(
-            chain, store, FERDIE, InProcess(trainers, manifest, stop_after=1), task.task_id, tmp_path / "fed"
-        )
+        run_task(chain, store, FERDIE, InProcess(trainers, stop_after=1), task.task_id, tmp_path / "fed")
     path = tmp_path / "fed" / f"task-{task.task_id}" / "rounds.jsonl"
     path.write_text("")  # the line was never written
 
     # Execute: the coordinator starts again.
-    resumed = run_task(chain, store, FERDIE, InProcess(trainers, manifest), task.task_id, tmp_path / "fed")
+    resumed = run_task(chain, store, FERDIE, InProcess(trainers), task.task_id, tmp_path / "fed")
 
     # Assert: round 1 is back in the log, as the chain has it; round 2 ran after it.
     records = [json.loads(line) for line in path.read_text().splitlines()]

@@ -290,7 +290,7 @@ def test_an_own_text_task_with_its_bpe_tokenizer_is_refereed_and_committed_on_ch
         trainers.append(Trainer(chain, store, key, data, tmp_path / key.ss58_address))
 
     # Execute: three rounds, refereed on Alice's sealed held-out module.
-    outcomes = run_task(chain, store, FERDIE, InProcess(trainers, manifest), task_id, tmp_path / "fed")
+    outcomes = run_task(chain, store, FERDIE, InProcess(trainers), task_id, tmp_path / "fed")
 
     # Assert: every round committed by hash with both float16-delta updates accepted, and the
     # validation loss (in the tokenizer's ids) fell round over round.

@@ -62,7 +62,7 @@ def test_an_own_csv_task_is_judged_on_the_creators_sealed_sets_and_pays_its_work
     before = {k.ss58_address: chain.free_and_reserved(k.ss58_address)[0] for k in WORKERS}
 
     # Execute
-    outcomes = run_task(chain, store, FERDIE, InProcess(trainers, manifest), task_id, tmp_path / "fed")
+    outcomes = run_task(chain, store, FERDIE, InProcess(trainers), task_id, tmp_path / "fed")
 
     # Assert: three rounds committed, every honest update accepted and paid.
     assert [len(o.accepted) for o in outcomes] == [3, 3, 3]
