@@ -21,7 +21,6 @@ from coordinator.federation.tasks import (
 from decentralml import codec
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import DataSpec, digits, partition
-from decentralml.manifest import TaskManifest
 from decentralml.models import ModelSpec
 from decentralml.privacy import sealing
 from decentralml.privacy.models import model_bytes
@@ -208,8 +207,8 @@ class LosesOne(InProcess):
     """Every trainer sends its result on chain, but `lost`'s update never reaches the coordinator
     (its worker died between `send_task_result` and its Flower reply)."""
 
-    def __init__(self, trainers: list[Trainer], manifest: TaskManifest, lost: str) -> None:
-        super().__init__(trainers, manifest)
+    def __init__(self, trainers: list[Trainer], lost: str) -> None:
+        super().__init__(trainers)
         self.lost = lost
 
     def train_round(
@@ -233,7 +232,7 @@ def test_a_result_whose_update_never_arrived_is_fetched_from_ipfs_and_judged(
     dave_before = chain.free_and_reserved(DAVE.ss58_address)[0]
 
     [outcome] = run_task(
-        chain, store, FERDIE, LosesOne(trainers, manifest, DAVE.ss58_address), task.task_id, tmp_path / "fed"
+        chain, store, FERDIE, LosesOne(trainers, DAVE.ss58_address), task.task_id, tmp_path / "fed"
     )
 
     dave = chain.result_of(task.task_id, 1, DAVE.ss58_address)
