@@ -267,7 +267,11 @@ def run(alpha: float, seed: int, rule: str, attack: str, rounds: int) -> Run:
                 claims[part] = len(shares[part].y)
                 if part in attackers and attack in ATTACK_DELTAS:
                     scene = Scene(rule, policy, weights, honest, trained[part], shares[part], rng)
-                    deltas[part] = ATTACK_DELTAS[attack](scene)
+                    crafted = ATTACK_DELTAS[attack](scene)
+                    # The chain refuses a hash twice in a round: colluders that send one update
+                    # make each copy differ by noise far below the update's own scale.
+                    spread = 1e-6 * (float(np.std(crafted)) + 1e-12)
+                    deltas[part] = crafted + rng.normal(0.0, spread, crafted.shape)
                     if attack == "count_inflation":
                         claims[part] *= 100
                 else:

@@ -142,7 +142,12 @@ def test_an_adaptive_attack_at_the_threshold_gets_no_weight_by_default(tmp_path:
     )
     chain, store = ChainTwin(), StoreTwin()
     received = []
-    for i, data in enumerate([codec.encode(poisoned)] * 4 + [u.path.read_bytes() for u in honest]):
+    # The chain refuses a hash twice in a round: each colluder's copy differs in one tiny value.
+    copies = [{k: v.copy() for k, v in poisoned.items()} for _ in range(4)]
+    first = next(iter(poisoned))
+    for i, copy in enumerate(copies):
+        copy[first].flat[0] += np.float32(1e-6 * i)
+    for i, data in enumerate([codec.encode(c) for c in copies] + [u.path.read_bytes() for u in honest]):
         stored = store.put(data)
         chain.send_result(1, 1, f"w{i}", stored.cid, stored.sha256)
         received.append(Received.spool(tmp_path, f"w{i}", data, 100))
