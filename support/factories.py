@@ -165,12 +165,16 @@ def init_and_pack(
     *,
     min_workers: int = 2,
 ) -> tuple[str, str]:
-    """Alice's `dml task init` (a breast-cancer task from CSV, validation sealed to `recipient`)
-    then `dml task pack`; the bundle's (CID, sha256)."""
+    """Alice's `dml task init` (a breast-cancer task from CSV, validation sealed to `recipient`,
+    updates and models to Ferdie by his signed statement) then `dml task pack`; the bundle's
+    (CID, sha256)."""
+    statement = folder.parent / f"{folder.name}-ferdie-sealing.json"
+    statement.write_text(json.dumps(sealing_statement(FERDIE)))
     dml_json(
         "task", "init", str(folder), "--kind", "tabular", "--label", samples.LABEL,
         "--data", str(files.shares[0]), "--validation", str(files.validation), "--test", str(files.test),
         "--validator", FERDIE.ss58_address, "--sealing-key", recipient, "--dataset", "cancer",
+        "--sealing-statement", str(statement),
         "--hidden", "16", "--epochs", "5", "--learning-rate", "0.01", "--release", "none",
         "--min-workers", str(min_workers),
     )  # fmt: skip

@@ -52,6 +52,18 @@ def _coordinator(args: argparse.Namespace) -> dict[str, Any]:
     return found
 
 
+def _statement_file(path: Path) -> dict[str, str]:
+    """A validator's signed sealing statement from a JSON file (as `GET /federation` publishes it
+    under "sealing"), for a creator who has it by other means than the coordinator's API."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError) as bad:
+        raise CliError(f"--sealing-statement {path}: not a readable JSON file ({bad})") from bad
+    if not isinstance(found, dict) or not {"account", "sealing_key", "signature"} <= set(found):
+        raise CliError(f"--sealing-statement {path}: needs account, sealing_key and signature")
+    return {k: str(found[k]) for k in ("account", "sealing_key", "signature")}
+
+
 def _sealing_key(args: argparse.Namespace, info: dict[str, Any]) -> str:
     if args.sealing_key:
         return str(args.sealing_key)
@@ -71,6 +83,10 @@ def _privacy(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any] |
     statement = info.get("sealing")
     if not statement:
         return None
+    try:
+        crypto.verify_sealing_key(statement, args.validator)
+    except crypto.SealError as bad:
+        raise CliError(f"refusing the validator's sealing statement: {bad}") from bad
     privacy: dict[str, Any] = {"seal_to": [statement]}
     if getattr(args, "key", None) or getattr(args, "keystore", None):
         privacy["creator"] = crypto.sealing_statement(keypair(args))
@@ -172,7 +188,11 @@ def cmd_task_init(args: argparse.Namespace) -> None:
     files: dict[str, bytes] = {}  # written together once everything checked out
     try:
         schema = _schema(args, data)
-        info = {} if args.sealing_key else _coordinator(args)
+        info: dict[str, Any]
+        if args.sealing_statement:
+            info = {"sealing": _statement_file(Path(args.sealing_statement))}
+        else:
+            info = {} if args.sealing_key else _coordinator(args)
         recipient = _sealing_key(args, info)
         federation = FederationSpec.of_coordinator(info)
         model = _model(args, schema)
@@ -253,6 +273,11 @@ def register(task: Any) -> None:
     init.add_argument("--test", help="a test set for reporting rounds (default: the validation set)")
     init.add_argument("--validator", required=True, help="the coordinator's judging account (SS58)")
     init.add_argument("--sealing-key", help="the validator's sealing key (default: from the coordinator)")
+    init.add_argument(
+        "--sealing-statement",
+        help="a JSON file with the validator's signed sealing key (as GET /federation publishes it), "
+        "instead of asking the coordinator",
+    )
     init.add_argument(
         "--epsilon",
         type=float,

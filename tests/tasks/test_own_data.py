@@ -12,8 +12,9 @@ import pytest
 from coordinator.federation.datasets import TaskDataError, judging_sets
 from coordinator.federation.runner import read_rounds, run_task
 from coordinator.federation.tasks import load_task
-from decentralml import crypto, data, kinds, samples
+from decentralml import codec, crypto, data, kinds, samples
 from decentralml.content import ContentStore
+from decentralml.privacy import sealing
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, FERDIE
 from decentralml_bindings.types import ResultSubmissionStatus
@@ -81,6 +82,22 @@ def test_an_own_csv_task_is_judged_on_the_creators_sealed_sets_and_pays_its_work
     assert set(last["test_metrics"]) == {"loss", "accuracy", "macro_f1", "auroc"}
     assert last["test_metrics"]["accuracy"] > 0.85
     assert last["test_metrics"]["auroc"] > 0.9
+    # Everything the task put in IPFS besides its public manifest, initial weights and (release:
+    # none) its models holds no plaintext: every update is sealed, the held-out sets too.
+    assert manifest.privacy.sealed
+    rows = [line for line in shares.validation.read_bytes().splitlines()[1:6] if line]
+    rows += [line for share in shares.shares[:1] for line in share.read_bytes().splitlines()[1:6] if line]
+    stored = [store.get(manifest.data.validation.cid, manifest.data.validation.sha256)]  # type: ignore[union-attr]
+    for outcome in outcomes:
+        for result_id in [*outcome.accepted, *outcome.rejected]:
+            result = chain.result(result_id)
+            assert result is not None
+            stored.append(store.get(result.cid, result.hash))
+    assert len(stored) == 1 + 9
+    for blob in stored:
+        assert codec.MAGIC not in blob
+        assert not any(row in blob for row in rows)
+    assert all(sealing.is_sealed(blob) for blob in stored[1:])
     # The metrics are the creator's test set's: recompute them from the committed model.
     sets = judging_sets(manifest, store, FERDIE)
     assert len(sets.test) == len(kinds.read(manifest.data.schema_of(), shares.test))
