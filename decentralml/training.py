@@ -59,7 +59,8 @@ class TrainSpec(BaseModel):
         )
 
 
-def _loss(objective: Objective, out: torch.Tensor, y: torch.Tensor) -> Any:  # torch's backward is untyped
+def loss_for(objective: Objective, out: torch.Tensor, y: torch.Tensor) -> Any:  # torch's backward is untyped
+    """The training loss of `out` against `y`: MSE for regression, cross-entropy otherwise."""
     if objective == "regression":
         return nn.functional.mse_loss(out.reshape(-1), y)
     return nn.functional.cross_entropy(out, y)
@@ -91,7 +92,7 @@ def train(
         for start in range(0, len(y), spec.batch_size):
             batch = order[start : start + spec.batch_size]
             optimizer.zero_grad()
-            loss = _loss(objective, model(x[batch]), y[batch])
+            loss = loss_for(objective, model(x[batch]), y[batch])
             loss.backward()
             optimizer.step()
             total, batches = total + float(loss.detach()), batches + 1

@@ -52,6 +52,7 @@ from torch.func import functional_call, grad, vmap
 
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import DPSpec
+from decentralml.training import loss_for
 
 
 class BudgetExhaustedError(RuntimeError):
@@ -157,12 +158,6 @@ class Ledger:
         return task_plan.epsilon_after(len(self.rounds()))
 
 
-def _loss(objective: Objective, out: torch.Tensor, y: torch.Tensor) -> Any:
-    if objective == "regression":
-        return nn.functional.mse_loss(out.reshape(-1), y)
-    return nn.functional.cross_entropy(out, y)
-
-
 def dp_sgd(
     model: nn.Module,
     data: Split,
@@ -179,7 +174,7 @@ def dp_sgd(
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum)
 
     def one_loss(params: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> Any:
-        return _loss(objective, functional_call(model, params, (xi.unsqueeze(0),)), yi.unsqueeze(0))
+        return loss_for(objective, functional_call(model, params, (xi.unsqueeze(0),)), yi.unsqueeze(0))
 
     per_example = vmap(grad(one_loss), in_dims=(None, 0, 0))
     expected = task_plan.sample_rate * len(y)
@@ -197,7 +192,7 @@ def dp_sgd(
                 shape = (-1,) + (1,) * (grads[name].dim() - 1)
                 summed[name] = (grads[name] * factor.reshape(shape)).sum(dim=0)
             with torch.no_grad():
-                losses.append(float(_loss(objective, model(x[chosen]), y[chosen])))
+                losses.append(float(loss_for(objective, model(x[chosen]), y[chosen])))
         sigma = task_plan.noise_multiplier * clip_norm
         for name, p in model.named_parameters():
             noise = torch.normal(0.0, sigma, size=p.shape, generator=rng)
