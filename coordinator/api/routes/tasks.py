@@ -132,7 +132,7 @@ def send_task_result(task_id: IdPath, body: SendResult, signer: SignerDep) -> Su
 
 @router.post("/{task_id}/models", response_model=Submitted, responses=QUEUED, status_code=201)
 def commit_model(task_id: IdPath, body: CommitModel, signer: SignerDep) -> Submitted | JSONResponse:
-    """Commit the open round's aggregated model (pallet call `commit_model`)."""
+    """Attest a round's model as a validator: committed once the threshold agree (`commit_model`)."""
     call = calls.commit_model(task_id, body.round, body.cid, body.hash, body.accepted)
     return signer.execute(call, body)
 
