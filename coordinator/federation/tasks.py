@@ -10,7 +10,7 @@ from decentralml import bundle, codec
 from decentralml.admission import Admission
 from decentralml.content import ContentStore
 from decentralml.crypto import sealing_statement, verify_sealing_key
-from decentralml.manifest import ContentRef, PrivacySpec, SealingStatement, TaskManifest
+from decentralml.manifest import ContentRef, SealingStatement, TaskManifest
 from decentralml.models import ModelSpec, build, weights_of
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.events import TaskCreated
@@ -66,9 +66,11 @@ def publish_task(
     """
     if sealing is not None:
         verify_sealing_key(sealing, validator)
-        privacy = PrivacySpec(
-            seal_to=[SealingStatement.model_validate(sealing)],
-            creator=SealingStatement.model_validate(sealing_statement(creator)),
+        privacy = manifest.privacy.model_copy(  # keeps the manifest's differential privacy, if any
+            update={
+                "seal_to": [SealingStatement.model_validate(sealing)],
+                "creator": SealingStatement.model_validate(sealing_statement(creator)),
+            }
         )
         manifest = manifest.model_copy(update={"privacy": privacy})
     stored = store.put(bundle.sign(manifest, creator))

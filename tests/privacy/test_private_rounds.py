@@ -16,8 +16,10 @@ from decentralml import codec
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.crypto import SealError
 from decentralml.data import DataSpec, digits
+from decentralml.manifest import DPSpec, PrivacySpec
 from decentralml.models import ModelSpec
 from decentralml.privacy import sealing
+from decentralml.privacy.dp import BudgetExhaustedError
 from decentralml.privacy.models import model_bytes
 from decentralml_bindings import DecentralMl, calls, errors
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE
@@ -119,3 +121,30 @@ def test_a_curious_worker_reads_nothing_and_a_copier_earns_nothing(
     # An IPFS reader learns the recipients' public keys and the sizes, nothing of the weights.
     header = json.loads(sealed_model[10 : 10 + int.from_bytes(sealed_model[6:10], "little")])
     assert set(header) == {"chunk", "context", "recipients"}
+
+
+@pytest.mark.devnet
+def test_a_worker_stops_before_its_privacy_budget_runs_out_and_sends_nothing(
+    chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    # Prepare: a private task with DP whose fixed noise lets a worker train one round within ε=1.2.
+    dp_spec = DPSpec(epsilon=1.2, noise_multiplier=1.0, clip_norm=1.0)
+    base = initial_manifest(store, "dp-test", MODEL, data=DataSpec(parts=4))
+    base = base.model_copy(update={"privacy": PrivacySpec(dp=dp_spec)})
+    task = publish(chain, store, base, rounds=3, workers=2)
+    manifest = task.manifest
+    assert manifest.privacy.dp == dp_spec and manifest.privacy.sealed
+    (bob,) = enlist(chain, store, task, {BOB: Behaviour.HONEST}, tmp_path)
+    weights = initial_weights(store, manifest)
+
+    # Execute: round 1 fits the budget; round 2 would not.
+    first = bob.train_round(task.task_id, 1, manifest, weights)
+    with pytest.raises(BudgetExhaustedError, match="above the task's budget ε=1.2"):
+        bob.train_round(task.task_id, 2, manifest, weights)
+
+    # Assert: ε reported with the update; nothing sent on chain for round 2; a restart agrees.
+    assert first.epsilon is not None
+    assert 0 < first.epsilon <= 1.2
+    assert chain.result_of(task.task_id, 2, BOB.ss58_address) is None
+    ledger = json.loads((tmp_path / BOB.ss58_address / f"dp-{task.task_id}.json").read_text())
+    assert ledger["rounds"] == [1]
