@@ -133,7 +133,8 @@ def test_a_worker_stops_before_its_privacy_budget_runs_out_and_sends_nothing(
     base = base.model_copy(update={"privacy": PrivacySpec(dp=dp_spec)})
     task = publish(chain, store, base, rounds=3, workers=2)
     manifest = task.manifest
-    assert manifest.privacy.dp == dp_spec and manifest.privacy.sealed
+    assert manifest.privacy.dp == dp_spec
+    assert manifest.privacy.sealed
     (bob,) = enlist(chain, store, task, {BOB: Behaviour.HONEST}, tmp_path)
     weights = initial_weights(store, manifest)
 
