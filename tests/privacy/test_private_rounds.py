@@ -140,7 +140,7 @@ def test_a_worker_stops_before_its_privacy_budget_runs_out_and_sends_nothing(
 
     # Execute: round 1 fits the budget; round 2 would not.
     first = bob.train_round(task.task_id, 1, manifest, weights)
-    with pytest.raises(BudgetExhaustedError, match="above the task's budget ε=1.2"):
+    with pytest.raises(BudgetExhaustedError, match=r"above the task's budget ε=1\.2"):
         bob.train_round(task.task_id, 2, manifest, weights)
 
     # Assert: ε reported with the update; nothing sent on chain for round 2; a restart agrees.
