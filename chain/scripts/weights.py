@@ -34,6 +34,9 @@ FUNCTIONS: dict[str, list[str]] = {
     "revoke_model": [],
     "on_initialize_expiry": ["n"],
     "reap": ["n"],
+    "dispute_round": [],
+    "resolve_dispute": ["n"],
+    "publish_model": [],
 }
 
 
