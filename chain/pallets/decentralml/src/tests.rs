@@ -815,10 +815,13 @@ mod committee {
 			assert_ok!(validate(VALIDATOR_3, poisoned, true));
 			assert_ok!(validate(VALIDATOR_3, good, true));
 			assert_ok!(attest(VALIDATOR_3, task_id, H2, vec![good, poisoned]));
+			assert_ok!(validate(VALIDATOR, good, true)); // the second approval settles it
 			for member in [VALIDATOR, VALIDATOR_2] {
-				assert_ok!(validate(member, good, true));
 				assert_ok!(validate(member, poisoned, false));
 			}
+			// A member whose verdict comes after the threshold settled the result is refused: a
+			// committee member reads the result's status before it votes.
+			assert_noop!(validate(VALIDATOR_2, good, true), Error::<Test>::ResultAlreadySettled);
 			assert_eq!(result(good).status, ResultSubmissionStatus::Accepted);
 			assert_eq!(result(poisoned).status, ResultSubmissionStatus::Rejected);
 			assert_ok!(attest(VALIDATOR, task_id, H1, vec![good]));
