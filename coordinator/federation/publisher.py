@@ -12,9 +12,11 @@ import logging
 
 from substrateinterface import Keypair
 
-from decentralml.content import ContentStore
+from decentralml.content import ContentError, ContentStore
+from decentralml.crypto import SealError
 from decentralml.privacy.models import model_bytes
 from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings.errors import ChainError
 from decentralml_bindings.types import ModelStatus
 
 log = logging.getLogger(__name__)
@@ -39,9 +41,15 @@ class Publisher:
                 continue
             if model.status is not ModelStatus.APPROVED or model.committed_by != self.address:
                 continue
-            plaintext = model_bytes(self.store, model, self.key)
-            stored = self.store.put(plaintext)
-            self.chain.submit(calls.publish_model(model_id, stored.cid, model.hash), self.key)
+            try:
+                plaintext = model_bytes(self.store, model, self.key)
+                stored = self.store.put(plaintext)
+                self.chain.submit(calls.publish_model(model_id, stored.cid, model.hash), self.key)
+            except (ContentError, SealError, ChainError) as failed:  # the others still get published
+                log.warning(
+                    "a released model could not be published", extra={"model": model_id, "error": str(failed)}
+                )
+                continue
             self.settled.add(model_id)
             done.append(model_id)
             log.info("released model published", extra={"model": model_id, "cid": stored.cid})

@@ -82,8 +82,8 @@ def test_a_signed_bundle_round_trips_and_bad_ones_are_refused_before_any_work(
     }
     blocks = chain.block_number()
 
-    assert load_task(chain, store, honest.task_id) == manifest
-    assert daemon.suitable(honest.task_id) == manifest
+    assert load_task(chain, store, honest.task_id) == honest.manifest
+    assert daemon.suitable(honest.task_id) == honest.manifest
     for task_id, message in cases.items():
         with pytest.raises(bundle.BundleError, match=message.replace("(", r"\(")):
             load_task(chain, store, task_id)

@@ -139,7 +139,7 @@ def test_release_is_gated_by_two_of_three_council_votes_and_revocation_withdraws
     assert served.status_code == 200
     assert sha256_hex(served.content) == sha256_hex(data) == served.headers["x-dml-sha256"]
     assert released_view["status"] == "Approved"
-    assert before_revocation == manifest
+    assert before_revocation == based.manifest
     assert revoked["executed"] == "ok"
     assert withdrawn.status_code == 410
     assert "withdrawn by the council" in withdrawn.json()["detail"]

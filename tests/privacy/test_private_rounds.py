@@ -15,11 +15,11 @@ from coordinator.federation.tasks import initial_manifest, initial_weights
 from decentralml import codec
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.crypto import SealError
-from decentralml.data import DataSpec, digits
+from decentralml.data import DataSpec, digits, partition
 from decentralml.manifest import DPSpec, PrivacySpec
 from decentralml.models import ModelSpec
 from decentralml.privacy import sealing
-from decentralml.privacy.dp import BudgetExhaustedError
+from decentralml.privacy.dp import BudgetExhaustedError, plan
 from decentralml.privacy.models import model_bytes
 from decentralml_bindings import DecentralMl, calls, errors
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE
@@ -127,9 +127,13 @@ def test_a_curious_worker_reads_nothing_and_a_copier_earns_nothing(
 def test_a_worker_stops_before_its_privacy_budget_runs_out_and_sends_nothing(
     chain: DecentralMl, store: ContentStore, tmp_path: Path
 ) -> None:
-    # Prepare: a private task with DP whose fixed noise lets a worker train one round within ε=1.2.
-    dp_spec = DPSpec(epsilon=1.2, noise_multiplier=1.0, clip_norm=1.0)
+    # Prepare: a private task with DP whose fixed noise and budget let Bob (part 0) train one round
+    # but not two.
     base = initial_manifest(store, "dp-test", MODEL, data=DataSpec(parts=4))
+    examples = len(partition(base.data, 0).y)
+    probe = plan(DPSpec(epsilon=100, noise_multiplier=3.0), "classification", examples, 32, 5, 3)
+    budget = round((probe.epsilon_after(1) + probe.epsilon_after(2)) / 2, 3)
+    dp_spec = DPSpec(epsilon=budget, noise_multiplier=3.0, clip_norm=1.0)
     base = base.model_copy(update={"privacy": PrivacySpec(dp=dp_spec)})
     task = publish(chain, store, base, rounds=3, workers=2)
     manifest = task.manifest
@@ -140,12 +144,12 @@ def test_a_worker_stops_before_its_privacy_budget_runs_out_and_sends_nothing(
 
     # Execute: round 1 fits the budget; round 2 would not.
     first = bob.train_round(task.task_id, 1, manifest, weights)
-    with pytest.raises(BudgetExhaustedError, match=r"above the task's budget ε=1\.2"):
+    with pytest.raises(BudgetExhaustedError, match=f"above the task's budget ε={budget:g}"):
         bob.train_round(task.task_id, 2, manifest, weights)
 
     # Assert: ε reported with the update; nothing sent on chain for round 2; a restart agrees.
     assert first.epsilon is not None
-    assert 0 < first.epsilon <= 1.2
+    assert 0 < first.epsilon <= budget
     assert chain.result_of(task.task_id, 2, BOB.ss58_address) is None
     ledger = json.loads((tmp_path / BOB.ss58_address / f"dp-{task.task_id}.json").read_text())
     assert ledger["rounds"] == [1]
