@@ -23,6 +23,7 @@ from decentralml.lm.tokenizer import train_tokenizer
 from decentralml.lm.transformer import TransformerSpec
 from decentralml.manifest import ManifestError
 from decentralml.models import ModelSpec
+from decentralml.privacy import sealing
 from decentralml.training import TrainSpec
 from decentralml_bindings.dev import ALICE, FERDIE
 from support.devnet import ROOT
@@ -273,9 +274,11 @@ def test_an_own_text_task_with_its_bpe_tokenizer_is_refereed_and_committed_on_ch
     for name in ("heapq", "pprint"):
         (charlie_share / f"{name}.py").write_text(stdlib_sources()[name])
     folder = tmp_path / "task"
+    statement = tmp_path / "ferdie-sealing.json"  # Ferdie's signed key: updates are sealed to him
+    statement.write_text(json.dumps(crypto.sealing_statement(FERDIE)))
     assert _init(
         folder, creator, held_out, "--field", "code", "--release", "none", "--tokens-per-round", "4096",
-        "--learning-rate", "0.003", "--judge-windows", "64",
+        "--learning-rate", "0.003", "--judge-windows", "64", "--sealing-statement", str(statement),
     ) == 0  # fmt: skip
     capsys.readouterr()
     pack = ["--json", "--key", "//Alice", "task", "pack", str(folder), "--ipfs-api", ipfs_daemon.api]
@@ -298,3 +301,18 @@ def test_an_own_text_task_with_its_bpe_tokenizer_is_refereed_and_committed_on_ch
     assert chain.task(task_id).committed_rounds == 3
     losses = [o.validation_loss for o in outcomes]
     assert losses[0] > losses[1] > losses[2], losses
+    # Nothing the task put in IPFS for its updates and held-out text holds the corpus in the clear.
+    assert manifest.privacy.sealed
+    corpus = [line.encode() for line in held_out.read_text().splitlines() if len(line.strip()) > 30]
+    corpus += [line.encode() for line in stdlib_sources()["heapq"].splitlines() if len(line.strip()) > 30]
+    assert len(corpus) > 20
+    validation = manifest.data.validation
+    assert validation is not None
+    blobs = [store.get(validation.cid, validation.sha256)]
+    for outcome in outcomes:
+        for result_id in outcome.accepted:
+            result = chain.result(result_id)
+            blobs.append(store.get(result.cid, result.hash))
+    assert all(sealing.is_sealed(blob) for blob in blobs[1:])
+    for blob in blobs:
+        assert not any(line in blob for line in corpus)
