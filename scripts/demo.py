@@ -108,7 +108,7 @@ def publish_demo_source(
         workers=total,
         reward_per_result=int(args.reward * UNIT),
         validator=FERDIE.ss58_address,
-        sealing=sealing_statement(FERDIE),
+        sealing=None if args.unsealed else sealing_statement(FERDIE),
     )
     return task.task_id, [["--data-part", str(i)] for i in range(total)]
 
@@ -427,6 +427,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--superlink-port", type=int, default=9091)
     parser.add_argument("--free-ports", action="store_true", help="pick free loopback ports instead")
+    parser.add_argument(
+        "--unsealed",
+        action="store_true",
+        help="digits and lm: publish the task without sealing (only to measure what sealing costs)",
+    )
     parser.add_argument(
         "--insecure-superlink", action="store_true", help="no TLS and no node authentication (loopback only)"
     )

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from decentralml.content import ContentStore, sha256_hex
+from decentralml.crypto import SealError
 from decentralml.privacy import sealing
 from decentralml.privacy.models import model_bytes
 from decentralml_bindings import DecentralMl
-from decentralml_bindings.dev import FERDIE
+from decentralml_bindings.dev import ALICE, FERDIE
 from decentralml_bindings.types import ResultSubmissionStatus
 from scripts import demo
 from support.devnet import ROOT
@@ -57,6 +58,16 @@ def test_federated_rounds_through_flower_are_committed_by_hash(tmp_path: Path) -
                 if ours and result is not None and result.status == ResultSubmissionStatus.ACCEPTED:
                     accepted.append(result_id)
             assert list(model.accepted) == accepted
+            # Read as anyone with chain RPC and IPFS would: every update of the Flower round is
+            # sealed; the creator (Alice) cannot open one, the validator (Ferdie) can.
+            for result_id in accepted:
+                result = chain.result(result_id)
+                assert result is not None
+                blob = store.get(result.cid, result.hash)
+                context = sealing.Context("update", task_id, round_, result.worker)
+                with pytest.raises(SealError):
+                    sealing.open_bytes(blob, ALICE, context)
+                assert sealing.open_bytes(blob, FERDIE, context).startswith(b"DMLW1")
             checked.append(round_)
 
     summary = demo.run(args, tmp_path / "work", inspect)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-import numpy as np
 from substrateinterface import Keypair
 from torch import nn
 
@@ -178,8 +177,9 @@ class Trainer:
 
 
 def _tampered(data: bytes) -> bytes:
-    """The same layout with the last parameter changed: decodable, but not the bytes hashed."""
+    """The same bytes with the lowest bit of the last one flipped: the same layout (a plaintext
+    update still decodes), but not the bytes hashed on chain. Adding to a value would not do: a
+    sealed update's last bytes read as a float can be too large for +1 to change them."""
     changed = bytearray(data)
-    value = np.frombuffer(bytes(changed[-4:]), dtype=codec.DTYPE)[0]
-    changed[-4:] = np.array([value + 1.0], dtype=codec.DTYPE).tobytes()
+    changed[-1] ^= 1
     return bytes(changed)

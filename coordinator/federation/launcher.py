@@ -34,6 +34,7 @@ from decentralml_bindings.types import TaskInfo, TaskStatus
 log = logging.getLogger(__name__)
 OPEN = (TaskStatus.CREATED, TaskStatus.IN_PROGRESS)
 UNREACHABLE_BACKOFF_SECONDS = 60.0
+PUBLISH_SECONDS = 10.0  # how often the publisher looks for models the council released
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Launcher:
     ) -> None:
         self.chain, self.store, self.superlink, self.root = chain, store, superlink, root
         self.publisher = publisher
+        self.next_publish = 0.0  # monotonic time of the next look for released models
         self.attempts, self.retry_seconds = attempts, retry_seconds
         self.key = validator
         self.validator = str(validator.ss58_address)
@@ -171,8 +173,9 @@ class Launcher:
                 self.tick()
             except Exception as failed:  # the chain or IPFS is down: try again next tick
                 log.warning("launcher tick failed", extra={"error": repr(failed)})
-            try:
-                if self.publisher is not None:
+            try:  # releases are rare: looked for every PUBLISH_SECONDS, not every tick
+                if self.publisher is not None and time.monotonic() >= self.next_publish:
+                    self.next_publish = time.monotonic() + PUBLISH_SECONDS
                     self.publisher.tick()
             except Exception as failed:  # likewise: the release is published on a later tick
                 log.warning("publishing released models failed", extra={"error": repr(failed)})

@@ -23,23 +23,30 @@ log = logging.getLogger(__name__)
 
 
 class Publisher:
+    """Publishes the released models this validator committed. Each model id is read once when it
+    appears; after that only this validator's models still awaiting the council are read again."""
+
     def __init__(self, chain: DecentralMl, store: ContentStore, validator: Keypair) -> None:
         self.chain, self.store, self.key = chain, store, validator
         self.address = str(validator.ss58_address)
-        self.settled: set[int] = set()  # published or revoked: nothing more to do
+        self.seen = 0  # model ids below this were looked at
+        self.pending: set[int] = set()  # committed by this validator, not published or revoked yet
 
     def tick(self) -> list[int]:
         """Publish every released, unpublished model this validator committed; the ids published."""
         _, _, next_model = self.chain.next_ids()
+        for model_id in range(self.seen, next_model):
+            model = self.chain.model(model_id)
+            if model is not None and model.committed_by == self.address and model.published is None:
+                self.pending.add(model_id)
+        self.seen = max(self.seen, next_model)
         done = []
-        for model_id in range(next_model):
-            if model_id in self.settled:
-                continue
+        for model_id in sorted(self.pending):
             model = self.chain.model(model_id)
             if model is None or model.status is ModelStatus.REVOKED or model.published is not None:
-                self.settled.add(model_id)
+                self.pending.discard(model_id)
                 continue
-            if model.status is not ModelStatus.APPROVED or model.committed_by != self.address:
+            if model.status is not ModelStatus.APPROVED:
                 continue
             try:
                 plaintext = model_bytes(self.store, model, self.key)
@@ -50,7 +57,7 @@ class Publisher:
                     "a released model could not be published", extra={"model": model_id, "error": str(failed)}
                 )
                 continue
-            self.settled.add(model_id)
+            self.pending.discard(model_id)
             done.append(model_id)
             log.info("released model published", extra={"model": model_id, "cid": stored.cid})
         return done
