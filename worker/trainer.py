@@ -32,6 +32,7 @@ from decentralml.privacy.recipients import update_recipients
 from decentralml.privacy.sealing import Context, seal_bytes
 from decentralml.training import train
 from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings.types import TaskInfo
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ class Trainer:
         already = self.chain.result_of(task_id, round_, self.address)
         if already is not None:
             return self._resend(task_id, round_, already)
-        recipients = self._recipients(task_id, manifest)  # checked before any work is done
+        task = self.chain.task(task_id) if manifest.privacy.sealed or manifest.privacy.dp else None
+        recipients = self._recipients(task_id, manifest, task)  # checked before any work is done
         objective = manifest.data.schema_of().objective
         model = build(manifest.model)
         load_weights(model, global_weights)
@@ -90,7 +92,10 @@ class Trainer:
             loss = train(model, self.data, manifest.training, objective, round_)
             weights = weights_of(model)
         else:  # spends its budget (or refuses: BudgetExhaustedError) before any training
-            loss, weights, epsilon = self._train_private(task_id, round_, manifest, model, global_weights)
+            rounds = task.rounds if task is not None else round_
+            loss, weights, epsilon = self._train_private(
+                task_id, round_, rounds, manifest, model, global_weights
+            )
         if self.behaviour is Behaviour.POISON:
             weights = {
                 n: global_weights[n] - POISON_SCALE * (w - global_weights[n]) for n, w in weights.items()
@@ -128,15 +133,14 @@ class Trainer:
         self,
         task_id: int,
         round_: int,
+        rounds: int,
         manifest: TaskManifest,
         model: nn.Module,
         global_weights: codec.Weights,
     ) -> tuple[float, codec.Weights, float]:
-        """One round under the task's DP: (loss, weights, ε spent after it)."""
+        """One round of a task of `rounds` rounds under the task's DP: (loss, weights, ε spent after it)."""
         spec, training = manifest.privacy.dp, manifest.training
         assert spec is not None
-        task = self.chain.task(task_id)
-        rounds = task.rounds if task is not None else round_
         objective = manifest.data.schema_of().objective
         task_plan = dp.plan(spec, objective, len(self.data), training.batch_size, training.epochs, rounds)
         epsilon = dp.Ledger(self.state_dir / f"dp-{task_id}.json").charge(task_plan, round_)
@@ -154,12 +158,11 @@ class Trainer:
         loss = train(model, self.data, training, objective, round_)
         return loss, dp.noisy_update(weights_of(model), global_weights, task_plan, spec.clip_norm), epsilon
 
-    def _recipients(self, task_id: int, manifest: TaskManifest) -> list[str]:
-        """The validators' sealing keys (verified against the task's validators on chain); empty
-        when the task does not seal."""
+    def _recipients(self, task_id: int, manifest: TaskManifest, task: TaskInfo | None) -> list[str]:
+        """The validators' sealing keys (verified against `task`'s validators, as read from the
+        chain); empty when the task does not seal."""
         if not manifest.privacy.sealed:
             return []
-        task = self.chain.task(task_id)
         if task is None:
             raise RuntimeError(f"task {task_id} is not on chain")
         return update_recipients(manifest.privacy, task.validators)
