@@ -71,15 +71,36 @@ class Launcher:
         self.manifests: dict[int, TaskManifest] = {}  # admitted and judgeable
         # Tasks whose bundle IPFS could not deliver: left alone until then (a fetch can block).
         self.unreachable_until: dict[int, float] = {}
+        # The task scan: ids below `seen` were looked at; `watching` may still need this validator.
+        self.seen = 0
+        self.watching: set[int] = set()
+        self.scanned_at: str | None = None  # the head `open` was read at
+        self.open: list[tuple[int, TaskInfo]] = []
 
     def open_tasks(self) -> list[tuple[int, TaskInfo]]:
-        """Open tasks that list this coordinator's validator."""
+        """Open tasks that list this coordinator's validator, as of the finalized head.
+
+        Read again only when the head moved (nothing changes between blocks), and then only the
+        new task ids and the tasks still open for this validator: a task that ended, was refused
+        here or does not name this validator (fixed at creation) is never read again. Reading every
+        task on every tick kept a devnet with a few hundred tasks too busy to answer anyone else."""
+        _, head = self.chain.finalized_head()
+        if head == self.scanned_at:
+            return self.open
         next_task, _, _ = self.chain.next_ids()
+        self.watching.update(range(self.seen, next_task))
+        self.seen = max(self.seen, next_task)
         found = []
-        for task_id in range(next_task):
-            task = self.chain.task(task_id)
-            if task and task.status in OPEN and self.validator in task.validators:
-                found.append((task_id, task))
+        for task_id in sorted(self.watching - self.refused):
+            task = self.chain.task(task_id, at=head)
+            if task is None:  # created after the finalized head: read again at a later one
+                continue
+            if task.status not in OPEN or self.validator not in task.validators:
+                self.watching.discard(task_id)
+                continue
+            found.append((task_id, task))
+        self.watching -= self.refused
+        self.scanned_at, self.open = head, found
         return found
 
     def _refuse(self, task_id: int, reason: str) -> None:

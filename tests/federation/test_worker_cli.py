@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -48,12 +49,20 @@ def test_sigterm_stops_a_waiting_worker_cleanly(devnet: Devnet, tmp_path: os.Pat
         "--key", "//Bob", "--json", "worker", "run", "--data-part", "0", "--state-dir", str(tmp_path),
         chain_url=devnet.url,
     )  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(8)  # connected to the chain, polling a coordinator that does not answer
-    assert process.poll() is None, process.communicate()
+    log = Path(tmp_path) / "worker.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    # Wait until it is connected to the chain and polling a coordinator that does not answer (a
+    # fixed sleep was too short on a loaded machine: the signal came before the handler).
+    deadline = time.monotonic() + 180
+    while "unreachable" not in log.read_text():
+        assert process.poll() is None, (process.communicate(), log.read_text())
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
 
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
+    out, _ = process.communicate(timeout=60)
+    err = log.read_text()
 
     assert process.returncode == 0, err
     assert '"tasks_served": 0' in out
