@@ -72,8 +72,30 @@ class ValidationPolicy(BaseModel):
     norm_factor: float = Field(
         3.0,
         gt=1,
-        description="reject an update whose distance from the global model exceeds this "
-        "multiple of the round's median distance",
+        description="reject an update whose distance from the global model exceeds this multiple of "
+        "the round's median distance (or of the referee's own update's, if larger: tiny updates cannot "
+        "pull the limit down onto honest ones)",
+    )
+    copy_cosine: float = Field(
+        0.999,
+        gt=0,
+        le=1,
+        description="updates whose deltas have at least this cosine similarity are copies of one "
+        "another: only the first on chain is judged, the rest are rejected as Duplicate",
+    )
+    min_contribution: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="reject as NoContribution an update closer to the global model than this fraction "
+        "of the round's distance scale (the model sent back, perhaps with a little noise)",
+    )
+    contribution_budget: int = Field(
+        128,
+        ge=8,
+        le=4096,
+        description="validation passes the contribution scores may spend in a round (exact Shapley "
+        "values up to 6 updates, sampled permutations beyond)",
     )
     max_norm: float | None = Field(None, gt=0, description="reject any update farther than this")
     max_examples: int | None = Field(

@@ -3,7 +3,8 @@
 An update is rejected when it
 - does not fit the task's model (names, shapes) or holds non-finite values: `Malformed`;
 - lies farther from the global model than `norm_factor` times the round's median distance (or
-  `max_norm`): `Outlier` (sign-flipped or scaled updates land here);
+  the referee's own update's distance, if larger, so tiny updates cannot pull the limit down onto
+  honest ones; or `max_norm`): `Outlier` (sign-flipped or scaled updates land here);
 - points away from the referee's own update (trained from the global model on the validation
   set) with a cosine below `min_cosine`: `LowTrust` (sign-flipped and inner-product-manipulation
   updates land here, whatever their length);
@@ -18,11 +19,23 @@ An update is rejected when it
   raised by `max_loss_rise`: an anchored floor that does not fall with a poisoned global model).
   An honest worker with a skewed share improves the mean even when its model alone scores
   badly, so it stays.
+- is a copy: its delta's cosine with an earlier result's (lower result id) is at least
+  `copy_cosine`: `Duplicate` (one trainer behind k accounts, or a copier, counts once);
+- adds nothing: it lies closer to the global model than `min_contribution` times that scale (the
+  model sent back, with a little noise): `NoContribution`. Found before the harm check, so such
+  updates cannot dilute the mean the others are judged by.
 - (optional, off by default) alone scores below the global model's validation score minus
   `max_accuracy_drop`: `FailedValidation`. The score is the task kind's primary metric
   (`metrics.PRIMARY`): accuracy for classification, R² for regression.
-Updates are read from their spool files one at a time, never all at once: the checks hold the
-global model, the running sum of the deltas and one update.
+Updates are read from their spool files one at a time for the checks (the global model, the
+running sum of the deltas and one update); the contribution scores hold the deltas of the updates
+that passed every other check.
+An approved update's `pay` is its share of the per-result reward (`contribution.pay_shares`): its
+Shapley value of the round's validation-loss gain (`decentralml.judging.contribution`). The model
+sent back with noise as large as an update passes the distance check but adds nothing: valued
+about zero, it is paid about nothing. One valued below zero passed the harm check: it stays in the
+aggregate and is paid nothing for the round (an honest skewed share sometimes pulls against the
+rest for a round; single-round values are noisy, so they reject nothing by themselves).
 """
 
 from __future__ import annotations
@@ -36,6 +49,7 @@ from torch import nn
 
 from decentralml.aggregation import UpdateFile, read_slices, unflatten
 from decentralml.codec import Weights
+from decentralml.judging.contribution import copy_groups, pay_shares, shapley
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
 from decentralml.metrics import PRIMARY
@@ -51,7 +65,8 @@ class Check:
     """The verdict on one update: approved, or the reason it was not; its score in ppm, clamped to
     0..1,000,000, and `metric` the primary metric's value of the update alone on the validation
     set; `harm` the validation loss the round's mean gained by including it (negative: it helped;
-    NaN when it was not part of the mean)."""
+    NaN when it was not part of the mean); `contribution` its Shapley value of the round's loss
+    gain (NaN when it was not scored) and `pay` the share of the reward it earns, in ppm."""
 
     key: int
     approved: bool
@@ -60,6 +75,8 @@ class Check:
     metric: float
     distance: float
     harm: float = float("nan")
+    contribution: float = float("nan")
+    pay: int = 0
 
 
 def check_updates(
@@ -71,12 +88,15 @@ def check_updates(
     objective: Objective = "classification",
     floor_loss: float | None = None,
     reference: UpdateFile | None = None,
+    seed: Sequence[int] = (0,),
 ) -> tuple[float, list[Check]]:
     """(global model's validation score, a Check per (key, update)) in the order given.
 
     With `reference` (the referee's own update, trained from the global model on the validation
     set) and `policy.min_cosine` set, an update whose delta points away from the reference's
-    (cosine below `min_cosine`) is rejected as `LowTrust` before the contribution check."""
+    (cosine below `min_cosine`) is rejected as `LowTrust` before the contribution check. `seed`
+    (the task and round) seeds the contribution scores' sampled permutations. Keys are result ids:
+    of near-identical updates, the lowest key is the one judged."""
     primary = PRIMARY[objective]
     model = build(spec)
     load_weights(model, global_weights)
@@ -87,10 +107,11 @@ def check_updates(
     measured: dict[int, tuple[float, float]] = {}  # key -> (distance, metric alone)
     cosines: dict[int, float] = {}
     own = None
-    if reference is not None and policy.min_cosine is not None and reference.layout == layout:
+    own_norm = 0.0
+    if reference is not None and reference.layout == layout:
         own = reference.read(0, reference.size).astype(np.float64) - origin
         own_norm = float(np.linalg.norm(own))
-        own = own / own_norm if own_norm > 0 else None
+        own = own / own_norm if own_norm > 0 and policy.min_cosine is not None else None
     for key, update in updates:
         if update.layout != layout:
             continue
@@ -103,15 +124,25 @@ def check_updates(
         if own is not None:
             cosines[key] = float(np.dot(delta, own)) / max(float(np.sqrt(squares)), 1e-30)
         total += delta
-    distances = [d for d, _ in measured.values()]
-    limit = policy.norm_factor * float(np.median(distances)) if len(distances) >= 3 else float("inf")
-    if policy.max_norm is not None:
-        limit = min(limit, policy.max_norm)
     files = dict(updates)
     reasons: dict[int, Reason] = {}
+    in_order = sorted(measured)
+    for group in copy_groups(in_order, _gram([files[k] for k in in_order], origin), policy.copy_cosine):
+        for key in group[1:]:
+            reasons[key] = "Duplicate"
+            total -= _delta(files[key], origin)
+    distances = [d for k, (d, _) in measured.items() if k not in reasons]
+    scale = max(float(np.median(distances)), own_norm) if distances else own_norm
+    limit = policy.norm_factor * scale if len(distances) >= 3 else float("inf")
+    if policy.max_norm is not None:
+        limit = min(limit, policy.max_norm)
     for key, (distance, _) in measured.items():
+        if key in reasons:
+            continue
         if distance > limit:
             reasons[key] = "Outlier"
+        elif distance < policy.min_contribution * scale:  # the model sent back: it cannot add anything
+            reasons[key] = "NoContribution"
         elif policy.min_cosine is not None and cosines.get(key, 1.0) < policy.min_cosine:
             reasons[key] = "LowTrust"
         else:
@@ -132,6 +163,16 @@ def check_updates(
     for key, harm in harms.items():
         if harm is None:
             reasons[key] = "FailedValidation"
+    players = sorted(k for k in measured if k not in reasons)
+    found = shapley(
+        origin,
+        {k: _delta(files[k], origin) for k in players},
+        {k: files[k].weight for k in players},
+        lambda flat: _loss(model, flat, layout, validation, objective),
+        budget=policy.contribution_budget,
+        seed=seed,
+    )
+    pay = pay_shares(found.values)
     checks = []
     for key, _ in updates:
         if key not in measured:
@@ -146,10 +187,24 @@ def check_updates(
         ):
             reason = "FailedValidation"
         ppm = round(min(max(value, 0.0), 1.0) * 1_000_000) if np.isfinite(value) else 0
-        found = harms.get(key)
-        harm = float("nan") if found is None else found
-        checks.append(Check(key, reason is None, ppm, reason, value, distance, harm))
+        harmed = harms.get(key)
+        harm = float("nan") if harmed is None else harmed
+        contribution = found.values.get(key, float("nan"))
+        paid = pay.get(key, 0) if reason is None else 0
+        checks.append(Check(key, reason is None, ppm, reason, value, distance, harm, contribution, paid))
     return baseline, checks
+
+
+def _loss(
+    model: nn.Module,
+    flat: NDArray[np.float64],
+    layout: tuple[tuple[str, tuple[int, ...]], ...],
+    validation: Split,
+    objective: Objective,
+) -> float:
+    """The validation loss of the flat parameters `flat`."""
+    load_weights(model, unflatten(flat.astype(np.float32), layout))
+    return score(model, validation, objective)["loss"]
 
 
 def _delta(update: UpdateFile, origin: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -186,9 +241,7 @@ def _contributions(
     are left out together, so each cannot hide behind the others."""
 
     def loss_of(delta_sum: NDArray[np.float64], count: int) -> float:
-        flat = origin + delta_sum / count if count else origin
-        load_weights(model, unflatten(flat.astype(np.float32), layout))
-        return score(model, validation, objective)["loss"]
+        return _loss(model, origin + delta_sum / count if count else origin, layout, validation, objective)
 
     gram = _gram([files[k] for k in keys], origin)
     norms = np.sqrt(np.maximum(np.diag(gram), 1e-30))

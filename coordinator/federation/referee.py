@@ -13,10 +13,11 @@ the worker whose result it is: one that does not open so (another worker's ciphe
 own, or plaintext) is rejected as Unsealable. Updates are opened streamed, file to file. The
 aggregate is sealed to the validators and the creator before it is stored; the chain records the
 sha256 of its plaintext and the CID of the sealed bytes.
-Under AutoAccept a verdict settles its result at once, so approval pays the worker: its score
-(its contribution to the aggregate, relative to the largest) is the share of the reward it is paid,
-and a rejection carries its reason code on chain (Outlier, HashMismatch, Malformed,
-FailedValidation, or LowTrust for an update the rule gave no weight).
+Under AutoAccept a verdict settles its result at once, so approval pays the worker: its score (its
+contribution to the round's validation-loss gain, `decentralml.judging.contribution`) is the share
+of the reward it is paid, and a rejection carries its reason code on chain (Outlier, HashMismatch,
+Malformed, FailedValidation, Duplicate, NoContribution, Unsealable, or LowTrust for an update the
+rule gave no weight).
 """
 
 from __future__ import annotations
@@ -100,15 +101,6 @@ class Received:
         path = directory / f"received-{worker}-{hashlib.sha256(data).hexdigest()[:16]}"
         path.write_bytes(data)
         return cls(worker, path, examples, epsilon)
-
-
-def payout_scores(contributions: dict[int, float]) -> dict[int, int]:
-    """Each accepted result's score in ppm: its contribution to the aggregate relative to the
-    largest one (the chain pays an accepted result that share of the reward per result)."""
-    top = max(contributions.values(), default=0.0)
-    if top <= 0:
-        return {key: 0 for key in contributions}
-    return {key: round(1_000_000 * min(max(value / top, 0.0), 1.0)) for key, value in contributions.items()}
 
 
 def capped(matched: list[tuple[int, UpdateFile]]) -> list[tuple[int, UpdateFile]]:
@@ -323,6 +315,7 @@ class Referee:
             self.objective,
             floor_loss=floor,
             reference=reference,
+            seed=(task_id, round_),
         )
         approved = [c.key for c in checks if c.approved]
         rejected |= {c.key: c.reason or "FailedValidation" for c in checks if not c.approved}
@@ -333,12 +326,12 @@ class Referee:
             new_weights, shares, rule_used = self._aggregate(
                 manifest, [files[r] for r in approved], global_weights, spool, reference
             )
-            contributions = dict(zip(approved, shares, strict=True))
+            weighed = dict(zip(approved, shares, strict=True))
             # An update the rule gave no weight (no trust, or not selected) counted for nothing.
-            for key in [k for k in approved if contributions[k] <= 0]:
+            for key in [k for k in approved if weighed[k] <= 0]:
                 rejected[key] = "LowTrust"
                 approved.remove(key)
-                del contributions[key]
+            contributions = {c.key: c.contribution for c in checks if c.key in approved}
         else:
             new_weights = global_weights
         if reference is not None:
@@ -349,7 +342,7 @@ class Referee:
         model_hash = sha256_hex(data)
         stored = self.store.put(self._seal_model(task_id, round_, manifest, data))
         del data
-        scores = payout_scores(contributions)
+        scores = {c.key: c.pay for c in checks}
         metric = {c.key: c.score for c in checks}
         verdicts = [calls.validate_task_result(r, True, scores[r]) for r in approved]
         verdicts += [

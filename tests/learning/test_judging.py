@@ -19,7 +19,7 @@ from decentralml.rules import RuleParams, aggregate
 from decentralml.training import TrainSpec, score, train
 from decentralml.validation import check_updates
 from decentralml_bindings.dev import FERDIE
-from decentralml_bindings.types import LOW_TRUST
+from decentralml_bindings.types import LOW_TRUST, RejectionReason
 from support.twins import ChainTwin, StoreTwin
 
 SPEC = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
@@ -166,18 +166,91 @@ def test_an_adaptive_attack_at_the_threshold_gets_no_weight_by_default(tmp_path:
     # Execute
     outcome, new_weights = referee.judge(1, 1, manifest, weights, received, spool=tmp_path)
 
-    # Assert: the default (fedavg behind the checks) rejects the four on chain as LowTrust (their
-    # delta points away from the referee's own update), and the committed model is the mean of
-    # the honest updates alone. Without the reference check, the contribution check still
-    # leaves the four out together (FailedValidation).
+    # Assert: the default (fedavg behind the checks) rejects the first of the four on chain as
+    # LowTrust (its delta points away from the referee's own update) and the other three as its
+    # copies (Duplicate), and the committed model is the mean of the honest updates alone. Without
+    # the reference check, the copies are still refused, and the first, alone now, does too little
+    # harm to be left out (one of seven) but is valued below zero and paid nothing.
     assert manifest.aggregation.rule == "fedavg"
     assert size({k: poisoned[k] - origin[k] for k in origin}) == pytest.approx(0.95 * limit, rel=1e-3)
-    assert sorted(outcome.rejected) == [1, 2, 3, 4], outcome.rejected
-    assert set(outcome.rejected.values()) == {"LowTrust"}
+    assert outcome.rejected == {1: "LowTrust", 2: "Duplicate", 3: "Duplicate", 4: "Duplicate"}
     verdicts = {v.result_id: v for v in chain.verdicts}
-    assert all(not verdicts[r].approved and verdicts[r].reason == LOW_TRUST for r in (1, 2, 3, 4))
+    assert not verdicts[1].approved
+    assert verdicts[1].reason == LOW_TRUST
+    assert all(
+        not verdicts[r].approved and verdicts[r].reason == RejectionReason("Duplicate") for r in (2, 3, 4)
+    )
     expected = {k: origin[k] + np.mean([deltas[i][k] for i in range(6)], axis=0) for k in origin}
     for k in origin:
         np.testing.assert_allclose(new_weights[k], expected[k], atol=1e-5)
-    assert [(c.approved, c.reason) for c in checks[:4]] == [(False, "FailedValidation")] * 4
+    assert [(c.approved, c.reason) for c in checks[1:4]] == [(False, "Duplicate")] * 3
+    assert checks[0].contribution < 0
+    assert checks[0].pay == 0
     assert all(c.approved for c in checks[4:])
+
+
+def test_free_riders_and_copies_earn_nothing_and_do_not_move_the_model_or_the_honest_verdicts(
+    tmp_path: Path,
+) -> None:
+    # Prepare: six honest Dirichlet(0.1) workers (results 1-6); three free-riders that send the
+    # global model back with a little noise (7-9); two copies of worker 0's update, each with a
+    # little noise (10, 11): their hashes differ, so the chain takes them.
+    weights, files, validation = _skewed_round(tmp_path)
+    honest = files[:6]
+    rng = np.random.default_rng(11)
+    noop = [
+        {k: v + rng.normal(0, 1e-5, v.shape).astype(np.float32) for k, v in weights.items()} for _ in range(3)
+    ]
+    original = honest[0].weights()
+    copies = [
+        {k: v + rng.normal(0, 1e-5, v.shape).astype(np.float32) for k, v in original.items()}
+        for _ in range(2)
+    ]
+    manifest = TaskManifest(
+        name="gaming",
+        model=SPEC,
+        initial_weights=ContentRef(cid="twin", sha256="0x" + "0" * 64),
+        data=DataSpec(parts=10, alpha=0.1, seed=3),
+    )
+    chain, store = ChainTwin(), StoreTwin()
+    received = []
+    sent = [u.path.read_bytes() for u in honest] + [codec.encode(w) for w in [*noop, *copies]]
+    claims = [u.weight for u in honest] + [float(np.median([u.weight for u in honest]))] * 5
+    for i, (data, examples) in enumerate(zip(sent, claims, strict=True)):
+        stored = store.put(data)
+        chain.send_result(1, 1, f"w{i}", stored.cid, stored.sha256)
+        received.append(Received.spool(tmp_path, f"w{i}", data, int(examples)))
+    alone = Referee(ChainTwin(), StoreTwin(), FERDIE, validation, state_dir=tmp_path / "alone")
+    (tmp_path / "alone").mkdir()
+    for i, data in enumerate(sent[:6]):
+        stored = alone.store.put(data)
+        alone.chain.send_result(1, 1, f"w{i}", stored.cid, stored.sha256)  # type: ignore[attr-defined]
+
+    # Execute: the round as sent, and the honest six alone.
+    outcome, new_weights = Referee(chain, store, FERDIE, validation, state_dir=tmp_path).judge(
+        1, 1, manifest, weights, received, spool=tmp_path
+    )
+    honest_only, honest_weights = alone.judge(1, 1, manifest, weights, received[:6], spool=tmp_path / "alone")
+
+    # Assert: the free-riders add nothing (NoContribution) and the copies are refused (Duplicate);
+    # the honest workers get the verdicts and pay they get when the gamers are absent, and the
+    # committed model is the one the honest six make alone: eleven accounts moved it no more than six.
+    gamers = {k: v for k, v in outcome.rejected.items() if k >= 7}
+    assert gamers == {
+        7: "NoContribution",
+        8: "NoContribution",
+        9: "NoContribution",
+        10: "Duplicate",
+        11: "Duplicate",
+    }
+    assert {k: v for k, v in outcome.rejected.items() if k < 7} == honest_only.rejected
+    assert outcome.accepted == honest_only.accepted
+    assert len(outcome.accepted) >= 5
+    paid = {v.result_id: v.score for v in chain.verdicts if v.approved}  # a rejection is paid nothing
+    assert paid == {v.result_id: v.score for v in alone.chain.verdicts if v.approved}  # type: ignore[attr-defined]
+    # Pay follows the round's validation-loss gain: an honest update valued below zero this round
+    # (its skewed share pulled against the rest) is accepted and paid nothing for it.
+    values = {c.key: c.contribution for c in outcome.checks if c.key in outcome.accepted}
+    assert all((paid[r] > 0) == (values[r] > 0) for r in outcome.accepted), (paid, values)
+    for k in weights:
+        np.testing.assert_allclose(new_weights[k], honest_weights[k], atol=1e-6)

@@ -1,0 +1,1 @@
+"""Judging: what every validator runs the same way on a round's updates (no Flower, no FastAPI)."""

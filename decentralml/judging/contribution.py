@@ -1,0 +1,148 @@
+"""What each accepted update contributed to its round: Shapley values of the validation-loss gain.
+
+Near-identical updates are found first (`copy_groups`: their deltas' cosine is at least the
+policy's `copy_cosine`, transitively). That is a copy of another worker's update, with or without a
+little noise, or one trainer behind several accounts. Only the first of a group on chain (the
+lowest result id: a copier needs the bytes before it can send them) is judged. The rest are
+rejected as `Duplicate`, so k copies move the aggregate as much as one update and earn one
+contribution between them. The players are then the round's updates that passed every check.
+
+The value of a coalition S of players is the validation loss the round gains from S's part of
+the round's aggregate, the others counted as having sent nothing (a zero delta):
+
+    v(S) = loss(global) - loss(global + sum_{p in S} w_p d_p / W),   W = sum of every player's w,
+
+so v(all) is the gain of the aggregate the round commits. A player's contribution is its Shapley
+value: its marginal gain v(S + p) - v(S) averaged over every order in which the players could
+join; the values add up to v(all). A no-op update (the global model sent back, with or without
+noise) adds nothing to any coalition's step, so its value is about zero: the denominator W is the
+same for every coalition, so a no-op cannot earn by shrinking an overshooting step. An honest
+worker with a skewed share adds what the others lack, so its value is positive even when its
+model alone scores badly; a lazy worker (one SGD step) adds a little and is valued so.
+
+With at most `exact_players` players every coalition is evaluated (2^n validation passes). With
+more, permutations are sampled (truncated Monte Carlo: once a permutation's prefix is within
+`truncation` of the whole round's gain, the rest of it adds nothing) until `budget` validation
+passes are spent (or 4 x `budget` permutations drawn). The generator is seeded with the task and
+round and the players are ordered by key (result id), so every validator that judges the same
+round gets the same values.
+
+`pay_shares` turns the values into the share of the per-result reward each result is paid: an
+update adding at least `FULL_PAY` of the round's median positive contribution is paid in full, one
+adding less is paid in proportion, one adding nothing is paid nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from math import factorial
+
+import numpy as np
+from numpy.typing import NDArray
+
+FULL_PAY = 0.5
+"""Fraction of the round's median positive contribution that earns the whole per-result reward."""
+
+Loss = Callable[[NDArray[np.float64]], float]
+"""The validation loss of the flat parameter vector given."""
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """`values`: key -> its Shapley value in loss units; `gain`: v(all players), which the values
+    add up to; `exact`: every coalition was evaluated; `evaluations`: validation passes spent."""
+
+    values: dict[int, float]
+    gain: float
+    exact: bool
+    evaluations: int
+
+
+def copy_groups(keys: Sequence[int], gram: NDArray[np.float64], copy_cosine: float) -> list[list[int]]:
+    """Keys grouped by near-identical deltas (cosine >= `copy_cosine`, transitively); `gram` holds
+    the deltas' pairwise dot products in the order of `keys`. A zero delta is nobody's copy."""
+    norms = np.sqrt(np.maximum(np.diag(gram), 0.0))
+    parent = list(range(len(keys)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in combinations(range(len(keys)), 2):
+        if norms[i] > 0 and norms[j] > 0 and gram[i, j] / (norms[i] * norms[j]) >= copy_cosine:
+            parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(root(i), []).append(key)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+
+
+def shapley(
+    origin: NDArray[np.float64],
+    deltas: dict[int, NDArray[np.float64]],
+    weights: dict[int, float],
+    loss: Loss,
+    *,
+    exact_players: int = 6,
+    budget: int = 128,
+    truncation: float = 0.01,
+    seed: Sequence[int] = (0,),
+) -> Contributions:
+    """The contributions of the updates `deltas` (key -> flat delta from `origin`, weighed by
+    `weights`) to the validation loss `loss`; see the module docstring."""
+    keys = sorted(deltas)
+    n = len(keys)
+    base = loss(origin)
+    total = max(sum(weights[k] for k in keys), 1e-30)
+    cache: dict[int, float] = {0: 0.0}
+
+    def value(mask: int) -> float:
+        if mask not in cache:
+            step = np.zeros_like(origin)
+            for p in range(n):  # in key order: the same sum on every validator
+                if mask >> p & 1:
+                    step += weights[keys[p]] * deltas[keys[p]]
+            found = base - loss(origin + step / total)
+            cache[mask] = found if np.isfinite(found) else -1e30
+        return cache[mask]
+
+    gain = value((1 << n) - 1) if n else 0.0
+    phi = np.zeros(n)
+    exact = n <= exact_players
+    if exact:
+        for p in range(n):
+            others = [q for q in range(n) if q != p]
+            for size in range(n):
+                share = factorial(size) * factorial(n - size - 1) / factorial(n)
+                for coalition in combinations(others, size):
+                    mask = sum(1 << q for q in coalition)
+                    phi[p] += share * (value(mask | 1 << p) - value(mask))
+    else:
+        rng = np.random.default_rng(list(seed))
+        rounds = 0
+        while rounds == 0 or (len(cache) - 1 < budget and rounds < 4 * budget):
+            order = rng.permutation(n)
+            mask, before = 0, 0.0
+            for p in order:
+                if abs(gain - before) <= truncation * abs(gain):
+                    break  # truncated: the rest of this order adds nothing
+                mask |= 1 << int(p)
+                after = value(mask)
+                phi[p] += after - before
+                before = after
+            rounds += 1
+        phi /= rounds
+    return Contributions({k: float(phi[p]) for p, k in enumerate(keys)}, gain, exact, len(cache) - 1)
+
+
+def pay_shares(values: dict[int, float]) -> dict[int, int]:
+    """key -> the share of the per-result reward it is paid, in ppm (see the module docstring)."""
+    positive = [v for v in values.values() if v > 0]
+    if not positive:
+        return {key: 0 for key in values}
+    full = FULL_PAY * float(np.median(positive))
+    return {key: round(1_000_000 * min(max(v / full, 0.0), 1.0)) for key, v in values.items()}
