@@ -28,10 +28,28 @@ standard deviation):
                      the trust rule, the sign-flip of its own delta orthogonal to mu plus just enough
                      mu for a cosine of +0.05 with mu
     count_inflation  claims 100x its examples and sends Gaussian noise
+    threshold_aware  reads the policy and stays at 0.9x of every threshold: -mu at 0.9 of the
+                     distance limit (shrunk as `adaptive` against the harm margin and the floor),
+                     and its colluders' copies noised down to 0.9 x `copy_cosine` with each other
+
+Gaming workers (they attack the payout, not the model):
+
+    free_rider       sends the global model back with a little noise (no training)
+    lazy             one SGD step on one batch of its share
+    copycat          copies an honest worker's update, with a little noise
+    sybil            one trainer behind the 4 accounts: the first trains honestly, the other three
+                     send its update with a little noise
+
+A targeted attack (a hidden behaviour, not lower accuracy):
+
+    backdoor         trains on its share plus a copy of it with the trigger (the bottom-right 2x2
+                     pixels set to white) labelled 0; the run reports the share of triggered test
+                     digits that are not 0 and are classified 0 (its success rate)
 
 Reported per (alpha, rule, attack), over seeds: the final test accuracy, its gap to the same
-rule's clean run, the share of attacker updates accepted, and the share of honest updates
-rejected.
+rule's clean run, the share of attacker updates accepted, the share of honest updates rejected,
+the attackers' pay per update as a share of the honest workers' (each paid the verdict's score;
+for the sybil ring, the three accounts beyond the first), and the backdoor's success rate.
 
     python -m bench.robustness [--seeds 3] [--rounds 20] [--jobs 2] [--rules trust fedavg] [--quick]
 """
@@ -84,7 +102,15 @@ ATTACKS = (
     "min_max",
     "adaptive",
     "count_inflation",
+    "threshold_aware",
+    "free_rider",
+    "lazy",
+    "copycat",
+    "sybil",
+    "backdoor",
 )
+TRIGGER = [54, 55, 62, 63]  # the bottom-right 2x2 pixels of the 8x8 digit
+TARGET_CLASS = 0
 UNFILTERED = "fedavg_unfiltered"
 Flat = NDArray[np.float64]
 
@@ -183,6 +209,36 @@ def _adaptive(scene: Scene) -> Flat:
     return length * direction
 
 
+def _threshold_aware(scene: Scene) -> Flat:
+    """`adaptive` against the checks at 0.9x of each threshold (the caller makes the colluders'
+    copies differ down to 0.9 x `copy_cosine`)."""
+    mu, _ = _mu_sigma(scene)
+    honest_distances = sorted(float(np.linalg.norm(h)) for h in scene.honest)
+    limit = scene.policy.norm_factor * float(np.median(honest_distances))
+    direction = -mu / max(float(np.linalg.norm(mu)), 1e-12)
+    honest_sum = np.sum(scene.honest, axis=0)
+    _, start_loss = _own_metrics(scene, np.zeros_like(mu))
+    _, without = _own_metrics(scene, honest_sum / (WORKERS - ATTACKERS))
+    length = 0.9 * limit
+    for _ in range(10):
+        _, with_all = _own_metrics(scene, (honest_sum + ATTACKERS * length * direction) / WORKERS)
+        harm_ok = with_all - without <= 0.9 * scene.policy.max_harm * with_all
+        if harm_ok and with_all <= 0.9 * start_loss * (1 + scene.policy.max_loss_rise):
+            break
+        length *= 0.7
+    return length * direction
+
+
+def _free_rider(scene: Scene) -> Flat:
+    _, sigma = _mu_sigma(scene)
+    return scene.rng.standard_normal(sigma.shape) * 0.001 * sigma
+
+
+def _copycat(scene: Scene) -> Flat:
+    victim = scene.honest[int(scene.rng.integers(len(scene.honest)))]
+    return victim + scene.rng.normal(0.0, 0.001 * float(np.std(victim)) + 1e-12, victim.shape)
+
+
 def _gaussian(scene: Scene) -> Flat:
     _, sigma = _mu_sigma(scene)
     return scene.rng.standard_normal(sigma.shape) * sigma
@@ -198,7 +254,37 @@ ATTACK_DELTAS: dict[str, Callable[[Scene], Flat]] = {
     "min_max": _min_max,
     "adaptive": _adaptive,
     "count_inflation": _gaussian,
+    "threshold_aware": _threshold_aware,
+    "free_rider": _free_rider,
+    "copycat": _copycat,
 }
+
+
+def _noised_to(crafted: Flat, cosine: float, rng: np.random.Generator) -> Flat:
+    """`crafted` plus noise orthogonal to it, so the two have exactly `cosine` (two such copies
+    have about cosine**2 with each other)."""
+    norm = max(float(np.linalg.norm(crafted)), 1e-12)
+    unit = crafted / norm
+    noise = rng.standard_normal(crafted.shape)
+    noise -= float(noise @ unit) * unit
+    noise *= norm * float(np.tan(np.arccos(cosine))) / max(float(np.linalg.norm(noise)), 1e-12)
+    out: Flat = crafted + noise
+    return out
+
+
+def triggered(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The digits with the backdoor's trigger stamped on."""
+    out = x.copy()
+    out[:, TRIGGER] = 1.0
+    return out
+
+
+def backdoor_success(model: torch.nn.Module, test: Split) -> float:
+    """Share of triggered test digits that are not the target and are classified as it."""
+    keep = test.y != TARGET_CLASS
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(triggered(test.x[keep]))).argmax(dim=1).numpy()
+    return float(np.mean(predicted == TARGET_CLASS))
 
 
 @dataclass
@@ -212,6 +298,10 @@ class Run:
     attackers_accepted: int = 0
     honest_sent: int = 0
     honest_rejected: int = 0
+    honest_pay: int = 0  # sum of the verdicts' scores (ppm of the reward per result)
+    attackers_pay: int = 0  # for the sybil ring: the accounts beyond the first
+    attackers_paid_sent: int = 0  # the updates attackers_pay is over
+    backdoor: float = float("nan")  # the backdoor's success rate on the final model
     seconds: float = 0.0
 
     @property
@@ -256,22 +346,36 @@ def run(alpha: float, seed: int, rule: str, attack: str, rounds: int) -> Run:
                 share = shares[part]
                 model = build(MODEL)
                 load_weights(model, weights)
-                own = share
+                own, training = share, TRAINING.model_copy(update={"seed": seed * 1000 + round_ * 10 + part})
                 if part in attackers and attack == "label_flip":
                     own = Split(share.x, (MODEL.classes - 1 - share.y).astype(share.y.dtype))
-                train(model, own, TRAINING.model_copy(update={"seed": seed * 1000 + round_ * 10 + part}))
+                if part in attackers and attack == "lazy":  # one SGD step on one batch
+                    own = Split(share.x[: TRAINING.batch_size], share.y[: TRAINING.batch_size])
+                    training = training.model_copy(update={"epochs": 1})
+                if part in attackers and attack == "backdoor":
+                    target = np.full_like(share.y, TARGET_CLASS)
+                    own = Split(
+                        np.concatenate([share.x, triggered(share.x)]), np.concatenate([share.y, target])
+                    )
+                train(model, own, training)
                 trained[part] = flatten(weights_of(model)) - start
             honest = [trained[p] for p in present if p not in attackers]
             deltas, claims = {}, {}
             for part in present:
                 claims[part] = len(shares[part].y)
-                if part in attackers and attack in ATTACK_DELTAS:
+                if part in attackers and attack == "sybil" and part != min(attackers):
+                    first = trained[min(attackers)]  # the ring's one trainer
+                    deltas[part] = first + rng.normal(0.0, 0.001 * float(np.std(first)) + 1e-12, first.shape)
+                elif part in attackers and attack in ATTACK_DELTAS:
                     scene = Scene(rule, policy, weights, honest, trained[part], shares[part], rng)
                     crafted = ATTACK_DELTAS[attack](scene)
-                    # The chain refuses a hash twice in a round: colluders that send one update
-                    # make each copy differ by noise far below the update's own scale.
-                    spread = 1e-6 * (float(np.std(crafted)) + 1e-12)
-                    deltas[part] = crafted + rng.normal(0.0, spread, crafted.shape)
+                    if attack == "threshold_aware":  # copies no closer than 0.9 x copy_cosine
+                        deltas[part] = _noised_to(crafted, float(np.sqrt(0.9 * policy.copy_cosine)), rng)
+                    else:
+                        # The chain refuses a hash twice in a round: colluders that send one update
+                        # make each copy differ by noise far below the update's own scale.
+                        spread = 1e-6 * (float(np.std(crafted)) + 1e-12)
+                        deltas[part] = crafted + rng.normal(0.0, spread, crafted.shape)
                     if attack == "count_inflation":
                         claims[part] *= 100
                 else:
@@ -289,25 +393,35 @@ def run(alpha: float, seed: int, rule: str, attack: str, rounds: int) -> Run:
                 outcome.honest_sent += len(present) - sent
             else:
                 received, owner = [], {}
-                for part, blob in blobs.items():
+                # Sent in time order: the honest first, the attackers after (a copier needs the
+                # bytes before it can send them, so its result id is the higher).
+                for part, blob in sorted(blobs.items(), key=lambda item: (item[0] in attackers, item[0])):
                     worker = f"worker-{part}"
                     stored = store.put(blob)
                     result_id = chain.send_result(1, round_, worker, stored.cid, stored.sha256)
                     owner[result_id] = part
                     received.append(Received.spool(spool, worker, blob, claims[part]))
                 verdict, weights = referee.judge(1, round_, manifest, weights, received, spool=spool)
+                # What the chain pays each result: its approved verdict's score (the referee's own).
+                pay = {v.result_id: v.score for v in chain.verdicts if v.result_id in owner and v.approved}
                 for result_id, part in owner.items():
                     accepted = result_id in verdict.accepted
                     if part in attackers:
                         outcome.attackers_sent += 1
                         outcome.attackers_accepted += accepted
+                        if not (attack == "sybil" and part == min(attackers)):
+                            outcome.attackers_pay += pay.get(result_id, 0)
+                            outcome.attackers_paid_sent += 1
                     else:
                         outcome.honest_sent += 1
                         outcome.honest_rejected += not accepted
+                        outcome.honest_pay += pay.get(result_id, 0)
                 for item in received:
                     item.path.unlink(missing_ok=True)
             load_weights(test_model, weights)
             outcome.accuracy.append(score(test_model, splits.test)["accuracy"])
+        if attack == "backdoor" or attack == "none":
+            outcome.backdoor = backdoor_success(test_model, splits.test)
     outcome.seconds = time.perf_counter() - began
     return outcome
 
@@ -344,24 +458,37 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
                 if attackers
                 else 0.0,
                 "honest_false_rejections": sum(g.honest_rejected for g in group) / honest if honest else 0.0,
+                "pay_vs_honest": _pay_ratio(group),
+                "backdoor_success": float(np.mean([g.backdoor for g in group])),
                 "curve": [float(v) for v in np.mean([g.accuracy for g in group], axis=0)],
             }
         )
     return rows
 
 
+def _pay_ratio(group: list[Run]) -> float:
+    """The attackers' mean pay per update over the honest workers' (NaN: nobody to compare)."""
+    honest = sum(g.honest_pay for g in group) / max(sum(g.honest_sent for g in group), 1)
+    paid_sent = sum(g.attackers_paid_sent for g in group)
+    if not paid_sent or honest <= 0:
+        return float("nan")
+    return sum(g.attackers_pay for g in group) / paid_sent / honest
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| alpha | rule | attack | final acc | gap to clean (pts) | gap to honest only | attackers accepted "
-        "| honest rejected |",
-        "|---|---|---|---|---|---|---|---|",
+        "| honest rejected | attacker pay / honest | backdoor success |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        pay = "" if np.isnan(r["pay_vs_honest"]) else f"{100 * r['pay_vs_honest']:.0f}%"
+        backdoor = "" if np.isnan(r["backdoor_success"]) else f"{100 * r['backdoor_success']:.0f}%"
         lines.append(
             f"| {r['alpha']} | {r['rule']} | {r['attack']} | {100 * r['final_accuracy']:.1f} "
             f"| {r['gap_to_clean_points']:+.1f} | {r['gap_to_honest_only_points']:+.1f} "
             f"| {100 * r['attackers_accepted']:.0f}% "
-            f"| {100 * r['honest_false_rejections']:.1f}% |"
+            f"| {100 * r['honest_false_rejections']:.1f}% | {pay} | {backdoor} |"
         )
     return "\n".join(lines)
 
