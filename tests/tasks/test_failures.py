@@ -24,6 +24,14 @@ from support.factories import create_own_task, init_and_pack
 
 
 @pytest.fixture
+def devnet(fresh_devnet: Devnet) -> Devnet:
+    """A devnet of this test's own (the `chain` fixture connects to it too). Late in the suite the
+    session devnet holds thousands of blocks and hundreds of tasks, and while the new coordinator
+    caught up with them the devnet twice left this test's first extrinsic unanswered for 60 s."""
+    return fresh_devnet
+
+
+@pytest.fixture
 def coordinator(devnet: Devnet, ipfs_daemon: Ipfs, tmp_path: Path) -> Iterator[str]:
     """A coordinator judging as //Ferdie, with short rounds and quick, bounded retries."""
     port = free_port()
