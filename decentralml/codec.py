@@ -2,8 +2,11 @@
 
     b"DMLW1\\n" | u32 header length (little endian) | header JSON | float32 tensors, little endian
 
-The header lists each tensor's name and shape in order. Decoding never executes anything from
-the bytes (unlike `torch.load`'s pickle), so updates from untrusted workers are safe to read.
+The header lists each tensor's name and shape in order: a JSON list of {name, shape}, or, for a
+worker's update, {"examples": n, "tensors": [...]}, so the number of examples it trained on is
+bound by the hash on chain and every validator reads the same count from the same bytes.
+Decoding never executes anything from the bytes (unlike `torch.load`'s pickle), so updates from
+untrusted workers are safe to read.
 `tensors` yields one tensor at a time as a view into the bytes: readers need not copy a model.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,34 +36,74 @@ class CodecError(ValueError):
     """Bytes that are not a weights file of this format."""
 
 
-def encode(weights: Mapping[str, NDArray[np.floating]]) -> bytes:
-    header = json.dumps(
-        [{"name": name, "shape": list(array.shape)} for name, array in weights.items()],
-        separators=(",", ":"),
-    ).encode()
+def encode(weights: Mapping[str, NDArray[np.floating]], examples: int | None = None) -> bytes:
+    """The weights' bytes; with `examples` (an update), the count it was trained on in the header."""
+    entries = [{"name": name, "shape": list(array.shape)} for name, array in weights.items()]
+    body: object = entries if examples is None else {"examples": _count(examples), "tensors": entries}
+    header = json.dumps(body, separators=(",", ":")).encode()
     parts = [MAGIC, struct.pack("<I", len(header)), header]
     parts += [np.ascontiguousarray(array, dtype=DTYPE).tobytes() for array in weights.values()]
     return b"".join(parts)
 
 
-def header(data: bytes | memoryview) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
-    """The tensors' (name, shape) in order, and where their data starts."""
-    if bytes(data[: len(MAGIC)]) != MAGIC:
+def _count(examples: object) -> int:
+    if isinstance(examples, bool) or not isinstance(examples, int) or not 0 < examples < 1 << 53:
+        raise CodecError(f"an example count must be a positive integer, not {examples!r}")
+    return examples
+
+
+def _head(data: bytes | memoryview, magic: bytes) -> tuple[object, int]:
+    """The parsed JSON header after `magic`, and where the tensor data starts."""
+    if bytes(data[: len(magic)]) != magic:
         raise CodecError("not a DecentralML weights file (bad magic)")
-    if len(data) < len(MAGIC) + 4:
+    start = len(magic) + 4
+    if len(data) < start:
         raise CodecError("truncated header")
-    (length,) = struct.unpack("<I", bytes(data[len(MAGIC) : len(MAGIC) + 4]))
-    start = len(MAGIC) + 4
+    (length,) = struct.unpack("<I", bytes(data[len(magic) : start]))
     if length > MAX_HEADER or start + length > len(data):
         raise CodecError("header length out of range")
     try:
-        entries = json.loads(bytes(data[start : start + length]))
+        return json.loads(bytes(data[start : start + length])), start + length
+    except ValueError as bad:
+        raise CodecError(f"unreadable header: {bad}") from bad
+
+
+def examples(data: bytes | memoryview) -> int | None:
+    """The example count an update (full or delta) carries in its header, or None if it has none;
+    CodecError if the header is unreadable or the count is not a positive integer."""
+    magic = DELTA_MAGIC if is_delta(data) else MAGIC
+    head, _ = _head(data, magic)
+    if not isinstance(head, dict) or "examples" not in head:
+        return None
+    return _count(head["examples"])
+
+
+def examples_in(path: Path) -> int | None:
+    """`examples` of the update in a file, reading only its header."""
+    with path.open("rb") as f:
+        return examples(f.read(len(MAGIC) + 4 + MAX_HEADER))
+
+
+def header(data: bytes | memoryview) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
+    """The tensors' (name, shape) in order, and where their data starts."""
+    head, start = _head(data, MAGIC)
+    if isinstance(head, dict):
+        _count(head.get("examples"))
+        head = head.get("tensors")
+    layout = _layout(head)
+    return layout, start
+
+
+def _layout(entries: object) -> list[tuple[str, tuple[int, ...]]]:
+    if not isinstance(entries, list):
+        raise CodecError("unreadable header: no list of tensors")
+    try:
         layout = [(str(e["name"]), tuple(int(d) for d in e["shape"])) for e in entries]
     except (ValueError, KeyError, TypeError) as bad:
         raise CodecError(f"unreadable header: {bad}") from bad
     if any(d < 0 for _, shape in layout for d in shape):
         raise CodecError("negative dimension")
-    return layout, start + length
+    return layout
 
 
 def tensors(data: bytes | memoryview) -> Iterator[tuple[str, NDArray[np.float32]]]:
@@ -101,17 +145,18 @@ def is_delta(data: bytes | memoryview) -> bool:
     return bytes(data[: len(DELTA_MAGIC)]) == DELTA_MAGIC
 
 
-def encode_delta(weights: Mapping[str, NDArray[np.floating]], base: Weights, base_sha256: str) -> bytes:
-    """`weights` as float16 deltas from `base` (whose codec bytes hash to `base_sha256`)."""
+def encode_delta(
+    weights: Mapping[str, NDArray[np.floating]], base: Weights, base_sha256: str, examples: int | None = None
+) -> bytes:
+    """`weights` as float16 deltas from `base` (whose codec bytes hash to `base_sha256`); with
+    `examples`, the count the update was trained on in the header (as `encode`)."""
     if list(weights) != list(base) or any(weights[n].shape != base[n].shape for n in weights):
         raise CodecError("the update and its base model have different tensors")
-    head = json.dumps(
-        {
-            "base": base_sha256,
-            "tensors": [{"name": name, "shape": list(array.shape)} for name, array in weights.items()],
-        },
-        separators=(",", ":"),
-    ).encode()
+    fields: dict[str, object] = {"base": base_sha256}
+    if examples is not None:
+        fields["examples"] = _count(examples)
+    fields["tensors"] = [{"name": name, "shape": list(array.shape)} for name, array in weights.items()]
+    head = json.dumps(fields, separators=(",", ":")).encode()
     parts = [DELTA_MAGIC, struct.pack("<I", len(head)), head]
     with np.errstate(over="ignore"):
         parts += [
@@ -126,23 +171,15 @@ def decode_delta(data: bytes | memoryview, base: Weights, base_sha256: str) -> W
     malformed, was made from another base model, or does not fit the base's tensors."""
     if not is_delta(data):
         raise CodecError("not a DecentralML delta file (bad magic)")
-    start = len(DELTA_MAGIC) + 4
-    if len(data) < start:
-        raise CodecError("truncated header")
-    (length,) = struct.unpack("<I", bytes(data[len(DELTA_MAGIC) : start]))
-    if length > MAX_HEADER or start + length > len(data):
-        raise CodecError("header length out of range")
-    try:
-        head = json.loads(bytes(data[start : start + length]))
-        named_base = str(head["base"])
-        layout = [(str(e["name"]), tuple(int(d) for d in e["shape"])) for e in head["tensors"]]
-    except (ValueError, KeyError, TypeError) as bad:
-        raise CodecError(f"unreadable header: {bad}") from bad
+    head, offset = _head(data, DELTA_MAGIC)
+    if not isinstance(head, dict) or "base" not in head:
+        raise CodecError("unreadable header: no base model named")
+    named_base = str(head["base"])
+    layout = _layout(head.get("tensors"))
     if named_base != base_sha256:
         raise CodecError(f"the delta is from model {named_base}, not the round's global model {base_sha256}")
     if [(n, s) for n, s in layout] != [(n, tuple(a.shape)) for n, a in base.items()]:
         raise CodecError("the delta's tensors do not fit the global model")
-    offset = start + length
     expected = offset + sum(int(np.prod(s, dtype=np.int64)) for _, s in layout) * DELTA_DTYPE.itemsize
     if expected != len(data):
         raise CodecError(f"the deltas take {expected - offset} bytes, the file has {len(data) - offset}")

@@ -101,9 +101,11 @@ class Trainer:
                 n: global_weights[n] - POISON_SCALE * (w - global_weights[n]) for n, w in weights.items()
             }
         if manifest.update_encoding == "float16_delta":
-            data = codec.encode_delta(weights, global_weights, sha256_hex(codec.encode(global_weights)))
+            data = codec.encode_delta(
+                weights, global_weights, sha256_hex(codec.encode(global_weights)), len(self.data)
+            )
         else:
-            data = codec.encode(weights)
+            data = codec.encode(weights, len(self.data))
         if recipients:
             data = seal_bytes(data, Context("update", task_id, round_, self.address), recipients)
         stored = self.store.put(data)

@@ -156,21 +156,27 @@ class Referee:
         # The best committed model's validation loss: the anchored floor (`max_loss_rise`).
         self.best_loss: float | None = None
 
-    def _aggregate(
+    def aggregate(
         self,
         manifest: TaskManifest,
-        files: list[UpdateFile],
+        accepted: Sequence[tuple[int, UpdateFile]],
         global_weights: codec.Weights,
         spool: Path | None,
         reference: UpdateFile | None = None,
+        round_: int = 0,
     ) -> tuple[codec.Weights, list[float], str]:
-        """(the aggregate, each update's contribution, the rule used) by the manifest's rule; a
-        robust rule that cannot run this round (too few updates) falls back to the median."""
+        """(the aggregate, each update's contribution, the rule used) of the accepted updates (in
+        result-id order, their example counts capped at the set's median) by the manifest's rule;
+        a robust rule that cannot run this round (too few updates) falls back to the median. A pure
+        function of the accepted updates, the previous model and the task (and the rule's state,
+        for centered clipping): `dml model verify` recomputes a commit with it."""
+        files = [update for _, update in capped(sorted(accepted, key=lambda pair: pair[0]))]
         spec = manifest.aggregation
         params = RuleParams(**spec.model_dump(exclude={"rule"}))
         info = RULES[spec.rule]
-        if info.needs_reference and reference is None:
-            reference = self._reference(manifest, global_weights, spool)
+        made = info.needs_reference and reference is None
+        if made:
+            reference = self._reference(manifest, global_weights, spool, round_)
         state = RuleState.load(self.state_dir / "rule-state.bin") if self.state_dir is not None else None
         try:
             found = rules.aggregate(spec.rule, files, params, reference, state, global_weights)
@@ -180,7 +186,7 @@ class Referee:
             found = rules.aggregate("median", files, params)
             return found.weights, found.contributions, "median"
         finally:
-            if reference is not None:
+            if made and reference is not None:
                 reference.path.unlink(missing_ok=True)
 
     def _reference(
@@ -281,6 +287,9 @@ class Referee:
                     raise sealing.SealError("the task seals its updates; this one arrived in plaintext")
                 with path.open("rb") as f:
                     compact = codec.is_delta(f.read(len(codec.DELTA_MAGIC)))
+                # The count in the hashed bytes, which every member reads alike; the count the
+                # worker claimed beside them only for an update that carries none.
+                examples = codec.examples_in(path) or item.examples
                 if compact:  # float16 deltas from this round's global model: rebuilt in float32
                     global_sha = global_sha or sha256_hex(codec.encode(global_weights))
                     delta = path
@@ -289,12 +298,13 @@ class Referee:
                         codec.encode(codec.decode_delta(delta.read_bytes(), global_weights, global_sha))
                     )
                     expanded.append(path)
-                matched.append((result_id, UpdateFile.open(path, item.examples)))
+                matched.append((result_id, UpdateFile.open(path, examples)))
             except sealing.SealError as unsealable:
                 log.warning("an update does not open", extra={"result": result_id, "error": str(unsealable)})
                 rejected[result_id] = "Unsealable"
             except codec.CodecError:
                 rejected[result_id] = "Malformed"
+        claimed = dict(matched)  # the counts as carried, before the cap
         matched = capped(matched)
         if self.best_loss is None:  # the model the round starts from is committed (or initial)
             self.best_loss = self.validation_loss(manifest, global_weights)
@@ -317,20 +327,28 @@ class Referee:
             reference=reference,
             seed=(task_id, round_),
         )
-        approved = [c.key for c in checks if c.approved]
+        approved = sorted(c.key for c in checks if c.approved)
         rejected |= {c.key: c.reason or "FailedValidation" for c in checks if not c.approved}
         contributions: dict[int, float] = {}
         rule_used: str = manifest.aggregation.rule
         if approved:
-            files = dict(matched)
-            new_weights, shares, rule_used = self._aggregate(
-                manifest, [files[r] for r in approved], global_weights, spool, reference
+            new_weights, shares, rule_used = self.aggregate(
+                manifest, [(r, claimed[r]) for r in approved], global_weights, spool, reference
             )
             weighed = dict(zip(approved, shares, strict=True))
-            # An update the rule gave no weight (no trust, or not selected) counted for nothing.
-            for key in [k for k in approved if weighed[k] <= 0]:
+            # An update the rule gave no weight (no trust, or not selected) counted for nothing,
+            # and the model is aggregated again without it: the committed model is the rule's
+            # aggregate of exactly the accepted set, which anyone holding them can recompute.
+            dropped = [k for k in approved if weighed[k] <= 0]
+            for key in dropped:
                 rejected[key] = "LowTrust"
                 approved.remove(key)
+            if dropped and approved:
+                new_weights, _, rule_used = self.aggregate(
+                    manifest, [(r, claimed[r]) for r in approved], global_weights, spool, reference
+                )
+            elif dropped:
+                new_weights = global_weights
             contributions = {c.key: c.contribution for c in checks if c.key in approved}
         else:
             new_weights = global_weights

@@ -41,6 +41,29 @@ def test_weights_round_trip_exactly_and_bad_bytes_are_refused() -> None:
         codec.decode(data[:8])
 
 
+def test_an_update_carries_its_example_count_in_the_hashed_bytes() -> None:
+    weights = random_weights(2)
+    base = random_weights(3)
+    plain, counted = codec.encode(weights), codec.encode(weights, examples=120)
+    delta = codec.encode_delta(weights, base, "0xbase", examples=7)
+
+    assert codec.examples(plain) is None
+    assert codec.examples(counted) == 120
+    assert codec.examples(delta) == 7
+    assert counted != plain  # the count is in the bytes the chain hashes
+    np.testing.assert_array_equal(codec.decode(counted)["a"], weights["a"])
+    assert codec.encode(codec.decode(counted)) == plain  # a model decoded and re-encoded has no count
+    np.testing.assert_allclose(codec.decode_delta(delta, base, "0xbase")["b"], weights["b"], atol=1e-2)
+    for bad in (0, -3, 1 << 60, True):
+        with pytest.raises(codec.CodecError, match="positive integer"):
+            codec.encode(weights, examples=bad)
+    forged = counted.replace(b'"examples":120', b'"examples":1.5')  # same length: a valid header
+    with pytest.raises(codec.CodecError, match="positive integer"):
+        codec.examples(forged)
+    with pytest.raises(codec.CodecError, match="positive integer"):
+        codec.decode(forged)
+
+
 @pytest.mark.parametrize("budget", [4096, 1 << 20])
 def test_fedavg_streams_to_the_weighted_mean(tmp_path: Path, budget: int) -> None:
     weights = [random_weights(seed) for seed in range(5)]
