@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import asdict
 
 import httpx
 
-from coordinator.cli.common import CliError, Subparsers, answer, get, show
+from coordinator.cli.common import CliError, Subparsers, answer, chain_url, get, keypair, show
 from decentralml import codec
 from decentralml.bundle import open_bundle
 from decentralml.content import ContentError, ContentStore, sha256_hex
@@ -16,6 +17,7 @@ from decentralml.kinds.schema import TextSchema
 from decentralml.lm.generate import generate
 from decentralml.manifest import ManifestError
 from decentralml.models import build, load_weights
+from decentralml_bindings import DecentralMl
 
 
 def cmd_model_log(args: argparse.Namespace) -> None:
@@ -75,6 +77,40 @@ def cmd_model_generate(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_model_verify(args: argparse.Namespace) -> None:
+    """Recompute a committed model from the chain and IPFS with a committee member's key (no
+    coordinator involved) and say whether it matches what the chain records; exit 1 if not."""
+    from coordinator.committee.verify import VerifyError, verify_model  # torch: only this verb
+
+    reader = keypair(args)
+    chain = DecentralMl.connect(chain_url(args))
+    store = ContentStore(args.ipfs_api or os.environ.get("DML_IPFS_API"))
+    try:
+        found = verify_model(chain, store, reader, args.model_id)
+    except (VerifyError, ManifestError, ContentError) as cannot:
+        raise CliError(f"cannot verify model {args.model_id}: {cannot}") from cannot
+    finally:
+        chain.close()
+    report = asdict(found) | {
+        "stored_match": found.stored_match,
+        "recomputed_match": found.recomputed_match,
+        "match": found.match,
+    }
+    where = f"model {found.model_id} (task {found.task_id} round {found.round}, {found.rule})"
+    if found.match:
+        show(
+            args, report, f"{where}: matches {found.on_chain}, recomputed from {len(found.accepted)} updates"
+        )
+        return
+    what = (
+        f"its stored bytes hash to {found.stored}"
+        if not found.stored_match
+        else f"the accepted updates aggregate to {found.recomputed}"
+    )
+    show(args, report, f"{where}: MISMATCH: the chain records {found.on_chain}, {what}")
+    raise SystemExit(1)
+
+
 def answer_bytes(response: httpx.Response) -> bytes:
     """The body of a successful response; the coordinator's refusal as a CliError otherwise."""
     if response.is_success:
@@ -96,3 +132,9 @@ def register(groups: Subparsers) -> None:
     sample.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     sample.add_argument("--ipfs-api", help="Kubo RPC API (default $DML_IPFS_API, else http://127.0.0.1:5001)")
     sample.set_defaults(run=cmd_model_generate)
+    verify = model.add_parser(
+        "verify", help="recompute a committed model from the chain and IPFS (a committee member's key)"
+    )
+    verify.add_argument("model_id", type=int)
+    verify.add_argument("--ipfs-api", help="Kubo RPC API (default $DML_IPFS_API, else http://127.0.0.1:5001)")
+    verify.set_defaults(run=cmd_model_verify)

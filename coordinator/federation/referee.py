@@ -36,6 +36,7 @@ from decentralml import codec, rules
 from decentralml.aggregation import UpdateFile
 from decentralml.content import ContentError, Stored, sha256_hex
 from decentralml.data import Split
+from decentralml.judging.determinism import JUDGING_THREADS, deterministic
 from decentralml.kinds.schema import Objective
 from decentralml.manifest import TaskManifest
 from decentralml.models import build, load_weights, weights_of
@@ -155,6 +156,7 @@ class Referee:
         self.state_dir = state_dir
         # The best committed model's validation loss: the anchored floor (`max_loss_rise`).
         self.best_loss: float | None = None
+        self.threads = JUDGING_THREADS  # PyTorch threads while judging (the same on every member)
 
     def aggregate(
         self,
@@ -239,6 +241,45 @@ class Referee:
         context = sealing.Context("model", task_id, round_, self.validator.ss58_address)
         return sealing.seal_bytes(data, context, recipients)
 
+    def open_update(
+        self,
+        path: Path,
+        task_id: int,
+        round_: int,
+        worker: str,
+        manifest: TaskManifest,
+        global_weights: codec.Weights,
+        claimed: int,
+        made: list[Path],
+    ) -> UpdateFile:
+        """The float32 update in the file `path` (whose hash the caller checked against the chain):
+        opened where sealed (to this validator, for this task, round and `worker`), rebuilt where a
+        float16 delta; weighed by the example count its bytes carry (every member reads the same),
+        or `claimed` for an update that carries none. Files it writes are appended to `made`.
+        SealError if it does not open so (or arrives in plaintext where the task seals), CodecError
+        if it is not an update."""
+        with path.open("rb") as f:
+            sealed = sealing.is_sealed(f.read(len(sealing.MAGIC)))
+        if sealed:
+            opened = path.with_name(path.name + ".open")
+            made.append(opened)
+            sealing.open_file(
+                path, opened, self.validator, sealing.Context("update", task_id, round_, worker)
+            )
+            path = opened
+        elif manifest.privacy.sealed:
+            raise sealing.SealError("the task seals its updates; this one arrived in plaintext")
+        with path.open("rb") as f:
+            compact = codec.is_delta(f.read(len(codec.DELTA_MAGIC)))
+        examples = codec.examples_in(path) or claimed
+        if compact:  # float16 deltas from this round's global model: rebuilt in float32
+            global_sha = sha256_hex(codec.encode(global_weights))
+            delta = path
+            path = path.with_name(path.name + ".f32")
+            made.append(path)
+            path.write_bytes(codec.encode(codec.decode_delta(delta.read_bytes(), global_weights, global_sha)))
+        return UpdateFile.open(path, examples)
+
     def judge(
         self,
         task_id: int,
@@ -248,10 +289,23 @@ class Referee:
         received: Sequence[Received],
         spool: Path | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
-        """Verdicts and the committed aggregate for the round; the new global weights.
+        """Verdicts and the committed aggregate for the round; the new global weights. Judged in
+        the committee's numeric mode (`decentralml.judging.determinism`).
 
         With `spool` (a directory), results on chain whose update did not arrive are fetched from
         IPFS into it and judged too; they count the fewest examples any arrived update claimed."""
+        with deterministic(self.threads):
+            return self._judge(task_id, round_, manifest, global_weights, received, spool)
+
+    def _judge(
+        self,
+        task_id: int,
+        round_: int,
+        manifest: TaskManifest,
+        global_weights: codec.Weights,
+        received: Sequence[Received],
+        spool: Path | None = None,
+    ) -> tuple[RoundOutcome, codec.Weights]:
         rejected: dict[int, str] = {}
         matched: list[tuple[int, UpdateFile]] = []
         arrived: list[tuple[int, Received]] = []
@@ -266,7 +320,6 @@ class Referee:
         if spool is not None:
             fewest = min((item.examples for item in received), default=1)
             fetched = self._orphans(task_id, round_, seen, spool, fewest)
-        global_sha: str | None = None  # hashed only if a compact update arrives
         expanded: list[Path] = []
         for result_id, item in [*arrived, *fetched]:
             on_chain = self.chain.result(result_id)
@@ -274,31 +327,17 @@ class Referee:
                 rejected[result_id] = "HashMismatch"
                 continue
             try:
-                path = item.path
-                with path.open("rb") as f:
-                    sealed = sealing.is_sealed(f.read(len(sealing.MAGIC)))
-                if sealed:
-                    opened = path.with_name(path.name + ".open")
-                    context = sealing.Context("update", task_id, round_, on_chain.worker)
-                    sealing.open_file(path, opened, self.validator, context)
-                    expanded.append(opened)
-                    path = opened
-                elif manifest.privacy.sealed:
-                    raise sealing.SealError("the task seals its updates; this one arrived in plaintext")
-                with path.open("rb") as f:
-                    compact = codec.is_delta(f.read(len(codec.DELTA_MAGIC)))
-                # The count in the hashed bytes, which every member reads alike; the count the
-                # worker claimed beside them only for an update that carries none.
-                examples = codec.examples_in(path) or item.examples
-                if compact:  # float16 deltas from this round's global model: rebuilt in float32
-                    global_sha = global_sha or sha256_hex(codec.encode(global_weights))
-                    delta = path
-                    path = path.with_name(path.name + ".f32")
-                    path.write_bytes(
-                        codec.encode(codec.decode_delta(delta.read_bytes(), global_weights, global_sha))
-                    )
-                    expanded.append(path)
-                matched.append((result_id, UpdateFile.open(path, examples)))
+                update = self.open_update(
+                    item.path,
+                    task_id,
+                    round_,
+                    on_chain.worker,
+                    manifest,
+                    global_weights,
+                    item.examples,
+                    expanded,
+                )
+                matched.append((result_id, update))
             except sealing.SealError as unsealable:
                 log.warning("an update does not open", extra={"result": result_id, "error": str(unsealable)})
                 rejected[result_id] = "Unsealable"

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from coordinator.committee.verify import VerifyError, verify_model
 from coordinator.federation.referee import Received, Referee, WorkerFailure
 from coordinator.federation.runner import run_task
 from coordinator.federation.tasks import (
@@ -122,11 +124,89 @@ def test_rounds_are_refereed_and_committed_by_hash(
         for name, value in codec.decode(stored).items():
             expected = sum(w[name] * n for w, n in zip(honest_weights, weighed, strict=True)) / sum(weighed)
             np.testing.assert_allclose(value, expected, rtol=1e-4, atol=1e-6)
+        # A committee member recomputes the commit from the chain and IPFS alone.
+        verified = verify_model(chain, store, FERDIE, outcome.model_id)
+        assert verified.match, verified
+        assert verified.accepted == honest
 
     finished = chain.task(task.task_id)
     assert finished is not None
     assert finished.status.value == "Completed"
     assert chain.free_and_reserved(BOB.ss58_address)[0] > balance_before
+
+
+class LyingReferee(Referee):
+    """A committer that commits something other than the rule's aggregate of what it accepted."""
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> tuple[codec.Weights, list[float], str]:
+        weights, shares, rule = super().aggregate(*args, **kwargs)
+        first = next(iter(weights))
+        return {**weights, first: weights[first] + np.float32(1e-3)}, shares, rule
+
+
+@pytest.mark.devnet
+def test_model_verify_passes_an_honest_commit_and_fails_one_its_committer_changed(
+    chain: DecentralMl,
+    store: ContentStore,
+    devnet_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from coordinator.cli import main
+
+    # Prepare: two 1-round tasks, one committed honestly and one by a committer that nudged
+    # the aggregate before committing it (its sealed bytes hash to what it put on chain).
+    committed = {}
+    for name, kind in (("honest", Referee), ("lying", LyingReferee)):
+        manifest = initial_manifest(store, f"verify-{name}", MODEL, data=DataSpec(parts=2))
+        task = publish(chain, store, manifest, rounds=1, workers=2)
+        honest = {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}
+        trainers = enlist(chain, store, task, honest, tmp_path / name)
+        weights = initial_weights(store, task.manifest)
+        updates = [t.train_round(task.task_id, 1, task.manifest, weights) for t in trainers]
+        received = [
+            Received.spool(tmp_path, t.address, u.data, u.examples)
+            for t, u in zip(trainers, updates, strict=True)
+        ]
+        referee = kind(chain, store, FERDIE, digits().validation)
+        outcome, _ = referee.judge(task.task_id, 1, task.manifest, weights, received)
+        assert len(outcome.accepted) == 2
+        committed[name] = outcome.model_id
+    base = [
+        "--json",
+        "--chain-url",
+        devnet_url,
+        "--key",
+        "//Ferdie",
+        "model",
+        "verify",
+        "--ipfs-api",
+        store.api,
+    ]
+
+    # Act + assert: the honest commit matches, from the CLI as from the library.
+    assert main([*base, str(committed["honest"])]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["match"], report["stored_match"], report["recomputed_match"]) == (True, True, True)
+
+    # The changed one: its stored bytes are what the chain says, but not the accepted updates'
+    # aggregate; the CLI exits 1 and names the hash it recomputed.
+    with pytest.raises(SystemExit) as exited:
+        main([*base, str(committed["lying"])])
+    assert exited.value.code == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["stored_match"], report["recomputed_match"]) == (True, False)
+    assert report["recomputed"] != report["on_chain"]
+
+    # Refused: a key the models are not sealed to, a model not on chain (nothing is written).
+    blocks = chain.block_number()
+    with pytest.raises(VerifyError, match="cannot open"):
+        verify_model(chain, store, BOB, committed["honest"])
+    with pytest.raises(VerifyError, match="no model"):
+        verify_model(chain, store, FERDIE, 10**9)
+    assert main([*base, str(10**9)]) != 0
+    assert "no model" in capsys.readouterr().err
+    assert chain.block_number() == blocks
 
 
 @pytest.mark.devnet
