@@ -49,9 +49,10 @@ from decentralml_bindings import calls
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import Receipt
 from decentralml_bindings.events import ModelCommitted
-from decentralml_bindings.types import RejectionReason, TaskInfo, TaskResult
+from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus, TaskInfo, TaskResult
 
 log = logging.getLogger(__name__)
+SETTLED = (ResultSubmissionStatus.ACCEPTED, ResultSubmissionStatus.REJECTED)
 
 
 class RefereeChain(Protocol):
@@ -128,7 +129,7 @@ class RoundOutcome:
     baseline: float  # the previous global model's primary metric on the validation set
     model_cid: str
     model_hash: str
-    model_id: int
+    model_id: int | None  # None: attested, not yet committed (the committee's threshold not reached)
     block: int
     accepted: list[int]
     rejected: dict[int, str]
@@ -280,6 +281,10 @@ class Referee:
             path.write_bytes(codec.encode(codec.decode_delta(delta.read_bytes(), global_weights, global_sha)))
         return UpdateFile.open(path, examples)
 
+    def _unsettled(self, result_id: int) -> bool:
+        result = self.chain.result(result_id)
+        return result is not None and result.status not in SETTLED
+
     def judge(
         self,
         task_id: int,
@@ -401,21 +406,26 @@ class Referee:
         del data
         scores = {c.key: c.pay for c in checks}
         metric = {c.key: c.score for c in checks}
-        verdicts = [calls.validate_task_result(r, True, scores[r]) for r in approved]
+        # A committee member that judges after the threshold settled a result attests only: the
+        # chain takes no verdict on a settled result (its attestation still records its view).
+        open_ = {r for r in [*approved, *rejected] if self._unsettled(r)}
+        verdicts = [calls.validate_task_result(r, True, scores[r]) for r in approved if r in open_]
         verdicts += [
             calls.validate_task_result(r, False, metric.get(r, 0), RejectionReason(rejected[r]))
             for r in sorted(rejected)
+            if r in open_
         ]
         commit = calls.commit_model(task_id, round_, stored.cid, model_hash, approved)
         receipt = self.chain.batch([*verdicts, commit], self.validator)
-        committed = receipt.one(ModelCommitted)
+        # Committed now, or (a committee) once enough members attest the same hash and set.
+        committed = receipt.all(ModelCommitted)
         outcome = RoundOutcome(
             task_id=task_id,
             round=round_,
             baseline=baseline,
             model_cid=stored.cid,
             model_hash=model_hash,
-            model_id=committed.model_id,
+            model_id=committed[0].model_id if committed else None,
             block=receipt.block_number,
             accepted=sorted(approved),
             rejected=rejected,
@@ -432,7 +442,7 @@ class Referee:
         for path in expanded:
             path.unlink(missing_ok=True)
         log.info(
-            "round committed",
+            "round committed" if committed else "round attested",
             extra={
                 "task": task_id,
                 "round": round_,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from substrateinterface import Keypair
@@ -49,26 +50,33 @@ def publish_task(
     rounds: int,
     workers: int,
     reward_per_result: int,
-    validator: str,
+    validator: str | Sequence[str],
     expires_in: int = 14_400,
     base_model: int | None = None,
-    sealing: dict[str, str] | None = None,
+    sealing: dict[str, str] | Sequence[dict[str, str]] | None = None,
+    threshold: int | None = None,
 ) -> PublishedTask:
     """Sign the manifest into a bundle, store it, and create the task on chain, with `validator`
-    (the coordinator) judging.
+    (the coordinator, or a committee of them) judging; with `threshold`, a result is settled and a
+    round committed once that many members agree (CustomAccept), else by the first (AutoAccept).
 
-    With `sealing` (the validator's signed sealing key, as `GET /federation` publishes it, checked
-    here against `validator`) the task is private: workers seal updates to the validator, and each
-    committed model is sealed to the validator and to the creator.
+    With `sealing` (each validator's signed sealing key, as `GET /federation` publishes it, checked
+    here against the validators, in their order) the task is private: workers seal updates to
+    every validator, and each committed model is sealed to the validators and to the creator.
 
     With `base_model` (a council-released model) the task starts from that model's weights and
     continues its lineage as a new branch.
     """
+    validators = [validator] if isinstance(validator, str) else list(validator)
     if sealing is not None:
-        verify_sealing_key(sealing, validator)
+        statements = [sealing] if isinstance(sealing, dict) else list(sealing)
+        if len(statements) != len(validators):
+            raise ValueError(f"{len(validators)} validators but {len(statements)} sealing keys")
+        for statement, member in zip(statements, validators, strict=True):
+            verify_sealing_key(statement, member)
         privacy = manifest.privacy.model_copy(  # keeps the manifest's differential privacy, if any
             update={
-                "seal_to": [SealingStatement.model_validate(sealing)],
+                "seal_to": [SealingStatement.model_validate(st) for st in statements],
                 "creator": SealingStatement.model_validate(sealing_statement(creator)),
             }
         )
@@ -79,8 +87,12 @@ def publish_task(
         rounds=rounds,
         max_assignments=workers,
         expires_at=chain.block_number() + expires_in,
-        validation=ValidationStrategy.auto_accept(),
-        validators=[validator],
+        validation=(
+            ValidationStrategy.auto_accept()
+            if threshold is None
+            else ValidationStrategy.custom_accept(threshold)
+        ),
+        validators=validators,
         reward_per_result=reward_per_result,
         manifest_cid=stored.cid,
         manifest_hash=stored.sha256,

@@ -78,6 +78,7 @@ def test_an_lm_task_trains_and_generates_only_from_a_released_model(
     # Execute: three rounds refereed and committed by hash.
     outcomes = run_task(chain, store, FERDIE, InProcess(trainers), task.task_id, tmp_path / "fed")
     last = outcomes[-1].model_id
+    assert last is not None
     _wait_for_model(coordinator, last)
     refused = dml(devnet, coordinator, store, "model", "generate", str(last), "--tokens", "50")
     chain.council_motion(calls.approve_model(last), ALICE, [BOB])

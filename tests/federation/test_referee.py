@@ -84,6 +84,7 @@ def test_rounds_are_refereed_and_committed_by_hash(
         task_now = chain.task(task.task_id)
         assert task_now is not None
         assert task_now.paid + task_now.refunded + task_now.escrowed == task_now.deposited
+        assert outcome.model_id is not None
         model = chain.model(outcome.model_id)
         assert model is not None
         assert (model.round, list(model.accepted), model.cid, model.hash) == (
@@ -171,6 +172,7 @@ def test_model_verify_passes_an_honest_commit_and_fails_one_its_committer_change
         referee = kind(chain, store, FERDIE, digits().validation)
         outcome, _ = referee.judge(task.task_id, 1, task.manifest, weights, received)
         assert len(outcome.accepted) == 2
+        assert outcome.model_id is not None
         committed[name] = outcome.model_id
     base = [
         "--json",
@@ -247,6 +249,7 @@ def test_a_restarted_coordinator_resumes_after_the_last_committed_round(
     assert after_crash.committed_rounds == 1
     assert [o.round for o in resumed] == [2, 3]
     first = chain.model(chain.round_model(task.task_id, 1) or 0)
+    assert resumed[0].model_id is not None
     second = chain.model(resumed[0].model_id)
     assert first is not None
     assert second is not None

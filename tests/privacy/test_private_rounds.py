@@ -98,6 +98,7 @@ def test_a_curious_worker_reads_nothing_and_a_copier_earns_nothing(
         assert result.rejection == RejectionReason("Unsealable")
     assert chain.free_and_reserved(DAVE.ss58_address)[0] == dave_before
     # The committed, unreleased model: sealed in IPFS, opened by Ferdie and by Alice only.
+    assert outcome.model_id is not None
     model = chain.model(outcome.model_id)
     assert model is not None
     sealed_model = store.fetch(model.cid)

@@ -1,0 +1,137 @@
+"""A committee of three validators judges a task on the real devnet with a real Kubo (t = 2).
+
+The round's carrier (Ferdie) judges the updates that reached it; the other members (Dave, Eve)
+never see a worker: each fetches the round's results from the chain and the sealed updates from
+IPFS and judges them itself. The chain commits when two attestations agree (the same plaintext
+hash and accepted set); a member that attests something else is recorded and flagged; when no two
+agree the round is disputed and the council settles it; the creator cannot commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from coordinator.committee.verify import verify_model
+from coordinator.federation.referee import Received, Referee
+from coordinator.federation.tasks import initial_manifest, initial_weights, publish_task
+from decentralml import codec
+from decentralml.content import ContentStore
+from decentralml.crypto import sealing_statement
+from decentralml.data import DataSpec, digits
+from decentralml.models import ModelSpec
+from decentralml.privacy.models import model_bytes
+from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE
+from decentralml_bindings.errors import DispatchFailed
+from decentralml_bindings.events import AttestationDisagreed, ModelCommitted, RoundDisputed
+from decentralml_bindings.types import ResultSubmissionStatus
+from support.factories import enlist
+from worker.trainer import Behaviour
+
+MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
+MEMBERS = (FERDIE, DAVE, EVE)
+UNIT = 10**12
+
+
+class Liar(Referee):
+    """A member that attests an aggregate it nudged (each liar its own nudge)."""
+
+    def __init__(self, *args: Any, nudge: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.nudge = nudge
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> tuple[codec.Weights, list[float], str]:
+        weights, shares, rule = super().aggregate(*args, **kwargs)
+        first = next(iter(weights))
+        return {**weights, first: weights[first] + np.float32(self.nudge)}, shares, rule
+
+
+@pytest.mark.devnet
+def test_a_committee_commits_what_two_of_three_attest_and_the_council_settles_a_dispute(
+    chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    # Prepare: a 2-round task judged by three members (t = 2), updates sealed to all three.
+    manifest = initial_manifest(store, "committee-test", MODEL, data=DataSpec(parts=2))
+    task = publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=2,
+        workers=2,
+        reward_per_result=UNIT,
+        validator=[m.ss58_address for m in MEMBERS],
+        sealing=[sealing_statement(m) for m in MEMBERS],
+        threshold=2,
+    )
+    trainers = enlist(chain, store, task, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}, tmp_path)
+    validation = digits().validation
+    weights = initial_weights(store, task.manifest)
+    task_id = task.task_id
+
+    def status(result_id: int) -> ResultSubmissionStatus | None:
+        result = chain.result(result_id)
+        return result.status if result is not None else None
+
+    def judge(referee: Referee, round_: int, received: list[Received]) -> Any:
+        spool = tmp_path / f"{referee.validator.ss58_address[:8]}-{round_}"
+        spool.mkdir()
+        return referee.judge(task_id, round_, task.manifest, weights, received, spool)
+
+    # Round 1: the carrier attests first (nothing committed), Dave agrees (committed, results
+    # paid), and Eve, lying, attests a changed hash after the commit: recorded and flagged.
+    updates = [t.train_round(task_id, 1, task.manifest, weights) for t in trainers]
+    pairs = zip(trainers, updates, strict=True)
+    received = [Received.spool(tmp_path, t.address, u.data, u.examples) for t, u in pairs]
+    first, _ = judge(Referee(chain, store, FERDIE, validation), 1, received)
+    assert first.model_id is None
+    assert [status(u.result_id) for u in updates] == [ResultSubmissionStatus.VALIDATED] * 2
+    attempt = calls.commit_model(task_id, 1, first.model_cid, first.model_hash, first.accepted)
+    with pytest.raises(DispatchFailed) as refused:  # the creator may not commit any more
+        chain.submit(attempt, ALICE)
+    assert refused.value.name == "NotCommitter"
+
+    second, weights_dave = judge(Referee(chain, store, DAVE, validation), 1, [])  # from IPFS alone
+    assert second.model_id is not None
+    assert (second.model_hash, second.accepted) == (first.model_hash, first.accepted)
+    assert second.fetched == sorted(u.result_id for u in updates)
+    model = chain.model(second.model_id)
+    assert model is not None
+    assert model.attestations == 2
+    assert [status(u.result_id) for u in updates] == [ResultSubmissionStatus.ACCEPTED] * 2
+
+    blocks = chain.block_number()
+    late, _ = judge(Liar(chain, store, EVE, validation, nudge=1e-3), 1, [])
+    assert late.model_hash != first.model_hash
+    assert chain.block_number() == blocks + 1  # one extrinsic: no verdicts on settled results
+    flagged = [name for _, name, _ in chain.pallet_events(str(chain.block_hash(late.block)))]
+    assert AttestationDisagreed.name in flagged
+    assert verify_model(chain, store, EVE, second.model_id).match  # any member can check it
+    weights = weights_dave
+
+    # Round 2: two members lie, each its own way: no two attestations agree, nothing is committed;
+    # the round is disputed and the council picks the honest member's attestation.
+    updates = [t.train_round(task_id, 2, task.manifest, weights) for t in trainers]
+    honest, _ = judge(Referee(chain, store, FERDIE, validation), 2, [])
+    for member, nudge in ((DAVE, 1e-3), (EVE, -1e-3)):
+        lied, _ = judge(Liar(chain, store, member, validation, nudge=nudge), 2, [])
+        assert lied.model_id is None
+        assert lied.model_hash != honest.model_hash
+    assert chain.round_model(task_id, 2) is None
+    disputed = chain.submit(calls.dispute_round(task_id, 2), FERDIE)
+    assert disputed.one(RoundDisputed).raised_by == FERDIE.ss58_address
+    resolved = chain.council_motion(calls.resolve_dispute(task_id, 2, FERDIE.ss58_address), ALICE, [BOB])
+    committed = resolved.one(ModelCommitted)
+    final = chain.model(committed.model_id)
+    assert final is not None
+    assert final.hash == honest.model_hash
+    assert verify_model(chain, store, DAVE, committed.model_id).match
+    assert codec.decode(model_bytes(store, final, FERDIE))
+    finished = chain.task(task_id)
+    assert finished is not None
+    assert finished.status.value == "Completed"
+    assert finished.paid + finished.refunded + finished.escrowed == finished.deposited
