@@ -13,6 +13,7 @@ import uvicorn
 from substrateinterface import Keypair
 
 from coordinator.api import create_app
+from coordinator.committee.member import Member
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.federation.flower import SuperLink
 from coordinator.federation.launcher import Launcher
@@ -132,6 +133,7 @@ def _federation(settings: Settings, stop: threading.Event) -> tuple[SuperLink | 
         attempts=settings.run_attempts,
         retry_seconds=settings.run_retry_seconds,
         publisher=Publisher(chain, store, validator),
+        member=Member(chain, store, validator, root),
     )
     threading.Thread(target=launcher.run, args=(stop, settings.indexer_poll_seconds), daemon=True).start()
     log.info(

@@ -5,8 +5,11 @@ last committed round). It reads tasks from the chain; the SuperLink runs beside 
 Before a task's first run it checks, once, that the task can be judged at all: its signed bundle
 opens, its base model is released, and its validation set (sealed to this validator) opens and
 fits the schema. A task that fails this is `refused`, with the reason in its run status.
-A run that ends before the task is done is retried with back-off (`retry_seconds`, doubling);
-after `attempts` runs in a row that committed no round, the task is `stalled` and left alone.
+Of a task judged by a committee, only its first validator (the carrier) starts Flower runs; every
+member follows its rounds through `committee.member.Member` (judging from the chain and IPFS,
+attesting, disputing a split). A run that ends before the task is done is retried with back-off
+(`retry_seconds`, doubling); after `attempts` runs in a row that committed no round, the task is
+`stalled` and left alone.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
+from coordinator.committee.member import Member
 from coordinator.federation.datasets import TaskDataError, judging_sets
 from coordinator.federation.flower import SuperLink
 from coordinator.federation.publisher import Publisher
@@ -57,9 +61,10 @@ class Launcher:
         attempts: int = 3,
         retry_seconds: float = 5.0,
         publisher: Publisher | None = None,
+        member: Member | None = None,
     ) -> None:
         self.chain, self.store, self.superlink, self.root = chain, store, superlink, root
-        self.publisher = publisher
+        self.publisher, self.member = publisher, member
         self.next_publish = 0.0  # monotonic time of the next look for released models
         self.attempts, self.retry_seconds = attempts, retry_seconds
         self.key = validator
@@ -145,6 +150,13 @@ class Launcher:
                 continue
             if manifest is None:
                 continue
+            if len(task.validators) > 1 and self.member is not None:
+                try:  # a committee: judge and attest rounds another member carries, dispute splits
+                    self.member.follow(task_id, task, manifest)
+                except Exception as failed:  # the chain, IPFS or the content: the next tick again
+                    log.warning("committee round not judged", extra={"task": task_id, "error": repr(failed)})
+            if task.validators[0] != self.validator:
+                continue  # another member's SuperLink carries its rounds
             directory = task_dir(self.root, task_id)
             need = min(manifest.min_workers, task.max_assignments)
             if task.assigned < need:

@@ -37,11 +37,15 @@ from decentralml.models import build, load_weights
 from decentralml.privacy.models import model_bytes
 from decentralml.training import score
 from decentralml_bindings import DecentralMl
+from decentralml_bindings.types import TaskStatus
 
 log = logging.getLogger(__name__)
 # A round that received no update at all is asked again this many times before it fails (workers
 # that crashed get the chance to come back).
 EMPTY_ROUND_ATTEMPTS = 3
+
+
+COMMIT_WAIT_SECONDS = 3600.0  # how long a validator waits for its committee to commit a round
 
 
 class RoundFailedError(RuntimeError):
@@ -79,7 +83,7 @@ def committed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r.get("status", "committed") == "committed"]
 
 
-def _append(directory: Path, record: dict[str, Any]) -> None:
+def append_record(directory: Path, record: dict[str, Any]) -> None:
     with (directory / ROUND_LOG).open("a") as f:
         f.write(json.dumps(record, default=str) + "\n")
 
@@ -134,9 +138,11 @@ def run_task(
     transport: Transport,
     task_id: int,
     root: Path,
+    commit_wait_seconds: float = COMMIT_WAIT_SECONDS,
 ) -> list[RoundOutcome]:
     """Every remaining round of `task_id`; returns their outcomes. A round that cannot be judged is
-    logged as failed with its reason, and its error raised."""
+    logged as failed with its reason, and its error raised. Where a committee judges the task,
+    each round waits, after this validator's attestation, for the chain to commit it."""
     directory = task_dir(root, task_id)
     round_ = 0
     try:
@@ -149,19 +155,49 @@ def run_task(
         round_ = done + 1
         sets = judging_sets(manifest, store, validator)
         referee = Referee(chain, store, validator, sets.validation, sets.objective, state_dir=directory)
-        referee.best_loss = _best_loss(directory, referee, manifest, weights)
+        referee.best_loss = best_loss_of(directory, referee, manifest, weights)
         outcomes = []
         for round_ in range(done + 1, task.rounds + 1):
-            outcome, weights = _round(transport, referee, manifest, sets, task_id, round_, weights, directory)
-            outcomes.append(outcome)
+            if chain.attestation(task_id, round_, validator.ss58_address) is None:
+                outcome, weights = _round(
+                    transport, referee, manifest, sets, task_id, round_, weights, directory
+                )
+                outcomes.append(outcome)
+                if outcome.model_id is not None:
+                    continue
+            # Attested, not committed: the committee's other members judge the round from the
+            # chain and IPFS; the next round opens once t of them agree (or the council decides).
+            if not wait_for_commit(chain, task_id, round_, commit_wait_seconds):
+                return outcomes  # the council voided the round: the task ended
+            done, weights = current_weights(chain, store, task_id, validator)
         return outcomes
     except Exception as failed:
         reason = (
             f"{type(failed).__name__}: {failed}" if not isinstance(failed, RoundFailedError) else str(failed)
         )
-        _append(directory, {"status": "failed", "task_id": task_id, "round": round_, "reason": reason[:2000]})
+        append_record(
+            directory, {"status": "failed", "task_id": task_id, "round": round_, "reason": reason[:2000]}
+        )
         log.error("round failed", extra={"task": task_id, "round": round_, "reason": reason[:500]})
         raise
+
+
+def wait_for_commit(
+    chain: DecentralMl, task_id: int, round_: int, timeout: float, poll_seconds: float = 2.0
+) -> bool:
+    """Whether round `round_` was committed (True) or the task ended without it (False, a round
+    the council voided); RoundFailedError after `timeout` seconds of neither."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if chain.round_model(task_id, round_) is not None:
+            return True
+        task = chain.task(task_id)
+        if task is None or task.status not in (TaskStatus.CREATED, TaskStatus.IN_PROGRESS):
+            return False
+        time.sleep(poll_seconds)
+    raise RoundFailedError(
+        f"round {round_} was attested but the committee did not commit it in {timeout:.0f} s"
+    )
 
 
 def rebuild_round_log(
@@ -191,7 +227,7 @@ def rebuild_round_log(
                 accepted.append(result_id)
             else:
                 rejected[result_id] = verdict.reason.kind if verdict.reason else "FailedValidation"
-        _append(
+        append_record(
             directory,
             {
                 "status": "committed",
@@ -211,7 +247,7 @@ def rebuild_round_log(
     return rebuilt
 
 
-def _best_loss(directory: Path, referee: Referee, manifest: TaskManifest, weights: codec.Weights) -> float:
+def best_loss_of(directory: Path, referee: Referee, manifest: TaskManifest, weights: codec.Weights) -> float:
     """The anchored floor's reference: the lowest validation loss of the model the task started
     from and of every committed round (from the round log, so a restart keeps it)."""
     logged = committed(read_rounds(directory.parent, int(directory.name.removeprefix("task-"))))
@@ -245,7 +281,7 @@ def _round(
     load_weights(model, weights)
     metrics = score(model, sets.test, sets.objective)
     record = asdict(outcome) | {
-        "status": "committed",
+        "status": "committed" if outcome.model_id is not None else "attested",
         "metric": PRIMARY[sets.objective],
         "test_set": sets.test_name,
         "test_metrics": metrics,
@@ -259,6 +295,6 @@ def _round(
     if "accuracy" in metrics:
         record["test_accuracy"] = metrics["accuracy"]
     record["checks"] = [asdict(c) for c in outcome.checks]
-    _append(directory, record)
+    append_record(directory, record)
     log.info("round done", extra={"task": task_id, "round": round_, "test_metrics": metrics})
     return outcome, weights

@@ -47,6 +47,7 @@ from decentralml_bindings.errors import (
 from decentralml_bindings.events import PalletEvent, decode_event
 from decentralml_bindings.types import (
     Assignment,
+    Attestation,
     ModelCommit,
     ModelStatus,
     RoundState,
@@ -457,6 +458,17 @@ class DecentralMl:
     def verdict(self, result_id: int, validator: str, at: str | None = None) -> Verdict | None:
         value = self._query("Verdicts", result_id, validator, at=at)
         return None if value is None else Verdict.from_chain(value)
+
+    def attestation(
+        self, task_id: int, round_: int, validator: str, at: str | None = None
+    ) -> Attestation | None:
+        """`validator`'s attestation of the round, if it made one (kept after the commit)."""
+        value = self._query("Attestations", task_id, round_, validator, at=at)
+        return None if value is None else Attestation.from_chain(value)
+
+    def disputed(self, task_id: int, round_: int, at: str | None = None) -> bool:
+        """Whether the round is disputed and awaits the council (`resolve_dispute`)."""
+        return self._query("Disputes", task_id, round_, at=at) is not None
 
     def round_state(self, task_id: int, round_: int, at: str | None = None) -> RoundState:
         return RoundState.from_chain(self._query("Rounds", task_id, round_, at=at))

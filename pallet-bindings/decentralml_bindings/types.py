@@ -253,6 +253,26 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Attestation:
+    """A committee member's attestation of a round: the plaintext `hash` of the model it
+    computed, the `cid` of its sealed bytes, the results it accepted, and the block."""
+
+    hash: str
+    cid: str
+    accepted: tuple[int, ...]
+    at: int
+
+    @classmethod
+    def from_chain(cls, v: dict[str, Any]) -> Attestation:
+        return cls(
+            hash=str(v["hash"]),
+            cid=text(v["cid"]),
+            accepted=tuple(int(r) for r in v["accepted"]),
+            at=int(v["at"]),
+        )
+
+
+@dataclass(frozen=True)
 class RoundState:
     """Per-round counters of a task."""
 

@@ -9,15 +9,19 @@ agree the round is disputed and the council settles it; the creator cannot commi
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from coordinator.committee.member import Member
 from coordinator.committee.verify import verify_model
 from coordinator.federation.referee import Received, Referee
-from coordinator.federation.tasks import initial_manifest, initial_weights, publish_task
+from coordinator.federation.runner import run_task
+from coordinator.federation.tasks import initial_manifest, initial_weights, load_task, publish_task
 from decentralml import codec
 from decentralml.content import ContentStore
 from decentralml.crypto import sealing_statement
@@ -29,7 +33,7 @@ from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE
 from decentralml_bindings.errors import DispatchFailed
 from decentralml_bindings.events import AttestationDisagreed, ModelCommitted, RoundDisputed
 from decentralml_bindings.types import ResultSubmissionStatus
-from support.factories import enlist
+from support.factories import InProcess, enlist
 from worker.trainer import Behaviour
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
@@ -135,3 +139,76 @@ def test_a_committee_commits_what_two_of_three_attest_and_the_council_settles_a_
     assert finished is not None
     assert finished.status.value == "Completed"
     assert finished.paid + finished.refunded + finished.escrowed == finished.deposited
+
+
+@pytest.mark.devnet
+def test_members_follow_the_carriers_rounds_and_one_that_was_down_attests_the_next(
+    chain: DecentralMl, store: ContentStore, devnet_url: str, tmp_path: Path
+) -> None:
+    # Prepare: the carrier (Ferdie) runs the task's rounds as its launcher does (`run_task`),
+    # waiting after each attestation for the committee; Dave follows every round, Eve is down
+    # for round 1 and back for round 2.
+    manifest = initial_manifest(store, "committee-follow", MODEL, data=DataSpec(parts=2))
+    task = publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=2,
+        workers=2,
+        reward_per_result=UNIT,
+        validator=[m.ss58_address for m in MEMBERS],
+        sealing=[sealing_statement(m) for m in MEMBERS],
+        threshold=2,
+    )
+    task_id = task.task_id
+    carrier_chain = DecentralMl.connect(devnet_url)
+    honest = {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}
+    trainers = enlist(carrier_chain, store, task, honest, tmp_path / "workers")
+    outcomes: list[Any] = []
+    failures: list[BaseException] = []
+
+    def carry() -> None:
+        try:
+            outcomes.extend(
+                run_task(carrier_chain, store, FERDIE, InProcess(trainers), task_id, tmp_path / "ferdie", 300)
+            )
+        except BaseException as failed:
+            failures.append(failed)
+
+    carrier_thread = threading.Thread(target=carry, daemon=True)
+    members = {key: Member(chain, store, key, tmp_path / key.ss58_address[:8]) for key in (DAVE, EVE)}
+    loaded = load_task(chain, store, task_id)
+
+    # Execute: each member's launcher tick, until the task ends.
+    carrier_thread.start()
+    deadline = time.monotonic() + 600
+    while carrier_thread.is_alive() and time.monotonic() < deadline:
+        now = chain.task(task_id)
+        assert now is not None
+        for key, member in members.items():
+            if key is EVE and now.committed_rounds == 0:
+                continue  # Eve is down for round 1
+            member.follow(task_id, now, loaded)
+        time.sleep(0.5)
+    carrier_thread.join(timeout=5)
+    carrier_chain.close()
+
+    # Assert: both rounds committed by two agreeing members, with the carrier waiting between.
+    assert not failures, failures
+    assert [o.round for o in outcomes] == [1, 2]
+    finished = chain.task(task_id)
+    assert finished is not None
+    assert finished.status.value == "Completed"
+    for round_ in (1, 2):
+        model_id = chain.round_model(task_id, round_)
+        assert model_id is not None
+        model = chain.model(model_id)
+        assert model is not None
+        assert model.hash == outcomes[round_ - 1].model_hash
+        assert model.attestations >= 2  # never the carrier alone
+        assert verify_model(chain, store, EVE, model_id).match
+    # Eve was down in round 1 and attested round 2 after catching up from the chain.
+    assert chain.attestation(task_id, 1, EVE.ss58_address) is None
+    assert chain.attestation(task_id, 2, EVE.ss58_address) is not None
+    assert chain.attestation(task_id, 1, DAVE.ss58_address) is not None

@@ -1,0 +1,103 @@
+"""`Member`: what a committee member's coordinator does for a task another member carries.
+
+The task's first validator carries its rounds (its SuperLink talks to the workers); every other
+member never needs Flower. Each tick, for the open round of a task it judges, a member:
+
+1. judges the round once it is ready: the carrier attested it, or every assigned worker sent its
+   result (so a carrier that is down does not stop the committee). It fetches every result's
+   sealed update from IPFS by the CID on chain, judges them with the same referee as the carrier
+   (`Referee.judge` with nothing received), and attests in one extrinsic;
+2. once it attested, declares the round disputed when every member attested and no t agreed
+   (`dispute_round`); the council then resolves it.
+
+A member that was down catches up from the chain: it judges the round open when it comes back,
+from the model the chain committed last. Rounds committed while it was away are not re-judged.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from substrateinterface import Keypair
+
+from coordinator.federation.datasets import judging_sets
+from coordinator.federation.referee import Referee, RoundOutcome
+from coordinator.federation.runner import append_record, best_loss_of, current_weights, task_dir
+from decentralml.content import ContentStore
+from decentralml.manifest import TaskManifest
+from decentralml_bindings import DecentralMl, DispatchFailed, calls
+from decentralml_bindings.types import TaskInfo
+
+log = logging.getLogger(__name__)
+
+
+def carrier(task: TaskInfo) -> str:
+    """The member whose SuperLink carries the task's rounds: the first validator named."""
+    return task.validators[0]
+
+
+class Member:
+    def __init__(self, chain: DecentralMl, store: ContentStore, key: Keypair, root: Path) -> None:
+        self.chain, self.store, self.key, self.root = chain, store, key, root
+        self.address = str(key.ss58_address)
+
+    def follow(self, task_id: int, task: TaskInfo, manifest: TaskManifest) -> RoundOutcome | None:
+        """One look at the task's open round; the outcome if this member judged it now."""
+        if len(task.validators) < 2 or self.address not in task.validators:
+            return None
+        round_ = task.committed_rounds + 1
+        if round_ > task.rounds or self.chain.disputed(task_id, round_):
+            return None
+        if self.chain.attestation(task_id, round_, self.address) is not None:
+            self._dispute_if_split(task_id, task, round_)
+            return None
+        if self.address == carrier(task):
+            return None  # the carrier judges in its Flower run
+        ready = self.chain.attestation(task_id, round_, carrier(task)) is not None or (
+            task.assigned > 0 and self.chain.round_state(task_id, round_).submitted >= task.assigned
+        )
+        if not ready:
+            return None
+        return self.judge(task_id, round_, manifest)
+
+    def judge(self, task_id: int, round_: int, manifest: TaskManifest) -> RoundOutcome:
+        """Judge round `round_` from the chain and IPFS alone, attest, and log it."""
+        directory = task_dir(self.root, task_id)
+        spool = directory / f"round-{round_}"
+        spool.mkdir(parents=True, exist_ok=True)
+        _, weights = current_weights(self.chain, self.store, task_id, self.key)
+        sets = judging_sets(manifest, self.store, self.key)
+        referee = Referee(
+            self.chain, self.store, self.key, sets.validation, sets.objective, state_dir=directory
+        )
+        referee.best_loss = best_loss_of(directory, referee, manifest, weights)
+        outcome, _ = referee.judge(task_id, round_, manifest, weights, [], spool)
+        status = "committed" if outcome.model_id is not None else "attested"
+        append_record(
+            directory,
+            {
+                "status": status,
+                "task_id": task_id,
+                "round": round_,
+                "model_id": outcome.model_id,
+                "model_cid": outcome.model_cid,
+                "model_hash": outcome.model_hash,
+                "accepted": outcome.accepted,
+                "rejected": outcome.rejected,
+                "validation_loss": outcome.validation_loss,
+                "judged_as": "member",
+            },
+        )
+        log.info(f"round {status} as a committee member", extra={"task": task_id, "round": round_})
+        return outcome
+
+    def _dispute_if_split(self, task_id: int, task: TaskInfo, round_: int) -> None:
+        """Every member attested and the round is still open: no t of them agreed."""
+        attested = [self.chain.attestation(task_id, round_, member) for member in task.validators]
+        if all(a is not None for a in attested) and self.chain.round_model(task_id, round_) is None:
+            log.warning("the committee did not agree: disputing", extra={"task": task_id, "round": round_})
+            try:
+                self.chain.submit(calls.dispute_round(task_id, round_), self.key)
+            except DispatchFailed as refused:  # another member disputed it first
+                log.info("round not disputed here", extra={"task": task_id, "reason": str(refused)})
