@@ -51,6 +51,8 @@ def assets(manifest: TaskManifest, sealed: bool = True) -> dict[str, tuple[str, 
     for name in ("validation", "test"):
         if sealed and (asset := getattr(manifest.data, name)) is not None:
             found[name] = (asset.cid, asset.sha256)
+            for index, copy in enumerate(asset.copies, start=2):  # sealed to the other members
+                found[f"{name}-{index}"] = (copy.cid, copy.sha256)
     return found
 
 

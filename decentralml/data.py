@@ -56,14 +56,27 @@ STDLIB_HELD_OUT_WINDOWS = 256
 HEX32 = r"^0x[0-9a-f]{64}$"
 
 
-class SealedAsset(BaseModel):
-    """A data set sealed to the validator (`decentralml.crypto`), addressed by hash in IPFS."""
+class SealedCopy(BaseModel):
+    """A data set sealed to one validator (`decentralml.crypto`), addressed by hash in IPFS."""
 
     model_config = ConfigDict(extra="forbid")
 
     cid: str = Field(min_length=1, max_length=128)
     sha256: str = Field(pattern=HEX32, description="of the sealed bytes")
     recipient: str = Field(pattern=HEX32, description="the validator's public sealing key")
+
+
+class SealedAsset(SealedCopy):
+    """A data set sealed to the validator; for a committee, to its first member here and to each
+    other member in `copies` (the same plaintext, sealed to each key)."""
+
+    copies: list[SealedCopy] = Field(
+        default_factory=list, max_length=31, description="the same set sealed to the other members"
+    )
+
+    def for_recipient(self, key: str) -> SealedCopy | None:
+        """The copy sealed to `key` (a member's public sealing key), if there is one."""
+        return next((c for c in [self, *self.copies] if c.recipient == key), None)
 
 
 class DataSpec(BaseModel):

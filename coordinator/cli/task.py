@@ -178,10 +178,16 @@ def cmd_task_pack(args: argparse.Namespace) -> None:
         for name in ("validation", "test"):  # sealed sets `dml task init` wrote beside the manifest
             sealed = data.get(name)
             if isinstance(sealed, dict) and "file" in sealed:
+                copies = [c for c in sealed.get("copies") or [] if isinstance(c, dict) and "file" in c]
                 data[name] = {
                     **_pin(store, folder / str(sealed["file"]), args),
                     "recipient": sealed.get("recipient"),
                 }
+                if copies:  # the same set sealed to the committee's other members
+                    data[name]["copies"] = [
+                        {**_pin(store, folder / str(c["file"]), args), "recipient": c.get("recipient")}
+                        for c in copies
+                    ]
         manifest = TaskManifest.model_validate(spec)
         signed = bundle.sign(manifest, keypair(args))
         stored = store.put(signed)

@@ -64,30 +64,62 @@ def _statement_file(path: Path) -> dict[str, str]:
     return {k: str(found[k]) for k in ("account", "sealing_key", "signature")}
 
 
-def _sealing_key(args: argparse.Namespace, info: dict[str, Any]) -> str:
-    if args.sealing_key:
-        return str(args.sealing_key)
-    statement = info.get("sealing")
-    if not statement:
-        raise CliError(f"the coordinator at {args.coordinator} judges no tasks: it publishes no sealing key")
-    try:
-        return crypto.verify_sealing_key(statement, args.validator)
-    except crypto.SealError as bad:
-        raise CliError(f"refusing the coordinator's sealing key: {bad}") from bad
+def _members(args: argparse.Namespace, info: dict[str, Any]) -> list[tuple[str, str, dict[str, str] | None]]:
+    """(validator, the key its sets are sealed to, its signed statement or None) for each
+    `--validator`, in order.
+
+    Statements come from `--sealing-statement` files (matched to the validators by the account
+    they name) and the coordinator's own (`GET /federation`); each is checked against its
+    validator. `--sealing-key` (one per validator, in order) names the key the sets are sealed to
+    instead; a validator with no statement gets unsealed updates (`_privacy`)."""
+    validators: list[str] = list(args.validator)
+    if len(set(validators)) != len(validators):
+        raise CliError("a --validator is given twice: name each committee member once")
+    keys: list[str] = list(args.sealing_key or [])
+    if keys and len(keys) != len(validators):
+        raise CliError(
+            f"{len(validators)} --validator but {len(keys)} --sealing-key: give one per validator, in order"
+        )
+    statements: dict[str, dict[str, str]] = {}
+    if info.get("sealing"):
+        statements[str(info["sealing"].get("account"))] = info["sealing"]
+    for path in args.sealing_statement or []:
+        given = _statement_file(Path(path))
+        if given["account"] not in validators:
+            raise CliError(f"--sealing-statement {path} names {given['account']}, which is not a --validator")
+        statements[given["account"]] = given
+    members: list[tuple[str, str, dict[str, str] | None]] = []
+    for index, validator in enumerate(validators):
+        statement = statements.get(validator)
+        if statement is None and not keys:
+            if not info.get("sealing") and not args.sealing_statement:
+                raise CliError(
+                    f"the coordinator at {args.coordinator} judges no tasks: it publishes no sealing key"
+                )
+            raise CliError(
+                f"no sealing key for validator {validator}: give --sealing-statement FILE "
+                '(its coordinator\'s GET /federation publishes it under "sealing")'
+            )
+        try:
+            signed = crypto.verify_sealing_key(statement, validator) if statement is not None else None
+        except crypto.SealError as bad:
+            raise CliError(f"refusing the sealing statement of validator {validator}: {bad}") from bad
+        key = keys[index] if keys else signed
+        assert key is not None
+        members.append((validator, key, statement))
+    return members
 
 
-def _privacy(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any] | None:
-    """The manifest's privacy section: the validator's signed sealing key (verified above) for
+def _privacy(
+    args: argparse.Namespace, members: list[tuple[str, str, dict[str, str] | None]]
+) -> dict[str, Any] | None:
+    """The manifest's privacy section: every member's signed sealing key (verified above) for
     updates and models, and the creator's own for the models it may read; None with only
-    --sealing-key (no signed statement: updates then travel unsealed)."""
-    statement = info.get("sealing")
-    if not statement:
+    --sealing-key (no signed statements: updates then travel unsealed)."""
+    statements = [statement for _, _, statement in members if statement is not None]
+    if len(statements) != len(members):
         return None
-    try:
-        crypto.verify_sealing_key(statement, args.validator)
-    except crypto.SealError as bad:
-        raise CliError(f"refusing the validator's sealing statement: {bad}") from bad
-    privacy: dict[str, Any] = {"seal_to": [statement]}
+    privacy: dict[str, Any] = {"seal_to": statements}
     if getattr(args, "key", None) or getattr(args, "keystore", None):
         privacy["creator"] = crypto.sealing_statement(keypair(args))
     return privacy
@@ -155,8 +187,11 @@ def _model(args: argparse.Namespace, schema: Schema) -> ModelSpec:
     return ModelSpec.model_validate(spec)
 
 
-def _seal(schema: Schema, source: Path, recipient: str, name: str, files: dict[str, bytes]) -> dict[str, Any]:
-    """Seal the set at `source` to `recipient` into `files[name]`; its manifest entry."""
+def _seal(
+    schema: Schema, source: Path, recipients: list[str], name: str, files: dict[str, bytes]
+) -> dict[str, Any]:
+    """Seal the set at `source` to each of `recipients` (the committee) into `files`: `NAME.sealed`
+    for the first, `NAME-2.sealed`... for the others; its manifest entry (the others as `copies`)."""
     raw = kinds.read(schema, source)
     if len(raw) == 0:
         raise CliError(f"{source}: no examples")
@@ -164,8 +199,16 @@ def _seal(schema: Schema, source: Path, recipient: str, name: str, files: dict[s
         prepared = kinds.prepare(schema, raw)  # text: at least one window of the context, tokenised
     except kinds.DataMismatch as short:
         raise CliError(f"{source}: {short}") from short
-    files[name] = crypto.seal(kinds.raw_to_bytes(raw), recipient)
-    return {"file": name, "recipient": recipient, "examples": len(prepared)}
+    plain = kinds.raw_to_bytes(raw)
+    entries = []
+    for index, recipient in enumerate(recipients):
+        file = f"{name}.sealed" if index == 0 else f"{name}-{index + 1}.sealed"
+        files[file] = crypto.seal(plain, recipient)
+        entries.append({"file": file, "recipient": recipient})
+    entry: dict[str, Any] = {**entries[0], "examples": len(prepared)}
+    if len(entries) > 1:
+        entry["copies"] = entries[1:]
+    return entry
 
 
 def _training(args: argparse.Namespace) -> dict[str, Any]:
@@ -188,17 +231,16 @@ def cmd_task_init(args: argparse.Namespace) -> None:
     files: dict[str, bytes] = {}  # written together once everything checked out
     try:
         schema = _schema(args, data)
-        info: dict[str, Any]
-        if args.sealing_statement:
-            info = {"sealing": _statement_file(Path(args.sealing_statement))}
-        else:
-            info = {} if args.sealing_key else _coordinator(args)
-        recipient = _sealing_key(args, info)
+        info: dict[str, Any] = {}
+        if not args.sealing_key and not args.sealing_statement:  # the coordinator's own statement
+            info = _coordinator(args)
+        members = _members(args, info)
+        recipients = [key for _, key, _ in members]
         federation = FederationSpec.of_coordinator(info)
         model = _model(args, schema)
         files["initial_weights.bin"] = codec.encode(weights_of(build(model, args.seed)))
-        validation = _seal(schema, Path(args.validation), recipient, "validation.sealed", files)
-        test = _seal(schema, Path(args.test), recipient, "test.sealed", files) if args.test else None
+        validation = _seal(schema, Path(args.validation), recipients, "validation", files)
+        test = _seal(schema, Path(args.test), recipients, "test", files) if args.test else None
     except kinds.DataMismatch as unfit:
         raise CliError(str(unfit)) from unfit
     sealed = {"validation": {k: v for k, v in validation.items() if k != "examples"}}
@@ -226,7 +268,7 @@ def cmd_task_init(args: argparse.Namespace) -> None:
         manifest["validation"] = {"max_examples": args.judge_windows}
     if federation is not None:  # the SuperLink's CA travels in the signed bundle
         manifest["federation"] = federation.model_dump(mode="json")
-    privacy = _privacy(args, info)
+    privacy = _privacy(args, members)
     if args.epsilon is not None:
         privacy = (privacy or {}) | {"dp": _dp(args)}
     if privacy is not None:  # updates and unreleased models sealed to the validator (and creator)
@@ -244,7 +286,7 @@ def cmd_task_init(args: argparse.Namespace) -> None:
         "outputs": schema.outputs,
         "validation_examples": validation["examples"],
         "test_examples": None if test is None else test["examples"],
-        "sealed_to": recipient,
+        "sealed_to": recipients,
     }
     show(
         args,
@@ -252,7 +294,7 @@ def cmd_task_init(args: argparse.Namespace) -> None:
         f"wrote {folder}/manifest.json: {schema.kind} {schema.objective}, inputs {schema.input_shape}, "
         f"{schema.outputs} outputs, dataset {summary['dataset']!r} (workers map this name with --data)\n"
         f"sealed {validation['examples']} validation "
-        f"{'windows' if schema.kind == 'text' else 'examples'} to {recipient}\n"
+        f"{'windows' if schema.kind == 'text' else 'examples'} to {', '.join(recipients)}\n"
         f"next: dml --key KEY task pack {folder}",
     )
 
@@ -271,12 +313,22 @@ def register(task: Any) -> None:
     )
     init.add_argument("--validation", required=True, help="your validation set, in the same format")
     init.add_argument("--test", help="a test set for reporting rounds (default: the validation set)")
-    init.add_argument("--validator", required=True, help="the coordinator's judging account (SS58)")
-    init.add_argument("--sealing-key", help="the validator's sealing key (default: from the coordinator)")
+    init.add_argument(
+        "--validator",
+        action="append",
+        required=True,
+        help="a judging account (SS58); repeat it for a committee (the first carries the rounds)",
+    )
+    init.add_argument(
+        "--sealing-key",
+        action="append",
+        help="a validator's sealing key, one per --validator in order (default: signed statements)",
+    )
     init.add_argument(
         "--sealing-statement",
-        help="a JSON file with the validator's signed sealing key (as GET /federation publishes it), "
-        "instead of asking the coordinator",
+        action="append",
+        help="a JSON file with a validator's signed sealing key (as GET /federation publishes it); "
+        "repeat it for a committee; without it, the first validator's is asked of the coordinator",
     )
     init.add_argument(
         "--epsilon",

@@ -72,12 +72,12 @@ def _open(
     asset: SealedAsset, name: str, manifest: TaskManifest, store: ContentStore, validator: Keypair
 ) -> Split:
     mine = sealing_key_hex(validator)
-    if asset.recipient != mine:
-        raise TaskDataError(
-            f"the {name} set is sealed to {asset.recipient}, not to this validator's sealing key {mine}"
-        )
+    copy = asset.for_recipient(mine)
+    if copy is None:
+        keys = ", ".join(c.recipient for c in [asset, *asset.copies])
+        raise TaskDataError(f"the {name} set is sealed to {keys}, not to this validator's sealing key {mine}")
     try:
-        sealed = store.get(asset.cid, asset.sha256)
+        sealed = store.get(copy.cid, copy.sha256)
     except HashMismatchError as altered:
         raise TaskDataError(f"the {name} set is not the one the signed bundle names: {altered}") from altered
     try:

@@ -4,6 +4,7 @@ sealed validation set and never on bundled data, and refusals before anything go
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from decentralml import codec, crypto, data, kinds, samples
 from decentralml.content import ContentStore
 from decentralml.privacy import sealing
 from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, FERDIE
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE
 from decentralml_bindings.types import ResultSubmissionStatus
 from support.devnet import Devnet, Ipfs
 from support.factories import InProcess, create_own_task, init_and_pack
@@ -186,3 +187,69 @@ def test_a_worker_refuses_data_that_does_not_fit_before_claiming(
     assert fits is not None
     for key in (BOB, CHARLIE, DAVE):  # nothing went on chain
         assert chain.assignment(task_id, key.ss58_address) is None
+
+
+@pytest.mark.devnet
+def test_task_init_seals_the_validation_set_to_every_committee_member(
+    ipfs_daemon: Ipfs, store: ContentStore, shares: samples.SampleFiles, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from coordinator.cli import main
+    from decentralml.bundle import open_bundle
+    from decentralml.privacy.recipients import update_recipients
+    from support.factories import dml_json
+
+    members = (FERDIE, DAVE, CHARLIE)
+    statements = []
+    for member in members:
+        path = tmp_path / f"{member.ss58_address[:8]}.json"
+        path.write_text(json.dumps(crypto.sealing_statement(member)))
+        statements.append(path)
+    common = [
+        "--kind", "tabular", "--label", samples.LABEL, "--data", str(shares.shares[0]),
+        "--validation", str(shares.validation), "--dataset", "cancer", "--hidden", "8",
+    ]  # fmt: skip
+
+    def init(folder: str, *extra: str) -> list[str]:
+        return ["--key", "//Alice", "task", "init", str(tmp_path / folder), *common, *extra]
+
+    pairs = zip(members, statements, strict=True)
+    committee = [a for m, s in pairs for a in ("--validator", m.ss58_address, "--sealing-statement", str(s))]
+
+    # Act: a committee of three, its members' signed statements given in any order.
+    dml_json(*init("committee", *committee)[2:])
+    packed = dml_json("task", "pack", str(tmp_path / "committee"), "--ipfs-api", store.api)
+    manifest = open_bundle(store, packed["bundle_cid"], packed["bundle_sha256"], ALICE.ss58_address)
+
+    # Assert: one sealed copy per member, each opened only by its member, all the same set;
+    # updates are sealed to all three.
+    validation = manifest.data.validation
+    assert validation is not None
+    assert [c.recipient for c in [validation, *validation.copies]] == [
+        crypto.sealing_key_hex(m) for m in members
+    ]
+    opened = [judging_sets(manifest, store, member).validation for member in members]
+    for other in opened[1:]:
+        assert other.x.tobytes() == opened[0].x.tobytes()
+    with pytest.raises(TaskDataError, match="sealed to"):
+        judging_sets(manifest, store, BOB)
+    assert len(update_recipients(manifest.privacy, [m.ss58_address for m in members])) == 3
+
+    # Refused with one line and nothing written: a member without a statement, a statement for
+    # someone who is not a member, a member named twice, keys that do not match the members.
+    cases = {
+        "no-statement": ([], "no sealing key for validator"),
+        "stranger": ([*committee, "--sealing-statement", str(tmp_path / "eve.json")], "not a --validator"),
+        "twice": ([*committee, "--validator", FERDIE.ss58_address], "given twice"),
+        "keys": ([*committee, "--sealing-key", crypto.sealing_key_hex(FERDIE)], "give one per validator"),
+    }
+    (tmp_path / "eve.json").write_text(json.dumps(crypto.sealing_statement(EVE)))
+    for folder, (extra, message) in cases.items():
+        args = init(folder, *extra)
+        if folder == "no-statement":  # the last member's statement left out
+            args = init(folder, *committee[:-4], "--validator", CHARLIE.ss58_address)
+        assert main(["--coordinator", "http://127.0.0.1:9", *args]) == 1
+        err = capsys.readouterr().err
+        assert message in err, err
+        assert len(err.strip().splitlines()) == 1
+        assert not (tmp_path / folder).exists()
