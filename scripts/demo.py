@@ -47,6 +47,7 @@ from support.devnet import Devnet, Ipfs, free_port  # noqa: E402
 
 DML = [sys.executable, "-m", "coordinator.cli"]
 VALIDATOR_URI = "//Ferdie"
+JUDGED = ("committed", "attested")  # a carrier's round log: committed, or attested and then committed
 
 
 class Processes:
@@ -107,10 +108,22 @@ def publish_demo_source(
         rounds=args.rounds,
         workers=total,
         reward_per_result=int(args.reward * UNIT),
-        validator=FERDIE.ss58_address,
-        sealing=None if args.unsealed else sealing_statement(FERDIE),
+        validator=[m.ss58_address for m in args.members],
+        sealing=None if args.unsealed else [sealing_statement(m) for m in args.members],
+        threshold=threshold(args),
     )
     return task.task_id, [["--data-part", str(i)] for i in range(total)]
+
+
+def members(count: int) -> list[Keypair]:
+    """The committee: Ferdie (the coordinator the workers connect to) and `count - 1` others."""
+    return [FERDIE, *(Keypair.create_from_uri(f"//DemoValidator{i}") for i in range(1, count))]
+
+
+def threshold(args: argparse.Namespace) -> int | None:
+    """A majority of the committee must agree (None: a single validator, AutoAccept)."""
+    count = len(args.members)
+    return None if count == 1 else count // 2 + 1
 
 
 def publish_digits(
@@ -191,16 +204,25 @@ def publish_own(
     folder = work / "task"
     dataset = f"{args.task}-demo"
     common = ["--coordinator", api, "--chain-url", chain_url, "--key", "//Alice"]
+    committee: list[str] = []  # Ferdie's statement from his coordinator, the others' from files
+    for member in args.members:
+        committee += ["--validator", member.ss58_address]
+        if member is not FERDIE:
+            statement = work / f"{member.ss58_address}.json"
+            statement.write_text(json.dumps(sealing_statement(member)))
+            committee += ["--sealing-statement", str(statement)]
     cli(
         *common, "task", "init", str(folder), *kind, *training,
         "--data", str(files.shares[0]), "--validation", str(files.validation), "--test", str(files.test),
-        "--validator", FERDIE.ss58_address, "--dataset", dataset, "--min-workers", str(total),
-        "--release", "none",
+        *committee, "--dataset", dataset, "--min-workers", str(total), "--release", "none",
     )  # fmt: skip
     packed = cli(*common, "task", "pack", str(folder), "--ipfs-api", ipfs_api)
+    t = threshold(args)
+    strategy = ["AutoAccept"] if t is None else ["CustomAccept", "--threshold", str(t)]
+    validators = [a for m in args.members for a in ("--validator", m.ss58_address)]
     created = cli(
-        *common, "task", "create", "--validation", "AutoAccept", "--rounds", str(args.rounds),
-        "--max-assignments", str(total), "--validator", FERDIE.ss58_address, "--reward", str(args.reward),
+        *common, "task", "create", "--validation", *strategy, "--rounds", str(args.rounds),
+        "--max-assignments", str(total), *validators, "--reward", str(args.reward),
         "--manifest-cid", packed["bundle_cid"], "--manifest-hash", packed["bundle_sha256"],
     )  # fmt: skip
     task_id = next(int(e["task_id"]) for e in created["events"] if e["event"] == "TaskCreated")
@@ -240,6 +262,29 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
             120,
             [coordinator],
         )
+        # The other committee members: a coordinator each, with its own key, database and
+        # directory (sharing this machine's IPFS); they judge every round from the chain and IPFS.
+        fund(chain, [m for m in args.members if m is not FERDIE], 100 * UNIT)
+        watched = [coordinator]
+        for index in range(1, len(args.members)):
+            port = free_port()
+            member_env = env | {
+                "DML_DATABASE_URL": f"sqlite:///{work / f'member{index}.sqlite'}",
+                "DML_VALIDATOR_URI": f"//DemoValidator{index}",
+                "DML_FEDERATION_DIR": str(work / f"member{index}"),
+                "DML_SUPERLINK_PORT": str(free_port()),
+            }
+            started = processes.start(
+                f"member{index}", [*DML, "coordinator", "serve", "--port", str(port)], member_env
+            )
+            member_api = f"http://127.0.0.1:{port}"
+            wait_for(
+                f"committee member {index}",
+                lambda url=member_api: httpx.get(f"{url}/health", timeout=2).json()["chain"] == "ok",
+                120,
+                [started],
+            )
+            watched.append(started)
 
         total = args.workers + args.poisoned
         workers = [Keypair.create_from_uri(f"//DemoWorker{i}") for i in range(total)]
@@ -281,6 +326,8 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
             nonlocal printed
             rounds = httpx.get(f"{api}/tasks/{task_id}/rounds", timeout=5)
             for r in rounds.json()[printed:] if rounds.status_code == 200 else []:
+                if r["status"] == "attested":  # judged by the carrier; committed by the committee
+                    r["model_id"] = chain.round_model(task_id, r["round"])
                 printed += 1
                 if r["status"] == "failed":
                     print(f"{r['round']:>5} failed: {r['reason']}", flush=True)
@@ -291,16 +338,16 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                     flush=True,
                 )
             on_chain = chain.task(task_id)
-            done = (
-                sum(1 for r in rounds.json() if r["status"] == "committed")
-                if rounds.status_code == 200
-                else 0
-            )
+            done = sum(1 for r in rounds.json() if r["status"] in JUDGED) if rounds.status_code == 200 else 0
             return on_chain is not None and on_chain.status == TaskStatus.COMPLETED and done == args.rounds
 
-        wait_for("the task to complete", progress, args.timeout, [coordinator])
+        wait_for("the task to complete", progress, args.timeout, watched)
         logged = httpx.get(f"{api}/tasks/{task_id}/rounds", timeout=5).json()
-        rounds = [r for r in logged if r["status"] == "committed"]
+        rounds = [r for r in logged if r["status"] in JUDGED]
+        for r in rounds:  # the model the committee committed for the round
+            r["model_id"] = chain.round_model(task_id, r["round"])
+            committed = chain.model(r["model_id"]) if r["model_id"] is not None else None
+            r["attestations"] = committed.attestations if committed is not None else 0
         finished = chain.task(task_id)
         assert finished is not None
         balances = {
@@ -364,6 +411,7 @@ def summarise(
                 "rejected_workers": rejected_workers,
                 "poisoned_rejected": sorted(poisoned) == sorted(w for w in rejected_workers if w in poisoned),
                 "model_id": r["model_id"],
+                "attestations": r.get("attestations", 1),
                 "model_cid": r["model_cid"],
                 "model_hash": r["model_hash"],
                 "block": r["block"],
@@ -418,6 +466,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--poisoned", type=int, default=None, help="workers sending poisoned updates (default 1; lm: 0)"
     )
     parser.add_argument("--rounds", type=int, default=5, help="federated rounds (default 5)")
+    parser.add_argument(
+        "--validators",
+        type=int,
+        default=1,
+        help="committee members, each a coordinator of its own; a majority must agree (default 1)",
+    )
     parser.add_argument("--reward", type=float, default=10.0, help="reward per accepted update, in DML")
     parser.add_argument("--summary", type=Path, required=True, help="where to write the JSON summary")
     parser.add_argument("--plot", type=Path, help="accuracy plot (PNG); default: beside the summary")
@@ -442,6 +496,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--rounds must be at least 1")
     if args.workers < 1 or args.poisoned < 0:
         parser.error("--workers must be at least 1 and --poisoned at least 0")
+    if not 1 <= args.validators <= 5:
+        parser.error("--validators must be 1 to 5")
+    args.members = members(args.validators)
     if args.free_ports:
         args.chain_port, args.ipfs_port, args.api_port, args.superlink_port = (free_port() for _ in range(4))
     return args

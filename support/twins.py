@@ -108,6 +108,9 @@ class ChainTwin:
     def round_results(self, task_id: int, round_: int) -> dict[str, int]:
         return {w: r for (t, n, w), r in self.index.items() if (t, n) == (task_id, round_)}
 
+    def round_model(self, task_id: int, round_: int) -> int | None:
+        return next((m.model_id for m in self.models if (m.task_id, m.round) == (task_id, round_)), None)
+
     def batch(self, calls: Sequence[Call], signer: object) -> Receipt:
         """Apply verdicts and commits; any other call is refused before anything changes."""
         unknown = [c.function for c in calls if c.function not in ("validate_task_result", "commit_model")]

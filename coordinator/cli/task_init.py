@@ -64,7 +64,9 @@ def _statement_file(path: Path) -> dict[str, str]:
     return {k: str(found[k]) for k in ("account", "sealing_key", "signature")}
 
 
-def _members(args: argparse.Namespace, info: dict[str, Any]) -> list[tuple[str, str, dict[str, str] | None]]:
+def _members(
+    args: argparse.Namespace, info: dict[str, Any], given: list[dict[str, str]]
+) -> list[tuple[str, str, dict[str, str] | None]]:
     """(validator, the key its sets are sealed to, its signed statement or None) for each
     `--validator`, in order.
 
@@ -83,11 +85,10 @@ def _members(args: argparse.Namespace, info: dict[str, Any]) -> list[tuple[str, 
     statements: dict[str, dict[str, str]] = {}
     if info.get("sealing"):
         statements[str(info["sealing"].get("account"))] = info["sealing"]
-    for path in args.sealing_statement or []:
-        given = _statement_file(Path(path))
-        if given["account"] not in validators:
-            raise CliError(f"--sealing-statement {path} names {given['account']}, which is not a --validator")
-        statements[given["account"]] = given
+    for one in given:
+        if one["account"] not in validators:
+            raise CliError(f"a --sealing-statement names {one['account']}, which is not a --validator")
+        statements[one["account"]] = one
     members: list[tuple[str, str, dict[str, str] | None]] = []
     for index, validator in enumerate(validators):
         statement = statements.get(validator)
@@ -231,10 +232,11 @@ def cmd_task_init(args: argparse.Namespace) -> None:
     files: dict[str, bytes] = {}  # written together once everything checked out
     try:
         schema = _schema(args, data)
+        given = [_statement_file(Path(path)) for path in args.sealing_statement or []]
         info: dict[str, Any] = {}
-        if not args.sealing_key and not args.sealing_statement:  # the coordinator's own statement
-            info = _coordinator(args)
-        members = _members(args, info)
+        if not args.sealing_key and args.validator[0] not in {g["account"] for g in given}:
+            info = _coordinator(args)  # the first validator's statement and SuperLink, from its API
+        members = _members(args, info, given)
         recipients = [key for _, key, _ in members]
         federation = FederationSpec.of_coordinator(info)
         model = _model(args, schema)

@@ -45,7 +45,7 @@ from decentralml.privacy.recipients import model_recipients
 from decentralml.rules import RULES, RuleError, RuleParams, RuleState
 from decentralml.training import score, train
 from decentralml.validation import Check, check_updates
-from decentralml_bindings import calls
+from decentralml_bindings import DispatchFailed, calls
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import Receipt
 from decentralml_bindings.events import ModelCommitted
@@ -66,6 +66,8 @@ class RefereeChain(Protocol):
     def result_of(self, task_id: int, round_: int, worker: str) -> int | None: ...
 
     def round_results(self, task_id: int, round_: int) -> dict[str, int]: ...
+
+    def round_model(self, task_id: int, round_: int) -> int | None: ...
 
     def batch(self, calls: Sequence[Call], signer: Keypair) -> Receipt: ...
 
@@ -406,9 +408,11 @@ class Referee:
         del data
         scores = {c.key: c.pay for c in checks}
         metric = {c.key: c.score for c in checks}
-        # A committee member that judges after the threshold settled a result attests only: the
-        # chain takes no verdict on a settled result (its attestation still records its view).
-        open_ = {r for r in [*approved, *rejected] if self._unsettled(r)}
+        # A committee member that judges after the others committed the round attests only: the
+        # chain takes no verdict on a settled result or an ended task (its attestation still
+        # records its view, and flags it if it disagrees).
+        late = self.chain.round_model(task_id, round_) is not None
+        open_ = set() if late else {r for r in [*approved, *rejected] if self._unsettled(r)}
         verdicts = [calls.validate_task_result(r, True, scores[r]) for r in approved if r in open_]
         verdicts += [
             calls.validate_task_result(r, False, metric.get(r, 0), RejectionReason(rejected[r]))
@@ -416,7 +420,13 @@ class Referee:
             if r in open_
         ]
         commit = calls.commit_model(task_id, round_, stored.cid, model_hash, approved)
-        receipt = self.chain.batch([*verdicts, commit], self.validator)
+        try:
+            receipt = self.chain.batch([*verdicts, commit], self.validator)
+        except DispatchFailed:
+            if not verdicts or self.chain.round_model(task_id, round_) is None:
+                raise
+            # The others committed while this batch was on its way: attest only.
+            receipt = self.chain.batch([commit], self.validator)
         # Committed now, or (a committee) once enough members attest the same hash and set.
         committed = receipt.all(ModelCommitted)
         outcome = RoundOutcome(
