@@ -145,3 +145,46 @@ def test_the_demo_refuses_a_bad_round_count(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert "--rounds must be at least 1" in refused.stderr
     assert not (tmp_path / "s.json").exists()
+
+
+@pytest.mark.devnet
+def test_a_committee_of_three_coordinators_judges_an_own_task_through_flower(tmp_path: Path) -> None:
+    from coordinator.committee.verify import verify_model
+    from decentralml_bindings import DispatchFailed, calls
+
+    args = demo.parse(
+        [
+            "--free-ports", "--task", "tabular", "--rounds", "2", "--workers", "2", "--poisoned", "1",
+            "--validators", "3", "--summary", str(tmp_path / "s.json"),
+        ]
+    )  # fmt: skip
+    checked: list[int] = []
+
+    def inspect(chain: DecentralMl, store: ContentStore, task_id: int) -> None:
+        task = chain.task(task_id)
+        assert task is not None
+        assert list(task.validators) == [m.ss58_address for m in args.members]
+        for round_ in (1, 2):
+            model_id = chain.round_model(task_id, round_)
+            assert model_id is not None
+            model = chain.model(model_id)
+            assert model is not None
+            assert model.attestations >= 2  # a majority of the three agreed
+            assert chain.attestation(task_id, round_, FERDIE.ss58_address) is not None  # the carrier
+            assert verify_model(chain, store, args.members[-1], model_id).match
+            checked.append(round_)
+        last_id = chain.round_model(task_id, 2)
+        assert last_id is not None
+        last = chain.model(last_id)
+        assert last is not None
+        attempt = calls.commit_model(task_id, 2, last.cid, last.hash, list(last.accepted))
+        with pytest.raises(DispatchFailed) as refused:  # the creator cannot commit
+            chain.submit(attempt, ALICE)
+        assert refused.value.name == "NotCommitter"
+
+    summary = demo.run(args, tmp_path / "work", inspect)
+
+    assert checked == [1, 2]
+    assert summary["status"] == "Completed"
+    assert [r["poisoned_rejected"] for r in summary["rounds"]] == [True, True]
+    assert all(summary["balance_changes"][w] > 0 for w in summary["honest_workers"])
