@@ -71,7 +71,9 @@ class Member:
         referee = Referee(
             self.chain, self.store, self.key, sets.validation, sets.objective, state_dir=directory
         )
-        referee.best_loss = best_loss_of(directory, referee, manifest, weights)
+        referee.best_loss = best_loss_of(
+            self.chain, self.store, self.key, task_id, referee, manifest, directory
+        )
         outcome, _ = referee.judge(task_id, round_, manifest, weights, [], spool)
         status = "committed" if outcome.model_id is not None else "attested"
         append_record(

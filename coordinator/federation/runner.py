@@ -31,6 +31,7 @@ from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec
 from decentralml.admission import unreleased_base
 from decentralml.content import ContentStore
+from decentralml.judging.determinism import deterministic
 from decentralml.manifest import TaskManifest
 from decentralml.metrics import PRIMARY
 from decentralml.models import build, load_weights
@@ -155,7 +156,7 @@ def run_task(
         round_ = done + 1
         sets = judging_sets(manifest, store, validator)
         referee = Referee(chain, store, validator, sets.validation, sets.objective, state_dir=directory)
-        referee.best_loss = best_loss_of(directory, referee, manifest, weights)
+        referee.best_loss = best_loss_of(chain, store, validator, task_id, referee, manifest, directory)
         outcomes = []
         for round_ in range(done + 1, task.rounds + 1):
             if chain.attestation(task_id, round_, validator.ss58_address) is None:
@@ -170,6 +171,8 @@ def run_task(
             if not wait_for_commit(chain, task_id, round_, commit_wait_seconds):
                 return outcomes  # the council voided the round: the task ended
             done, weights = current_weights(chain, store, task_id, validator)
+            # The floor from what the committee committed (this member may have been outvoted).
+            referee.best_loss = best_loss_of(chain, store, validator, task_id, referee, manifest, directory)
         return outcomes
     except Exception as failed:
         reason = (
@@ -247,12 +250,47 @@ def rebuild_round_log(
     return rebuilt
 
 
-def best_loss_of(directory: Path, referee: Referee, manifest: TaskManifest, weights: codec.Weights) -> float:
+def best_loss_of(
+    chain: DecentralMl,
+    store: ContentStore,
+    reader: Keypair,
+    task_id: int,
+    referee: Referee,
+    manifest: TaskManifest,
+    directory: Path,
+) -> float:
     """The anchored floor's reference: the lowest validation loss of the model the task started
-    from and of every committed round (from the round log, so a restart keeps it)."""
-    logged = committed(read_rounds(directory.parent, int(directory.name.removeprefix("task-"))))
-    losses = [float(r["validation_loss"]) for r in logged if "validation_loss" in r]
-    return min([referee.validation_loss(manifest, weights), *losses])
+    from and of every model the chain committed for it. A function of the chain, not of what this
+    validator judged, so every committee member (one that joined late, or was outvoted) uses the
+    same floor. Each model is scored once, in the committee's numeric mode, and its loss kept by
+    hash in `losses.json` beside the round log."""
+    task = chain.task(task_id)
+    if task is None:
+        raise LookupError(f"no task {task_id} on chain")
+    cache = directory / "losses.json"
+    losses: dict[str, float] = json.loads(cache.read_text()) if cache.exists() else {}
+    models = [chain.round_model(task_id, r) for r in range(1, task.committed_rounds + 1)]
+    if task.base_model is not None:
+        models.append(task.base_model)
+    wanted: list[str] = []
+    for model_id in models:
+        model = chain.model(model_id) if model_id is not None else None
+        if model is None:
+            continue
+        wanted.append(model.hash)
+        if model.hash not in losses:
+            with deterministic():
+                weights = codec.decode(model_bytes(store, model, reader))
+                losses[model.hash] = referee.validation_loss(manifest, weights)
+    if task.base_model is None:
+        start = manifest.initial_weights.sha256
+        wanted.append(start)
+        if start not in losses:
+            with deterministic():
+                losses[start] = referee.validation_loss(manifest, initial_weights(store, manifest))
+    directory.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(losses))
+    return min(losses[h] for h in wanted)
 
 
 def _round(

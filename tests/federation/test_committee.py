@@ -9,6 +9,7 @@ agree the round is disputed and the council settles it; the creator cannot commi
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -208,7 +209,12 @@ def test_members_follow_the_carriers_rounds_and_one_that_was_down_attests_the_ne
         assert model.hash == outcomes[round_ - 1].model_hash
         assert model.attestations >= 2  # never the carrier alone
         assert verify_model(chain, store, EVE, model_id).match
-    # Eve was down in round 1 and attested round 2 after catching up from the chain.
+    # Eve was down in round 1 and attested round 2 after catching up from the chain: her loss
+    # floor counts the model the committee committed in round 1, which she never judged.
     assert chain.attestation(task_id, 1, EVE.ss58_address) is None
     assert chain.attestation(task_id, 2, EVE.ss58_address) is not None
+    first_model = chain.model(chain.round_model(task_id, 1) or 0)
+    assert first_model is not None
+    scored = json.loads((tmp_path / EVE.ss58_address[:8] / f"task-{task_id}" / "losses.json").read_text())
+    assert first_model.hash in scored
     assert chain.attestation(task_id, 1, DAVE.ss58_address) is not None
