@@ -242,10 +242,40 @@ class RunOut(BaseModel):
     )
 
 
+class AttestationOut(BaseModel):
+    """A committee member's attestation of a round, from the chain's `RoundAttested` events."""
+
+    round: int
+    validator: str
+    hash: str = Field(description="sha256 of the plaintext model the member computed")
+    cid: str = Field(description="its sealed bytes (each member seals its own)")
+    accepted: list[int]
+    block: int
+    agrees: bool | None = Field(
+        description="whether it matches the model committed for the round (hash and accepted set); "
+        "null while the round is not committed"
+    )
+
+
+class DisputeOut(BaseModel):
+    """A round the committee did not agree on, and the council's resolution once it came."""
+
+    round: int
+    raised_by: str
+    block: int
+    resolved: bool
+    chosen: str | None = Field(None, description="the member whose attestation the council chose")
+    model_id: int | None = Field(None, description="the model committed by the resolution; null if voided")
+
+
 class TaskDetail(TaskOut):
     assignments: list[AssignmentOut]
     results: list[ResultOut]
     models: list[ModelOut]
+    attestations: list[AttestationOut] = Field(
+        default_factory=list, description="every committee member's attestation of every round"
+    )
+    disputes: list[DisputeOut] = Field(default_factory=list)
     run: RunOut | None = Field(None, description="null when this coordinator does not referee the task")
 
 

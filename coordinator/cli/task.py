@@ -107,11 +107,27 @@ def cmd_task_show(args: argparse.Namespace) -> None:
         task["results"], ("id", "round", "worker", "status", "approvals", "disapprovals", "rejection")
     )
     models = table(task["models"], ("id", "round", "hash", "parent", "status"))
-    show(
-        args,
-        task,
-        f"{task_table([task])}{run_lines(task.get('run'))}\n\nresults\n{results}\n\nmodels\n{models}",
-    )
+    shown = f"{task_table([task])}{run_lines(task.get('run'))}\n\nresults\n{results}\n\nmodels\n{models}"
+    show(args, task, shown + committee_lines(task))
+
+
+def committee_lines(task: dict[str, Any]) -> str:
+    """A committee's attestations (a member that disagrees with the commit is flagged) and
+    disputes, for `task show`; nothing for a task one validator judges alone."""
+    attestations, disputes = task.get("attestations") or [], task.get("disputes") or []
+    if len(task.get("validators") or []) < 2 and not disputes:
+        return ""
+    marks = {True: "agrees", False: "DISAGREES with the commit", None: "pending"}
+    lines = [
+        f"round {a['round']}: {a['validator']} attested {a['hash']} ({marks[a['agrees']]})"
+        for a in attestations
+    ]
+    for d in disputes:
+        outcome = "open: awaiting the council"
+        if d["resolved"]:
+            outcome = f"resolved: {d['chosen']}'s attestation" if d["chosen"] else "resolved: round voided"
+        lines.append(f"round {d['round']}: disputed by {d['raised_by']}, {outcome}")
+    return "\n\nattestations\n" + "\n".join(lines)
 
 
 def run_lines(run: dict[str, Any] | None) -> str:

@@ -17,12 +17,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from coordinator.api import create_app
+from coordinator.cli.task import committee_lines
 from coordinator.committee.member import Member
 from coordinator.committee.verify import verify_model
+from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.federation.referee import Received, Referee
 from coordinator.federation.runner import run_task
 from coordinator.federation.tasks import initial_manifest, initial_weights, load_task, publish_task
+from coordinator.indexer import Indexer
 from decentralml import codec
 from decentralml.content import ContentStore
 from decentralml.crypto import sealing_statement
@@ -34,8 +39,30 @@ from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE
 from decentralml_bindings.errors import DispatchFailed
 from decentralml_bindings.events import AttestationDisagreed, ModelCommitted, RoundDisputed
 from decentralml_bindings.types import ResultSubmissionStatus
+from support.devnet import Devnet
 from support.factories import InProcess, enlist
 from worker.trainer import Behaviour
+
+
+@pytest.fixture
+def devnet(fresh_devnet: Devnet) -> Devnet:
+    """A devnet of this module's tests' own: the mirror indexes it from genesis, which on the
+    session devnet late in the suite (thousands of blocks) keeps it busy for a minute."""
+    return fresh_devnet
+
+
+def task_view(chain: DecentralMl, task_id: int, tmp_path: Path) -> dict[str, Any]:
+    """`GET /tasks/{id}` from a mirror the indexer built from the chain."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'mirror.sqlite'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    Indexer(chain, sessions).sync_once()
+    with TestClient(create_app(chain, sessions, [])) as client:
+        response = client.get(f"/tasks/{task_id}")
+    assert response.status_code == 200, response.text
+    view: dict[str, Any] = response.json()
+    return view
+
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
 MEMBERS = (FERDIE, DAVE, EVE)
@@ -140,6 +167,27 @@ def test_a_committee_commits_what_two_of_three_attest_and_the_council_settles_a_
     assert finished is not None
     assert finished.status.value == "Completed"
     assert finished.paid + finished.refunded + finished.escrowed == finished.deposited
+
+    # The mirror, REST and the CLI show every attestation, flag the disagreeing members, and
+    # show the dispute and the council's choice.
+    view = task_view(chain, task_id, tmp_path)
+    marks = {(a["round"], a["validator"]): a["agrees"] for a in view["attestations"]}
+    assert marks == {
+        (1, FERDIE.ss58_address): True,
+        (1, DAVE.ss58_address): True,
+        (1, EVE.ss58_address): False,
+        (2, FERDIE.ss58_address): True,
+        (2, DAVE.ss58_address): False,
+        (2, EVE.ss58_address): False,
+    }
+    assert [(d["round"], d["resolved"], d["chosen"], d["model_id"]) for d in view["disputes"]] == [
+        (2, True, FERDIE.ss58_address, committed.model_id)
+    ]
+    shown = committee_lines(view)
+    assert f"round 1: {EVE.ss58_address} attested {late.model_hash} (DISAGREES with the commit)" in shown
+    assert (
+        f"round 2: disputed by {FERDIE.ss58_address}, resolved: {FERDIE.ss58_address}'s attestation" in shown
+    )
 
 
 @pytest.mark.devnet

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from coordinator.api.deps import IdPath, Limit, Offset, SessionDep, SignerDep, mirrored
 from coordinator.api.routes.federation import run_of
@@ -14,8 +15,10 @@ from coordinator.api.schemas import (
     QUEUED,
     Address,
     AssignmentOut,
+    AttestationOut,
     CommitModel,
     CreateTask,
+    DisputeOut,
     ModelOut,
     Page,
     ResultOut,
@@ -29,7 +32,7 @@ from coordinator.api.schemas import (
 from coordinator.api.services.limits import check_create
 from coordinator.db import models
 from decentralml_bindings import calls
-from decentralml_bindings.types import TaskType, ValidationStrategy
+from decentralml_bindings.types import TaskType, ValidationStrategy, text
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -79,9 +82,13 @@ def show_task(task_id: IdPath, session: SessionDep, request: Request) -> TaskDet
         select(models.Verdict).where(models.Verdict.result_id.in_([r.id for r in results]))
     ):
         verdicts.setdefault(v.result_id, []).append(VerdictOut.model_validate(v))
-    mirrored_models = session.scalars(
-        select(models.Model).where(models.Model.task_id == task_id).order_by(models.Model.round)
+    mirrored_models = list(
+        session.scalars(
+            select(models.Model).where(models.Model.task_id == task_id).order_by(models.Model.round)
+        )
     )
+    model_views = [ModelOut.model_validate(m) for m in mirrored_models]
+    attestations, disputes = committee_of(session, task_id, model_views)
     return TaskDetail(
         **TaskOut.model_validate(task).model_dump(),
         assignments=[AssignmentOut.model_validate(a) for a in assignments],
@@ -89,9 +96,65 @@ def show_task(task_id: IdPath, session: SessionDep, request: Request) -> TaskDet
             ResultOut.model_validate(r).model_copy(update={"verdicts": verdicts.get(r.id, [])})
             for r in results
         ],
-        models=[ModelOut.model_validate(m) for m in mirrored_models],
+        models=model_views,
+        attestations=attestations,
+        disputes=disputes,
         run=run_of(request, task_id),
     )
+
+
+COMMITTEE_EVENTS = ("RoundAttested", "RoundDisputed", "DisputeResolved")
+
+
+def committee_of(
+    session: Session, task_id: int, committed: list[ModelOut]
+) -> tuple[list[AttestationOut], list[DisputeOut]]:
+    """The task's attestations (each marked agreeing or not with the round's committed model) and
+    disputes, from the mirrored chain events."""
+    by_round = {m.round: m for m in committed}
+    attestations: list[AttestationOut] = []
+    disputes: dict[int, DisputeOut] = {}
+    rows = session.scalars(
+        select(models.ChainEvent)
+        .where(models.ChainEvent.name.in_(COMMITTEE_EVENTS))
+        .order_by(models.ChainEvent.block_number, models.ChainEvent.event_index)
+    )
+    for row in rows:
+        attributes = row.attributes
+        if int(attributes.get("task_id", -1)) != task_id:
+            continue
+        round_ = int(attributes["round"])
+        if row.name == "RoundAttested":
+            model = by_round.get(round_)
+            accepted = sorted(int(r) for r in attributes["accepted"])
+            agrees = (
+                None if model is None else (model.hash == attributes["hash"] and model.accepted == accepted)
+            )
+            attestations.append(
+                AttestationOut(
+                    round=round_,
+                    validator=str(attributes["validator"]),
+                    hash=str(attributes["hash"]),
+                    cid=text(attributes["cid"]),
+                    accepted=accepted,
+                    block=row.block_number,
+                    agrees=agrees,
+                )
+            )
+        elif row.name == "RoundDisputed":
+            disputes[round_] = DisputeOut(
+                round=round_, raised_by=str(attributes["raised_by"]), block=row.block_number, resolved=False
+            )
+        elif round_ in disputes:  # DisputeResolved
+            chosen, model_id = attributes.get("chosen"), attributes.get("model_id")
+            disputes[round_] = disputes[round_].model_copy(
+                update={
+                    "resolved": True,
+                    "chosen": None if chosen is None else str(chosen),
+                    "model_id": None if model_id is None else int(model_id),
+                }
+            )
+    return attestations, sorted(disputes.values(), key=lambda d: d.round)
 
 
 @router.post("", response_model=Submitted, responses=QUEUED, status_code=201)
