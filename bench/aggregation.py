@@ -2,7 +2,7 @@
 
 Updates of a model with `--params` float32 parameters (10M by default: 40 MB) are spooled to
 files, then aggregated by DecentralML's slice-streamed FedAvg and, side by side, by the usual way
-(load every update, then average). Every rule of `decentralml.rules.RULES` is measured the same
+(load every update, then average). Every rule of `decentralml.judging.rules.RULES` is measured the same
 way (centered clipping and the trust rule against a stand-in global model; the trust rule's
 reference is one of the updates). Peak memory is what tracemalloc sees numpy allocate during the
 aggregation alone, beyond the global model the caller already holds. Target: every rule under 2x
@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from decentralml import codec, rules
-from decentralml.aggregation import UpdateFile
-from decentralml.rules import RULES, RuleParams, RuleState
+from decentralml import codec
+from decentralml.judging import rules
+from decentralml.judging.aggregation import UpdateFile
+from decentralml.judging.rules import RULES, RuleParams, RuleState
 from support.devnet import ROOT
 
 LAYERS = 4

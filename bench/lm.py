@@ -31,13 +31,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from decentralml import codec, rules
-from decentralml.aggregation import UpdateFile
+from decentralml import codec
 from decentralml.data import DataSpec, Split, demo_splits, partition
+from decentralml.judging import rules
+from decentralml.judging.aggregation import UpdateFile
+from decentralml.judging.rules import RuleParams
 from decentralml.kinds.schema import Objective
 from decentralml.lm.transformer import TransformerSpec
 from decentralml.models import ModelSpec, build, load_weights, weights_of
-from decentralml.rules import RuleParams
 from decentralml.training import TrainSpec, score, train
 
 ROOT = Path(__file__).resolve().parent.parent

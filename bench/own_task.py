@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 
 from decentralml import codec, kinds, samples
-from decentralml.aggregation import UpdateFile, aggregate
 from decentralml.data import Split
+from decentralml.judging.aggregation import UpdateFile, aggregate
+from decentralml.judging.checks import check_updates
 from decentralml.kinds.schema import ImageSchema, TabularSchema
 from decentralml.manifest import ValidationPolicy
 from decentralml.models import ModelSpec, build, load_weights, weights_of
 from decentralml.training import TrainSpec, score, train
-from decentralml.validation import check_updates
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 3

@@ -72,13 +72,14 @@ import torch
 from numpy.typing import NDArray
 
 from coordinator.federation.referee import Received, Referee
-from decentralml import codec, rules
-from decentralml.aggregation import UpdateFile
+from decentralml import codec
 from decentralml.content import sha256_hex
 from decentralml.data import DataSpec, Split, demo_splits, partition
+from decentralml.judging import rules
+from decentralml.judging.aggregation import UpdateFile
+from decentralml.judging.rules import RULES, RuleParams
 from decentralml.manifest import AggregationSpec, ContentRef, TaskManifest, ValidationPolicy
 from decentralml.models import ModelSpec, build, load_weights, weights_of
-from decentralml.rules import RULES, RuleParams
 from decentralml.training import TrainSpec, score, train
 from decentralml_bindings.dev import FERDIE
 from support.twins import ChainTwin, StoreTwin

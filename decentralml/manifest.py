@@ -14,9 +14,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from decentralml.data import DataSpec
+from decentralml.judging.rules import RuleName, RuleParams
 from decentralml.kinds.schema import ContentRef as ContentRef
 from decentralml.models import ModelSpec
-from decentralml.rules import RuleName, RuleParams
 from decentralml.tls import check_certificate
 from decentralml.training import TrainSpec
 
@@ -116,7 +116,7 @@ class ValidationPolicy(BaseModel):
 
 
 class AggregationSpec(RuleParams):
-    """Which rule of `decentralml.rules.RULES` combines the accepted updates, and its parameters."""
+    """Which rule of `decentralml.judging.rules.RULES` combines the accepted updates, and its parameters."""
 
     rule: RuleName = "fedavg"
 

@@ -27,13 +27,13 @@ from coordinator.federation.datasets import judging_sets
 from coordinator.federation.referee import Referee
 from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec
-from decentralml.aggregation import UpdateFile
 from decentralml.content import ContentError, ContentStore, sha256_hex
 from decentralml.data import Split
+from decentralml.judging.aggregation import UpdateFile
 from decentralml.judging.determinism import deterministic
+from decentralml.judging.rules import RULES
 from decentralml.privacy import sealing
 from decentralml.privacy.models import model_bytes
-from decentralml.rules import RULES
 from decentralml_bindings.client import DecentralMl
 
 STATEFUL_RULES = frozenset({"centered_clipping"})

@@ -32,19 +32,20 @@ from typing import Protocol
 import numpy as np
 from substrateinterface import Keypair
 
-from decentralml import codec, rules
-from decentralml.aggregation import UpdateFile
+from decentralml import codec
 from decentralml.content import ContentError, Stored, sha256_hex
 from decentralml.data import Split
+from decentralml.judging import rules
+from decentralml.judging.aggregation import UpdateFile
+from decentralml.judging.checks import Check, check_updates
 from decentralml.judging.determinism import JUDGING_THREADS, deterministic
+from decentralml.judging.rules import RULES, RuleError, RuleParams, RuleState
 from decentralml.kinds.schema import Objective
 from decentralml.manifest import TaskManifest
 from decentralml.models import build, load_weights, weights_of
 from decentralml.privacy import sealing
 from decentralml.privacy.recipients import model_recipients
-from decentralml.rules import RULES, RuleError, RuleParams, RuleState
 from decentralml.training import score, train
-from decentralml.validation import Check, check_updates
 from decentralml_bindings import DispatchFailed, calls
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import Receipt

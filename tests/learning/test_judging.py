@@ -11,13 +11,13 @@ from numpy.typing import NDArray
 
 from coordinator.federation.referee import Received, Referee, capped
 from decentralml import codec
-from decentralml.aggregation import UpdateFile
 from decentralml.data import DataSpec, Split, digits, partition
+from decentralml.judging.aggregation import UpdateFile
+from decentralml.judging.checks import check_updates
+from decentralml.judging.rules import RuleParams, aggregate
 from decentralml.manifest import ContentRef, TaskManifest, ValidationPolicy
 from decentralml.models import ModelSpec, build, load_weights, weights_of
-from decentralml.rules import RuleParams, aggregate
 from decentralml.training import TrainSpec, score, train
-from decentralml.validation import check_updates
 from decentralml_bindings.dev import FERDIE
 from decentralml_bindings.types import LOW_TRUST, RejectionReason
 from support.twins import ChainTwin, StoreTwin

@@ -12,9 +12,10 @@ import pytest
 from numpy.typing import NDArray
 from pydantic import ValidationError
 
-from decentralml import aggregation, codec, rules
-from decentralml.aggregation import UpdateFile, slice_length
-from decentralml.rules import RULES, Aggregate, RuleError, RuleName, RuleParams, RuleState, aggregate
+from decentralml import codec
+from decentralml.judging import aggregation, rules
+from decentralml.judging.aggregation import UpdateFile, slice_length
+from decentralml.judging.rules import RULES, Aggregate, RuleError, RuleName, RuleParams, RuleState, aggregate
 
 Vector = NDArray[np.float64]
 LAYOUT: tuple[tuple[str, tuple[int, ...]], ...] = (("w1", (10, 12)), ("b1", (30,)), ("w2", (5, 30)))
@@ -435,7 +436,7 @@ def test_every_rule_gives_a_contribution_in_unit_interval_per_update(tmp_path: P
 
 
 def old_aggregate(files: list[UpdateFile], rule: str, trim: float) -> codec.Weights:
-    """What `decentralml.aggregation.aggregate` computed before the rules moved out of it."""
+    """What `decentralml.judging.aggregation.aggregate` computed before the rules moved out of it."""
     x = np.array([f.read(0, f.size) for f in files])
     if rule == "fedavg":
         w = np.array([f.weight for f in files])

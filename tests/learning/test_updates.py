@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from decentralml import codec
-from decentralml.aggregation import UpdateFile, aggregate
 from decentralml.data import DataSpec, digits, partition
+from decentralml.judging.aggregation import UpdateFile, aggregate
+from decentralml.judging.checks import check_updates
 from decentralml.manifest import ValidationPolicy
 from decentralml.models import ModelSpec, build, load_weights, weights_of
 from decentralml.training import TrainSpec, evaluate, train
-from decentralml.validation import check_updates
 
 SPEC = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
 

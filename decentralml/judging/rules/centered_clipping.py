@@ -25,8 +25,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from decentralml import codec
-from decentralml.aggregation import UpdateFile, read_slices, unflatten
-from decentralml.rules.base import Aggregate, FlatWeights, RuleError, RuleParams, RuleState, clamp, steps
+from decentralml.judging.aggregation import UpdateFile, read_slices, unflatten
+from decentralml.judging.rules.base import (
+    Aggregate,
+    FlatWeights,
+    RuleError,
+    RuleParams,
+    RuleState,
+    clamp,
+    steps,
+)
 
 
 def aggregate(

@@ -47,8 +47,8 @@ import numpy as np
 from numpy.typing import NDArray
 from torch import nn
 
-from decentralml.aggregation import UpdateFile, read_slices, unflatten
 from decentralml.codec import Weights
+from decentralml.judging.aggregation import UpdateFile, read_slices, unflatten
 from decentralml.judging.contribution import copy_groups, pay_shares, shapley
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy

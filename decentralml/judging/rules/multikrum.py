@@ -19,8 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from decentralml import codec
-from decentralml.aggregation import UpdateFile, read_slices, unflatten
-from decentralml.rules.base import Aggregate, RuleParams, RuleState, enough
+from decentralml.judging.aggregation import UpdateFile, read_slices, unflatten
+from decentralml.judging.rules.base import Aggregate, RuleParams, RuleState, enough
 
 
 def default_f(n: int) -> int:

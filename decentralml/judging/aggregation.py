@@ -6,7 +6,7 @@ and writes it into the result. Peak memory is the result (one model) plus one sl
 and the slice shrinks as updates grow, so it stays a small multiple of one model whatever their
 number (`bench/aggregation.py` measures it).
 
-The rules themselves live in `decentralml.rules`, one module each, and read their slices through
+The rules themselves live in `decentralml.judging.rules`, one module each, and read their slices through
 `read_slices` here. `aggregate` is the original entry point for the three coordinate-wise rules,
 kept as a thin wrapper over that table.
 """
@@ -137,9 +137,9 @@ def aggregate(
 ) -> codec.Weights:
     """The aggregate of `updates` (same layout) by `rule`, reading at most `budget` bytes at a time.
 
-    A wrapper over `decentralml.rules.aggregate` for the coordinate-wise rules; new code calls that.
+    A wrapper over `decentralml.judging.rules.aggregate` for the coordinate-wise rules; new code calls that.
     """
     # Imported here: the rules read their slices through this module.
-    from decentralml import rules
+    from decentralml.judging import rules
 
     return rules.aggregate(rule, updates, rules.RuleParams(trim=trim), budget=budget).weights

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from decentralml import codec
-from decentralml.aggregation import UpdateFile, read_slices, unflatten
-from decentralml.rules.base import Aggregate, RuleParams, RuleState, clamp
+from decentralml.judging.aggregation import UpdateFile, read_slices, unflatten
+from decentralml.judging.rules.base import Aggregate, RuleParams, RuleState, clamp
 
 
 def aggregate(

@@ -18,9 +18,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from decentralml import codec
-from decentralml.aggregation import UpdateFile, read_slices, unflatten
-from decentralml.rules.base import Aggregate, RuleParams, RuleState, clamp, enough
-from decentralml.rules.multikrum import krum_scores, squared_distances
+from decentralml.judging.aggregation import UpdateFile, read_slices, unflatten
+from decentralml.judging.rules.base import Aggregate, RuleParams, RuleState, clamp, enough
+from decentralml.judging.rules.multikrum import krum_scores, squared_distances
 
 
 def default_f(n: int) -> int:

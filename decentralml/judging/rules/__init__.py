@@ -2,7 +2,7 @@
 the benchmarks read.
 
 Every rule streams the updates from their spool files a slice at a time (see
-`decentralml.aggregation`): its peak memory is the result (one model), one slice per update and
+`decentralml.judging.aggregation`): its peak memory is the result (one model), one slice per update and
 O(n^2) scalars, under 2x one model at 100 updates of a 10M-parameter model. The pairwise rules
 (multikrum, bulyan) accumulate their distance matrix slice by slice.
 
@@ -21,9 +21,17 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from decentralml import codec
-from decentralml.aggregation import SLICE_BUDGET_BYTES, UpdateFile, common_layout
-from decentralml.rules import bulyan, centered_clipping, fedavg, median, multikrum, trimmed_mean, trust
-from decentralml.rules.base import Aggregate, RuleError, RuleFunction, RuleParams, RuleState
+from decentralml.judging.aggregation import SLICE_BUDGET_BYTES, UpdateFile, common_layout
+from decentralml.judging.rules import (
+    bulyan,
+    centered_clipping,
+    fedavg,
+    median,
+    multikrum,
+    trimmed_mean,
+    trust,
+)
+from decentralml.judging.rules.base import Aggregate, RuleError, RuleFunction, RuleParams, RuleState
 
 __all__ = [
     "RULES",

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from decentralml import codec
-from decentralml.aggregation import SLICE_BUDGET_BYTES, Layout, UpdateFile, layout_size
+from decentralml.judging.aggregation import SLICE_BUDGET_BYTES, Layout, UpdateFile, layout_size
 
 
 class RuleError(ValueError):
