@@ -26,7 +26,13 @@ from coordinator.committee.verify import verify_model
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.federation.referee import Received, Referee
 from coordinator.federation.runner import run_task
-from coordinator.federation.tasks import initial_manifest, initial_weights, load_task, publish_task
+from coordinator.federation.tasks import (
+    PublishedTask,
+    initial_manifest,
+    initial_weights,
+    load_task,
+    publish_task,
+)
 from coordinator.indexer import Indexer
 from decentralml import codec
 from decentralml.content import ContentStore
@@ -69,6 +75,23 @@ MEMBERS = (FERDIE, DAVE, EVE)
 UNIT = 10**12
 
 
+def committee_task(chain: DecentralMl, store: ContentStore, name: str) -> PublishedTask:
+    """Alice's 2-round digits task for two workers, judged by the three members (t = 2), its
+    updates and models sealed to all three."""
+    return publish_task(
+        chain,
+        store,
+        ALICE,
+        initial_manifest(store, name, MODEL, data=DataSpec(parts=2)),
+        rounds=2,
+        workers=2,
+        reward_per_result=UNIT,
+        validator=[m.ss58_address for m in MEMBERS],
+        sealing=[sealing_statement(m) for m in MEMBERS],
+        threshold=2,
+    )
+
+
 class Liar(Referee):
     """A member that attests an aggregate it nudged (each liar its own nudge)."""
 
@@ -87,19 +110,7 @@ def test_a_committee_commits_what_two_of_three_attest_and_the_council_settles_a_
     chain: DecentralMl, store: ContentStore, tmp_path: Path
 ) -> None:
     # Prepare: a 2-round task judged by three members (t = 2), updates sealed to all three.
-    manifest = initial_manifest(store, "committee-test", MODEL, data=DataSpec(parts=2))
-    task = publish_task(
-        chain,
-        store,
-        ALICE,
-        manifest,
-        rounds=2,
-        workers=2,
-        reward_per_result=UNIT,
-        validator=[m.ss58_address for m in MEMBERS],
-        sealing=[sealing_statement(m) for m in MEMBERS],
-        threshold=2,
-    )
+    task = committee_task(chain, store, "committee-test")
     trainers = enlist(chain, store, task, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}, tmp_path)
     validation = digits().validation
     weights = initial_weights(store, task.manifest)
@@ -197,19 +208,7 @@ def test_members_follow_the_carriers_rounds_and_one_that_was_down_attests_the_ne
     # Prepare: the carrier (Ferdie) runs the task's rounds as its launcher does (`run_task`),
     # waiting after each attestation for the committee; Dave follows every round, Eve is down
     # for round 1 and back for round 2.
-    manifest = initial_manifest(store, "committee-follow", MODEL, data=DataSpec(parts=2))
-    task = publish_task(
-        chain,
-        store,
-        ALICE,
-        manifest,
-        rounds=2,
-        workers=2,
-        reward_per_result=UNIT,
-        validator=[m.ss58_address for m in MEMBERS],
-        sealing=[sealing_statement(m) for m in MEMBERS],
-        threshold=2,
-    )
+    task = committee_task(chain, store, "committee-follow")
     task_id = task.task_id
     carrier_chain = DecentralMl.connect(devnet_url)
     honest = {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}
