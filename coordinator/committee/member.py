@@ -4,9 +4,10 @@ The task's first validator carries its rounds (its SuperLink talks to the worker
 member never needs Flower. Each tick, for the open round of a task it judges, a member:
 
 1. judges the round once it is ready: the carrier attested it, or every assigned worker sent its
-   result (so a carrier that is down does not stop the committee). It fetches every result's
-   sealed update from IPFS by the CID on chain, judges them with the same referee as the carrier
-   (`Referee.judge` with nothing received), and attests in one extrinsic;
+   result and the carrier has had `carrier_grace_seconds` to attest (so a carrier that is down
+   does not stop the committee). It fetches every result's sealed update from IPFS by the CID on
+   chain, judges them with the same referee as the carrier (`Referee.judge` with nothing
+   received), and attests in one extrinsic;
 2. once it attested, declares the round disputed when every member attested and no t agreed
    (`dispute_round`); the council then resolves it.
 
@@ -17,6 +18,7 @@ from the model the chain committed last. Rounds committed while it was away are 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from substrateinterface import Keypair
@@ -30,6 +32,7 @@ from decentralml_bindings import DecentralMl, DispatchFailed, calls
 from decentralml_bindings.types import TaskInfo
 
 log = logging.getLogger(__name__)
+CARRIER_GRACE_SECONDS = 60.0  # how long members wait for the carrier once every worker has sent
 
 
 def carrier(task: TaskInfo) -> str:
@@ -38,9 +41,18 @@ def carrier(task: TaskInfo) -> str:
 
 
 class Member:
-    def __init__(self, chain: DecentralMl, store: ContentStore, key: Keypair, root: Path) -> None:
+    def __init__(
+        self,
+        chain: DecentralMl,
+        store: ContentStore,
+        key: Keypair,
+        root: Path,
+        carrier_grace_seconds: float = CARRIER_GRACE_SECONDS,
+    ) -> None:
         self.chain, self.store, self.key, self.root = chain, store, key, root
         self.address = str(key.ss58_address)
+        self.grace = carrier_grace_seconds
+        self.all_sent_at: dict[tuple[int, int], float] = {}  # (task, round) -> when first seen
 
     def follow(self, task_id: int, task: TaskInfo, manifest: TaskManifest) -> RoundOutcome | None:
         """One look at the task's open round; the outcome if this member judged it now."""
@@ -54,11 +66,16 @@ class Member:
             return None
         if self.address == carrier(task):
             return None  # the carrier judges in its Flower run
-        ready = self.chain.attestation(task_id, round_, carrier(task)) is not None or (
-            task.assigned > 0 and self.chain.round_state(task_id, round_).submitted >= task.assigned
-        )
-        if not ready:
-            return None
+        if self.chain.attestation(task_id, round_, carrier(task)) is None:
+            # Every worker sent, but the carrier has not attested: give it `grace` seconds first
+            # (it is still collecting through Flower; judging before it makes it attest late),
+            # then judge without it (a carrier that is down does not stop the committee).
+            if task.assigned == 0 or self.chain.round_state(task_id, round_).submitted < task.assigned:
+                return None
+            seen = self.all_sent_at.setdefault((task_id, round_), time.monotonic())
+            if time.monotonic() - seen < self.grace:
+                return None
+        self.all_sent_at.pop((task_id, round_), None)
         return self.judge(task_id, round_, manifest)
 
     def judge(self, task_id: int, round_: int, manifest: TaskManifest) -> RoundOutcome:
