@@ -23,7 +23,7 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
-from coordinator.federation.datasets import judging_sets
+from coordinator.federation.datasets import JudgingSets, judging_sets
 from coordinator.federation.referee import Referee, RoundOutcome
 from coordinator.federation.runner import append_record, best_loss_of, current_weights, task_dir
 from decentralml.content import ContentStore
@@ -53,6 +53,7 @@ class Member:
         self.address = str(key.ss58_address)
         self.grace = carrier_grace_seconds
         self.all_sent_at: dict[tuple[int, int], float] = {}  # (task, round) -> when first seen
+        self.sets: dict[int, JudgingSets] = {}  # each task's validation set, opened once
 
     def follow(self, task_id: int, task: TaskInfo, manifest: TaskManifest) -> RoundOutcome | None:
         """One look at the task's open round; the outcome if this member judged it now."""
@@ -84,7 +85,9 @@ class Member:
         spool = directory / f"round-{round_}"
         spool.mkdir(parents=True, exist_ok=True)
         _, weights = current_weights(self.chain, self.store, task_id, self.key)
-        sets = judging_sets(manifest, self.store, self.key)
+        if task_id not in self.sets:
+            self.sets[task_id] = judging_sets(manifest, self.store, self.key)
+        sets = self.sets[task_id]
         referee = Referee(
             self.chain, self.store, self.key, sets.validation, sets.objective, state_dir=directory
         )

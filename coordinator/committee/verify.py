@@ -24,7 +24,7 @@ import numpy as np
 from substrateinterface import Keypair
 
 from coordinator.federation.datasets import judging_sets
-from coordinator.federation.referee import Referee
+from coordinator.federation.referee import Referee, sha_once
 from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec
 from decentralml.content import ContentError, ContentStore, sha256_hex
@@ -100,6 +100,7 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
         spool = Path(spool_dir)
         accepted: list[tuple[int, UpdateFile]] = []
         made: list[Path] = []
+        previous_sha = sha_once(previous)
         for result_id in model.accepted:
             result = chain.result(result_id)
             if result is None:
@@ -108,7 +109,7 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
             try:
                 path.write_bytes(store.get(result.cid, result.hash))
                 update = referee.open_update(
-                    path, model.task_id, model.round, result.worker, manifest, previous, 1, made
+                    path, model.task_id, model.round, result.worker, manifest, previous, previous_sha, 1, made
                 )
             except ContentError as missing:
                 raise VerifyError(f"result {result_id}'s update is missing from IPFS: {missing}") from missing

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
-from coordinator.committee.member import Member
+from coordinator.committee.member import Member, carrier
 from coordinator.federation.datasets import TaskDataError, judging_sets
 from coordinator.federation.flower import SuperLink
 from coordinator.federation.publisher import Publisher
@@ -33,10 +33,9 @@ from decentralml.admission import Admission, RefusedError
 from decentralml.content import ContentError, ContentRefusedError, ContentStore
 from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl
-from decentralml_bindings.types import TaskInfo, TaskStatus
+from decentralml_bindings.types import TaskInfo
 
 log = logging.getLogger(__name__)
-OPEN = (TaskStatus.CREATED, TaskStatus.IN_PROGRESS)
 UNREACHABLE_BACKOFF_SECONDS = 60.0
 PUBLISH_SECONDS = 10.0  # how often the publisher looks for models the council released
 
@@ -100,7 +99,7 @@ class Launcher:
             task = self.chain.task(task_id, at=head)
             if task is None:  # created after the finalized head: read again at a later one
                 continue
-            if task.status not in OPEN or self.validator not in task.validators:
+            if not task.status.is_open or self.validator not in task.validators:
                 self.watching.discard(task_id)
                 continue
             found.append((task_id, task))
@@ -155,7 +154,7 @@ class Launcher:
                     self.member.follow(task_id, task, manifest)
                 except Exception as failed:  # the chain, IPFS or the content: the next tick again
                     log.warning("committee round not judged", extra={"task": task_id, "error": repr(failed)})
-            if task.validators[0] != self.validator:
+            if carrier(task) != self.validator:
                 continue  # another member's SuperLink carries its rounds
             directory = task_dir(self.root, task_id)
             need = min(manifest.min_workers, task.max_assignments)

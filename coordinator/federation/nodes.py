@@ -24,10 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from decentralml.identity import Binding, BindingError
-from decentralml_bindings.types import TaskStatus
 
 log = logging.getLogger(__name__)
-OPEN = (TaskStatus.CREATED, TaskStatus.IN_PROGRESS)
 
 
 class NotAssignedError(PermissionError):
@@ -75,7 +73,7 @@ class NodeRegistry:
         found = []
         for task_id in range(next_task):
             task = self.chain.task(task_id)
-            if task is None or task.status not in OPEN or self.validator not in task.validators:
+            if task is None or not task.status.is_open or self.validator not in task.validators:
                 continue
             if self.chain.assignment(task_id, account) is not None:
                 found.append(task_id)

@@ -22,9 +22,10 @@ rule gave no weight).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -115,6 +116,11 @@ def capped(matched: list[tuple[int, UpdateFile]]) -> list[tuple[int, UpdateFile]
         return matched
     cap = float(np.median([update.weight for _, update in matched]))
     return [(key, replace(update, weight=min(update.weight, cap))) for key, update in matched]
+
+
+def sha_once(weights: codec.Weights) -> Callable[[], str]:
+    """The sha256 of `weights`' codec bytes, computed on the first call only."""
+    return functools.cache(lambda: sha256_hex(codec.encode(weights)))
 
 
 def file_sha256(path: Path) -> str:
@@ -253,12 +259,14 @@ class Referee:
         worker: str,
         manifest: TaskManifest,
         global_weights: codec.Weights,
+        global_sha: Callable[[], str],
         claimed: int,
         made: list[Path],
     ) -> UpdateFile:
         """The float32 update in the file `path` (whose hash the caller checked against the chain):
         opened where sealed (to this validator, for this task, round and `worker`), rebuilt where a
-        float16 delta; weighed by the example count its bytes carry (every member reads the same),
+        float16 delta from `global_weights` (whose codec bytes hash to `global_sha()`, asked only
+        for a delta); weighed by the example count its bytes carry (every member reads the same),
         or `claimed` for an update that carries none. Files it writes are appended to `made`.
         SealError if it does not open so (or arrives in plaintext where the task seals), CodecError
         if it is not an update."""
@@ -277,11 +285,12 @@ class Referee:
             compact = codec.is_delta(f.read(len(codec.DELTA_MAGIC)))
         examples = codec.examples_in(path) or claimed
         if compact:  # float16 deltas from this round's global model: rebuilt in float32
-            global_sha = sha256_hex(codec.encode(global_weights))
             delta = path
             path = path.with_name(path.name + ".f32")
             made.append(path)
-            path.write_bytes(codec.encode(codec.decode_delta(delta.read_bytes(), global_weights, global_sha)))
+            path.write_bytes(
+                codec.encode(codec.decode_delta(delta.read_bytes(), global_weights, global_sha()))
+            )
         return UpdateFile.open(path, examples)
 
     def _unsettled(self, result_id: int) -> bool:
@@ -329,6 +338,7 @@ class Referee:
             fewest = min((item.examples for item in received), default=1)
             fetched = self._orphans(task_id, round_, seen, spool, fewest)
         expanded: list[Path] = []
+        global_sha = sha_once(global_weights)  # hashed only if a compact update arrives
         for result_id, item in [*arrived, *fetched]:
             on_chain = self.chain.result(result_id)
             if on_chain is None or on_chain.hash != file_sha256(item.path):
@@ -342,6 +352,7 @@ class Referee:
                     on_chain.worker,
                     manifest,
                     global_weights,
+                    global_sha,
                     item.examples,
                     expanded,
                 )

@@ -38,7 +38,6 @@ from decentralml.models import build, load_weights
 from decentralml.privacy.models import model_bytes
 from decentralml.training import score
 from decentralml_bindings import DecentralMl
-from decentralml_bindings.types import TaskStatus
 
 log = logging.getLogger(__name__)
 # A round that received no update at all is asked again this many times before it fails (workers
@@ -170,7 +169,7 @@ def run_task(
             # chain and IPFS; the next round opens once t of them agree (or the council decides).
             if not wait_for_commit(chain, task_id, round_, commit_wait_seconds):
                 return outcomes  # the council voided the round: the task ended
-            done, weights = current_weights(chain, store, task_id, validator)
+            _, weights = current_weights(chain, store, task_id, validator)
             # The floor from what the committee committed (this member may have been outvoted).
             referee.best_loss = best_loss_of(chain, store, validator, task_id, referee, manifest, directory)
         return outcomes
@@ -195,7 +194,7 @@ def wait_for_commit(
         if chain.round_model(task_id, round_) is not None:
             return True
         task = chain.task(task_id)
-        if task is None or task.status not in (TaskStatus.CREATED, TaskStatus.IN_PROGRESS):
+        if task is None or not task.status.is_open:
             return False
         time.sleep(poll_seconds)
     raise RoundFailedError(

@@ -32,6 +32,11 @@ class TaskStatus(StrEnum):
     WITHDRAWN = "Withdrawn"
     EXPIRED = "Expired"
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the task still takes work (as the pallet's `TaskStatus::is_open`)."""
+        return self in (TaskStatus.CREATED, TaskStatus.IN_PROGRESS)
+
 
 class ResultSubmissionStatus(StrEnum):
     """Where a submitted result is in its life."""
