@@ -35,6 +35,7 @@ TOUCHES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "DisputeResolved": [("task", ("task_id",))],
     "RewardToCreator": [],  # the event row records it; ResultAccepted refreshes the result
     "TaskReaped": [],  # the chain forgets the task; the mirror keeps its history, marked Reaped
+    "TaskPartlyReaped": [],  # a page of the task's state forgotten on chain; the mirror keeps it
 }
 # Parents before children, so foreign keys hold within a block.
 ORDER = ("task", "assignment", "result", "verdict", "model")

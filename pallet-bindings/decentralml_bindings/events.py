@@ -248,6 +248,16 @@ class TaskReaped(PalletEvent):
     deposit: int
 
 
+@dataclass(frozen=True)
+class TaskPartlyReaped(PalletEvent):
+    """One page of an ended task's state was removed; more `reap` calls remove the rest."""
+
+    name: ClassVar[str] = "TaskPartlyReaped"
+    task_id: int
+    by: str
+    next_round: int
+
+
 EVENTS: dict[str, type[PalletEvent]] = {cls.name: cls for cls in PalletEvent.__subclasses__()}
 
 

@@ -135,6 +135,7 @@ impl pallet_decentralml::Config for Runtime {
 	type MinReward = ConstU128<EXISTENTIAL_DEPOSIT>;
 	type TaskDeposit = ConstU128<{ UNIT / 100 }>;
 	type ReapDelay = ConstU32<{ DAYS }>;
+	type ReapPage = ConstU32<48>;
 	/// An hour for a committee to agree on a round before it may be declared disputed.
 	type AttestationWindow = ConstU32<{ HOURS }>;
 	type WeightInfo = pallet_decentralml::weights::SubstrateWeight<Runtime>;

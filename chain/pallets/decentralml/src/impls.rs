@@ -243,19 +243,44 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Remove what is stored for an ended task, except its committed models.
-	pub(crate) fn remove_task_state(task_id: TaskId, task: &TaskOf<T>) {
-		for round in 1..=task.rounds {
-			for (_, result_id) in ResultIndex::<T>::drain_prefix((task_id, round)) {
+	/// Remove up to `budget` storage items of an ended task's state, from the first round not yet
+	/// cleared (`ReapProgress`) on: its results with their verdicts (a result and every verdict
+	/// on it go together, so a page may exceed the budget by `MaxValidators`), hashes and
+	/// attestations, then its disputes, assignments and round counters. Committed models stay.
+	/// Returns (true once nothing is left but the task itself, the items removed).
+	pub(crate) fn remove_task_state(task_id: TaskId, task: &TaskOf<T>, budget: u32) -> (bool, u32) {
+		let mut page = Page { left: budget, removed: 0 };
+		let done = Self::remove_page(task_id, task, &mut page);
+		(done, page.removed)
+	}
+
+	fn remove_page(task_id: TaskId, task: &TaskOf<T>, page: &mut Page) -> bool {
+		let mut round = ReapProgress::<T>::get(task_id).max(1);
+		while round <= task.rounds {
+			let mut results = ResultIndex::<T>::drain_prefix((task_id, round));
+			loop {
+				if page.left == 0 {
+					return false;
+				}
+				let Some((_, result_id)) = results.next() else { break };
 				Results::<T>::remove(result_id);
-				let _ = Verdicts::<T>::clear_prefix(result_id, u32::MAX, None);
+				let verdicts = Verdicts::<T>::drain_prefix(result_id).count();
+				page.take(u32::try_from(verdicts).unwrap_or(u32::MAX).saturating_add(1));
 			}
-			let _ = RoundHashes::<T>::clear_prefix((task_id, round), u32::MAX, None);
-			let _ = Attestations::<T>::clear_prefix((task_id, round), u32::MAX, None);
+			if !page.drain(RoundHashes::<T>::drain_prefix((task_id, round)))
+				|| !page.drain(Attestations::<T>::drain_prefix((task_id, round)))
+				|| page.left == 0
+			{
+				return false;
+			}
+			// The round's counters and dispute: one item of the budget.
+			Rounds::<T>::remove(task_id, round);
+			Disputes::<T>::remove(task_id, round);
+			page.take(1);
+			round = round.saturating_add(1);
+			ReapProgress::<T>::insert(task_id, round);
 		}
-		let _ = Disputes::<T>::clear_prefix(task_id, u32::MAX, None);
-		let _ = Assignments::<T>::clear_prefix(task_id, u32::MAX, None);
-		let _ = Rounds::<T>::clear_prefix(task_id, u32::MAX, None);
-		Tasks::<T>::remove(task_id);
+		page.drain(Assignments::<T>::drain_prefix(task_id))
 	}
 
 	/// The full reward budget of a task, refusing overflow.
@@ -470,5 +495,33 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 		Ok(())
+	}
+}
+
+/// What one `reap` call may still remove, and what it removed (a result's verdicts go with it, so
+/// `removed` may exceed the budget by `MaxValidators`).
+pub(crate) struct Page {
+	left: u32,
+	removed: u32,
+}
+
+impl Page {
+	fn take(&mut self, items: u32) {
+		self.left = self.left.saturating_sub(items);
+		self.removed = self.removed.saturating_add(items);
+	}
+
+	/// Take items from `items` (a draining iterator: each one taken is removed) while the budget
+	/// allows, one per item; true when `items` ran out.
+	fn drain<I: Iterator>(&mut self, mut items: I) -> bool {
+		loop {
+			if self.left == 0 {
+				return false;
+			}
+			if items.next().is_none() {
+				return true;
+			}
+			self.take(1);
+		}
 	}
 }

@@ -133,6 +133,11 @@ pub mod pallet {
 		/// Blocks after a task's expiry block before an ended task may be reaped.
 		#[pallet::constant]
 		type ReapDelay: Get<BlockNumberFor<Self>>;
+
+		/// Storage items one `reap` call removes at most (a result and its verdicts count one
+		/// each and go together, so a call may remove up to `MaxValidators` more).
+		#[pallet::constant]
+		type ReapPage: Get<u32>;
 		/// Blocks after a round's first attestation before it may be declared disputed, when its
 		/// committee has not agreed.
 		#[pallet::constant]
@@ -230,6 +235,11 @@ pub mod pallet {
 		T::AccountId,
 		Verdict<BlockNumberFor<T>>,
 	>;
+
+	/// The first round of a task being reaped whose state is not yet removed (`reap` removes a
+	/// page of items per call).
+	#[pallet::storage]
+	pub type ReapProgress<T> = StorageMap<_, Twox64Concat, TaskId, RoundIndex, ValueQuery>;
 
 	/// Counters of each round of each task.
 	#[pallet::storage]
@@ -377,6 +387,9 @@ pub mod pallet {
 			creator: T::AccountId,
 			deposit: BalanceOf<T>,
 		},
+		/// One page of an ended task's state was removed; more calls to `reap` remove the rest,
+		/// from `next_round` on, and the last returns the deposit.
+		TaskPartlyReaped { task_id: TaskId, by: T::AccountId, next_round: RoundIndex },
 	}
 
 	#[pallet::error]
@@ -906,12 +919,17 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Remove an ended task's state (the task, its assignments, results, verdicts and round
-		/// counters; its committed models stay, for their lineage) and return the creator's storage
-		/// deposit. Anyone may call it, `ReapDelay` blocks after the task's expiry block.
+		/// Remove an ended task's state (the task, its assignments, results, verdicts, hashes,
+		/// attestations, disputes and round counters; its committed models stay, for their
+		/// lineage) and return the creator's storage deposit. Anyone may call it, `ReapDelay`
+		/// blocks after the task's expiry block. Each call removes at most `ReapPage` items (a
+		/// result with its verdicts together), so its weight is bounded: a large task takes
+		/// several calls (`TaskPartlyReaped` after each but the last), and the deposit is
+		/// returned by the call that removes the task itself (`TaskReaped`). A call that removes
+		/// state pays no fee (one refused pays as usual).
 		#[pallet::call_index(10)]
-		#[pallet::weight(T::WeightInfo::reap(T::MaxAssignments::get().saturating_mul(T::MaxRounds::get())))]
-		pub fn reap(origin: OriginFor<T>, task_id: TaskId) -> DispatchResult {
+		#[pallet::weight(T::WeightInfo::reap(T::ReapPage::get().saturating_add(T::MaxValidators::get())))]
+		pub fn reap(origin: OriginFor<T>, task_id: TaskId) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let task = Tasks::<T>::get(task_id).ok_or(Error::<T>::TaskNotFound)?;
 			ensure!(!task.status.is_open(), Error::<T>::TaskStillOpen);
@@ -920,15 +938,27 @@ pub mod pallet {
 				now >= task.expires_at.saturating_add(T::ReapDelay::get()),
 				Error::<T>::TooEarlyToReap
 			);
+			let (done, removed) = Self::remove_task_state(task_id, &task, T::ReapPage::get());
+			// Removing state is free to whoever does it, and weighed at what it removed.
+			let freed = PostDispatchInfo {
+				actual_weight: Some(T::WeightInfo::reap(removed)),
+				pays_fee: Pays::No,
+			};
+			if !done {
+				let next_round = ReapProgress::<T>::get(task_id).max(1);
+				Self::deposit_event(Event::TaskPartlyReaped { task_id, by: who, next_round });
+				return Ok(freed);
+			}
 			let deposit = escrow::release_deposit::<T>(&task.creator, T::TaskDeposit::get())?;
-			Self::remove_task_state(task_id, &task);
+			ReapProgress::<T>::remove(task_id);
+			Tasks::<T>::remove(task_id);
 			Self::deposit_event(Event::TaskReaped {
 				task_id,
 				by: who,
 				creator: task.creator,
 				deposit,
 			});
-			Ok(())
+			Ok(freed)
 		}
 
 		/// Declare the open round disputed: its committee did not agree. A validator or the

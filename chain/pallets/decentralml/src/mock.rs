@@ -85,6 +85,7 @@ impl pallet_decentralml::Config for Test {
 	type MinReward = ConstU64<5>;
 	type TaskDeposit = TaskDeposit;
 	type ReapDelay = ConstU64<10>;
+	type ReapPage = ConstU32<4>;
 	type AttestationWindow = ConstU64<5>;
 	type WeightInfo = ();
 }

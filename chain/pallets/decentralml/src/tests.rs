@@ -1405,7 +1405,7 @@ mod abuse {
 			);
 			let before = free(CREATOR);
 
-			assert_ok!(DecentralMl::reap(RuntimeOrigin::signed(OUTSIDER), task_id));
+			reap_all(task_id);
 
 			assert_eq!(free(CREATOR), before + 50);
 			assert_eq!(storage_held(), 50, "the open task keeps its deposit");
@@ -1421,6 +1421,91 @@ mod abuse {
 				Event::TaskReaped { task_id, by: OUTSIDER, creator: CREATOR, deposit: 50 }.into(),
 			);
 			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), open));
+		});
+	}
+
+	/// Reap `task_id` page by page until it is gone; the number of calls it took.
+	fn reap_all(task_id: TaskId) -> u32 {
+		let mut calls = 0;
+		while Tasks::<Test>::contains_key(task_id) {
+			assert_ok!(DecentralMl::reap(RuntimeOrigin::signed(OUTSIDER), task_id));
+			DecentralMl::do_try_state().expect("invariants hold after every page");
+			calls += 1;
+			assert!(calls <= 100, "reap makes no progress");
+		}
+		calls
+	}
+
+	#[test]
+	fn reap_removes_a_large_task_a_page_at_a_time_and_returns_the_deposit_last() {
+		run(|| {
+			TaskDeposit::set(50);
+			let workers = [WORKER_A, WORKER_B, WORKER_C];
+			let task_id = create(TaskSpec { rounds: 3, expires_at: 20, ..Default::default() });
+			let storage_held =
+				|| Balances::balance_on_hold(&HoldReason::TaskStorage.into(), &CREATOR);
+			assign(task_id, &workers);
+			let mut results = Vec::new();
+			let mut models = Vec::new();
+			for round in 1..=3 {
+				let sent: Vec<ResultId> =
+					workers.iter().map(|w| send(task_id, round, *w)).collect();
+				for r in &sent {
+					accept(*r);
+				}
+				models.push(commit(task_id, round, sent.clone()));
+				results.extend(sent);
+			}
+			System::set_block_number(30);
+			let before = free(CREATOR);
+
+			// The first page: the task and its deposit stay, part of its state is gone; the
+			// reaper pays no fee, and the call is weighed at the items it removed.
+			let post = DecentralMl::reap(RuntimeOrigin::signed(OUTSIDER), task_id).expect("a page");
+			assert_eq!(post.pays_fee, Pays::No);
+			let removed = post.actual_weight.expect("weighed at what it removed");
+			assert!(removed.all_lte(<() as crate::weights::WeightInfo>::reap(4 + 4)));
+			assert!(removed.all_gte(<() as crate::weights::WeightInfo>::reap(4)));
+			System::assert_last_event(
+				Event::TaskPartlyReaped { task_id, by: OUTSIDER, next_round: 1 }.into(),
+			);
+			assert!(Tasks::<Test>::contains_key(task_id));
+			assert_eq!(storage_held(), 50);
+			assert_eq!(free(CREATOR), before);
+			assert!(Results::<Test>::get(results[0]).is_none());
+			assert!(Results::<Test>::get(results[8]).is_some());
+			DecentralMl::do_try_state().expect("invariants hold after a page");
+
+			let calls = reap_all(task_id);
+
+			assert!(
+				calls >= 3,
+				"9 results and their rounds take several pages of 4, took {calls} more"
+			);
+			assert_eq!(free(CREATOR), before + 50);
+			assert_eq!(storage_held(), 0);
+			assert!(!ReapProgress::<Test>::contains_key(task_id));
+			for r in &results {
+				assert!(Results::<Test>::get(r).is_none());
+				assert!(Verdicts::<Test>::iter_prefix(r).next().is_none());
+			}
+			for round in 1..=3 {
+				assert!(ResultIndex::<Test>::iter_prefix((task_id, round)).next().is_none());
+				assert!(RoundHashes::<Test>::iter_prefix((task_id, round)).next().is_none());
+				assert!(Attestations::<Test>::iter_prefix((task_id, round)).next().is_none());
+				assert!(!Rounds::<Test>::contains_key(task_id, round));
+			}
+			assert!(Assignments::<Test>::iter_prefix(task_id).next().is_none());
+			for model_id in models {
+				assert!(Models::<Test>::contains_key(model_id));
+			}
+			System::assert_last_event(
+				Event::TaskReaped { task_id, by: OUTSIDER, creator: CREATOR, deposit: 50 }.into(),
+			);
+			assert_noop!(
+				DecentralMl::reap(RuntimeOrigin::signed(OUTSIDER), task_id),
+				Error::<Test>::TaskNotFound
+			);
 		});
 	}
 
