@@ -59,21 +59,29 @@ def verify_sealing_key(statement: dict[str, str], validator: str) -> str:
         raise SealError(f"the sealing key's signature is malformed: {bad}") from bad
     if not valid:
         raise SealError(f"the sealing key's signature does not verify against {validator}")
-    _public(key)
+    public_key(key)
     return key
 
 
-def _public(key_hex: str) -> PublicKey:
+def public_key(key_hex: str) -> PublicKey:
+    """The X25519 public key `key_hex` (0x and 64 hex digits); SealError if it is not one, or is
+    one nothing can be sealed to (all zeros, or another low-order point libsodium refuses)."""
     try:
-        raw = bytes.fromhex(key_hex.removeprefix("0x"))
-        return PublicKey(raw)
+        key = PublicKey(bytes.fromhex(key_hex.removeprefix("0x")))
     except (ValueError, TypeError) as bad:
         raise SealError(f"not a sealing key (0x and 64 hex digits): {key_hex!r}") from bad
+    try:
+        SealedBox(key).encrypt(b"")
+    except nacl.exceptions.CryptoError as weak:
+        raise SealError(
+            f"{key_hex!r} is not a usable sealing key (a low-order point, such as all zeros)"
+        ) from weak
+    return key
 
 
 def seal(plaintext: bytes, recipient_hex: str) -> bytes:
     """`plaintext` sealed to the public sealing key `recipient_hex`."""
-    return bytes(SealedBox(_public(recipient_hex)).encrypt(plaintext))
+    return bytes(SealedBox(public_key(recipient_hex)).encrypt(plaintext))
 
 
 def open_sealed(ciphertext: bytes, account: Keypair) -> bytes:

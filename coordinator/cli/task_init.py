@@ -82,6 +82,11 @@ def _members(
         raise CliError(
             f"{len(validators)} --validator but {len(keys)} --sealing-key: give one per validator, in order"
         )
+    for key in keys:
+        try:
+            crypto.public_key(key)
+        except crypto.SealError as bad:
+            raise CliError(f"--sealing-key: {bad}; use the key GET /federation publishes") from bad
     statements: dict[str, dict[str, str]] = {}
     if info.get("sealing"):
         statements[str(info["sealing"].get("account"))] = info["sealing"]

@@ -30,10 +30,10 @@ from typing import BinaryIO
 
 import nacl.bindings as sodium
 import nacl.exceptions
-from nacl.public import PublicKey, SealedBox
+from nacl.public import SealedBox
 from substrateinterface import Keypair
 
-from decentralml.crypto import SealError, sealing_key_hex, sealing_secret
+from decentralml.crypto import SealError, public_key, sealing_key_hex, sealing_secret
 
 MAGIC = b"DMLS1\n"
 CHUNK = 1 << 20
@@ -78,13 +78,6 @@ def is_sealed(head: bytes) -> bool:
     return head[: len(MAGIC)] == MAGIC
 
 
-def _public(key_hex: str) -> PublicKey:
-    try:
-        return PublicKey(bytes.fromhex(key_hex.removeprefix("0x")))
-    except (ValueError, TypeError) as bad:
-        raise SealError(f"not a sealing key (0x and 64 hex digits): {key_hex!r}") from bad
-
-
 def _header(context: Context, recipients: Iterable[str], file_key: bytes, chunk: int) -> bytes:
     keys = sorted(set(recipients))
     if not keys:
@@ -92,7 +85,7 @@ def _header(context: Context, recipients: Iterable[str], file_key: bytes, chunk:
     if len(keys) > MAX_RECIPIENTS:
         raise SealError(f"at most {MAX_RECIPIENTS} recipients, not {len(keys)}")
     wrapped = [
-        {"key": key, "wrapped": bytes(SealedBox(_public(key)).encrypt(file_key)).hex()} for key in keys
+        {"key": key, "wrapped": bytes(SealedBox(public_key(key)).encrypt(file_key)).hex()} for key in keys
     ]
     head = {"context": context.as_json(), "chunk": chunk, "recipients": wrapped}
     return json.dumps(head, sort_keys=True, separators=(",", ":")).encode()

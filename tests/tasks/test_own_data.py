@@ -236,12 +236,16 @@ def test_task_init_seals_the_validation_set_to_every_committee_member(
     assert len(update_recipients(manifest.privacy, [m.ss58_address for m in members])) == 3
 
     # Refused with one line and nothing written: a member without a statement, a statement for
-    # someone who is not a member, a member named twice, keys that do not match the members.
+    # someone who is not a member, a member named twice, keys that do not match the members, keys
+    # that are not keys.
     cases = {
         "no-statement": ([], "no sealing key for validator"),
         "stranger": ([*committee, "--sealing-statement", str(tmp_path / "eve.json")], "not a --validator"),
         "twice": ([*committee, "--validator", FERDIE.ss58_address], "given twice"),
         "keys": ([*committee, "--sealing-key", crypto.sealing_key_hex(FERDIE)], "give one per validator"),
+        # Keys no box can be sealed to (all zeros: a low-order point) or that are not keys at all.
+        "zero-keys": ([*committee, *["--sealing-key", "0x" + "00" * 32] * 3], "not a usable sealing key"),
+        "short-keys": ([*committee, *["--sealing-key", "0x12"] * 3], "0x and 64 hex digits"),
     }
     (tmp_path / "eve.json").write_text(json.dumps(crypto.sealing_statement(EVE)))
     for folder, (extra, message) in cases.items():
