@@ -1,7 +1,9 @@
 """Steps of the multi-host test that run on host A itself (its Kubo API answers on A's loopback
 only): `python -m support.multihost publish ...` publishes the digits task as a creator would,
 with the SuperLink's CA from the coordinator's `GET /federation` in the signed manifest, and
-prints the task id as JSON."""
+prints the task id as JSON. With `--member URI` (repeatable) the task is judged by a committee:
+Ferdie (whose SuperLink carries the rounds) and each member, a majority of them to agree, updates
+sealed to all of them."""
 
 from __future__ import annotations
 
@@ -9,18 +11,23 @@ import argparse
 import json
 
 import httpx
+from substrateinterface import Keypair
 
-from coordinator.federation.tasks import initial_manifest
+from coordinator.federation.tasks import initial_manifest, publish_task
 from decentralml.content import ContentStore
+from decentralml.crypto import sealing_statement
 from decentralml.data import DataSpec
 from decentralml.manifest import FederationSpec
 from decentralml.models import ModelSpec
 from decentralml.training import TrainSpec
 from decentralml_bindings import DecentralMl
+from decentralml_bindings.dev import ALICE, FERDIE, UNIT
 from support import factories
 
 
-def publish(chain_url: str, ipfs_api: str, coordinator: str, rounds: int, workers: int) -> int:
+def publish(
+    chain_url: str, ipfs_api: str, coordinator: str, rounds: int, workers: int, members: list[str]
+) -> int:
     chain, store = DecentralMl.connect(chain_url), ContentStore(ipfs_api)
     federation = FederationSpec.of_coordinator(httpx.get(f"{coordinator}/federation", timeout=10).json())
     if federation is None:
@@ -34,7 +41,21 @@ def publish(chain_url: str, ipfs_api: str, coordinator: str, rounds: int, worker
         min_workers=workers,
         federation=federation,
     )
-    task = factories.publish(chain, store, manifest, rounds=rounds, workers=workers)
+    if not members:
+        return factories.publish(chain, store, manifest, rounds=rounds, workers=workers).task_id
+    committee = [FERDIE, *(Keypair.create_from_uri(uri) for uri in members)]
+    task = publish_task(
+        chain,
+        store,
+        ALICE,
+        manifest,
+        rounds=rounds,
+        workers=workers,
+        reward_per_result=UNIT,
+        validator=[m.ss58_address for m in committee],
+        sealing=[sealing_statement(m) for m in committee],
+        threshold=len(committee) // 2 + 1,
+    )
     return task.task_id
 
 
@@ -47,10 +68,10 @@ def main() -> None:
     step.add_argument("--coordinator", required=True)
     step.add_argument("--rounds", type=int, default=3)
     step.add_argument("--workers", type=int, default=3)
+    step.add_argument("--member", action="append", default=[], help="a committee member's key URI")
     args = parser.parse_args()
-    print(
-        json.dumps({"task_id": publish(args.chain, args.ipfs, args.coordinator, args.rounds, args.workers)})
-    )
+    found = publish(args.chain, args.ipfs, args.coordinator, args.rounds, args.workers, args.member)
+    print(json.dumps({"task_id": found}))
 
 
 if __name__ == "__main__":

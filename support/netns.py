@@ -132,6 +132,11 @@ class Network:
             raise RuntimeError(f"{' '.join(command[:4])} on {host} failed: {done.stderr[-3000:]}")
         return done
 
+    def pids(self, host: str) -> list[int]:
+        """Every process running on `host` (in its namespace), by PID."""
+        done = subprocess.run(["ip", "netns", "pids", self.name(host)], capture_output=True, text=True)
+        return [int(word) for word in done.stdout.split()]
+
     def cut(self, host: str) -> None:
         """Take `host`'s link to the hub down (at the hub's end)."""
         self.run(self.hosts[0], ["ip", "link", "set", self._veth(host)[0], "down"])

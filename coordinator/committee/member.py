@@ -11,7 +11,9 @@ member never needs Flower. Each tick, for the open round of a task it judges, a 
 2. once it attested, declares the round disputed when every member attested and no t agreed
    (`dispute_round`); the council then resolves it.
 
-A member that was down catches up from the chain: it judges the round open when it comes back,
+A member judges a round only on every result's update: one it cannot fetch yet is retried each
+tick for `CONTENT_WAIT_SECONDS` before it judges without it (as if never sent). A member that was
+down catches up from the chain: it judges the round open when it comes back,
 from the model the chain committed last. Rounds committed while it was away are not re-judged.
 """
 
@@ -26,13 +28,14 @@ from substrateinterface import Keypair
 from coordinator.federation.datasets import JudgingSets, judging_sets
 from coordinator.federation.referee import Referee, RoundOutcome
 from coordinator.federation.runner import append_record, best_loss_of, current_weights, task_dir
-from decentralml.content import ContentStore
+from decentralml.content import ContentError, ContentStore
 from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl, DispatchFailed, calls
 from decentralml_bindings.types import TaskInfo
 
 log = logging.getLogger(__name__)
 CARRIER_GRACE_SECONDS = 60.0  # how long members wait for the carrier once every worker has sent
+CONTENT_WAIT_SECONDS = 300.0  # how long a member retries updates it cannot fetch before judging without them
 
 
 def carrier(task: TaskInfo) -> str:
@@ -53,6 +56,8 @@ class Member:
         self.address = str(key.ss58_address)
         self.grace = carrier_grace_seconds
         self.all_sent_at: dict[tuple[int, int], float] = {}  # (task, round) -> when first seen
+        self.unfetched_since: dict[tuple[int, int], float] = {}  # (task, round) -> first failed fetch
+        self.content_wait = CONTENT_WAIT_SECONDS
         self.sets: dict[int, JudgingSets] = {}  # each task's validation set, opened once
 
     def follow(self, task_id: int, task: TaskInfo, manifest: TaskManifest) -> RoundOutcome | None:
@@ -77,10 +82,25 @@ class Member:
             if time.monotonic() - seen < self.grace:
                 return None
         self.all_sent_at.pop((task_id, round_), None)
-        return self.judge(task_id, round_, manifest)
+        # Every result on chain must be judged on its update: one this member cannot fetch yet
+        # (its worker's Kubo not reachable from here, say) is retried on the next tick, for
+        # `content_wait` seconds, before the member judges without it.
+        since = self.unfetched_since.get((task_id, round_))
+        patient = since is None or time.monotonic() - since < self.content_wait
+        try:
+            outcome = self.judge(task_id, round_, manifest, fetch_all=patient)
+        except ContentError as missing:
+            self.unfetched_since.setdefault((task_id, round_), time.monotonic())
+            log.warning("an update is not reachable yet", extra={"task": task_id, "error": str(missing)})
+            return None
+        self.unfetched_since.pop((task_id, round_), None)
+        return outcome
 
-    def judge(self, task_id: int, round_: int, manifest: TaskManifest) -> RoundOutcome:
-        """Judge round `round_` from the chain and IPFS alone, attest, and log it."""
+    def judge(
+        self, task_id: int, round_: int, manifest: TaskManifest, fetch_all: bool = True
+    ) -> RoundOutcome:
+        """Judge round `round_` from the chain and IPFS alone, attest, and log it. With
+        `fetch_all`, ContentError (and nothing attested) if any result's update cannot be fetched."""
         directory = task_dir(self.root, task_id)
         spool = directory / f"round-{round_}"
         spool.mkdir(parents=True, exist_ok=True)
@@ -91,6 +111,7 @@ class Member:
         referee = Referee(
             self.chain, self.store, self.key, sets.validation, sets.objective, state_dir=directory
         )
+        referee.fetch_all = fetch_all
         referee.best_loss = best_loss_of(
             self.chain, self.store, self.key, task_id, referee, manifest, directory
         )

@@ -167,6 +167,9 @@ class Referee:
         # The best committed model's validation loss: the anchored floor (`max_loss_rise`).
         self.best_loss: float | None = None
         self.threads = JUDGING_THREADS  # PyTorch threads while judging (the same on every member)
+        # A committee member judging from IPFS alone sets this: a result it cannot fetch (yet)
+        # stops the judging (ContentError) rather than being judged as if it were never sent.
+        self.fetch_all = False
 
     def aggregate(
         self,
@@ -231,6 +234,9 @@ class Referee:
             try:
                 data = self.store.get(result.cid, result.hash)
             except ContentError as missing:
+                if self.fetch_all:
+                    why = f"result {result_id}'s update cannot be fetched: {missing}"
+                    raise ContentError(why) from missing
                 log.warning(
                     "an orphaned result cannot be fetched", extra={"result": result_id, "error": str(missing)}
                 )

@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,7 +30,7 @@ from coordinator.federation.referee import Received, Referee, RoundOutcome, Work
 from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec
 from decentralml.admission import unreleased_base
-from decentralml.content import ContentStore
+from decentralml.content import ContentError, ContentStore
 from decentralml.judging.determinism import deterministic
 from decentralml.manifest import TaskManifest
 from decentralml.metrics import PRIMARY
@@ -38,6 +38,7 @@ from decentralml.models import build, load_weights
 from decentralml.privacy.models import model_bytes
 from decentralml.training import score
 from decentralml_bindings import DecentralMl
+from decentralml_bindings.types import ModelCommit
 
 log = logging.getLogger(__name__)
 # A round that received no update at all is asked again this many times before it fails (workers
@@ -109,6 +110,33 @@ def _collect(
     return received, failures
 
 
+def committed_bytes(
+    chain: DecentralMl, store: ContentStore, model: ModelCommit, reader: Keypair | None
+) -> bytes:
+    """A committed model's plaintext (`model_bytes`). Each committee member stores its own sealed
+    copy of the aggregate, and the chain records the copy of the member whose attestation
+    committed it: if that copy cannot be fetched (its member's Kubo is gone), the copies of the
+    members whose attestations agree are tried, `reader`'s own first. Every copy is checked
+    against the committed plaintext hash."""
+    try:
+        return model_bytes(store, model, reader)
+    except ContentError as unreachable:
+        task = chain.task(model.task_id)
+        if reader is None or model.published is not None or task is None:
+            raise
+        mine = str(reader.ss58_address)
+        for member in sorted(task.validators, key=lambda v: v != mine):
+            attested = chain.attestation(model.task_id, model.round, member)
+            if attested is None or attested.hash != model.hash or attested.cid == model.cid:
+                continue
+            copy = replace(model, cid=attested.cid, committed_by=member)
+            try:
+                return model_bytes(store, copy, reader)
+            except ContentError:
+                continue
+        raise unreachable
+
+
 def current_weights(
     chain: DecentralMl, store: ContentStore, task_id: int, reader: Keypair | None = None
 ) -> tuple[int, codec.Weights]:
@@ -128,7 +156,7 @@ def current_weights(
     model = chain.model(model_id) if model_id is not None else None
     if model is None:
         raise LookupError(f"task {task_id} has {task.committed_rounds} rounds but no model for the last")
-    return task.committed_rounds, codec.decode(model_bytes(store, model, reader))
+    return task.committed_rounds, codec.decode(committed_bytes(chain, store, model, reader))
 
 
 def run_task(
@@ -279,7 +307,7 @@ def best_loss_of(
         wanted.append(model.hash)
         if model.hash not in losses:
             with deterministic():
-                weights = codec.decode(model_bytes(store, model, reader))
+                weights = codec.decode(committed_bytes(chain, store, model, reader))
                 losses[model.hash] = referee.validation_loss(manifest, weights)
     if task.base_model is None:
         start = manifest.initial_weights.sha256
