@@ -82,9 +82,9 @@ def _members(
         raise CliError(
             f"{len(validators)} --validator but {len(keys)} --sealing-key: give one per validator, in order"
         )
-    for key in keys:
+    for named in keys:
         try:
-            crypto.public_key(key)
+            crypto.public_key(named)
         except crypto.SealError as bad:
             raise CliError(f"--sealing-key: {bad}; use the key GET /federation publishes") from bad
     statements: dict[str, dict[str, str]] = {}
