@@ -1,7 +1,8 @@
 """`reap` on the real devnet: a finished task (results, verdicts, models) is refused until its delay
-has passed (and the refused call pays its fee), then anyone removes its state free of fees and the
-creator gets its deposit back; the models stay for their lineage, and a second reap is refused and changes nothing. (Paging, a task
-larger than one call's `ReapPage`, is covered by the pallet's tests.)"""
+has passed (the refused call pays its fee), then anyone removes its state free of fees and the
+creator gets its deposit back; the models stay for their lineage, and a second reap is refused and
+changes nothing. (Paging, a task larger than one call's `ReapPage`, is covered by the pallet's
+tests.)"""
 
 from __future__ import annotations
 
