@@ -203,6 +203,7 @@ def test_the_pallet_constants_and_the_existential_deposit_come_from_the_metadata
         "MinReward": UNIT // 1_000,
         "TaskDeposit": UNIT // 100,
         "ReapDelay": DAYS,
+        "ReapPage": 48,
         "AttestationWindow": DAYS // 24,
     }
     assert existential_deposit == UNIT // 1_000
