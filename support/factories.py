@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +58,12 @@ def publish(
     workers: int,
     base_model: int | None = None,
     sealed: bool = True,
+    committee: Sequence[Keypair] = (FERDIE,),
 ) -> PublishedTask:
-    """Alice signs and publishes a federated task that Ferdie (the coordinator's key) judges;
-    private (updates and models sealed to Ferdie, models also to Alice) unless `sealed` is False."""
+    """Alice signs and publishes a federated task that `committee` judges: Ferdie (the
+    coordinator's key) alone by default; with more members, the first carries the rounds and a
+    majority must agree. Private (updates and models sealed to every member, models also to
+    Alice) unless `sealed` is False."""
     return publish_task(
         chain,
         store,
@@ -69,9 +72,10 @@ def publish(
         rounds=rounds,
         workers=workers,
         reward_per_result=UNIT,
-        validator=FERDIE.ss58_address,
+        validator=[member.ss58_address for member in committee],
         base_model=base_model,
-        sealing=sealing_statement(FERDIE) if sealed else None,
+        sealing=[sealing_statement(member) for member in committee] if sealed else None,
+        threshold=None if len(committee) == 1 else len(committee) // 2 + 1,
     )
 
 

@@ -13,15 +13,14 @@ import json
 import httpx
 from substrateinterface import Keypair
 
-from coordinator.federation.tasks import initial_manifest, publish_task
+from coordinator.federation.tasks import initial_manifest
 from decentralml.content import ContentStore
-from decentralml.crypto import sealing_statement
 from decentralml.data import DataSpec
 from decentralml.manifest import FederationSpec
 from decentralml.models import ModelSpec
 from decentralml.training import TrainSpec
 from decentralml_bindings import DecentralMl
-from decentralml_bindings.dev import ALICE, FERDIE, UNIT
+from decentralml_bindings.dev import FERDIE
 from support import factories
 
 
@@ -41,21 +40,8 @@ def publish(
         min_workers=workers,
         federation=federation,
     )
-    if not members:
-        return factories.publish(chain, store, manifest, rounds=rounds, workers=workers).task_id
     committee = [FERDIE, *(Keypair.create_from_uri(uri) for uri in members)]
-    task = publish_task(
-        chain,
-        store,
-        ALICE,
-        manifest,
-        rounds=rounds,
-        workers=workers,
-        reward_per_result=UNIT,
-        validator=[m.ss58_address for m in committee],
-        sealing=[sealing_statement(m) for m in committee],
-        threshold=len(committee) // 2 + 1,
-    )
+    task = factories.publish(chain, store, manifest, rounds=rounds, workers=workers, committee=committee)
     return task.task_id
 
 
