@@ -47,9 +47,11 @@ class Authenticator:
         self.tokens = {t.token_sha256: t for t in tokens}
 
     def _token(self, authorization: str | None) -> ApiToken | None:
-        if not authorization or not authorization.startswith("Bearer "):
+        # RFC 9110: the scheme is case-insensitive ("bearer" is as good as "Bearer").
+        scheme, _, credentials = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
             return None
-        digest = hashlib.sha256(authorization.removeprefix("Bearer ").strip().encode()).hexdigest()
+        digest = hashlib.sha256(credentials.strip().encode()).hexdigest()
         for known, token in self.tokens.items():
             if hmac.compare_digest(known, digest):
                 return token

@@ -224,6 +224,33 @@ class ModelOut(BaseModel):
     attestations: int = Field(1, description="committee members that agreed on this model when committed")
 
 
+class VerifyModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member: Address = Field(
+        description="the committee member whose key opens the task's sealed updates and models; it "
+        "must be in this coordinator's keystore and bound to the caller's token"
+    )
+
+
+class VerificationOut(BaseModel):
+    """A committed model recomputed from the chain and IPFS by a committee member's key."""
+
+    model_id: int
+    task_id: int
+    round: int
+    rule: str = Field(
+        description="the aggregation rule applied (a fallback rule if the task's gave no weight)"
+    )
+    accepted: list[int] = Field(description="the results the chain says the model was built from")
+    on_chain: str = Field(description="sha256 of the plaintext model, as the chain records it")
+    stored: str = Field(description="sha256 of the bytes the chain's CID opens to")
+    recomputed: str = Field(description="sha256 of the rule's aggregate of the accepted updates")
+    stored_match: bool
+    recomputed_match: bool
+    match: bool = Field(description="both hashes equal the chain's: the model is what the committee says")
+
+
 class RunOut(BaseModel):
     """What this coordinator knows of running the task, beyond the chain (coordinator-local)."""
 

@@ -52,20 +52,28 @@ class Signer:
             headers={"Location": queued.status_url},
         )
 
-    def _sign(self, call: Call, how: Signing, authorization: str | None) -> Callable[[], Receipt]:
-        account = how.signer or ""
-        self.auth.authorize(authorization, account, f"{call.module}.{call.function}")
+    def key_for(self, account: str, authorization: str | None, what: str, instead: str) -> Keypair:
+        """`account`'s keypair for a caller whose token is bound to it, within the account's rate
+        limit; else 401, 403 (`instead` says what to do without this coordinator) or 429."""
+        self.auth.authorize(authorization, account, what)
         keypair = self.keys.get(account)
         if keypair is None:
             raise ForbiddenError(
-                "NotInKeystore",
-                f"{how.signer} is not in this coordinator's keystore: sign the extrinsic yourself "
-                "and send it as signed_extrinsic",
+                "NotInKeystore", f"{account} is not in this coordinator's keystore: {instead}"
             )
         if (wait := self.accounts.take(account)) is not None:
             raise TooManyRequestsError(
                 f"{account} signs at most {self.accounts.per_minute} writes a minute here", wait
             )
+        return keypair
+
+    def _sign(self, call: Call, how: Signing, authorization: str | None) -> Callable[[], Receipt]:
+        keypair = self.key_for(
+            how.signer or "",
+            authorization,
+            f"{call.module}.{call.function}",
+            "sign the extrinsic yourself and send it as signed_extrinsic",
+        )
         return lambda: self.chain.submit(call, keypair, deadline=self.deadline)
 
     def _relay(self, call: Call, signed_hex: str) -> Callable[[], Receipt]:

@@ -82,14 +82,17 @@ def test_keystore_signing_needs_a_token_bound_to_the_account_and_is_logged(
     anonymous = http.post("/tasks", json=create_body(chain))
     wrong = http.post("/tasks", json=create_body(chain), headers=bearer("dml_guessed"))
     other_account = http.post("/tasks", json=create_body(chain), headers=bearer(OTHER))
+    basic = http.post("/tasks", json=create_body(chain), headers={"Authorization": f"Basic {TOKEN}"})
     refused_at_once = chain.next_ids(), chain.substrate.get_account_nonce(ALICE.ss58_address)
     with caplog.at_level(logging.INFO, logger="coordinator.api.auth"):
-        allowed = http.post("/tasks", json=create_body(chain), headers=bearer(TOKEN))
+        # The scheme is case-insensitive (RFC 9110).
+        allowed = http.post("/tasks", json=create_body(chain), headers={"Authorization": f"bearer  {TOKEN}"})
 
     assert (anonymous.status_code, anonymous.json()["error"]) == (401, "NotAuthenticated")
     assert anonymous.headers["www-authenticate"] == "Bearer"
     assert (wrong.status_code, wrong.json()["error"]) == (401, "NotAuthenticated")
     assert (other_account.status_code, other_account.json()["error"]) == (403, "NotAuthorized")
+    assert (basic.status_code, basic.json()["error"]) == (401, "NotAuthenticated")
     assert refused_at_once == (before, nonce), "a refused keystore request reached the chain"
     assert allowed.status_code == 201, allowed.text
     assert chain.next_ids()[0] == before[0] + 1

@@ -9,6 +9,7 @@ agree the round is disputed and the council settles it; the creator cannot commi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -20,6 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from coordinator.api import create_app
+from coordinator.api.app import ApiConfig
+from coordinator.api.auth import ApiToken
 from coordinator.cli.task import committee_lines
 from coordinator.committee.member import Member
 from coordinator.committee.verify import verify_model
@@ -68,6 +71,42 @@ def task_view(chain: DecentralMl, task_id: int, tmp_path: Path) -> dict[str, Any
     assert response.status_code == 200, response.text
     view: dict[str, Any] = response.json()
     return view
+
+
+def rest_verify(chain: DecentralMl, store: ContentStore, model_id: int, tmp_path: Path) -> None:
+    """`POST /models/{id}/verify` on Eve's coordinator: a match for her key; refused, changing
+    nothing, without a token, for a key outside the committee, and for a model not on chain."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'verify.sqlite'}")
+    migrate(engine)
+    token = "dml_verify-test-token"
+    operator = ApiToken(
+        client="eve-ops",
+        token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+        accounts=[EVE.ss58_address, ALICE.ss58_address],
+    )
+    app = create_app(
+        chain, session_factory(engine), ["//Eve", "//Alice"], store=store, config=ApiConfig(tokens=[operator])
+    )
+    blocks = chain.block_number()
+    with TestClient(app) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        url = f"/models/{model_id}/verify"
+        found = client.post(url, json={"member": EVE.ss58_address}, headers=auth)
+        anonymous = client.post(url, json={"member": EVE.ss58_address})
+        outsider = client.post(url, json={"member": ALICE.ss58_address}, headers=auth)
+        unknown = client.post("/models/999999/verify", json={"member": EVE.ss58_address}, headers=auth)
+        spec = client.get("/openapi.json").json()["paths"]["/models/{model_id}/verify"]["post"]
+    assert found.status_code == 200, found.text
+    report = found.json()
+    assert [report["match"], report["stored_match"], report["recomputed_match"]] == [True] * 3, report
+    model = chain.model(model_id)
+    assert model is not None
+    assert report["on_chain"] == report["recomputed"] == model.hash
+    assert (anonymous.status_code, anonymous.json()["error"]) == (401, "NotAuthenticated")
+    assert (outsider.status_code, outsider.json()["error"]) == (403, "NotAMember")
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "ModelNotFound")
+    assert {"401", "403", "404", "409", "503"} <= set(spec["responses"])
+    assert chain.block_number() == blocks, "verifying wrote to the chain"
 
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
@@ -154,6 +193,7 @@ def test_a_committee_commits_what_two_of_three_attest_and_the_council_settles_a_
     flagged = [name for _, name, _ in chain.pallet_events(str(chain.block_hash(late.block)))]
     assert AttestationDisagreed.name in flagged
     assert verify_model(chain, store, EVE, second.model_id).match  # any member can check it
+    rest_verify(chain, store, second.model_id, tmp_path)
     weights = weights_dave
 
     # Round 2: two members lie, each its own way: no two attestations agree, nothing is committed;

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from coordinator.api.deps import IdPath, SessionDep, mirrored
 from coordinator.api.errors import ErrorBody
 from coordinator.api.routes.federation import refereed_rounds
-from coordinator.api.schemas import Lineage, LineageNode, ModelOut
-from coordinator.api.services.models import released_weights
+from coordinator.api.schemas import Lineage, LineageNode, ModelOut, VerificationOut, VerifyModel
+from coordinator.api.services.models import released_weights, verification
 from coordinator.db import models
 from coordinator.federation.runner import committed
 
@@ -50,6 +52,47 @@ def weights(model_id: IdPath, session: SessionDep, request: Request) -> Response
     mirrored(session, models.Model, model_id, "model")
     data, sha256 = released_weights(request.app.state.chain, request.app.state.admission, model_id)
     return Response(data, media_type="application/octet-stream", headers={"X-DML-Sha256": sha256})
+
+
+@router.post(
+    "/{model_id}/verify",
+    response_model=VerificationOut,
+    responses={
+        401: {"model": ErrorBody, "description": "no valid token"},
+        403: {
+            "model": ErrorBody,
+            "description": "the member is not bound to the token, not in the keystore, or not on the "
+            "task's committee",
+        },
+        404: {"model": ErrorBody, "description": "no such model on chain"},
+        409: {
+            "model": ErrorBody,
+            "description": "the model cannot be recomputed: a rule that keeps state between rounds, "
+            "a reaped task, or content gone from IPFS",
+        },
+        429: {"model": ErrorBody, "description": "the member's rate limit"},
+        503: {"model": ErrorBody, "description": "no content store configured, or IPFS unreachable"},
+    },
+)
+def verify(model_id: IdPath, body: VerifyModel, request: Request) -> VerificationOut:
+    """Recompute a committed model with a committee member's key held by this coordinator (the
+    accepted updates from IPFS, the previous model, the task's rule) and compare the hashes with
+    the chain's; 200 with `match: false` is a mismatch found, not a refusal. Needs a token bound to
+    the member, as signing does. The same check as `dml model verify`, which needs no coordinator."""
+    signer = request.app.state.signer
+    key = signer.key_for(
+        body.member,
+        request.headers.get("authorization"),
+        "verify",
+        "run `dml model verify` with the member's own key",
+    )
+    found = verification(request.app.state.chain, request.app.state.store, key, model_id)
+    return VerificationOut(
+        **asdict(found),
+        stored_match=found.stored_match,
+        recomputed_match=found.recomputed_match,
+        match=found.match,
+    )
 
 
 @router.get("/{model_id}/lineage", response_model=Lineage)

@@ -8,12 +8,19 @@ a sealed model is handed out once its plaintext is published (`Publisher`, after
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from substrateinterface import Keypair
+
 from coordinator.api.errors import ApiError, ForbiddenError, NotFoundError, UnavailableError
 from decentralml.admission import Admission, WithheldError
-from decentralml.content import ContentRefusedError
+from decentralml.content import ContentError, ContentRefusedError, ContentStore
 from decentralml.crypto import SealError
 from decentralml.privacy.models import model_bytes
 from decentralml_bindings import DecentralMl
+
+if TYPE_CHECKING:
+    from coordinator.committee.verify import Verification
 
 
 def released_weights(chain: DecentralMl, admission: Admission | None, model_id: int) -> tuple[bytes, str]:
@@ -42,3 +49,30 @@ def released_weights(chain: DecentralMl, admission: Admission | None, model_id: 
             "ContentNotFound",
             f"model {model_id}'s bytes ({model.cid}) are not in the content store: {missing}",
         ) from missing
+
+
+def verification(
+    chain: DecentralMl, store: ContentStore | None, member: Keypair, model_id: int
+) -> Verification:
+    """`verify_model` for a committee member's key held here, its refusals as domain errors: 404
+    for no such model, 403 for a key outside the task's committee, 409 for a model that cannot be
+    recomputed (a stateful rule, a reaped task, content gone), 503 for no content store."""
+    from coordinator.committee.verify import VerifyError, verify_model  # torch: only for this route
+
+    if store is None:
+        raise UnavailableError("NoContentStore", "this coordinator has no content store configured")
+    model = chain.model(model_id)
+    if model is None:
+        raise NotFoundError("ModelNotFound", f"no model {model_id} on chain")
+    task = chain.task(model.task_id)
+    if task is not None and member.ss58_address not in task.validators:
+        raise ForbiddenError(
+            "NotAMember",
+            f"{member.ss58_address} is not on task {model.task_id}'s committee: ask one of its members",
+        )
+    try:
+        return verify_model(chain, store, member, model_id)
+    except (VerifyError, ContentError) as cannot:
+        raise ApiError(
+            "CannotVerify", f"model {model_id} cannot be verified: {cannot}", status=409
+        ) from cannot
