@@ -8,6 +8,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from substrateinterface import Keypair
 
 from coordinator.api.errors import NotFoundError
 from coordinator.api.schemas import U32_MAX, Address, Signing, Submitted
@@ -35,6 +36,9 @@ class RequestSigner:
 
     def execute(self, call: Call, how: Signing) -> Submitted | JSONResponse:
         return self.signer.execute(call, how, self.authorization)
+
+    def key_for(self, account: str, what: str, instead: str) -> Keypair:
+        return self.signer.key_for(account, self.authorization, what, instead)
 
 
 def _signer(request: Request) -> RequestSigner:

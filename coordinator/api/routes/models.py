@@ -7,7 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
-from coordinator.api.deps import IdPath, SessionDep, mirrored
+from coordinator.api.deps import IdPath, SessionDep, SignerDep, mirrored
 from coordinator.api.errors import ErrorBody
 from coordinator.api.routes.federation import refereed_rounds
 from coordinator.api.schemas import Lineage, LineageNode, ModelOut, VerificationOut, VerifyModel
@@ -74,18 +74,12 @@ def weights(model_id: IdPath, session: SessionDep, request: Request) -> Response
         503: {"model": ErrorBody, "description": "no content store configured, or IPFS unreachable"},
     },
 )
-def verify(model_id: IdPath, body: VerifyModel, request: Request) -> VerificationOut:
+def verify(model_id: IdPath, body: VerifyModel, signer: SignerDep, request: Request) -> VerificationOut:
     """Recompute a committed model with a committee member's key held by this coordinator (the
     accepted updates from IPFS, the previous model, the task's rule) and compare the hashes with
     the chain's; 200 with `match: false` is a mismatch found, not a refusal. Needs a token bound to
     the member, as signing does. The same check as `dml model verify`, which needs no coordinator."""
-    signer = request.app.state.signer
-    key = signer.key_for(
-        body.member,
-        request.headers.get("authorization"),
-        "verify",
-        "run `dml model verify` with the member's own key",
-    )
+    key = signer.key_for(body.member, "verify", "run `dml model verify` with the member's own key")
     found = verification(request.app.state.chain, request.app.state.store, key, model_id)
     return VerificationOut(
         **asdict(found),
