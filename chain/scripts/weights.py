@@ -34,6 +34,7 @@ FUNCTIONS: dict[str, list[str]] = {
     "revoke_model": [],
     "on_initialize_expiry": ["n"],
     "reap": ["n"],
+    "pay_approved": ["n"],
     "dispute_round": [],
     "resolve_dispute": ["n"],
     "publish_model": [],

@@ -256,22 +256,74 @@ mod benchmarks {
 		Ok(())
 	}
 
+	/// A page of `n` items, then the task itself. Each worker leaves four items (its assignment,
+	/// its result with one verdict, the round's hash of its update) and the round two more (its
+	/// counters and the committing attestation); the state is one item short of `n` or less, so
+	/// the page ends the task. The declared range reaches the most a page may take, `ReapPage`
+	/// plus a last result's `MaxValidators` verdicts.
 	#[benchmark]
-	fn reap(n: Linear<0, { T::ReapPage::get() }>) -> Result<(), BenchmarkError> {
+	fn reap(
+		n: Linear<0, { T::ReapPage::get() + T::MaxValidators::get() }>,
+	) -> Result<(), BenchmarkError> {
 		let creator = funded::<T>("creator", 0);
-		let task_id =
-			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
-		for i in 0..n {
+		let (task_id, validator) = committee_of_one::<T>(&creator)?;
+		let mut accepted = Vec::new();
+		for i in 0..n.saturating_sub(3) / 4 {
 			let worker = assigned_worker::<T>(task_id, i)?;
-			sent_result::<T>(task_id, &worker)?;
+			let result_id = sent_result::<T>(task_id, &worker)?;
+			Pallet::<T>::validate_task_result(
+				RawOrigin::Signed(validator.clone()).into(),
+				result_id,
+				true,
+				Permill::from_percent(80),
+				None,
+			)?;
+			accepted.push(result_id);
 		}
-		Pallet::<T>::cancel_task(RawOrigin::Signed(creator.clone()).into(), task_id)?;
+		Pallet::<T>::commit_model(
+			RawOrigin::Signed(validator).into(),
+			task_id,
+			1,
+			cid::<T>(),
+			[4u8; 32],
+			accepted,
+		)?;
 		let after = expiry::<T>().saturating_add(T::ReapDelay::get());
 		frame_system::Pallet::<T>::set_block_number(after);
-		#[extrinsic_call]
-		_(RawOrigin::Signed(creator), task_id);
-		// One page: every result of the round is gone (the task itself may take another call).
-		assert!(ResultIndex::<T>::iter_prefix((task_id, 1)).next().is_none());
+		let removed;
+		#[block]
+		{
+			removed = Pallet::<T>::reap_page(creator, task_id, n)?;
+		}
+		assert!(removed <= n);
+		assert!(n < 3 || !Tasks::<T>::contains_key(task_id));
+		Ok(())
+	}
+
+	/// Paying `n` results its validator approved and nobody settled, as the expiry hook does for
+	/// each task it ends (its weight adds this per task to `on_initialize_expiry`).
+	#[benchmark]
+	fn pay_approved(n: Linear<0, { T::MaxAssignments::get() }>) -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let (task_id, validator) = committee_of_one::<T>(&creator)?;
+		for i in 0..n {
+			let worker = assigned_worker::<T>(task_id, i)?;
+			let result_id = sent_result::<T>(task_id, &worker)?;
+			Pallet::<T>::validate_task_result(
+				RawOrigin::Signed(validator.clone()).into(),
+				result_id,
+				true,
+				Permill::from_percent(80),
+				None,
+			)?;
+		}
+		let mut task = Tasks::<T>::get(task_id).ok_or(BenchmarkError::Weightless)?;
+		let paid;
+		#[block]
+		{
+			paid = Pallet::<T>::pay_approved(task_id, &mut task)?;
+		}
+		assert_eq!(paid, n);
 		Ok(())
 	}
 

@@ -225,12 +225,16 @@ impl<T: Config> Pallet<T> {
 
 	/// Pay every result of the task's open round that its validators approved (to the task's
 	/// threshold) but nobody settled: before a commit, a cancellation or an expiry refunds the
-	/// escrow. The caller stores the task.
-	pub(crate) fn pay_approved(task_id: TaskId, task: &mut TaskOf<T>) -> DispatchResult {
+	/// escrow. The caller stores the task. Returns how many results it paid.
+	pub(crate) fn pay_approved(
+		task_id: TaskId,
+		task: &mut TaskOf<T>,
+	) -> Result<u32, DispatchError> {
 		let round = Self::open_round(task)?;
 		if round > task.rounds {
-			return Ok(());
+			return Ok(0);
 		}
+		let mut paid = 0u32;
 		for (_, result_id) in ResultIndex::<T>::iter_prefix((task_id, round)) {
 			let Some(mut result) = Results::<T>::get(result_id) else { continue };
 			if result.status.is_settled() || result.approvals < Self::required_approvals(task) {
@@ -238,11 +242,39 @@ impl<T: Config> Pallet<T> {
 			}
 			Self::settle_accept(result_id, task, &mut result)?;
 			Results::<T>::insert(result_id, result);
+			paid = paid.saturating_add(1);
 		}
-		Ok(())
+		Ok(paid)
 	}
 
-	/// Remove what is stored for an ended task, except its committed models.
+	/// One call of `reap` with a page of `budget` items: refuses a task that is open or inside its
+	/// grace period, removes up to `budget` items of its state and, once nothing else is left,
+	/// the task itself, returning its storage deposit to the creator. Returns the items removed.
+	pub(crate) fn reap_page(
+		who: T::AccountId,
+		task_id: TaskId,
+		budget: u32,
+	) -> Result<u32, DispatchError> {
+		let task = Tasks::<T>::get(task_id).ok_or(Error::<T>::TaskNotFound)?;
+		ensure!(!task.status.is_open(), Error::<T>::TaskStillOpen);
+		let now = frame_system::Pallet::<T>::block_number();
+		ensure!(
+			now >= task.expires_at.saturating_add(T::ReapDelay::get()),
+			Error::<T>::TooEarlyToReap
+		);
+		let (done, removed) = Self::remove_task_state(task_id, &task, budget);
+		if !done {
+			let next_round = ReapProgress::<T>::get(task_id).max(1);
+			Self::deposit_event(Event::TaskPartlyReaped { task_id, by: who, next_round });
+			return Ok(removed);
+		}
+		let deposit = escrow::release_deposit::<T>(&task.creator, T::TaskDeposit::get())?;
+		ReapProgress::<T>::remove(task_id);
+		Tasks::<T>::remove(task_id);
+		Self::deposit_event(Event::TaskReaped { task_id, by: who, creator: task.creator, deposit });
+		Ok(removed)
+	}
+
 	/// Remove up to `budget` storage items of an ended task's state, from the first round not yet
 	/// cleared (`ReapProgress`) on: its results with their verdicts (a result and every verdict
 	/// on it go together, so a page may exceed the budget by `MaxValidators`), hashes and
@@ -427,16 +459,18 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// End a task that reached its expiry block, refunding its escrow. A task that already
-	/// ended is left alone.
-	pub(crate) fn expire(task_id: TaskId) {
-		let Some(mut task) = Tasks::<T>::get(task_id) else { return };
+	/// End a task that reached its expiry block: pay its approved results, then refund the
+	/// escrow. A task that already ended is left alone. Returns how many results it paid (for the
+	/// hook's weight; the most a round may hold if paying failed part way).
+	pub(crate) fn expire(task_id: TaskId) -> u32 {
+		let Some(mut task) = Tasks::<T>::get(task_id) else { return 0 };
 		if !task.status.is_open() {
-			return;
+			return 0;
 		}
-		if let Err(error) = Self::pay_approved(task_id, &mut task) {
+		let paid = Self::pay_approved(task_id, &mut task).unwrap_or_else(|error| {
 			defensive!("approved results of an expiring task could not be paid", error);
-		}
+			T::MaxAssignments::get()
+		});
 		match escrow::refund::<T>(&mut task) {
 			Ok(refunded) => {
 				task.status = TaskStatus::Expired;
@@ -448,6 +482,7 @@ impl<T: Config> Pallet<T> {
 				defensive!("escrow of an expiring task could not be released", error);
 			}
 		}
+		paid
 	}
 
 	/// Invariants: every task's escrow adds up, and the pallet's escrow bookkeeping equals what

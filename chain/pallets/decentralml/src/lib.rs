@@ -519,10 +519,12 @@ pub mod pallet {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
 			let due = ExpiryQueue::<T>::take(now);
 			let count = u32::try_from(due.len()).unwrap_or(u32::MAX);
+			let mut weight = T::WeightInfo::on_initialize_expiry(count);
 			for task_id in due {
-				Self::expire(task_id);
+				let paid = Self::expire(task_id);
+				weight = weight.saturating_add(T::WeightInfo::pay_approved(paid));
 			}
-			T::WeightInfo::on_initialize_expiry(count)
+			weight
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -931,34 +933,12 @@ pub mod pallet {
 		#[pallet::weight(T::WeightInfo::reap(T::ReapPage::get().saturating_add(T::MaxValidators::get())))]
 		pub fn reap(origin: OriginFor<T>, task_id: TaskId) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
-			let task = Tasks::<T>::get(task_id).ok_or(Error::<T>::TaskNotFound)?;
-			ensure!(!task.status.is_open(), Error::<T>::TaskStillOpen);
-			let now = frame_system::Pallet::<T>::block_number();
-			ensure!(
-				now >= task.expires_at.saturating_add(T::ReapDelay::get()),
-				Error::<T>::TooEarlyToReap
-			);
-			let (done, removed) = Self::remove_task_state(task_id, &task, T::ReapPage::get());
+			let removed = Self::reap_page(who, task_id, T::ReapPage::get())?;
 			// Removing state is free to whoever does it, and weighed at what it removed.
-			let freed = PostDispatchInfo {
+			Ok(PostDispatchInfo {
 				actual_weight: Some(T::WeightInfo::reap(removed)),
 				pays_fee: Pays::No,
-			};
-			if !done {
-				let next_round = ReapProgress::<T>::get(task_id).max(1);
-				Self::deposit_event(Event::TaskPartlyReaped { task_id, by: who, next_round });
-				return Ok(freed);
-			}
-			let deposit = escrow::release_deposit::<T>(&task.creator, T::TaskDeposit::get())?;
-			ReapProgress::<T>::remove(task_id);
-			Tasks::<T>::remove(task_id);
-			Self::deposit_event(Event::TaskReaped {
-				task_id,
-				by: who,
-				creator: task.creator,
-				deposit,
-			});
-			Ok(freed)
+			})
 		}
 
 		/// Declare the open round disputed: its committee did not agree. A validator or the

@@ -1633,4 +1633,29 @@ mod contribution {
 			assert_eq!(task(task_id).escrowed, 0);
 		});
 	}
+
+	#[test]
+	fn the_expiry_hook_weighs_the_results_it_paid() {
+		use crate::weights::WeightInfo;
+		run(|| {
+			let paying = create(TaskSpec { expires_at: 5, ..Default::default() });
+			let idle = create(TaskSpec { expires_at: 5, ..Default::default() });
+			assign(paying, &[WORKER_A, WORKER_B]);
+			for worker in [WORKER_A, WORKER_B] {
+				let approved = send(paying, 1, worker);
+				assert_ok!(validate_scored(VALIDATOR, approved, true, Permill::from_percent(50)));
+			}
+			System::set_block_number(5);
+
+			let weight = <DecentralMl as Hooks<u64>>::on_initialize(5);
+
+			assert_eq!(task(paying).status, TaskStatus::Expired);
+			assert_eq!(task(idle).status, TaskStatus::Expired);
+			let expected = <() as WeightInfo>::on_initialize_expiry(2)
+				.saturating_add(<() as WeightInfo>::pay_approved(2))
+				.saturating_add(<() as WeightInfo>::pay_approved(0));
+			assert_eq!(weight, expected);
+			assert!(weight.any_gt(<() as WeightInfo>::on_initialize_expiry(2)));
+		});
+	}
 }

@@ -25,6 +25,7 @@ pub trait WeightInfo {
 	fn revoke_model() -> Weight;
 	fn on_initialize_expiry(n: u32) -> Weight;
 	fn reap(n: u32) -> Weight;
+	fn pay_approved(n: u32) -> Weight;
 	fn dispute_round() -> Weight;
 	fn resolve_dispute(n: u32) -> Weight;
 	fn publish_model() -> Weight;
@@ -179,6 +180,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 				T::DbWeight::get().writes((4_u64).saturating_add((3_u64).saturating_mul(n.into()))),
 			)
 	}
+	fn pay_approved(n: u32) -> Weight {
+		Weight::from_parts(10_000_000, 4_000)
+			.saturating_add(Weight::from_parts(77_108_919, 5_104).saturating_mul(n.into()))
+			.saturating_add(
+				T::DbWeight::get().reads((1_u64).saturating_add((5_u64).saturating_mul(n.into()))),
+			)
+			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul(n.into())))
+	}
 	/// Estimated, not yet measured (run `make weights`): a committee of 16 attestations read.
 	fn dispute_round() -> Weight {
 		Weight::from_parts(60_000_000, 40_000)
@@ -295,6 +304,15 @@ impl WeightInfo for () {
 				RocksDbWeight::get()
 					.writes((4_u64).saturating_add((3_u64).saturating_mul(n.into()))),
 			)
+	}
+	fn pay_approved(n: u32) -> Weight {
+		Weight::from_parts(10_000_000, 4_000)
+			.saturating_add(Weight::from_parts(77_108_919, 5_104).saturating_mul(n.into()))
+			.saturating_add(
+				RocksDbWeight::get()
+					.reads((1_u64).saturating_add((5_u64).saturating_mul(n.into()))),
+			)
+			.saturating_add(RocksDbWeight::get().writes((2_u64).saturating_mul(n.into())))
 	}
 	/// Estimated, not yet measured (run `make weights`): a committee of 16 attestations read.
 	fn dispute_round() -> Weight {
