@@ -6,7 +6,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
@@ -30,8 +30,12 @@ from decentralml_bindings import DecentralMl
 log = logging.getLogger(__name__)
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    """Serve the API on host:port while the indexer follows the chain; stops on SIGINT/SIGTERM."""
+MemberFactory = Callable[[DecentralMl, ContentStore, Keypair, Path], Member]
+
+
+def serve(settings: Settings, host: str, port: int, member: MemberFactory = Member) -> None:
+    """Serve the API on host:port while the indexer follows the chain; stops on SIGINT/SIGTERM.
+    `member` makes what judges the rounds of committees this coordinator is on."""
     logs.configure(settings.log_level, settings.log_format)
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -51,7 +55,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         ContentStore(settings.ipfs_api),
         settings.api_config(),
     )
-    superlink, launcher = _federation(settings, stop)
+    superlink, launcher = _federation(settings, stop, member)
     certificates = None if superlink is None else superlink.certificates
     app.state.federation = {
         "validator": None if launcher is None else launcher.validator,
@@ -97,7 +101,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _federation(settings: Settings, stop: threading.Event) -> tuple[SuperLink | None, Launcher | None]:
+def _federation(
+    settings: Settings, stop: threading.Event, member: MemberFactory
+) -> tuple[SuperLink | None, Launcher | None]:
     """The Flower SuperLink and the launcher of task runs, when the coordinator has a validator key."""
     if settings.validator_uri is None:
         log.info("no DML_VALIDATOR_URI: federated rounds are off")
@@ -133,7 +139,7 @@ def _federation(settings: Settings, stop: threading.Event) -> tuple[SuperLink | 
         attempts=settings.run_attempts,
         retry_seconds=settings.run_retry_seconds,
         publisher=Publisher(chain, store, validator),
-        member=Member(chain, store, validator, root),
+        member=member(chain, store, validator, root),
     )
     threading.Thread(target=launcher.run, args=(stop, settings.indexer_poll_seconds), daemon=True).start()
     log.info(

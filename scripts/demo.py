@@ -274,8 +274,11 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                 "DML_FEDERATION_DIR": str(work / f"member{index}"),
                 "DML_SUPERLINK_PORT": str(free_port()),
             }
+            # The last `--liars` members run the lying twin (support/liar.py) in place of serve.
+            lies = index >= len(args.members) - args.liars
+            command = [sys.executable, "-m", "support.liar"] if lies else [*DML, "coordinator", "serve"]
             started = processes.start(
-                f"member{index}", [*DML, "coordinator", "serve", "--port", str(port)], member_env
+                f"{'liar' if lies else 'member'}{index}", [*command, "--port", str(port)], member_env
             )
             member_api = f"http://127.0.0.1:{port}"
             wait_for(
@@ -472,6 +475,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=1,
         help="committee members, each a coordinator of its own; a majority must agree (default 1)",
     )
+    parser.add_argument(
+        "--liars",
+        type=int,
+        default=0,
+        help="of the committee, members that approve every update and attest a changed model "
+        "(support/liar.py; at most as many as a majority can outvote)",
+    )
     parser.add_argument("--reward", type=float, default=10.0, help="reward per accepted update, in DML")
     parser.add_argument("--summary", type=Path, required=True, help="where to write the JSON summary")
     parser.add_argument("--plot", type=Path, help="accuracy plot (PNG); default: beside the summary")
@@ -499,6 +509,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if not 1 <= args.validators <= 5:
         parser.error("--validators must be 1 to 5")
     args.members = members(args.validators)
+    outvoted = args.validators - (threshold(args) or 1)
+    if not 0 <= args.liars <= outvoted:
+        parser.error(f"--liars must be 0 to {outvoted} with {args.validators} validators (the rest outvote)")
     if args.free_ports:
         args.chain_port, args.ipfs_port, args.api_port, args.superlink_port = (free_port() for _ in range(4))
     return args

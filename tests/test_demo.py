@@ -147,18 +147,35 @@ def test_the_demo_refuses_a_bad_round_count(tmp_path: Path) -> None:
     assert not (tmp_path / "s.json").exists()
 
 
+@pytest.mark.parametrize(("validators", "liars"), [("3", "2"), ("1", "1"), ("5", "-1")])
+def test_the_demo_refuses_more_liars_than_a_majority_outvotes(
+    tmp_path: Path, validators: str, liars: str
+) -> None:
+    command = ["--validators", validators, "--liars", liars, "--summary", str(tmp_path / "s.json")]
+    refused = subprocess.run(
+        [sys.executable, "scripts/demo.py", *command], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode == 2
+    assert "--liars must be 0 to" in refused.stderr
+    assert not (tmp_path / "s.json").exists()
+
+
 @pytest.mark.devnet
 def test_a_committee_of_three_coordinators_judges_an_own_task_through_flower(tmp_path: Path) -> None:
+    from substrateinterface import Keypair
+
     from coordinator.committee.verify import verify_model
     from decentralml_bindings import DispatchFailed, calls
 
     args = demo.parse(
         [
             "--free-ports", "--task", "tabular", "--rounds", "2", "--workers", "2", "--poisoned", "1",
-            "--validators", "3", "--summary", str(tmp_path / "s.json"),
+            "--validators", "3", "--liars", "1", "--summary", str(tmp_path / "s.json"),
         ]
     )  # fmt: skip
     checked: list[int] = []
+    liar = args.members[-1].ss58_address  # its coordinator is support/liar.py: a process of its own
+    poisoned = Keypair.create_from_uri("//DemoWorker2").ss58_address  # workers 0, 1 honest
 
     def inspect(chain: DecentralMl, store: ContentStore, task_id: int) -> None:
         task = chain.task(task_id)
@@ -171,7 +188,15 @@ def test_a_committee_of_three_coordinators_judges_an_own_task_through_flower(tmp
             assert model is not None
             assert model.attestations >= 2  # a majority of the three agreed
             assert chain.attestation(task_id, round_, FERDIE.ss58_address) is not None  # the carrier
-            assert verify_model(chain, store, args.members[-1], model_id).match
+            assert verify_model(chain, store, args.members[1], model_id).match
+            # The liar approved the poisoned update and attested another model: outvoted, its
+            # attestation kept on chain and shown as disagreeing; the poisoned update not accepted.
+            lied = chain.attestation(task_id, round_, liar)
+            assert lied is not None, f"the liar did not attest round {round_}"
+            assert lied.hash != model.hash
+            sent = chain.round_results(task_id, round_)
+            assert sent[poisoned] in lied.accepted
+            assert sent[poisoned] not in model.accepted
             checked.append(round_)
         last_id = chain.round_model(task_id, 2)
         assert last_id is not None

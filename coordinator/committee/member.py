@@ -51,8 +51,10 @@ class Member:
         key: Keypair,
         root: Path,
         carrier_grace_seconds: float = CARRIER_GRACE_SECONDS,
+        referee: type[Referee] = Referee,
     ) -> None:
         self.chain, self.store, self.key, self.root = chain, store, key, root
+        self.referee = referee  # the referee it judges with (the same as the carrier's)
         self.address = str(key.ss58_address)
         self.grace = carrier_grace_seconds
         self.all_sent_at: dict[tuple[int, int], float] = {}  # (task, round) -> when first seen
@@ -108,7 +110,7 @@ class Member:
         if task_id not in self.sets:
             self.sets[task_id] = judging_sets(manifest, self.store, self.key)
         sets = self.sets[task_id]
-        referee = Referee(
+        referee = self.referee(
             self.chain, self.store, self.key, sets.validation, sets.objective, state_dir=directory
         )
         referee.fetch_all = fetch_all

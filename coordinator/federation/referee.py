@@ -171,6 +171,10 @@ class Referee:
         # stops the judging (ContentError) rather than being judged as if it were never sent.
         self.fetch_all = False
 
+    def approves(self, check: Check) -> bool:
+        """Whether this referee approves the update `check` judged: what the checks found."""
+        return check.approved
+
     def aggregate(
         self,
         manifest: TaskManifest,
@@ -391,8 +395,8 @@ class Referee:
             reference=reference,
             seed=(task_id, round_),
         )
-        approved = sorted(c.key for c in checks if c.approved)
-        rejected |= {c.key: c.reason or "FailedValidation" for c in checks if not c.approved}
+        approved = sorted(c.key for c in checks if self.approves(c))
+        rejected |= {c.key: c.reason or "FailedValidation" for c in checks if c.key not in approved}
         contributions: dict[int, float] = {}
         rule_used: str = manifest.aggregation.rule
         if approved:
