@@ -79,7 +79,19 @@ def serve(settings: Settings, host: str, port: int, member: MemberFactory = Memb
             superlink.register_node,
         )
     server = _Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, log_level=settings.log_level.lower())
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            http="h11",  # bounds the request line and headers (h11_max_incomplete_event_size)
+            h11_max_incomplete_event_size=settings.max_header_bytes,
+            # X-Forwarded-For only from the proxies named: from anyone else (even loopback, which
+            # uvicorn trusts by default) rotating it would dodge the per-client rate limits.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or None,
+        )
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: setattr(server, "should_exit", True))

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.1", "localhost", "::1"],
         description='Host headers the API answers (JSON list); others get 400; ["*"]: any (dev only)',
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses of reverse proxies whose X-Forwarded-For names the client (JSON list); "
+        "none: the peer's address is the client, and the header is ignored",
+    )
+    max_header_bytes: int = Field(
+        16_384, ge=1_024, le=1_048_576, description="longest request line plus headers; longer is refused"
+    )
     write_rate_per_minute: int = Field(120, ge=1, le=1_000_000, description="writes per client a minute")
     read_rate_per_minute: int = Field(3_000, ge=1, le=10_000_000, description="reads per client a minute")
     account_rate_per_minute: int = Field(
@@ -124,4 +132,5 @@ class Settings(BaseSettings):
             read_rate_per_minute=self.read_rate_per_minute,
             account_rate_per_minute=self.account_rate_per_minute,
             inclusion_deadline_seconds=self.inclusion_deadline_seconds,
+            max_header_bytes=self.max_header_bytes,
         )

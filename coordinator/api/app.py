@@ -44,6 +44,7 @@ class ApiConfig:
     account_rate_per_minute: int = 120
     inclusion_deadline_seconds: float = 60.0
     head_poll_seconds: float = 1.0
+    max_header_bytes: int = 16_384
 
 
 def create_app(
@@ -99,7 +100,12 @@ def create_app(
         reads=RateLimiter(config.read_rate_per_minute),
     )
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
-    app.add_middleware(RequestContext, allowed_hosts=config.allowed_hosts, auth=auth)
+    app.add_middleware(
+        RequestContext,
+        allowed_hosts=config.allowed_hosts,
+        auth=auth,
+        max_header_bytes=config.max_header_bytes,
+    )
 
     for router in (
         tasks.router,

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict, Field
 
 from coordinator.api.errors import ForbiddenError, NotAuthenticatedError
+from coordinator.api.schemas import Address
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "dml_"
@@ -33,7 +34,7 @@ class ApiToken(BaseModel):
 
     client: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="logged")
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the token, hex")
-    accounts: list[str] = Field(min_length=1, description="keystore accounts (SS58) it may sign with")
+    accounts: list[Address] = Field(min_length=1, description="keystore accounts (SS58) it may sign with")
 
 
 def new_token() -> tuple[str, str]:

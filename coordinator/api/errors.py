@@ -123,6 +123,7 @@ _DESCRIBED = {
     413: "Request body too large",
     422: "The body or parameters do not fit the schema",
     429: "Too many requests: wait Retry-After seconds",
+    431: "The request line and headers are too long",
     502: "A dependency answered wrongly (content that does not match its hash)",
     503: "A dependency (chain, IPFS) is unreachable",
     504: "The chain did not include the extrinsic by its deadline",
@@ -159,7 +160,14 @@ def answer(status: int, error: str, detail: str, headers: dict[str, str] | None 
     return JSONResponse(status_code=status, content={"error": error, "detail": detail}, headers=headers)
 
 
-_NAMES = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed", 410: "Gone", 413: "BodyTooLarge"}
+_NAMES = {
+    400: "BadRequest",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    410: "Gone",
+    413: "BodyTooLarge",
+    431: "HeadersTooLarge",
+}
 
 
 def fields(error: RequestValidationError) -> str:

@@ -3,7 +3,9 @@
 Outermost first:
 - `RequestContext`: a request id (the caller's `X-Request-ID` when it is a short token, else a new
   one) on every response and, through `decentralml.logs`, on every log line of the request; and
-  the `Host` header checked against the configured list (400 `UnknownHost`).
+  the `Host` header checked against the configured list (400 `UnknownHost`); a request line and
+  headers longer than `max_header_bytes` refused (431 `HeadersTooLarge`: the server's parser bounds
+  only a request that arrives in pieces, so one sent whole is measured here).
 - `BodyLimit`: the body is read here, counting every chunk, so a chunked body is held to the limit
   as a declared one is (413 `BodyTooLarge`), before any route sees it.
 - `RateLimit`: per client (its token's name, else its address), writes and reads separately; 429
@@ -62,8 +64,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str] | None, auth: Authenticator) -> None:
-        self.app, self.auth = app, auth
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_hosts: Sequence[str] | None,
+        auth: Authenticator,
+        max_header_bytes: int = 16_384,
+    ) -> None:
+        self.app, self.auth, self.max_header_bytes = app, auth, max_header_bytes
         self.hosts = (
             None if allowed_hosts is None or "*" in allowed_hosts else {h.lower() for h in allowed_hosts}
         )
@@ -83,6 +91,12 @@ class RequestContext:
             await send(message)
 
         try:
+            size = len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
+            size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if size > self.max_header_bytes:
+                detail = f"the request line and headers are limited to {self.max_header_bytes} bytes"
+                await _refuse(tag, 431, "HeadersTooLarge", detail)
+                return
             host = (_header(scope, b"host") or "").lower()
             name = (
                 host[1:].split("]")[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from coordinator.cli.common import Subparsers, load, show
+from coordinator.cli.common import CliError, Subparsers, load, show
 from coordinator.settings import Settings
 
 
@@ -23,10 +23,16 @@ def cmd_reindex(args: argparse.Namespace) -> None:
 
 
 def cmd_token(args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
     from coordinator.api.auth import ApiToken, new_token
+    from decentralml.messages import invalid_fields
 
     token, digest = new_token()
-    entry = ApiToken(client=args.client, token_sha256=digest, accounts=args.account)
+    try:
+        entry = ApiToken(client=args.client, token_sha256=digest, accounts=args.account)
+    except ValidationError as invalid:  # a typo in an account or the client's name
+        raise CliError(f"{invalid_fields(invalid)}; nothing was made") from invalid
     show(
         args,
         {"token": token, "setting": entry.model_dump()},

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from coordinator.api.auth import ApiToken
 from coordinator.cli import main, parser
 from coordinator.cli.common import format_dml, parse_dml
 from coordinator.cli.task import task_table
@@ -159,6 +160,24 @@ def test_settings_mistakes_are_one_line_and_only_for_commands_that_read_them(
         assert err.count("\n") == 1
         assert "Traceback" not in err
         assert "http" not in err
+
+
+def test_a_token_is_made_only_for_real_accounts(capsys: pytest.CaptureFixture[str]) -> None:
+    from decentralml_bindings.dev import ALICE
+
+    made = main(["--json", "coordinator", "token", "--client", "ops", "--account", ALICE.ss58_address])
+    shown = json.loads(capsys.readouterr().out)
+    for account in ("nonsense", ALICE.ss58_address[:-1] + "x", ""):  # no address, a broken checksum
+        refused = main(["coordinator", "token", "--client", "ops", "--account", account])
+        err = capsys.readouterr()
+        assert refused == 1
+        assert err.out == ""  # no token printed
+        assert err.err.startswith("dml: accounts.0: ")
+        assert err.err.endswith("nothing was made\n")
+        assert err.err.count("\n") == 1
+    assert made == 0
+    assert shown["setting"]["accounts"] == [ALICE.ss58_address]
+    assert ApiToken.model_validate(shown["setting"]).accounts == [ALICE.ss58_address]
 
 
 def test_amounts_print_as_dml_and_parse_without_rounding() -> None:

@@ -1,0 +1,73 @@
+"""What `dml coordinator serve` itself bounds, tested on the real server (uvicorn) over loopback:
+X-Forwarded-For counts only from the proxies named in DML_TRUSTED_PROXIES, and a request line or
+headers beyond DML_MAX_HEADER_BYTES are refused without disturbing the server."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from support.devnet import Devnet
+from tests.coordinator.conftest import serving
+
+
+def writes(url: str, forwarded: list[str]) -> list[int]:
+    """One write per X-Forwarded-For value (an empty body the API refuses: still a write)."""
+    return [
+        httpx.post(f"{url}/tasks", json={}, headers={"X-Forwarded-For": ip}, timeout=10).status_code
+        for ip in forwarded
+    ]
+
+
+def environment(devnet: Devnet, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "DML_CHAIN_URL": devnet.url,
+        "DML_DATABASE_URL": f"sqlite:///{tmp_path / 'mirror.sqlite'}",
+        "DML_INDEXER_POLL_SECONDS": "0.2",
+        "DML_WRITE_RATE_PER_MINUTE": "8",  # bursts of 2
+        **extra,
+    }
+
+
+@pytest.mark.devnet
+def test_a_client_rotating_x_forwarded_for_is_still_one_client(devnet: Devnet, tmp_path: Path) -> None:
+    rotated = [f"10.9.0.{i}" for i in range(1, 6)]
+    with serving(environment(devnet, tmp_path), tmp_path / "untrusted.log") as url:
+        statuses = writes(url, rotated)
+    assert statuses[:2] == [422, 422]  # refused as a bad body, counted as writes
+    assert statuses[2:] == [429, 429, 429]  # the header names no one: the peer is the client
+
+    # Behind a proxy the operator named, each forwarded address is a client of its own.
+    trusted = environment(devnet, tmp_path, DML_TRUSTED_PROXIES='["127.0.0.1"]')
+    with serving(trusted, tmp_path / "trusted.log") as url:
+        assert writes(url, rotated) == [422] * 5
+        assert writes(url, ["10.9.0.1", "10.9.0.1"]) == [422, 429]  # its burst of 2 spent
+
+
+def raw(url: str, request: bytes) -> bytes:
+    """Send `request` on a plain socket; the first bytes of the answer ("" if it hung up)."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=10) as conn:
+        conn.sendall(request)
+        try:
+            return conn.recv(200)
+        except ConnectionResetError:
+            return b""
+
+
+@pytest.mark.devnet
+def test_an_oversized_request_line_or_header_is_refused(devnet: Devnet, tmp_path: Path) -> None:
+    limits = environment(devnet, tmp_path, DML_MAX_HEADER_BYTES="4096")
+    with serving(limits, tmp_path / "limits.log") as url:
+        long_line = b"GET /tasks?" + b"a" * 64 * 1024 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        long_header = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"b" * 8192 + b"\r\n\r\n"
+        answer = raw(url, long_line)  # streamed past the parser's bound: refused or hung up on
+        assert answer == b"" or answer.split(b" ")[1].startswith(b"4"), answer
+        assert raw(url, long_header).startswith(b"HTTP/1.1 431")  # arrived whole: the API measures it
+        fits = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Fits: " + b"c" * 1024 + b"\r\n\r\n"
+        assert raw(url, fits).startswith(b"HTTP/1.1 200")
+        assert httpx.get(f"{url}/health", timeout=10).status_code == 200  # still serving
