@@ -254,9 +254,10 @@ class VerificationOut(BaseModel):
 class RunOut(BaseModel):
     """What this coordinator knows of running the task, beyond the chain (coordinator-local)."""
 
-    state: Literal["waiting", "running", "refused", "stalled"] = Field(
+    state: Literal["waiting", "running", "refused", "stalled", "ended"] = Field(
         description="waiting for workers; running (attempt n); refused before any round (its data or "
-        "bundle cannot be judged); stalled (runs kept failing, the coordinator stopped trying)"
+        "bundle cannot be judged); stalled (runs kept failing, the coordinator stopped trying); ended "
+        "(the task is no longer open on chain: completed, withdrawn or expired)"
     )
     reason: str | None = Field(None, description="why it is refused, stalled or waiting")
     attempts: int = Field(0, description="runs in a row that committed no round")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-State = Literal["waiting", "running", "refused", "stalled"]
+State = Literal["waiting", "running", "refused", "stalled", "ended"]  # ended: shown, never written
 RUN_FILE = "run.json"
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,6 +18,7 @@ from coordinator.api import create_app
 from coordinator.api.app import ApiConfig
 from coordinator.api.auth import ApiToken
 from coordinator.db.engine import make_engine, migrate, session_factory
+from coordinator.federation.status import RunStatus, write_status
 from coordinator.indexer import Indexer
 from decentralml_bindings import DecentralMl, calls, council, errors
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, EVE, UNIT
@@ -102,7 +105,9 @@ def assert_task_view_matches_chain(api: Api, chain: DecentralMl, task_id: int) -
 
 
 @pytest.mark.devnet
-def test_a_whole_task_through_rest_with_both_ways_of_signing(api: Api, chain: DecentralMl) -> None:
+def test_a_whole_task_through_rest_with_both_ways_of_signing(
+    api: Api, chain: DecentralMl, tmp_path: Path
+) -> None:
     created = api.post(
         "/tasks",
         {
@@ -149,6 +154,14 @@ def test_a_whole_task_through_rest_with_both_ways_of_signing(api: Api, chain: De
     paid = event(accepted, "ResultAccepted")  # Eve scored it 91%: that share of the reward
     assert (int(paid["reward"]), int(paid["refunded"])) == (3 * UNIT * 91 // 100, 3 * UNIT * 9 // 100)
     api.post(f"/results/{charlie_result}/reject", {"signer": ALICE.ss58_address, "reason": "Outlier"})
+    # This coordinator ran the task's rounds (its run status file says running): shown as is while
+    # the task is open, and as ended once the chain says it completed.
+    (tmp_path / f"task-{task_id}").mkdir()
+    write_status(tmp_path / f"task-{task_id}", RunStatus("running", attempts=1))
+    app = api.client.app
+    assert isinstance(app, FastAPI)
+    app.state.federation = {"directory": str(tmp_path)}
+    assert api.get(f"/tasks/{task_id}")["run"]["state"] == "running"
     committed = api.post(
         f"/tasks/{task_id}/models",
         {
@@ -164,6 +177,8 @@ def test_a_whole_task_through_rest_with_both_ways_of_signing(api: Api, chain: De
     event(committed, "TaskCompleted")
 
     assert_task_view_matches_chain(api, chain, task_id)
+    run = api.get(f"/tasks/{task_id}")["run"]
+    assert (run["state"], run["reason"]) == ("ended", "the task is Completed on chain")
     assert api.get(f"/models/{model_id}")["accepted"] == [bob_result]
     assert api.get(f"/results/{bob_result}")["verdicts"][0]["validator"] == EVE.ss58_address
     earnings = api.get(f"/accounts/{BOB.ss58_address}/earnings")

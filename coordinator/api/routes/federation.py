@@ -12,8 +12,9 @@ from coordinator.api.errors import ApiError, ForbiddenError, NotFoundError, Unav
 from coordinator.api.schemas import NodeBindingIn, NodeBindingOut, RunOut
 from coordinator.federation.nodes import NodeRegistry, NotAssignedError
 from coordinator.federation.runner import read_rounds
-from coordinator.federation.status import read_status
+from coordinator.federation.status import RunStatus, read_status
 from decentralml.identity import Binding, BindingError
+from decentralml_bindings.types import TaskStatus
 
 router = APIRouter(tags=["federation"])
 
@@ -71,12 +72,15 @@ def refereed_rounds(request: Request, task_id: int) -> list[dict[str, Any]]:
     return read_rounds(directory, task_id) if directory else []
 
 
-def run_of(request: Request, task_id: int) -> RunOut | None:
-    """This coordinator's run status of the task, with the newest failed round's reason."""
+def run_of(request: Request, task_id: int, chain_status: str | None = None) -> RunOut | None:
+    """This coordinator's run status of the task, with the newest failed round's reason. A run
+    still waiting or running for a task the chain (`chain_status`) says ended has ended."""
     directory = _directory(request)
     status = read_status(directory, task_id) if directory else None
     if status is None:
         return None
+    if status.state in ("waiting", "running") and chain_status and not TaskStatus(chain_status).is_open:
+        status = RunStatus("ended", f"the task is {chain_status} on chain", status.attempts)
     rounds = refereed_rounds(request, task_id)
     failed = [r for r in rounds if r.get("status") == "failed"]
     last = str(failed[-1]["reason"]) if failed else None

@@ -99,7 +99,7 @@ def show_task(task_id: IdPath, session: SessionDep, request: Request) -> TaskDet
         models=model_views,
         attestations=attestations,
         disputes=disputes,
-        run=run_of(request, task_id),
+        run=run_of(request, task_id, task.status),
     )
 
 
