@@ -18,10 +18,14 @@ on chain and rejoins without claiming or submitting twice.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import signal
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -236,12 +240,14 @@ class WorkerDaemon:
             node.stop()
 
     def run(self, once: bool = False) -> int:
-        """Serve tasks until stopped (or one task with `once`); the number of tasks served."""
-        self.service.start()
-        try:
-            return self._serve_tasks(once)
-        finally:
-            self.service.stop()
+        """Serve tasks until stopped (or one task with `once`); the number of tasks served.
+        ValueError, before anything starts, if another daemon on this machine has this key."""
+        with one_daemon_per_key(self.address):
+            self.service.start()
+            try:
+                return self._serve_tasks(once)
+            finally:
+                self.service.stop()
 
     def _serve_tasks(self, once: bool) -> int:
         served = 0
@@ -274,3 +280,33 @@ class WorkerDaemon:
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stop.set())
+
+
+LOCKS = Path(tempfile.gettempdir()) / "decentralml-worker-locks"
+
+
+@contextlib.contextmanager
+def one_daemon_per_key(address: str, locks: Path = LOCKS) -> Iterator[None]:
+    """Hold this machine's lock for the worker `address` while the body runs. Two daemons with one
+    key would both claim slots and send results, and the second's SuperNode would be turned away
+    and restarted forever: the second is refused at start (ValueError, one line), naming the
+    first's PID. The lock goes with its process (flock), so a killed daemon leaves none behind."""
+    locks.mkdir(parents=True, exist_ok=True)
+    with (locks / f"{address}.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise ValueError(
+                f"another worker daemon (PID {holder}) runs with the key of {address} on this machine: "
+                "stop it, or give this one a key of its own"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

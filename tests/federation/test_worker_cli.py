@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from decentralml_bindings.dev import BOB
 from support.devnet import ROOT, Devnet, free_port
+from worker.daemon import one_daemon_per_key
 
 DML = [sys.executable, "-m", "coordinator.cli"]
 
@@ -60,6 +62,11 @@ def test_sigterm_stops_a_waiting_worker_cleanly(devnet: Devnet, tmp_path: os.Pat
         assert time.monotonic() < deadline, log.read_text()
         time.sleep(0.5)
 
+    # A second daemon with the same key (its own state directory) is refused at start, one line.
+    second = subprocess.run(
+        [*command[:-1], str(Path(tmp_path) / "second")], cwd=ROOT, capture_output=True, text=True, timeout=180
+    )
+
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=60)
     err = log.read_text()
@@ -67,3 +74,8 @@ def test_sigterm_stops_a_waiting_worker_cleanly(devnet: Devnet, tmp_path: os.Pat
     assert process.returncode == 0, err
     assert '"tasks_served": 0' in out
     assert "unreachable" in err
+    assert second.returncode == 1
+    assert second.stderr.count("\n") == 1, second.stderr
+    assert f"another worker daemon (PID {process.pid}) runs with the key of" in second.stderr
+    with one_daemon_per_key(BOB.ss58_address):  # the first let go of it when it stopped
+        pass
