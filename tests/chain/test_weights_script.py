@@ -16,11 +16,11 @@ from support.devnet import ROOT
 
 SCRIPT = ROOT / "chain" / "scripts" / "weights.py"
 WEIGHTS = ROOT / "chain" / "pallets" / "decentralml" / "src" / "weights.rs"
-WITH_N = {"commit_model", "cancel_task", "on_initialize_expiry", "reap", "resolve_dispute"}
+WITH_N = {"commit_model", "cancel_task", "on_initialize_expiry", "reap", "resolve_dispute", "pay_approved"}
 NAMES = [
     "create_task", "assign_task", "send_task_result", "validate_task_result", "accept_task_result",
     "reject_task_result", "commit_model", "cancel_task", "approve_model", "revoke_model",
-    "on_initialize_expiry", "reap", "dispute_round", "resolve_dispute", "publish_model",
+    "on_initialize_expiry", "reap", "pay_approved", "dispute_round", "resolve_dispute", "publish_model",
 ]  # fmt: skip
 
 
