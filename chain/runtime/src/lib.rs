@@ -126,5 +126,14 @@ mod runtime {
 	pub type DecentralMl = pallet_decentralml::Pallet<Runtime>;
 }
 
-type RuntimeExecutive =
-	Executive<Runtime, Block, frame_system::ChainContext<Runtime>, Runtime, AllPalletsWithSystem>;
+/// Storage migrations run on a runtime upgrade (each once, by the pallet's storage version).
+type Migrations = (pallet_decentralml::migrations::v1::MigrateV0ToV1<Runtime>,);
+
+type RuntimeExecutive = Executive<
+	Runtime,
+	Block,
+	frame_system::ChainContext<Runtime>,
+	Runtime,
+	AllPalletsWithSystem,
+	Migrations,
+>;

@@ -37,6 +37,7 @@ pub use weights::WeightInfo;
 
 mod escrow;
 mod impls;
+pub mod migrations;
 pub mod types;
 pub mod weights;
 
@@ -93,7 +94,11 @@ pub mod pallet {
 		<T as Config>::MaxAssignments,
 	>;
 
+	/// The layout of this pallet's storage (`migrations` moves a chain from each to the next).
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+
 	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
 	pub struct Pallet<T>(_);
 
 	#[pallet::config]

@@ -1659,3 +1659,65 @@ mod contribution {
 		});
 	}
 }
+
+mod migrations {
+	use super::*;
+	use crate::migrations::v1::{MigrateV0ToV1, OldModelCommit, OldModelOf};
+	use frame::deps::codec::Encode;
+	use frame::deps::frame_support::{storage::unhashed, traits::OnRuntimeUpgrade};
+
+	fn old_model(round: RoundIndex, status: ModelStatus) -> OldModelOf<Test> {
+		OldModelCommit {
+			task_id: 0,
+			round,
+			cid: b"bafy-old".to_vec().try_into().unwrap(),
+			hash: [round as u8; 32],
+			accepted: vec![1, 2].try_into().unwrap(),
+			parent: round.checked_sub(1).map(u64::from),
+			committed_by: VALIDATOR,
+			committed_at: 5,
+			status,
+		}
+	}
+
+	#[test]
+	fn a_chain_at_version_0_has_its_models_rewritten_once() {
+		let _ =
+			core::marker::PhantomData::<OldModelCommit<AccountId, u64, ConstU32<1>, ConstU32<1>>>;
+		run(|| {
+			// A chain born of this runtime is at the current version: nothing to do.
+			assert_eq!(StorageVersion::get::<DecentralMl>(), STORAGE_VERSION);
+			// Prepare: two commits as version 0 stored them, and the chain at version 0.
+			for (id, status) in [(0u64, ModelStatus::Approved), (1, ModelStatus::Committed)] {
+				let old = old_model(id as RoundIndex + 1, status);
+				unhashed::put_raw(&Models::<Test>::hashed_key_for(id), &old.encode());
+			}
+			assert!(Models::<Test>::get(0).is_none()); // the old layout does not decode as the new
+			StorageVersion::new(0).put::<DecentralMl>();
+
+			let weight = MigrateV0ToV1::<Test>::on_runtime_upgrade();
+
+			assert_eq!(StorageVersion::get::<DecentralMl>(), 1);
+			for id in [0u64, 1] {
+				let model = Models::<Test>::get(id).expect("rewritten in the new layout");
+				let old = old_model(id as RoundIndex + 1, model.status);
+				assert_eq!(
+					(model.round, model.hash, model.parent),
+					(old.round, old.hash, old.parent)
+				);
+				assert_eq!((model.cid, model.accepted), (old.cid, old.accepted));
+				assert_eq!((model.published, model.attestations), (None, 1));
+			}
+			assert_eq!(Models::<Test>::get(0).map(|m| m.status), Some(ModelStatus::Approved));
+			let db: frame::deps::frame_support::weights::RuntimeDbWeight =
+				<Test as frame_system::Config>::DbWeight::get();
+			assert_eq!(weight, db.reads_writes(3, 3)); // two models, and the version
+											  // Run again: the version says it is done, so a model changed since stays as it is.
+			Models::<Test>::mutate(0, |m| m.as_mut().map(|m| m.attestations = 3));
+			MigrateV0ToV1::<Test>::on_runtime_upgrade();
+			assert_eq!(Models::<Test>::get(0).map(|m| m.attestations), Some(3));
+			assert_eq!(Models::<Test>::iter().count(), 2);
+			let _ = Models::<Test>::clear(u32::MAX, None); // the task they name was never created
+		});
+	}
+}

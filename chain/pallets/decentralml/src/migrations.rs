@@ -1,0 +1,76 @@
+//! Storage migrations, each from one storage version to the next.
+//!
+//! A runtime upgrade runs them (`Executive`'s migrations in the runtime); a chain started from
+//! this runtime's genesis is already at the current version, so they do nothing there.
+
+use super::*;
+use frame::{
+	deps::frame_support::{migrations::VersionedMigration, traits::UncheckedOnRuntimeUpgrade},
+	prelude::*,
+};
+
+/// Version 0 to 1: a model commit records how many committee members attested it and where its
+/// plaintext was published after release (`ModelCommit::attestations`, `published`).
+pub mod v1 {
+	use super::*;
+
+	/// A model commit as version 0 stored it.
+	#[derive(Encode, Decode, Clone, PartialEq, Eq, RuntimeDebug, TypeInfo, MaxEncodedLen)]
+	#[scale_info(skip_type_params(MaxCid, MaxResults))]
+	pub struct OldModelCommit<AccountId, BlockNumber, MaxCid: Get<u32>, MaxResults: Get<u32>> {
+		pub task_id: TaskId,
+		pub round: RoundIndex,
+		pub cid: BoundedVec<u8, MaxCid>,
+		pub hash: ContentHash,
+		pub accepted: BoundedVec<ResultId, MaxResults>,
+		pub parent: Option<ModelId>,
+		pub committed_by: AccountId,
+		pub committed_at: BlockNumber,
+		pub status: ModelStatus,
+	}
+
+	/// `OldModelCommit` for the pallet's configuration.
+	pub type OldModelOf<T> = OldModelCommit<
+		<T as frame_system::Config>::AccountId,
+		BlockNumberFor<T>,
+		<T as Config>::MaxCidLength,
+		<T as Config>::MaxAssignments,
+	>;
+
+	/// Rewrites every model commit: a version-0 commit was made by its one committer, so it counts
+	/// one attestation, and nothing of it is published yet.
+	pub struct UncheckedModelsV0ToV1<T>(PhantomData<T>);
+
+	impl<T: Config> UncheckedOnRuntimeUpgrade for UncheckedModelsV0ToV1<T> {
+		fn on_runtime_upgrade() -> Weight {
+			let mut moved: u64 = 0;
+			Models::<T>::translate::<OldModelOf<T>, _>(|_, old| {
+				moved = moved.saturating_add(1);
+				Some(ModelCommit {
+					task_id: old.task_id,
+					round: old.round,
+					cid: old.cid,
+					hash: old.hash,
+					accepted: old.accepted,
+					parent: old.parent,
+					committed_by: old.committed_by,
+					committed_at: old.committed_at,
+					status: old.status,
+					published: None,
+					attestations: 1,
+				})
+			});
+			T::DbWeight::get().reads_writes(moved, moved)
+		}
+	}
+
+	/// The migration a runtime lists: runs once, when the pallet's on-chain storage version is 0,
+	/// and sets it to 1.
+	pub type MigrateV0ToV1<T> = VersionedMigration<
+		0,
+		1,
+		UncheckedModelsV0ToV1<T>,
+		Pallet<T>,
+		<T as frame_system::Config>::DbWeight,
+	>;
+}
