@@ -63,7 +63,9 @@ class Signer:
             )
         if (wait := self.accounts.take(account)) is not None:
             raise TooManyRequestsError(
-                f"{account} signs at most {self.accounts.per_minute} writes a minute here", wait
+                f"{account}'s key is used at most {self.accounts.per_minute} times a minute here "
+                "(signing and verifying alike)",
+                wait,
             )
         return keypair
 

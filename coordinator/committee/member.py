@@ -52,6 +52,7 @@ class Member:
         root: Path,
         carrier_grace_seconds: float = CARRIER_GRACE_SECONDS,
         referee: type[Referee] = Referee,
+        content_wait_seconds: float = CONTENT_WAIT_SECONDS,
     ) -> None:
         self.chain, self.store, self.key, self.root = chain, store, key, root
         self.referee = referee  # the referee it judges with (the same as the carrier's)
@@ -59,7 +60,7 @@ class Member:
         self.grace = carrier_grace_seconds
         self.all_sent_at: dict[tuple[int, int], float] = {}  # (task, round) -> when first seen
         self.unfetched_since: dict[tuple[int, int], float] = {}  # (task, round) -> first failed fetch
-        self.content_wait = CONTENT_WAIT_SECONDS
+        self.content_wait = content_wait_seconds
         self.sets: dict[int, JudgingSets] = {}  # each task's validation set, opened once
 
     def follow(self, task_id: int, task: TaskInfo, manifest: TaskManifest) -> RoundOutcome | None:

@@ -34,12 +34,10 @@ from coordinator.federation.tasks import (
     initial_manifest,
     initial_weights,
     load_task,
-    publish_task,
 )
 from coordinator.indexer import Indexer
 from decentralml import codec
 from decentralml.content import ContentError, ContentStore
-from decentralml.crypto import sealing_statement
 from decentralml.data import DataSpec, digits
 from decentralml.models import ModelSpec
 from decentralml.privacy.models import model_bytes
@@ -49,7 +47,7 @@ from decentralml_bindings.errors import DispatchFailed
 from decentralml_bindings.events import AttestationDisagreed, ModelCommitted, RoundDisputed
 from decentralml_bindings.types import ResultSubmissionStatus
 from support.devnet import Devnet
-from support.factories import InProcess, enlist
+from support.factories import InProcess, enlist, publish
 from worker.trainer import Behaviour
 
 
@@ -117,18 +115,8 @@ UNIT = 10**12
 def committee_task(chain: DecentralMl, store: ContentStore, name: str) -> PublishedTask:
     """Alice's 2-round digits task for two workers, judged by the three members (t = 2), its
     updates and models sealed to all three."""
-    return publish_task(
-        chain,
-        store,
-        ALICE,
-        initial_manifest(store, name, MODEL, data=DataSpec(parts=2)),
-        rounds=2,
-        workers=2,
-        reward_per_result=UNIT,
-        validator=[m.ss58_address for m in MEMBERS],
-        sealing=[sealing_statement(m) for m in MEMBERS],
-        threshold=2,
-    )
+    manifest = initial_manifest(store, name, MODEL, data=DataSpec(parts=2))
+    return publish(chain, store, manifest, rounds=2, workers=2, committee=MEMBERS)
 
 
 class Liar(Referee):
