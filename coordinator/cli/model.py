@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -15,9 +18,12 @@ from decentralml.content import ContentError, ContentStore, sha256_hex
 from decentralml.kinds import text
 from decentralml.kinds.schema import TextSchema
 from decentralml.lm.generate import generate
-from decentralml.manifest import ManifestError
+from decentralml.manifest import ManifestError, TaskManifest
 from decentralml.models import build, load_weights
 from decentralml_bindings import DecentralMl
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def cmd_model_log(args: argparse.Namespace) -> None:
@@ -35,13 +41,12 @@ def cmd_model_log(args: argparse.Namespace) -> None:
     show(args, tree, "\n".join(lines))
 
 
-def cmd_model_generate(args: argparse.Namespace) -> None:
-    """Sample from a committed language model. The weights come through the coordinator's
-    weights route, which refuses a model the task's release rule does not allow (unreleased under
-    `release: council`, or revoked); the architecture and tokenizer come from the task's signed
-    bundle in IPFS, checked against the hashes on chain."""
-    if not 1 <= args.tokens <= 100_000:
-        raise CliError(f"--tokens {args.tokens}: give 1 to 100000")
+def released(args: argparse.Namespace) -> tuple[nn.Module, TaskManifest]:
+    """Model `args.model_id` as a network, with its task's manifest. The weights come through the
+    coordinator's weights route, which refuses a model the task's release rule does not allow
+    (unreleased under `release: council`, or revoked), and must hash to what the chain recorded;
+    the architecture and preprocessing come from the task's signed bundle in IPFS, checked
+    against the hashes on chain."""
     model = get(args, f"/models/{args.model_id}")
     weights = answer_bytes(httpx.get(f"{args.coordinator}/models/{args.model_id}/weights", timeout=120))
     if sha256_hex(weights) != str(model["hash"]).lower():
@@ -54,14 +59,22 @@ def cmd_model_generate(args: argparse.Namespace) -> None:
         )
     except (ManifestError, ContentError) as bad:
         raise CliError(f"cannot open task {model['task_id']}'s bundle: {bad}") from bad
-    schema = manifest.data.schema_of()
-    if manifest.model.architecture != "transformer" or not isinstance(schema, TextSchema):
-        raise CliError(f"model {args.model_id} is a {manifest.model.architecture}, not a language model")
     network = build(manifest.model)
     try:
         load_weights(network, codec.decode(weights))
     except (codec.CodecError, ValueError) as bad:
         raise CliError(f"model {args.model_id}'s weights do not fit its task's model: {bad}") from bad
+    return network, manifest
+
+
+def cmd_model_generate(args: argparse.Namespace) -> None:
+    """Sample from a released language model (`released`)."""
+    if not 1 <= args.tokens <= 100_000:
+        raise CliError(f"--tokens {args.tokens}: give 1 to 100000")
+    network, manifest = released(args)
+    schema = manifest.data.schema_of()
+    if manifest.model.architecture != "transformer" or not isinstance(schema, TextSchema):
+        raise CliError(f"model {args.model_id} is a {manifest.model.architecture}, not a language model")
     sample = generate(
         network,  # type: ignore[arg-type]
         text.tokenizer_for(schema),
@@ -74,6 +87,48 @@ def cmd_model_generate(args: argparse.Namespace) -> None:
         args,
         {"model": args.model_id, "prompt": args.prompt, "text": sample},
         args.prompt + sample,
+    )
+
+
+def cmd_model_predict(args: argparse.Namespace) -> None:
+    """Predict with a released model (`released`) on a labelled file in the task's own format
+    (CSV, Parquet, .npz or an image folder), through the task's preprocessing; the task's
+    metrics on it, and each prediction (a class name, or a number for regression)."""
+    from decentralml import kinds
+    from decentralml.kinds.schema import DataMismatch
+    from decentralml.metrics import scores
+    from decentralml.training import outputs
+
+    network, manifest = released(args)
+    schema = manifest.data.schema_of()
+    if isinstance(schema, TextSchema):
+        raise CliError(f"model {args.model_id} is a language model: sample it with dml model generate")
+    try:
+        data = kinds.load(schema, Path(args.data))
+    except DataMismatch as bad:
+        raise CliError(f"{bad} (the file must have the task's columns, label included)") from bad
+    except OSError as bad:
+        raise CliError(f"cannot read {args.data}: {bad.strerror or bad}") from bad
+    out = outputs(network, data)
+    classes = schema.classes
+    if classes is None:  # regression
+        predicted: list[str | float] = [float(v) for v in out[:, 0]]
+        labels: list[str | float] = [float(v) for v in data.y]
+    else:
+        predicted = [classes[int(i)] for i in out.argmax(axis=1)]
+        labels = [classes[int(i)] for i in data.y]
+    metrics = scores(schema.objective, out, data.y)
+    if args.output is not None:
+        with Path(args.output).open("w", newline="") as handle:
+            rows = csv.writer(handle)
+            rows.writerow(["row", "prediction", "label"])
+            rows.writerows((i, p, y) for i, (p, y) in enumerate(zip(predicted, labels, strict=True)))
+    shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+    where = f"; predictions in {args.output}" if args.output is not None else ""
+    show(
+        args,
+        {"model": args.model_id, "rows": len(predicted), "metrics": metrics, "predictions": predicted},
+        f"model {args.model_id} on {len(predicted)} rows of {args.data}: {shown}{where}",
     )
 
 
@@ -132,6 +187,18 @@ def register(groups: Subparsers) -> None:
     sample.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     sample.add_argument("--ipfs-api", help="Kubo RPC API (default $DML_IPFS_API, else http://127.0.0.1:5001)")
     sample.set_defaults(run=cmd_model_generate)
+    predict = model.add_parser(
+        "predict", help="predict with a released model on a labelled file; the task's metrics on it"
+    )
+    predict.add_argument("model_id", type=int)
+    predict.add_argument(
+        "--data", required=True, help="CSV, Parquet, .npz or image folder with the task's columns and label"
+    )
+    predict.add_argument("--output", help="write row, prediction and label to this CSV")
+    predict.add_argument(
+        "--ipfs-api", help="Kubo RPC API (default $DML_IPFS_API, else http://127.0.0.1:5001)"
+    )
+    predict.set_defaults(run=cmd_model_predict)
     verify = model.add_parser(
         "verify", help="recompute a committed model from the chain and IPFS (a committee member's key)"
     )
