@@ -555,6 +555,14 @@ class DecentralMl:
                 self._constants = self._read(lambda substrate: _integer_constants(substrate, PALLET))
             return dict(self._constants)
 
+    def constant(self, pallet: str, name: str) -> Any:
+        """A runtime constant's decoded value (`System.BlockWeights`, say); LookupError if the
+        runtime declares none by that name."""
+        found = self._read(lambda substrate: substrate.get_constant(pallet, name))
+        if found is None:
+            raise LookupError(f"the runtime declares no {pallet}.{name}")
+        return found.value
+
     def existential_deposit(self) -> int:
         """`Balances.ExistentialDeposit`: the least balance an account may hold, in plancks."""
         with self._lock:
