@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from coordinator.api.app import ApiConfig
 from coordinator.api.auth import ApiToken
+
+if TYPE_CHECKING:
+    from coordinator.api.app import ApiConfig
 
 DEV_URIS = ("//Alice", "//Bob", "//Charlie", "//Dave", "//Eve", "//Ferdie")
 
@@ -125,6 +127,8 @@ class Settings(BaseSettings):
         return f"{self.superlink_hosts[0]}:{self.superlink_port}"
 
     def api_config(self) -> ApiConfig:
+        from coordinator.api.app import ApiConfig  # the whole app: only for the server
+
         return ApiConfig(
             tokens=self.api_tokens,
             allowed_hosts=self.allowed_hosts,

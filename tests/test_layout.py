@@ -136,3 +136,26 @@ def test_the_worker_imports_in_a_venv_with_only_its_dependencies(tmp_path: Path)
     )
     assert refused.returncode != 0
     assert "No module named 'coordinator'" in refused.stderr
+
+
+def loaded_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running `code`."""
+    probe = f"{code}\nimport sys\nprint(' '.join(sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
+
+
+def test_the_command_line_and_the_settings_start_without_torch_or_the_app() -> None:
+    # `dml --help` builds the whole command tree; every verb imports what it needs when it runs.
+    cli = loaded_after("from coordinator.cli import parser\nparser()")
+    settings = loaded_after("from coordinator.settings import Settings\nSettings()")
+
+    for heavy in ("torch", "sklearn", "pyarrow", "flwr"):
+        assert heavy not in cli, f"`dml --help` imports {heavy}"
+        assert heavy not in settings, f"the settings import {heavy}"
+    assert "coordinator.settings" in settings
+    assert "coordinator.api.app" not in settings, "the settings load the whole REST app"
+    assert "uvicorn" not in settings

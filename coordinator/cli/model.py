@@ -12,18 +12,12 @@ from typing import TYPE_CHECKING
 import httpx
 
 from coordinator.cli.common import CliError, Subparsers, answer, chain_url, get, keypair, show
-from decentralml import codec
-from decentralml.bundle import open_bundle
 from decentralml.content import ContentError, ContentStore, sha256_hex
-from decentralml.kinds import text
-from decentralml.kinds.schema import TextSchema
-from decentralml.lm.generate import generate
-from decentralml.manifest import ManifestError, TaskManifest
-from decentralml.models import build, load_weights
-from decentralml_bindings import DecentralMl
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch, the manifest and the models load only in the verbs that use them
     from torch import nn
+
+    from decentralml.manifest import TaskManifest
 
 
 def cmd_model_log(args: argparse.Namespace) -> None:
@@ -47,6 +41,11 @@ def released(args: argparse.Namespace) -> tuple[nn.Module, TaskManifest]:
     (unreleased under `release: council`, or revoked), and must hash to what the chain recorded;
     the architecture and preprocessing come from the task's signed bundle in IPFS, checked
     against the hashes on chain."""
+    from decentralml import codec
+    from decentralml.bundle import open_bundle
+    from decentralml.manifest import ManifestError
+    from decentralml.models import build, load_weights
+
     model = get(args, f"/models/{args.model_id}")
     weights = answer_bytes(httpx.get(f"{args.coordinator}/models/{args.model_id}/weights", timeout=120))
     if sha256_hex(weights) != str(model["hash"]).lower():
@@ -69,6 +68,10 @@ def released(args: argparse.Namespace) -> tuple[nn.Module, TaskManifest]:
 
 def cmd_model_generate(args: argparse.Namespace) -> None:
     """Sample from a released language model (`released`)."""
+    from decentralml.kinds import text
+    from decentralml.kinds.schema import TextSchema
+    from decentralml.lm.generate import generate
+
     if not 1 <= args.tokens <= 100_000:
         raise CliError(f"--tokens {args.tokens}: give 1 to 100000")
     network, manifest = released(args)
@@ -95,7 +98,7 @@ def cmd_model_predict(args: argparse.Namespace) -> None:
     (CSV, Parquet, .npz or an image folder), through the task's preprocessing; the task's
     metrics on it, and each prediction (a class name, or a number for regression)."""
     from decentralml import kinds
-    from decentralml.kinds.schema import DataMismatch
+    from decentralml.kinds.schema import DataMismatch, TextSchema
     from decentralml.metrics import scores
     from decentralml.training import outputs
 
@@ -136,6 +139,8 @@ def cmd_model_verify(args: argparse.Namespace) -> None:
     """Recompute a committed model from the chain and IPFS with a committee member's key (no
     coordinator involved) and say whether it matches what the chain records; exit 1 if not."""
     from coordinator.committee.verify import VerifyError, verify_model  # torch: only this verb
+    from decentralml.manifest import ManifestError
+    from decentralml_bindings import DecentralMl
 
     reader = keypair(args)
     chain = DecentralMl.connect(chain_url(args))

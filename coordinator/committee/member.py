@@ -27,7 +27,8 @@ from substrateinterface import Keypair
 
 from coordinator.federation.datasets import JudgingSets, judging_sets
 from coordinator.federation.referee import Referee, RoundOutcome
-from coordinator.federation.runner import append_record, best_loss_of, current_weights, task_dir
+from coordinator.federation.runner import best_loss_of, current_weights, task_dir
+from coordinator.federation.status import append_record
 from decentralml.content import ContentError, ContentStore
 from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl, DispatchFailed, calls

@@ -21,12 +21,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from substrateinterface import Keypair
 
 from coordinator.federation.datasets import JudgingSets, judging_sets
 from coordinator.federation.referee import Received, Referee, RoundOutcome, WorkerFailure
+from coordinator.federation.status import append_record, committed, read_rounds
 from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec
 from decentralml.admission import unreleased_base
@@ -61,32 +62,10 @@ class Transport(Protocol):
     ) -> Iterator[Received | WorkerFailure]: ...
 
 
-ROUND_LOG = "rounds.jsonl"
-
-
 def task_dir(root: Path, task_id: int) -> Path:
     path = root / f"task-{task_id}"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def read_rounds(root: Path, task_id: int) -> list[dict[str, Any]]:
-    """The task's round log, oldest first, as `run_task` wrote it (none if it has none): committed
-    rounds and failed attempts (`status`)."""
-    path = root / f"task-{task_id}" / ROUND_LOG
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def committed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The committed rounds of a round log."""
-    return [r for r in records if r.get("status", "committed") == "committed"]
-
-
-def append_record(directory: Path, record: dict[str, Any]) -> None:
-    with (directory / ROUND_LOG).open("a") as f:
-        f.write(json.dumps(record, default=str) + "\n")
 
 
 def _collect(

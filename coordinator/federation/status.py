@@ -4,7 +4,11 @@
 `running` (attempt n), `refused` (before any round: its data or bundle cannot be judged),
 `stalled` (the run failed `MAX_ATTEMPTS` times in a row without committing a round; the launcher
 stopped trying). It is coordinator-local state, not rebuilt from the chain: a restarted
-coordinator tries a stalled task again. Failed rounds are in the round log (`runner`).
+coordinator tries a stalled task again.
+
+`rounds.jsonl` beside it is the round log: each committed round and each failed attempt, one JSON
+object a line, as the runner and committee members append them. Both are read by the REST
+process, which must not load what judging needs: this module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 State = Literal["waiting", "running", "refused", "stalled", "ended"]  # ended: shown, never written
 RUN_FILE = "run.json"
+ROUND_LOG = "rounds.jsonl"
 
 
 @dataclass(frozen=True)
@@ -41,3 +46,22 @@ def read_status(root: Path, task_id: int) -> RunStatus | None:
         return RunStatus(state=found["state"], reason=found.get("reason"), attempts=int(found["attempts"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def read_rounds(root: Path, task_id: int) -> list[dict[str, Any]]:
+    """The task's round log, oldest first, as `run_task` wrote it (none if it has none): committed
+    rounds and failed attempts (`status`)."""
+    path = root / f"task-{task_id}" / ROUND_LOG
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def committed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The committed rounds of a round log."""
+    return [r for r in records if r.get("status", "committed") == "committed"]
+
+
+def append_record(directory: Path, record: dict[str, Any]) -> None:
+    with (directory / ROUND_LOG).open("a") as f:
+        f.write(json.dumps(record, default=str) + "\n")

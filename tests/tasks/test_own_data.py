@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from coordinator.federation.datasets import TaskDataError, judging_sets
-from coordinator.federation.runner import read_rounds, run_task
+from coordinator.federation.runner import run_task
+from coordinator.federation.status import read_rounds
 from coordinator.federation.tasks import load_task
 from decentralml import codec, crypto, data, kinds, samples
 from decentralml.content import ContentStore

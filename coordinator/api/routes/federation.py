@@ -11,8 +11,7 @@ from coordinator.api.deps import IdPath
 from coordinator.api.errors import ApiError, ForbiddenError, NotFoundError, UnavailableError
 from coordinator.api.schemas import NodeBindingIn, NodeBindingOut, RunOut
 from coordinator.federation.nodes import NodeRegistry, NotAssignedError
-from coordinator.federation.runner import read_rounds
-from coordinator.federation.status import RunStatus, read_status
+from coordinator.federation.status import RunStatus, read_rounds, read_status
 from decentralml.identity import Binding, BindingError
 from decentralml_bindings.types import TaskStatus
 

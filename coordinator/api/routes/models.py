@@ -13,7 +13,7 @@ from coordinator.api.routes.federation import refereed_rounds
 from coordinator.api.schemas import Lineage, LineageNode, ModelOut, VerificationOut, VerifyModel
 from coordinator.api.services.models import released_weights, verification
 from coordinator.db import models
-from coordinator.federation.runner import committed
+from coordinator.federation.status import committed
 
 router = APIRouter(prefix="/models", tags=["models"])
 
