@@ -12,7 +12,8 @@ Outermost first:
   with `Retry-After`.
 - `Idempotency`: a write (POST) with an `Idempotency-Key` is run once per client and key: a repeat
   gets the first answer (`Idempotent-Replayed: true`), a concurrent repeat waits for it, and the
-  same key with another body is refused (422 `IdempotencyKeyReused`).
+  same key with another body is refused (422 `IdempotencyKeyReused`). Each client has its own
+  table (one client cannot evict another's keys), and only 2xx answers are kept.
 """
 
 from __future__ import annotations
@@ -187,9 +188,18 @@ class _Answer:
 
 
 class Idempotency:
-    def __init__(self, app: ASGIApp, keep: int = 10_000, ttl_seconds: float = 86_400) -> None:
-        self.app, self.keep, self.ttl = app, keep, ttl_seconds
-        self.answers: OrderedDict[tuple[str, str], _Answer] = OrderedDict()
+    """Answers kept per client: each client's own table holds at most `per_client` of its keys
+    for `ttl_seconds`, so one client's requests never evict another's. Clients known only by
+    their address (no token) are forgotten least recently used past `addresses`; a token's
+    client is never evicted by them. Only a 2xx answer is kept: a refused write changed nothing,
+    and its retry is judged again."""
+
+    def __init__(
+        self, app: ASGIApp, per_client: int = 1_000, addresses: int = 10_000, ttl_seconds: float = 86_400
+    ) -> None:
+        self.app, self.per_client, self.addresses, self.ttl = app, per_client, addresses, ttl_seconds
+        self.named: dict[str, OrderedDict[str, _Answer]] = {}  # token clients: as many as configured
+        self.addressed: OrderedDict[str, OrderedDict[str, _Answer]] = OrderedDict()  # LRU, bounded
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
@@ -202,9 +212,9 @@ class Idempotency:
             )
             return
         fingerprint = hashlib.sha256(scope["path"].encode() + b"\0" + scope.get(BODY, b"")).hexdigest()
-        slot = (str(scope.get(CLIENT, "")), key)
-        self._forget_old()
-        known = self.answers.get(slot)
+        client = str(scope.get(CLIENT, ""))
+        answers = self._table(client)
+        known = answers.get(key)
         if known is not None:
             if known.fingerprint != fingerprint:
                 await _refuse(
@@ -222,15 +232,32 @@ class Idempotency:
                 await send({"type": "http.response.body", "body": known.body})
                 return
         answer = _Answer(fingerprint)
-        self.answers[slot] = answer
+        answers[key] = answer
+        while len(answers) > self.per_client:
+            answers.popitem(last=False)
         try:
             await self.app(scope, receive, self._recording(send, answer))
         finally:
             status = answer.start["status"] if answer.start else 500
-            if status >= 500 or status == 429:  # not an answer to repeat: a retry may do better
-                self.answers.pop(slot, None)
+            if not 200 <= status < 300:  # nothing to repeat: a retry is judged again
+                if answers.get(key) is answer:
+                    del answers[key]
                 answer.start = None
             answer.done.set()
+
+    def _table(self, client: str) -> OrderedDict[str, _Answer]:
+        """`client`'s answers, without those older than the TTL; made when it has none."""
+        if client.startswith("address:"):
+            answers = self.addressed.setdefault(client, OrderedDict())
+            self.addressed.move_to_end(client)
+            while len(self.addressed) > self.addresses:  # the least recently seen address goes
+                self.addressed.popitem(last=False)
+        else:
+            answers = self.named.setdefault(client, OrderedDict())
+        cutoff = time.monotonic() - self.ttl
+        while answers and next(iter(answers.values())).at < cutoff:
+            answers.popitem(last=False)
+        return answers
 
     def _recording(self, send: Send, answer: _Answer) -> Callable[[Message], Awaitable[None]]:
         async def record(message: Message) -> None:
@@ -241,10 +268,3 @@ class Idempotency:
             await send(message)
 
         return record
-
-    def _forget_old(self) -> None:
-        cutoff = time.monotonic() - self.ttl
-        while self.answers and (
-            len(self.answers) > self.keep or next(iter(self.answers.values())).at < cutoff
-        ):
-            self.answers.popitem(last=False)
