@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     return {"tasks_served": served, "worker": daemon.address}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The `dml-worker` command line."""
     root = argparse.ArgumentParser(prog="dml-worker", description=__doc__)
     root.add_argument("--coordinator", help="coordinator REST URL (default http://127.0.0.1:8000)")
     root.add_argument("--chain-url", help="chain JSON-RPC URL (default ws://127.0.0.1:9944)")
@@ -81,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     root.add_argument("--json", action="store_true", help="print JSON for scripts")
     commands = root.add_subparsers(dest="cmd", required=True)
     add_run_arguments(commands.add_parser("run", help="find tasks, claim a slot, train in their rounds"))
-    args = root.parse_args(argv)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
         served = run(args)
     except ValueError as problem:
