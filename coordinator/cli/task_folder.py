@@ -295,12 +295,14 @@ def init_task_folder(args: argparse.Namespace) -> None:
         "test_examples": None if test is None else test["examples"],
         "sealed_to": recipients,
     }
+    # The test set scores each round for the creator; without --test the validation set does.
+    tested = f" and {test['examples']} test" if test is not None else " (also the test set: no --test given)"
     show(
         args,
         summary,
         f"wrote {folder}/manifest.json: {schema.kind} {schema.objective}, inputs {schema.input_shape}, "
         f"{schema.outputs} outputs, dataset {summary['dataset']!r} (workers map this name with --data)\n"
-        f"sealed {validation['examples']} validation "
+        f"sealed {validation['examples']} validation{tested} "
         f"{'windows' if schema.kind == 'text' else 'examples'} to {', '.join(recipients)}\n"
         f"next: dml --key KEY task pack {folder}",
     )

@@ -219,6 +219,15 @@ def test_task_init_seals_the_validation_set_to_every_committee_member(
 
     # Act: a committee of three, its members' signed statements given in any order.
     dml_json(*init("committee", *committee)[2:])
+    # The text output says what was sealed, and that without --test the validation set scores rounds.
+    assert main(["--coordinator", "http://127.0.0.1:9", *init("texted", *committee)]) == 0
+    said = capsys.readouterr().out
+    assert "validation (also the test set: no --test given) examples to" in said
+    assert (
+        main(["--coordinator", "http://127.0.0.1:9", *init("tested", *committee, "--test", str(shares.test))])
+        == 0
+    )
+    assert " validation and " in capsys.readouterr().out
     packed = dml_json("task", "pack", str(tmp_path / "committee"), "--ipfs-api", store.api)
     manifest = open_bundle(store, packed["bundle_cid"], packed["bundle_sha256"], ALICE.ss58_address)
 
