@@ -108,7 +108,9 @@ class Member:
         directory = task_dir(self.root, task_id)
         spool = directory / f"round-{round_}"
         spool.mkdir(parents=True, exist_ok=True)
-        _, weights = current_weights(self.chain, self.store, task_id, self.key)
+        # From the model the round started from: rounds committed since (a member judging late)
+        # must not change what it computes.
+        _, weights = current_weights(self.chain, self.store, task_id, self.key, before=round_)
         if task_id not in self.sets:
             self.sets[task_id] = judging_sets(manifest, self.store, self.key)
         sets = self.sets[task_id]
@@ -117,7 +119,7 @@ class Member:
         )
         referee.fetch_all = fetch_all
         referee.best_loss = best_loss_of(
-            self.chain, self.store, self.key, task_id, referee, manifest, directory
+            self.chain, self.store, self.key, task_id, referee, manifest, directory, before=round_
         )
         outcome, _ = referee.judge(task_id, round_, manifest, weights, [], spool)
         status = "committed" if outcome.model_id is not None else "attested"

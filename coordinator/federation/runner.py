@@ -117,25 +117,32 @@ def committed_bytes(
 
 
 def current_weights(
-    chain: DecentralMl, store: ContentStore, task_id: int, reader: Keypair | None = None
+    chain: DecentralMl,
+    store: ContentStore,
+    task_id: int,
+    reader: Keypair | None = None,
+    before: int | None = None,
 ) -> tuple[int, codec.Weights]:
     """(rounds committed so far, the global weights to continue from): the last committed round's
     model (opened with `reader`'s key when sealed), else the task's base model (its published
-    plaintext), else the manifest's initial weights."""
+    plaintext), else the manifest's initial weights. With `before`, the weights round `before`
+    started from (round `before - 1`'s model), even when later rounds are committed: a member
+    judging a round late must start where the round did."""
     task = chain.task(task_id)
     if task is None:
         raise LookupError(f"no task {task_id} on chain")
-    if task.committed_rounds == 0 and task.base_model is None:
+    done = task.committed_rounds if before is None else min(task.committed_rounds, before - 1)
+    if done == 0 and task.base_model is None:
         return 0, initial_weights(store, load_task(chain, store, task_id))
     # A task started from a released model continues that model's lineage as a new branch; a
     # model the council revoked is never a starting point.
     if (base := unreleased_base(chain, task)) is not None:
         raise PermissionError(f"task {task_id} starts from model {base}, which the council has not released")
-    model_id = chain.round_model(task_id, task.committed_rounds) if task.committed_rounds else task.base_model
+    model_id = chain.round_model(task_id, done) if done else task.base_model
     model = chain.model(model_id) if model_id is not None else None
     if model is None:
-        raise LookupError(f"task {task_id} has {task.committed_rounds} rounds but no model for the last")
-    return task.committed_rounds, codec.decode(committed_bytes(chain, store, model, reader))
+        raise LookupError(f"task {task_id} has {done} rounds but no model for the last")
+    return done, codec.decode(committed_bytes(chain, store, model, reader))
 
 
 def run_task(
@@ -264,6 +271,7 @@ def best_loss_of(
     referee: Referee,
     manifest: TaskManifest,
     directory: Path,
+    before: int | None = None,
 ) -> float:
     """The anchored floor's reference: the lowest validation loss of the model the task started
     from and of every model the chain committed for it. A function of the chain, not of what this
@@ -275,7 +283,8 @@ def best_loss_of(
         raise LookupError(f"no task {task_id} on chain")
     cache = directory / "losses.json"
     losses: dict[str, float] = json.loads(cache.read_text()) if cache.exists() else {}
-    models = [chain.round_model(task_id, r) for r in range(1, task.committed_rounds + 1)]
+    done = task.committed_rounds if before is None else min(task.committed_rounds, before - 1)
+    models = [chain.round_model(task_id, r) for r in range(1, done + 1)]
     if task.base_model is not None:
         models.append(task.base_model)
     wanted: list[str] = []

@@ -28,7 +28,7 @@ from coordinator.committee.member import Member
 from coordinator.committee.verify import verify_model
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.federation.referee import Received, Referee
-from coordinator.federation.runner import run_task
+from coordinator.federation.runner import current_weights, run_task
 from coordinator.federation.tasks import (
     PublishedTask,
     initial_manifest,
@@ -206,6 +206,17 @@ def test_a_committee_commits_what_two_of_three_attest_and_the_council_settles_a_
     assert finished is not None
     assert finished.status.value == "Completed"
     assert finished.paid + finished.refunded + finished.escrowed == finished.deposited
+    # A member judging a round late starts where the round did, not from a model committed since.
+    first_model = chain.model(second.model_id)
+    assert first_model is not None
+    for before, expected in (
+        (1, initial_weights(store, task.manifest)),
+        (2, codec.decode(model_bytes(store, first_model, EVE))),
+    ):
+        done, started = current_weights(chain, store, task_id, EVE, before=before)
+        assert done == before - 1
+        assert all(np.array_equal(started[k], expected[k]) for k in expected)
+    assert current_weights(chain, store, task_id, EVE)[0] == 2  # without `before`: the last commit
 
     # The mirror, REST and the CLI show every attestation, flag the disagreeing members, and
     # show the dispute and the council's choice.
