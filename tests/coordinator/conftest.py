@@ -20,9 +20,11 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from support.devnet import ROOT, free_port
+from decentralml.content import ContentStore
+from support.devnet import ROOT, Devnet, free_port
 
 NewDatabase = Callable[[str], str]
+DML = [sys.executable, "-m", "coordinator.cli"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -82,3 +84,41 @@ def serving(environment: dict[str, str], log: Path) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=30)
         out.close()
+
+
+@pytest.fixture
+def coordinator(devnet: Devnet, store: ContentStore, tmp_path: Path) -> Iterator[str]:
+    """`dml coordinator serve` on a free port, with the tests' Kubo as its content store (test_cli
+    has its own, over both database backends)."""
+    environment = {
+        "DML_CHAIN_URL": devnet.url,
+        "DML_IPFS_API": store.api,
+        "DML_DATABASE_URL": f"sqlite:///{tmp_path / 'coordinator.sqlite'}",
+        "DML_INDEXER_POLL_SECONDS": "0.2",
+    }
+    with serving(environment, tmp_path / "coordinator.log") as url:
+        yield url
+
+
+def dml(
+    devnet: Devnet, coordinator: str, store: ContentStore, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`dml` against that coordinator, the devnet and Kubo."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coordinator.cli",
+            "--coordinator",
+            coordinator,
+            "--chain-url",
+            devnet.url,
+            *args,
+            "--ipfs-api",
+            store.api,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -4,10 +4,7 @@ its validation loss round over round, and sampled only once the task's release r
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,40 +20,14 @@ from decentralml.models import ModelSpec
 from decentralml.training import TrainSpec
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, FERDIE
-from support.devnet import ROOT, Devnet
+from support.devnet import Devnet
 from support.factories import InProcess, enlist, publish
-from tests.coordinator.conftest import serving
+from tests.coordinator.conftest import dml
 from worker.trainer import Behaviour
 
 SMALL = TransformerSpec(vocab_size=257, context=64, layers=2, heads=2, width=64)
 MODEL = ModelSpec(architecture="transformer", input_shape=[64], classes=257, transformer=SMALL)
 TRAINING = TrainSpec(learning_rate=3e-3, batch_size=16, tokens_per_round=8_192, warmup_steps=2)
-DML = [sys.executable, "-m", "coordinator.cli"]
-
-
-@pytest.fixture
-def coordinator(devnet: Devnet, store: ContentStore, tmp_path: Path) -> Iterator[str]:
-    """`dml coordinator serve` on a free port, with the tests' Kubo as its content store."""
-    environment = {
-        "DML_CHAIN_URL": devnet.url,
-        "DML_IPFS_API": store.api,
-        "DML_DATABASE_URL": f"sqlite:///{tmp_path / 'coordinator.sqlite'}",
-        "DML_INDEXER_POLL_SECONDS": "0.2",
-    }
-    with serving(environment, tmp_path / "coordinator.log") as url:
-        yield url
-
-
-def dml(
-    devnet: Devnet, coordinator: str, store: ContentStore, *args: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*DML, "--coordinator", coordinator, "--chain-url", devnet.url, *args, "--ipfs-api", store.api],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.devnet

@@ -7,8 +7,6 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,35 +24,19 @@ from decentralml.models import ModelSpec, build, load_weights
 from decentralml.privacy.models import model_bytes
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, FERDIE
-from support.devnet import ROOT, Devnet
+from support.devnet import Devnet
 from support.factories import InProcess, enlist, publish
-from tests.coordinator.conftest import serving
+from tests.coordinator.conftest import dml
 from tests.coordinator.test_model_generate import _wait_for_model, _wait_released
 from worker.trainer import Behaviour
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
-DML = [sys.executable, "-m", "coordinator.cli"]
-
-
-@pytest.fixture
-def coordinator(devnet: Devnet, store: ContentStore, tmp_path: Path) -> Iterator[str]:
-    environment = {
-        "DML_CHAIN_URL": devnet.url,
-        "DML_IPFS_API": store.api,
-        "DML_DATABASE_URL": f"sqlite:///{tmp_path / 'coordinator.sqlite'}",
-        "DML_INDEXER_POLL_SECONDS": "0.2",
-    }
-    with serving(environment, tmp_path / "coordinator.log") as url:
-        yield url
 
 
 def predict(
     devnet: Devnet, coordinator: str, store: ContentStore, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    command = [*DML, "--coordinator", coordinator, "--chain-url", devnet.url, "--json", "model", "predict"]
-    return subprocess.run(
-        [*command, *args, "--ipfs-api", store.api], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    return dml(devnet, coordinator, store, "--json", "model", "predict", *args)
 
 
 @pytest.mark.devnet
