@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from substrateinterface import Keypair
 
 from decentralml.content import ContentStore, HashMismatchError
-from decentralml.kinds import text
 from decentralml.kinds.schema import ContentRef, TextSchema
 from decentralml.manifest import ManifestError, TaskManifest, describe
 
@@ -106,6 +105,8 @@ def open_bundle(
             ) from tampered
         if name == "tokenizer":  # every worker and the referee tokenise with exactly these bytes
             try:
+                from decentralml.kinds import text  # only a text task's bundle has one
+
                 text.register_tokenizer(asset_sha, asset)
             except ValueError as bad:
                 raise BundleError(f"asset tokenizer ({asset_cid}) is not a tokenizer: {bad}") from bad

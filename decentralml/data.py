@@ -20,7 +20,6 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine
 
 from decentralml.kinds.schema import FeatureSchema, ImageSchema, Split, TabularSchema, TextSchema
 
@@ -160,6 +159,8 @@ def _standardised(bunch: Any, seed: int) -> Splits:
 @cache
 def digits(seed: int = 7) -> Splits:
     """scikit-learn's 1,797 8x8 digits, features scaled to [0, 1]."""
+    from sklearn.datasets import load_digits
+
     bunch = load_digits()
     x = (np.asarray(bunch.data, dtype=np.float32) / 16.0).astype(np.float32)
     return _split(x, np.asarray(bunch.target, dtype=np.int64), seed)
@@ -168,12 +169,16 @@ def digits(seed: int = 7) -> Splits:
 @cache
 def breast_cancer(seed: int = 7) -> Splits:
     """scikit-learn's 569 breast-cancer cases, 30 features standardised on the training pool."""
+    from sklearn.datasets import load_breast_cancer
+
     return _standardised(load_breast_cancer(), seed)
 
 
 @cache
 def wine(seed: int = 7) -> Splits:
     """scikit-learn's 178 wines, 13 features standardised on the training pool."""
+    from sklearn.datasets import load_wine
+
     return _standardised(load_wine(), seed)
 
 
@@ -192,6 +197,8 @@ def demo_inputs(name: str) -> TabularSchema | ImageSchema | TextSchema:
         return ImageSchema(
             channels=1, height=8, width=8, classes=[str(i) for i in range(10)], mean=[0.0], std=[1.0]
         )
+    from sklearn.datasets import load_breast_cancer, load_wine  # only when asked: sklearn is slow to load
+
     bunch = {"sklearn-breast-cancer": load_breast_cancer, "sklearn-wine": load_wine}[name]()
     features = [str(f) for f in bunch.feature_names]
     classes = [str(i) for i in range(len(bunch.target_names))]

@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from decentralml.data import DataSpec
 from decentralml.judging.rules import RuleName, RuleParams
 from decentralml.kinds.schema import ContentRef as ContentRef
-from decentralml.models import ModelSpec
+from decentralml.specs import ModelSpec, TrainSpec
 from decentralml.tls import check_certificate
-from decentralml.training import TrainSpec
 
 
 class ManifestError(ValueError):

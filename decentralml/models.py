@@ -5,47 +5,14 @@ the transformer (`decentralml.lm.transformer`) takes token windows."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from decentralml.codec import Weights
-from decentralml.lm.transformer import TinyGpt, TransformerSpec
-
-
-class ModelSpec(BaseModel):
-    """Which shipped architecture, and its sizes."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    architecture: Literal["mlp", "cnn", "transformer"]
-    input_shape: list[int] = Field(min_length=1, max_length=3, description="e.g. [64] or [1, 8, 8]")
-    classes: int = Field(ge=1, le=10_000, description="outputs: one per class, or 1 for a regression")
-    hidden: list[int] = Field(default_factory=lambda: [128], max_length=8, description="mlp: layer widths")
-    channels: list[int] = Field(
-        default_factory=lambda: [16, 32], max_length=4, description="cnn: conv channels"
-    )
-    transformer: TransformerSpec | None = Field(
-        None, description="transformer: a GPT-style decoder (input_shape [context], classes = vocab)"
-    )
-
-    @model_validator(mode="after")
-    def transformer_fits(self) -> ModelSpec:
-        if self.architecture == "transformer":
-            if self.transformer is None:
-                raise ValueError(
-                    "a transformer needs its sizes: transformer {vocab_size, context, layers, ...}"
-                )
-            if self.input_shape != [self.transformer.context] or self.classes != self.transformer.vocab_size:
-                raise ValueError(
-                    "a transformer's input_shape must be [context] and its classes its vocab_size"
-                )
-        elif self.transformer is not None:
-            raise ValueError(f"transformer sizes given for an {self.architecture}")
-        return self
+from decentralml.lm.transformer import TinyGpt
+from decentralml.specs import ModelSpec as ModelSpec
 
 
 class Mlp(nn.Module):

@@ -10,53 +10,20 @@ they score next-token loss, perplexity and accuracy.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from decentralml.kinds.schema import Objective, Split
-from decentralml.lm.training import LmTrainSpec, train_lm
+from decentralml.lm.training import train_lm
 from decentralml.lm.transformer import TinyGpt
 from decentralml.metrics import scores
+from decentralml.specs import TrainSpec as TrainSpec
 
 EVAL_BATCH = 4_096
-
-
-class TrainSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    epochs: int = Field(5, ge=1, le=1_000)
-    batch_size: int = Field(32, ge=1, le=65_536)
-    learning_rate: float = Field(0.05, gt=0, le=10)
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    momentum: float = Field(0.9, ge=0, lt=1)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    tokens_per_round: int = Field(
-        65_536, ge=1_000, le=10**10, description="language models: tokens each worker trains per round"
-    )
-    weight_decay: float = Field(0.1, ge=0, le=1, description="language models: AdamW decay")
-    grad_clip: float = Field(1.0, gt=0, le=1e6, description="language models: gradient norm clip")
-    schedule: Literal["constant", "cosine", "linear"] = Field(
-        "cosine", description="language models: the learning rate within a round, after warmup"
-    )
-    warmup_steps: int = Field(10, ge=0, le=1_000_000, description="language models: warmup steps")
-
-    def lm(self) -> LmTrainSpec:
-        """The language-model part of these hyperparameters."""
-        return LmTrainSpec(
-            tokens_per_round=self.tokens_per_round,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            grad_clip=self.grad_clip,
-            schedule=self.schedule,
-            warmup_steps=self.warmup_steps,
-            seed=self.seed,
-        )
 
 
 def loss_for(objective: Objective, out: torch.Tensor, y: torch.Tensor) -> Any:  # torch's backward is untyped

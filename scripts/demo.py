@@ -40,8 +40,8 @@ from decentralml.lm.transformer import TransformerSpec  # noqa: E402
 from decentralml.manifest import FederationSpec, TaskManifest  # noqa: E402
 from decentralml.models import ModelSpec  # noqa: E402
 from decentralml.training import TrainSpec  # noqa: E402
-from decentralml_bindings import Call, DecentralMl  # noqa: E402
-from decentralml_bindings.dev import ALICE, FERDIE, UNIT  # noqa: E402
+from decentralml_bindings import Call, DecentralMl, calls  # noqa: E402
+from decentralml_bindings.dev import ALICE, BOB, FERDIE, UNIT  # noqa: E402
 from decentralml_bindings.types import TaskStatus  # noqa: E402
 from support.devnet import Devnet, Ipfs, free_port  # noqa: E402
 
@@ -274,9 +274,18 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                 "DML_FEDERATION_DIR": str(work / f"member{index}"),
                 "DML_SUPERLINK_PORT": str(free_port()),
             }
-            # The last `--liars` members run the lying twin (support/liar.py) in place of serve.
+            # The last `--liars` members run the lying twin (support/liar.py) in place of serve;
+            # with `--dispute-round`, the others but the carrier do from that round, each with a
+            # nudge of its own (liars that lie alike would outvote the carrier).
             lies = index >= len(args.members) - args.liars
-            command = [sys.executable, "-m", "support.liar"] if lies else [*DML, "coordinator", "serve"]
+            command = [*DML, "coordinator", "serve"]
+            if lies:
+                command = [sys.executable, "-m", "support.liar"]
+            elif args.dispute_round:
+                command = [
+                    sys.executable, "-m", "support.liar",
+                    "--nudge", str(-1e-3 * index), "--from-round", str(args.dispute_round),
+                ]  # fmt: skip
             started = processes.start(
                 f"{'liar' if lies else 'member'}{index}", [*command, "--port", str(port)], member_env
             )
@@ -325,6 +334,22 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
         header = f"{'round':>5} {'metric':>8} {'value':>7} {'accepted':>8} {'rejected':>8}"
         print(f"{header}  {'model CID':<59} {'block':>5}")
 
+        resolved: list[dict[str, Any]] = []
+
+        def settle_dispute(on_chain: Any) -> None:
+            """The council's part: the open round is disputed, so Alice proposes and Bob seconds
+            resolving it with the carrier's attestation (the member the demo knows is honest)."""
+            round_ = on_chain.committed_rounds + 1
+            if round_ > args.rounds or not chain.disputed(task_id, round_):
+                return
+            if any(d["round"] == round_ for d in resolved):
+                return
+            motion = chain.council_motion(
+                calls.resolve_dispute(task_id, round_, FERDIE.ss58_address), ALICE, [BOB]
+            )
+            resolved.append({"round": round_, "chosen": FERDIE.ss58_address, "block": motion.block_number})
+            print(f"round {round_} disputed: the council chose the carrier's attestation", flush=True)
+
         def progress() -> bool:
             nonlocal printed
             rounds = httpx.get(f"{api}/tasks/{task_id}/rounds", timeout=5)
@@ -341,6 +366,8 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                     flush=True,
                 )
             on_chain = chain.task(task_id)
+            if on_chain is not None and args.dispute_round:
+                settle_dispute(on_chain)
             done = sum(1 for r in rounds.json() if r["status"] in JUDGED) if rounds.status_code == 200 else 0
             return on_chain is not None and on_chain.status == TaskStatus.COMPLETED and done == args.rounds
 
@@ -359,6 +386,7 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
         }
         summary = summarise(task_id, finished.status.value, rounds, chain, workers, poisoned, balances)
         summary["task"] = args.task
+        summary["disputes"] = resolved
         if args.task == "lm":  # a sample of the last committed model, as a user asks for one
             sample = cli(
                 "--coordinator", api, "model", "generate", str(rounds[-1]["model_id"]),
@@ -482,6 +510,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="of the committee, members that approve every update and attest a changed model "
         "(support/liar.py; at most as many as a majority can outvote)",
     )
+    parser.add_argument(
+        "--dispute-round",
+        type=int,
+        default=0,
+        help="from this round on, every other member but the carrier lies too, each its own way: no "
+        "majority agrees, the members dispute the round and the council (Alice, Bob) resolves it "
+        "with the carrier's attestation (default 0: never)",
+    )
     parser.add_argument("--reward", type=float, default=10.0, help="reward per accepted update, in DML")
     parser.add_argument("--summary", type=Path, required=True, help="where to write the JSON summary")
     parser.add_argument("--plot", type=Path, help="accuracy plot (PNG); default: beside the summary")
@@ -512,6 +548,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     outvoted = args.validators - (threshold(args) or 1)
     if not 0 <= args.liars <= outvoted:
         parser.error(f"--liars must be 0 to {outvoted} with {args.validators} validators (the rest outvote)")
+    if args.dispute_round and (args.validators < 2 or not 1 <= args.dispute_round <= args.rounds):
+        parser.error("--dispute-round needs --validators 2 or more and a round from 1 to --rounds")
     if args.free_ports:
         args.chain_port, args.ipfs_port, args.api_port, args.superlink_port = (free_port() for _ in range(4))
     return args

@@ -147,21 +147,35 @@ def test_the_demo_refuses_a_bad_round_count(tmp_path: Path) -> None:
     assert not (tmp_path / "s.json").exists()
 
 
-@pytest.mark.parametrize(("validators", "liars"), [("3", "2"), ("1", "1"), ("5", "-1")])
-def test_the_demo_refuses_more_liars_than_a_majority_outvotes(
-    tmp_path: Path, validators: str, liars: str
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (["--validators", "3", "--liars", "2"], "--liars must be 0 to 1 with 3 validators"),
+        (["--validators", "1", "--liars", "1"], "--liars must be 0 to 0 with 1 validators"),
+        (["--validators", "5", "--liars", "-1"], "--liars must be 0 to 2 with 5 validators"),
+        (["--dispute-round", "1"], "--dispute-round needs --validators 2 or more"),
+        (["--validators", "3", "--rounds", "2", "--dispute-round", "3"], "a round from 1 to --rounds"),
+        (["--validators", "3", "--dispute-round", "-1"], "a round from 1 to --rounds"),
+    ],
+)
+def test_the_demo_refuses_a_committee_it_cannot_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: list[str], message: str
 ) -> None:
-    command = ["--validators", validators, "--liars", liars, "--summary", str(tmp_path / "s.json")]
-    refused = subprocess.run(
-        [sys.executable, "scripts/demo.py", *command], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert refused.returncode == 2
-    assert "--liars must be 0 to" in refused.stderr
+    with pytest.raises(SystemExit) as refused:
+        demo.parse([*given, "--summary", str(tmp_path / "s.json")])
+    assert refused.value.code == 2
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
 
 
 @pytest.mark.devnet
 def test_a_committee_of_three_coordinators_judges_an_own_task_through_flower(tmp_path: Path) -> None:
+    """Three coordinator processes (t = 2) and four workers through Flower. Round 1: the liar
+    (support/liar.py) approves the poisoned update and attests a changed model; the two honest
+    members outvote it. Round 2: member 1 turns liar too, with a nudge of its own: no two agree,
+    the members dispute the round, nothing is committed until the council resolves it with the
+    carrier's attestation. The creator cannot commit; `dml model verify` matches every model."""
+    import httpx
     from substrateinterface import Keypair
 
     from coordinator.committee.verify import verify_model
@@ -169,13 +183,15 @@ def test_a_committee_of_three_coordinators_judges_an_own_task_through_flower(tmp
 
     args = demo.parse(
         [
-            "--free-ports", "--task", "tabular", "--rounds", "2", "--workers", "2", "--poisoned", "1",
-            "--validators", "3", "--liars", "1", "--summary", str(tmp_path / "s.json"),
+            "--free-ports", "--task", "tabular", "--rounds", "2", "--workers", "3", "--poisoned", "1",
+            "--validators", "3", "--liars", "1", "--dispute-round", "2",
+            "--summary", str(tmp_path / "s.json"),
         ]
     )  # fmt: skip
     checked: list[int] = []
     liar = args.members[-1].ss58_address  # its coordinator is support/liar.py: a process of its own
-    poisoned = Keypair.create_from_uri("//DemoWorker2").ss58_address  # workers 0, 1 honest
+    turned = args.members[1].ss58_address  # support/liar.py --from-round 2
+    poisoned = Keypair.create_from_uri("//DemoWorker3").ss58_address  # workers 0-2 honest
 
     def inspect(chain: DecentralMl, store: ContentStore, task_id: int) -> None:
         task = chain.task(task_id)
@@ -186,8 +202,9 @@ def test_a_committee_of_three_coordinators_judges_an_own_task_through_flower(tmp
             assert model_id is not None
             model = chain.model(model_id)
             assert model is not None
-            assert model.attestations >= 2  # a majority of the three agreed
-            assert chain.attestation(task_id, round_, FERDIE.ss58_address) is not None  # the carrier
+            carried = chain.attestation(task_id, round_, FERDIE.ss58_address)
+            assert carried is not None
+            assert carried.hash == model.hash  # the carrier's model
             assert verify_model(chain, store, args.members[1], model_id).match
             # The liar approved the poisoned update and attested another model: outvoted, its
             # attestation kept on chain and shown as disagreeing; the poisoned update not accepted.
@@ -195,9 +212,29 @@ def test_a_committee_of_three_coordinators_judges_an_own_task_through_flower(tmp
             assert lied is not None, f"the liar did not attest round {round_}"
             assert lied.hash != model.hash
             sent = chain.round_results(task_id, round_)
+            assert len(sent) == 4
             assert sent[poisoned] in lied.accepted
             assert sent[poisoned] not in model.accepted
+            other = chain.attestation(task_id, round_, turned)
+            assert other is not None
+            if round_ == 1:  # two of three agree: committed by the attestations
+                assert model.attestations >= 2
+                assert other.hash == model.hash
+            else:  # no two agree: the council's choice, after the dispute
+                assert len({carried.hash, lied.hash, other.hash}) == 3
             checked.append(round_)
+        view = httpx.get(f"http://127.0.0.1:{args.api_port}/tasks/{task_id}", timeout=10).json()
+        marks = {(a["round"], a["validator"]): a["agrees"] for a in view["attestations"]}
+        assert marks == {
+            (1, FERDIE.ss58_address): True,
+            (1, turned): True,
+            (1, liar): False,
+            (2, FERDIE.ss58_address): True,
+            (2, turned): False,
+            (2, liar): False,
+        }
+        disputes = [(d["round"], d["resolved"], d["chosen"]) for d in view["disputes"]]
+        assert disputes == [(2, True, FERDIE.ss58_address)]
         last_id = chain.round_model(task_id, 2)
         assert last_id is not None
         last = chain.model(last_id)
@@ -211,5 +248,7 @@ def test_a_committee_of_three_coordinators_judges_an_own_task_through_flower(tmp
 
     assert checked == [1, 2]
     assert summary["status"] == "Completed"
+    assert [d["round"] for d in summary["disputes"]] == [2]
     assert [r["poisoned_rejected"] for r in summary["rounds"]] == [True, True]
     assert all(summary["balance_changes"][w] > 0 for w in summary["honest_workers"])
+    assert summary["balance_changes"][poisoned] < 0

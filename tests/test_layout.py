@@ -159,3 +159,22 @@ def test_the_command_line_and_the_settings_start_without_torch_or_the_app() -> N
     assert "coordinator.settings" in settings
     assert "coordinator.api.app" not in settings, "the settings load the whole REST app"
     assert "uvicorn" not in settings
+
+
+def test_the_rest_process_and_a_worker_load_only_what_they_need() -> None:
+    # The REST process serves the mirror and signs: no PyTorch, no data-kind libraries, no Flower.
+    rest = loaded_after("from coordinator.api import create_app\ncreate_app")
+    # A worker daemon trains (torch) but is no coordinator, and a digits task needs no kind's
+    # library until it reads data of that kind; DP's accountant (scipy) only when a task uses DP.
+    worker = loaded_after("import worker.daemon, worker.trainer, worker.cli")
+    tabular = loaded_after("from decentralml import kinds\nkinds.KINDS['tabular']")
+
+    for heavy in ("torch", "sklearn", "scipy", "pyarrow", "PIL", "tokenizers", "flwr"):
+        assert heavy not in rest, f"the REST app imports {heavy}"
+    assert "coordinator.api.app" in rest
+    assert "torch" in worker, "the probe did not load the worker"
+    for heavy in ("sklearn", "scipy", "pyarrow", "PIL", "tokenizers"):
+        assert heavy not in worker, f"a worker daemon imports {heavy} before it needs it"
+    assert not {m for m in worker if m.split(".")[0] == "coordinator"}, "a worker imports the coordinator"
+    assert "pyarrow" in tabular, "asking for a kind loads its module"
+    assert "PIL" not in tabular

@@ -7,9 +7,10 @@ opens, its base model is released, and its validation set (sealed to this valida
 fits the schema. A task that fails this is `refused`, with the reason in its run status.
 Of a task judged by a committee, only its first validator (the carrier) starts Flower runs; every
 member follows its rounds through `committee.member.Member` (judging from the chain and IPFS,
-attesting, disputing a split). A run that ends before the task is done is retried with back-off
-(`retry_seconds`, doubling); after `attempts` runs in a row that committed no round, the task is
-`stalled` and left alone.
+attesting, disputing a split), in a thread of its own (`committee.follower.Follower`) so that a
+judging never holds up the runs this coordinator carries. A run that ends before the task is
+done is retried with back-off (`retry_seconds`, doubling); after `attempts` runs in a row that
+committed no round, the task is `stalled` and left alone.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from substrateinterface import Keypair
 
+from coordinator.committee.follower import Follower
 from coordinator.committee.member import Member, carrier
 from coordinator.federation.datasets import TaskDataError, judging_sets
 from coordinator.federation.flower import SuperLink
@@ -63,7 +65,9 @@ class Launcher:
         member: Member | None = None,
     ) -> None:
         self.chain, self.store, self.superlink, self.root = chain, store, superlink, root
-        self.publisher, self.member = publisher, member
+        self.publisher = publisher
+        # A committee member's judging runs in a thread of its own (`Follower`), not in the tick.
+        self.follower = Follower(member) if member is not None else None
         self.next_publish = 0.0  # monotonic time of the next look for released models
         self.attempts, self.retry_seconds = attempts, retry_seconds
         self.key = validator
@@ -132,6 +136,14 @@ class Launcher:
         return manifest
 
     def tick(self) -> None:
+        committees: list[tuple[int, TaskInfo, TaskManifest]] = []
+        try:
+            self._tick(committees)
+        finally:  # judge and attest rounds another member carries, dispute splits: off this thread
+            if self.follower is not None:
+                self.follower.offer(committees)
+
+    def _tick(self, committees: list[tuple[int, TaskInfo, TaskManifest]]) -> None:
         for task_id, task in self.open_tasks():
             if task_id in self.refused or time.monotonic() < self.unreachable_until.get(task_id, 0.0):
                 continue
@@ -149,11 +161,8 @@ class Launcher:
                 continue
             if manifest is None:
                 continue
-            if len(task.validators) > 1 and self.member is not None:
-                try:  # a committee: judge and attest rounds another member carries, dispute splits
-                    self.member.follow(task_id, task, manifest)
-                except Exception as failed:  # the chain, IPFS or the content: the next tick again
-                    log.warning("committee round not judged", extra={"task": task_id, "error": repr(failed)})
+            if len(task.validators) > 1:
+                committees.append((task_id, task, manifest))
             if carrier(task) != self.validator:
                 continue  # another member's SuperLink carries its rounds
             directory = task_dir(self.root, task_id)
@@ -215,3 +224,5 @@ class Launcher:
         for run in self.runs.values():
             if run.process is not None and run.process.poll() is None:
                 run.process.terminate()
+        if self.follower is not None:
+            self.follower.join(timeout=30)

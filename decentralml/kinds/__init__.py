@@ -10,17 +10,17 @@ and what the file holds.
 
 from __future__ import annotations
 
+import importlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from decentralml.kinds import image, tabular, text
-from decentralml.kinds.schema import DataMismatch, FeatureSchema, Raw, Split, npz_arrays
+from decentralml.kinds.schema import TEXT_SUFFIX_FORMATS, DataMismatch, FeatureSchema, Raw, Split, npz_arrays
 
 __all__ = [
     "FORMATS",
@@ -43,7 +43,7 @@ FORMATS = {
     ".pq": "parquet",
     ".npz": "npz",
     ".npy": "npy",
-    **text.SUFFIX_FORMATS,  # .txt, .jsonl, and single source or Markdown files as one document
+    **TEXT_SUFFIX_FORMATS,  # .txt, .jsonl, and single source or Markdown files as one document
 }
 """File suffix -> format; a directory is the format "folder"."""
 
@@ -61,11 +61,28 @@ class Kind(Generic[S]):
     formats: tuple[str, ...]
 
 
-KINDS: dict[str, Kind[Any]] = {
-    "tabular": Kind(tabular.read, tabular.from_arrays, tabular.prepare, tabular.infer, tabular.formats),
-    "image": Kind(image.read, image.from_arrays, image.prepare, image.infer, image.formats),
-    "text": Kind(text.read, text.from_arrays, text.prepare, text.infer, text.formats),
-}
+class _Kinds(Mapping[str, Kind[Any]]):
+    """A schema's `kind` -> its verbs, each kind's module imported the first time it is asked
+    for: a digits worker never loads pyarrow, Pillow or a tokenizer library."""
+
+    modules: ClassVar[dict[str, str]] = {
+        "tabular": "decentralml.kinds.tabular",
+        "image": "decentralml.kinds.image",
+        "text": "decentralml.kinds.text",
+    }
+
+    def __getitem__(self, kind: str) -> Kind[Any]:
+        module = importlib.import_module(self.modules[kind])
+        return Kind(module.read, module.from_arrays, module.prepare, module.infer, module.formats)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.modules)
+
+    def __len__(self) -> int:
+        return len(self.modules)
+
+
+KINDS: Mapping[str, Kind[Any]] = _Kinds()
 """A schema's `kind` -> its verbs."""
 
 

@@ -24,6 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+TEXT_SUFFIX_FORMATS = {".txt": "txt", ".jsonl": "jsonl", ".md": "txt", ".py": "txt"}
+"""A text file's suffix -> its format (`kinds.FORMATS` includes these)."""
+
 
 @dataclass(frozen=True)
 class Split:

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from decentralml.kinds.schema import ContentRef, DataMismatch, Raw, Split, TextSchema
+from decentralml.kinds.schema import TEXT_SUFFIX_FORMATS, ContentRef, DataMismatch, Raw, Split, TextSchema
 from decentralml.lm.corpus import CorpusError, read_corpus, windows
 from decentralml.lm.tokenizer import ByteTokenizer, TextTokenizer, encode_documents, train_tokenizer
 
 formats = ("folder", "txt", "jsonl")
-SUFFIX_FORMATS = {".txt": "txt", ".jsonl": "jsonl", ".md": "txt", ".py": "txt"}
+SUFFIX_FORMATS = TEXT_SUFFIX_FORMATS
 """A text file's suffix -> its format (`kinds.FORMATS` includes these)."""
 _TOKENIZERS: dict[str, TextTokenizer] = {}
 

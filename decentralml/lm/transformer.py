@@ -20,37 +20,12 @@ from __future__ import annotations
 import math
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 from torch.nn import functional
 
+from decentralml.specs import TransformerSpec as TransformerSpec
+
 INIT_STD = 0.02
-
-
-class TransformerSpec(BaseModel):
-    """The sizes of a `TinyGpt`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    vocab_size: int = Field(ge=2, le=1_000_000, description="token ids are 0 .. vocab_size - 1")
-    context: int = Field(128, ge=8, le=4096, description="the longest sequence the model reads, in tokens")
-    layers: int = Field(4, ge=1, le=48, description="transformer blocks")
-    heads: int = Field(4, ge=1, le=64, description="attention heads; must divide width")
-    width: int = Field(128, ge=8, le=8192, description="the residual stream's width (embedding size)")
-    dropout: float = Field(0.0, ge=0, le=0.5, description="dropout on attention, residuals and embeddings")
-    tie_embeddings: bool = Field(True, description="the LM head reuses the token embedding's weight")
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> TransformerSpec:
-        if self.width % self.heads:
-            raise ValueError(f"width {self.width} is not a multiple of heads {self.heads}")
-        return self
-
-    def parameters_count(self) -> int:
-        """The exact number of parameters `build_transformer(self)` has, without building it."""
-        v, c, w = self.vocab_size, self.context, self.width
-        head = 0 if self.tie_embeddings else v * w
-        return v * w + c * w + self.layers * (12 * w * w + 13 * w) + 2 * w + head
 
 
 MICRO_SPEC = TransformerSpec(vocab_size=512, context=128, layers=4, heads=4, width=192)

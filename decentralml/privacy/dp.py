@@ -43,7 +43,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import dp_accounting
 import numpy as np
 import torch
 from pydantic import BaseModel
@@ -67,6 +66,8 @@ def epsilon_spent(noise_multiplier: float, sample_rate: float, steps: int, delta
     """ε of `steps` compositions of the Poisson-sampled Gaussian mechanism (RDP accountant)."""
     if steps <= 0:
         return 0.0
+    import dp_accounting  # with scipy: loaded by the workers and tasks that use DP, not by every one
+
     event: dp_accounting.DpEvent = dp_accounting.GaussianDpEvent(noise_multiplier)
     if sample_rate < 1.0:
         event = dp_accounting.PoissonSampledDpEvent(sample_rate, event)

@@ -48,6 +48,7 @@ from decentralml_bindings.events import AttestationDisagreed, ModelCommitted, Ro
 from decentralml_bindings.types import ResultSubmissionStatus
 from support.devnet import Devnet
 from support.factories import InProcess, enlist, publish
+from support.liar import NudgingReferee, nudged
 from worker.trainer import Behaviour
 
 
@@ -119,19 +120,6 @@ def committee_task(chain: DecentralMl, store: ContentStore, name: str) -> Publis
     return publish(chain, store, manifest, rounds=2, workers=2, committee=MEMBERS)
 
 
-class Liar(Referee):
-    """A member that attests an aggregate it nudged (each liar its own nudge)."""
-
-    def __init__(self, *args: Any, nudge: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.nudge = nudge
-
-    def aggregate(self, *args: Any, **kwargs: Any) -> tuple[codec.Weights, list[float], str]:
-        weights, shares, rule = super().aggregate(*args, **kwargs)
-        first = next(iter(weights))
-        return {**weights, first: weights[first] + np.float32(self.nudge)}, shares, rule
-
-
 @pytest.mark.devnet
 def test_a_committee_commits_what_two_of_three_attest_and_the_council_settles_a_dispute(
     chain: DecentralMl, store: ContentStore, tmp_path: Path
@@ -175,7 +163,7 @@ def test_a_committee_commits_what_two_of_three_attest_and_the_council_settles_a_
     assert [status(u.result_id) for u in updates] == [ResultSubmissionStatus.ACCEPTED] * 2
 
     blocks = chain.block_number()
-    late, _ = judge(Liar(chain, store, EVE, validation, nudge=1e-3), 1, [])
+    late, _ = judge(nudged(1e-3, NudgingReferee)(chain, store, EVE, validation), 1, [])
     assert late.model_hash != first.model_hash
     assert chain.block_number() == blocks + 1  # one extrinsic: no verdicts on settled results
     flagged = [name for _, name, _ in chain.pallet_events(str(chain.block_hash(late.block)))]
@@ -189,7 +177,7 @@ def test_a_committee_commits_what_two_of_three_attest_and_the_council_settles_a_
     updates = [t.train_round(task_id, 2, task.manifest, weights) for t in trainers]
     honest, _ = judge(Referee(chain, store, FERDIE, validation), 2, [])
     for member, nudge in ((DAVE, 1e-3), (EVE, -1e-3)):
-        lied, _ = judge(Liar(chain, store, member, validation, nudge=nudge), 2, [])
+        lied, _ = judge(nudged(nudge, NudgingReferee)(chain, store, member, validation), 2, [])
         assert lied.model_id is None
         assert lied.model_hash != honest.model_hash
     assert chain.round_model(task_id, 2) is None
@@ -240,7 +228,6 @@ def test_a_committee_commits_what_two_of_three_attest_and_the_council_settles_a_
     )
 
 
-@pytest.mark.devnet
 class Flaky(ContentStore):
     """A member's Kubo that cannot reach the first worker update it is asked for (its worker's
     Kubo not peered yet, say): that one fetch fails, then everything is found."""
@@ -262,6 +249,7 @@ class Flaky(ContentStore):
         return super().get(cid, expected_sha256)
 
 
+@pytest.mark.devnet
 def test_members_follow_the_carriers_rounds_and_one_that_was_down_attests_the_next(
     chain: DecentralMl, store: ContentStore, devnet_url: str, tmp_path: Path
 ) -> None:

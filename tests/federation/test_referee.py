@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -30,6 +29,7 @@ from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import BOB, CHARLIE, DAVE, EVE, FERDIE
 from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus
 from support.factories import InProcess, enlist, publish
+from support.liar import NudgingReferee
 from worker.trainer import Behaviour, Trainer
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
@@ -136,15 +136,6 @@ def test_rounds_are_refereed_and_committed_by_hash(
     assert chain.free_and_reserved(BOB.ss58_address)[0] > balance_before
 
 
-class LyingReferee(Referee):
-    """A committer that commits something other than the rule's aggregate of what it accepted."""
-
-    def aggregate(self, *args: Any, **kwargs: Any) -> tuple[codec.Weights, list[float], str]:
-        weights, shares, rule = super().aggregate(*args, **kwargs)
-        first = next(iter(weights))
-        return {**weights, first: weights[first] + np.float32(1e-3)}, shares, rule
-
-
 @pytest.mark.devnet
 def test_model_verify_passes_an_honest_commit_and_fails_one_its_committer_changed(
     chain: DecentralMl,
@@ -158,7 +149,7 @@ def test_model_verify_passes_an_honest_commit_and_fails_one_its_committer_change
     # Prepare: two 1-round tasks, one committed honestly and one by a committer that nudged
     # the aggregate before committing it (its sealed bytes hash to what it put on chain).
     committed = {}
-    for name, kind in (("honest", Referee), ("lying", LyingReferee)):
+    for name, kind in (("honest", Referee), ("lying", NudgingReferee)):
         manifest = initial_manifest(store, f"verify-{name}", MODEL, data=DataSpec(parts=2))
         task = publish(chain, store, manifest, rounds=1, workers=2)
         honest = {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}
