@@ -18,7 +18,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from coordinator.api.errors import ForbiddenError, NotAuthenticatedError
 from coordinator.api.schemas import Address
@@ -35,6 +35,14 @@ class ApiToken(BaseModel):
     client: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$", description="logged")
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the token, hex")
     accounts: list[Address] = Field(min_length=1, description="keystore accounts (SS58) it may sign with")
+
+    @field_validator("accounts")
+    @classmethod
+    def each_once(cls, accounts: list[str]) -> list[str]:
+        twice = sorted({a for a in accounts if accounts.count(a) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} is named more than once")
+        return accounts
 
 
 def new_token() -> tuple[str, str]:

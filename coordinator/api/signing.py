@@ -62,9 +62,9 @@ class Signer:
                 "NotInKeystore", f"{account} is not in this coordinator's keystore: {instead}"
             )
         if (wait := self.accounts.take(account)) is not None:
+            times = "once" if self.accounts.per_minute == 1 else f"{self.accounts.per_minute} times"
             raise TooManyRequestsError(
-                f"{account}'s key is used at most {self.accounts.per_minute} times a minute here "
-                "(signing and verifying alike)",
+                f"{account}'s key is used at most {times} a minute here (signing and verifying alike)",
                 wait,
             )
         return keypair

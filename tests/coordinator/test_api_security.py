@@ -116,7 +116,7 @@ def test_bursts_get_429_with_retry_after(chain: DecentralMl, tmp_path: Path) -> 
     assert limited[0].json()["error"] == "TooManyRequests"
     assert first.status_code == 201, first.text
     assert (second.status_code, second.json()["error"]) == (429, "TooManyRequests")
-    assert "times a minute here (signing and verifying alike)" in second.json()["detail"]
+    assert "key is used at most once a minute here (signing and verifying alike)" in second.json()["detail"]
 
 
 @pytest.mark.devnet

@@ -175,6 +175,12 @@ def test_a_token_is_made_only_for_real_accounts(capsys: pytest.CaptureFixture[st
         assert err.err.startswith("dml: accounts.0: ")
         assert err.err.endswith("nothing was made\n")
         assert err.err.count("\n") == 1
+    twice = main(["coordinator", "token", "--client", "ops", *["--account", ALICE.ss58_address] * 2])
+    err = capsys.readouterr()
+    assert twice == 1
+    assert err.out == ""
+    assert f"{ALICE.ss58_address} is named more than once" in err.err
+    assert err.err.count("\n") == 1
     assert made == 0
     assert shown["setting"]["accounts"] == [ALICE.ss58_address]
     assert ApiToken.model_validate(shown["setting"]).accounts == [ALICE.ss58_address]
