@@ -77,7 +77,7 @@ test-chain: ## Pallet unit and benchmark tests, clippy and rustfmt (native, rust
 test-python: setup ## Integration tests against the devnet (started by the tests) and PostgreSQL.
 	cd $(DEVNET) && DML_TEST_REQUIRE_CHAIN=1 node --test test/
 	url=$$(scripts/postgres.sh start) && trap 'scripts/postgres.sh stop' EXIT && \
-		DML_TEST_POSTGRES_URL=$$url DML_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest
+		DML_TEST_POSTGRES_URL=$$url DML_TEST_REQUIRE_POSTGRES=1 $(PY) -m pytest --durations=40
 
 weights: ## Measure the pallet's weights with frame-omni-bencher into weights.rs (then make runtime).
 	chain/scripts/benchmark-pallet.sh
