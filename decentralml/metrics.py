@@ -6,6 +6,9 @@ scikit-learn's default) and, for two classes, "auroc" (Mann-Whitney on the class
 averaged; 0.5 when the labels hold one class). Regression takes predictions [n] or [n, 1]:
 "loss" and "mse" (mean squared error) and "r2" (0.0 when the targets are constant).
 
+A regression trains on standardised targets (`kinds.schema.TabularSchema.target_std`); its reports
+say the mean squared error in the target's own units (`in_target_units`).
+
 A model whose outputs are not all finite scores the worst: loss inf, accuracy, macro_f1 and
 auroc 0, r2 -inf. `PRIMARY` names the metric a referee ranks by; higher is better for both.
 """
@@ -19,7 +22,7 @@ from numpy.typing import NDArray
 
 from decentralml.kinds.schema import Objective
 
-__all__ = ["PRIMARY", "scores"]
+__all__ = ["PRIMARY", "in_target_units", "scores"]
 
 PRIMARY: dict[Objective, str] = {
     "classification": "accuracy",
@@ -93,3 +96,11 @@ def _regression(predicted: NDArray[np.float64], y: NDArray[np.float64]) -> dict[
     if not np.isfinite(mse):
         return {"loss": float("inf"), "mse": float("inf"), "r2": float("-inf")}
     return {"loss": mse, "mse": mse, "r2": 1.0 - sse / sst if sst > 0 else 0.0}
+
+
+def in_target_units(metrics: dict[str, float], target_std: float) -> dict[str, float]:
+    """Regression scores of standardised targets with "loss" and "mse" in the target's units
+    (times `target_std` squared; r2 does not change). Classification scores are returned as
+    they are (their `target_std` is 1)."""
+    scale = target_std**2
+    return {k: v * scale if k in ("loss", "mse") else v for k, v in metrics.items()}

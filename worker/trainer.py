@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+import numpy as np
 from substrateinterface import Keypair
 from torch import nn
 
@@ -44,6 +45,10 @@ class Behaviour(StrEnum):
 
 
 POISON_SCALE = 5.0
+
+
+class TrainingDivergedError(ValueError):
+    """This worker's training left non-finite weights: refused before anything is stored or sent."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,13 @@ class Trainer:
         if manifest.privacy.dp is None:
             loss = train(model, self.data, manifest.training, objective, round_)
             weights = weights_of(model)
+            diverged = sorted(n for n, w in weights.items() if not np.isfinite(w).all())
+            if diverged:  # nothing is stored or sent: the referee would reject it as Malformed
+                raise TrainingDivergedError(
+                    f"training diverged in round {round_} of task {task_id}: {', '.join(diverged[:3])} "
+                    f"hold non-finite values (last loss {loss}); the task's learning rate "
+                    f"{manifest.training.learning_rate} is too high for this data"
+                )
         else:  # spends its budget (or refuses: BudgetExhaustedError) before any training
             rounds = task.rounds if task is not None else round_
             loss, weights, epsilon = self._train_private(

@@ -98,7 +98,7 @@ def cmd_model_predict(args: argparse.Namespace) -> None:
     (CSV, Parquet, .npz or an image folder), through the task's preprocessing; the task's
     metrics on it, and each prediction (a class name, or a number for regression)."""
     from decentralml import kinds
-    from decentralml.kinds.schema import DataMismatch, TextSchema
+    from decentralml.kinds.schema import DataMismatch, TabularSchema, TextSchema
     from decentralml.metrics import scores
     from decentralml.training import outputs
 
@@ -114,13 +114,16 @@ def cmd_model_predict(args: argparse.Namespace) -> None:
         raise CliError(f"cannot read {args.data}: {bad.strerror or bad}") from bad
     out = outputs(network, data)
     classes = schema.classes
-    if classes is None:  # regression
-        predicted: list[str | float] = [float(v) for v in out[:, 0]]
-        labels: list[str | float] = [float(v) for v in data.y]
+    if classes is None:  # regression: in the target's own units (the model learnt it standardised)
+        assert isinstance(schema, TabularSchema)
+        values, truth = schema.to_target(out[:, 0]), schema.to_target(data.y)
+        predicted: list[str | float] = [float(v) for v in values]
+        labels: list[str | float] = [float(v) for v in truth]
+        metrics = scores(schema.objective, values, truth)
     else:
         predicted = [classes[int(i)] for i in out.argmax(axis=1)]
         labels = [classes[int(i)] for i in data.y]
-    metrics = scores(schema.objective, out, data.y)
+        metrics = scores(schema.objective, out, data.y)
     if args.output is not None:
         with Path(args.output).open("w", newline="") as handle:
             rows = csv.writer(handle)

@@ -20,7 +20,7 @@ from decentralml import kinds
 from decentralml.content import ContentStore, HashMismatchError
 from decentralml.crypto import SealError, open_sealed, sealing_key_hex
 from decentralml.data import SealedAsset, Split, demo_splits
-from decentralml.kinds.schema import Objective
+from decentralml.kinds.schema import Objective, TabularSchema
 from decentralml.manifest import TaskManifest
 
 
@@ -36,6 +36,7 @@ class JudgingSets:
     test: Split
     test_name: str  # "test" or "validation": which set the round log's test metrics come from
     objective: Objective
+    target_std: float = 1.0  # a regression's target scale: reports in the target's units
 
 
 def judging_sets(manifest: TaskManifest, store: ContentStore, validator: Keypair) -> JudgingSets:
@@ -52,10 +53,11 @@ def judging_sets(manifest: TaskManifest, store: ContentStore, validator: Keypair
         raise TaskDataError(f"task data {data.dataset!r} names no validation set")
     full = _open(data.validation, "validation", manifest, store, validator)
     validation = sample(full, manifest)
+    scale = schema.target_std if isinstance(schema, TabularSchema) else 1.0
     if data.test is None:
-        return JudgingSets(validation, full, "validation", schema.objective)
+        return JudgingSets(validation, full, "validation", schema.objective, scale)
     test = _open(data.test, "test", manifest, store, validator)
-    return JudgingSets(validation, test, "test", schema.objective)
+    return JudgingSets(validation, test, "test", schema.objective, scale)
 
 
 def sample(validation: Split, manifest: TaskManifest) -> Split:

@@ -34,7 +34,7 @@ from decentralml.admission import unreleased_base
 from decentralml.content import ContentError, ContentStore
 from decentralml.judging.determinism import deterministic
 from decentralml.manifest import TaskManifest
-from decentralml.metrics import PRIMARY
+from decentralml.metrics import PRIMARY, in_target_units
 from decentralml.models import build, load_weights
 from decentralml.privacy.models import model_bytes
 from decentralml.training import score
@@ -332,7 +332,7 @@ def _round(
         item.path.unlink(missing_ok=True)
     model = build(manifest.model)
     load_weights(model, weights)
-    metrics = score(model, sets.test, sets.objective)
+    metrics = in_target_units(score(model, sets.test, sets.objective), sets.target_std)
     record = asdict(outcome) | {
         "status": "committed" if outcome.model_id is not None else "attested",
         "metric": PRIMARY[sets.objective],

@@ -60,6 +60,12 @@ class TabularSchema(BaseModel):
     )
     mean: list[float] = Field(description="per feature, subtracted after coding")
     std: list[float] = Field(description="per feature (> 0), divided by after the mean")
+    target_mean: float = Field(
+        0.0, description="regression: the target's mean; models learn (target - mean) / std"
+    )
+    target_std: float = Field(
+        1.0, gt=0, description="regression: the target's std; predictions are mapped back with both"
+    )
 
     @model_validator(mode="after")
     def consistent(self) -> TabularSchema:
@@ -76,11 +82,19 @@ class TabularSchema(BaseModel):
             raise ValueError(f"categories name columns that are not features: {sorted(unknown)}")
         if self.classes is not None and len(set(self.classes)) != len(self.classes):
             raise ValueError("class names must be unique")
+        if self.classes is not None and (self.target_mean, self.target_std) != (0.0, 1.0):
+            raise ValueError("target_mean and target_std are for a regression (no classes)")
+        if not all(np.isfinite([self.target_mean, self.target_std, *self.mean, *self.std])):
+            raise ValueError("mean, std, target_mean and target_std must be finite numbers")
         return self
 
     @property
     def objective(self) -> Objective:
         return "regression" if self.classes is None else "classification"
+
+    def to_target(self, values: NDArray[Any]) -> NDArray[np.float64]:
+        """A regression model's outputs (or prepared targets) in the target's own units."""
+        return np.asarray(values, dtype=np.float64) * self.target_std + self.target_mean
 
     @property
     def input_shape(self) -> list[int]:

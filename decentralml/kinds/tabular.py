@@ -90,11 +90,15 @@ def from_arrays(schema: TabularSchema, x: NDArray[Any], y: NDArray[Any], name: s
 
 
 def prepare(schema: TabularSchema, raw: Raw) -> Split:
-    """Standardised float32 inputs; int64 class indices, or float32 targets."""
+    """Standardised float32 inputs; int64 class indices, or float32 targets standardised with the
+    schema's target mean and std (`TabularSchema.to_target` maps outputs back)."""
     mean = np.asarray(schema.mean, dtype=np.float32)
     std = np.asarray(schema.std, dtype=np.float32)
     x = ((raw.x.astype(np.float32) - mean) / std).astype(np.float32)
-    return Split(x, raw.y.astype(np.int64 if schema.classes is not None else np.float32))
+    if schema.classes is not None:
+        return Split(x, raw.y.astype(np.int64))
+    y = (raw.y.astype(np.float64) - schema.target_mean) / schema.target_std
+    return Split(x, y.astype(np.float32))
 
 
 def infer(
@@ -108,8 +112,8 @@ def infer(
 ) -> TabularSchema:
     """A schema for `path` in one streaming pass: every column but `label` is a feature unless
     `features` names them; text columns become categorical (sorted values); classes are the sorted
-    label strings unless given (`regression`: none); mean and std are per feature (std 1 when a
-    column is constant). Raises `DataMismatch`."""
+    label strings unless given (`regression`: none, and the target's mean and std instead); mean
+    and std are per feature (std 1 when a column is constant). Raises `DataMismatch`."""
     if fmt == "npz":
         return _infer_npz(path, label, classes, regression, features)
     names, types = _peek(path, fmt)
@@ -122,6 +126,7 @@ def infer(
     counts: dict[str, dict[str, int]] = {n: {} for n in textual}
     labels: dict[str, int] = {}
     moments = _Moments(len(numeric))
+    target = _Moments(1)
     rows = 0
     for batch in _open(path, fmt, batch_rows, [*chosen, label])[1]:
         rows += batch.num_rows
@@ -130,7 +135,7 @@ def infer(
         for n in textual:
             _count(counts[n], batch.column(n), n, path)
         if regression:
-            _numbers(batch.column(label), label, path)
+            target.add(_numbers(batch.column(label), label, path)[:, None])
         else:
             _count(labels, batch.column(label), label, path)
     if rows == 0:
@@ -152,7 +157,15 @@ def infer(
         categories=categories,
         mean=[stats[n][0] for n in chosen],
         std=[stats[n][1] for n in chosen],
+        **_target_scale(target if regression else None),
     )
+
+
+def _target_scale(target: _Moments | None) -> dict[str, float]:
+    """A regression's target mean and std (std 1 for a constant target); nothing for classes."""
+    if target is None:
+        return {}
+    return {"target_mean": float(target.mean[0]), "target_std": float(target.std()[0])}
 
 
 class _Moments:
@@ -201,7 +214,11 @@ def _infer_npz(
         raise DataMismatch(path, f"{len(names)} feature columns in x", f"{x.shape[1]}")
     moments = _Moments(x.shape[1])
     moments.add(x.astype(np.float64))
+    target = _Moments(1)
     if regression:
+        if y.dtype.kind not in "biuf":
+            raise DataMismatch(path, "numeric regression targets in y", f"y of dtype {y.dtype}")
+        target.add(y.astype(np.float64).reshape(-1, 1))
         found = None
     elif y.dtype.kind == "U":
         found = sorted(set(y.tolist()))
@@ -215,6 +232,7 @@ def _infer_npz(
         categories={},
         mean=moments.mean.tolist(),
         std=moments.std().tolist(),
+        **_target_scale(target if regression else None),
     )
     from_arrays(schema, x, y, str(path))
     return schema

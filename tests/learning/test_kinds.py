@@ -149,9 +149,45 @@ def test_a_regression_target_is_read_as_float32(tmp_path: Path) -> None:
     assert schema.classes is None
     assert schema.objective == "regression"
     assert prepared.y.dtype == np.float32
-    np.testing.assert_allclose(prepared.y, targets, rtol=1e-6)
+    # Models learn the standardised target; `to_target` maps outputs back to the target's units.
+    assert schema.target_mean == pytest.approx(targets.mean(), abs=1e-6)
+    assert schema.target_std == pytest.approx(targets.std(), rel=1e-6)
+    np.testing.assert_allclose(prepared.y, (targets - targets.mean()) / targets.std(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(schema.to_target(prepared.y), targets, rtol=1e-5, atol=1e-6)
     with pytest.raises(DataMismatch, match=r"broken\.csv.*'label'"):
         kinds.read(schema, broken)
+
+
+def test_a_target_scale_is_for_a_finite_regression_only(tmp_path: Path) -> None:
+    classes = cancer_schema(tmp_path)
+    regression = tabular.infer(
+        write_csv(tmp_path / "r.csv", cancer_table(rows=40, label=np.linspace(0, 400, 40))),
+        "csv",
+        label="label",
+        regression=True,
+    )
+    constant = tabular.infer(
+        write_csv(tmp_path / "c.csv", cancer_table(rows=40, label=np.full(40, 7.0))),
+        "csv",
+        label="label",
+        regression=True,
+    )
+
+    assert (classes.target_mean, classes.target_std) == (0.0, 1.0)
+    assert (constant.target_mean, constant.target_std) == (7.0, 1.0)  # nothing to divide by
+    for bad, message in (
+        (classes.model_dump() | {"target_std": 2.0}, "are for a regression"),
+        (regression.model_dump() | {"target_std": 0.0}, "greater than 0"),
+        (regression.model_dump() | {"target_mean": float("inf")}, "must be finite numbers"),
+        (regression.model_dump() | {"target_std": float("nan")}, "greater than 0"),
+        (regression.model_dump() | {"target_std": float("inf")}, "must be finite numbers"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            TabularSchema.model_validate(bad)
+    # An old schema (before target scaling) reads as the identity: its models keep their meaning.
+    old = regression.model_dump()
+    del old["target_mean"], old["target_std"]
+    assert TabularSchema.model_validate(old).to_target(np.array([2.5])).tolist() == [2.5]
 
 
 def rewrite(path: Path, edit: str) -> None:
