@@ -20,6 +20,7 @@ from sklearn.datasets import load_breast_cancer, load_digits
 
 TabularFormat = Literal["csv", "parquet"]
 LABEL = "diagnosis"
+REGRESSION_LABEL = "progression"  # diabetes: disease progression one year after baseline
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,31 @@ def tabular_files(
         ],
         validation=write("validation", validation, holdout),
         test=write("test", test, holdout),
+    )
+
+
+def regression_files(folder: Path, formats: Sequence[TabularFormat], seed: int = 0) -> SampleFiles:
+    """scikit-learn's diabetes data in its raw units (a target of 25 to 346) as a regression task's
+    files: one share per entry of `formats`, and the creator's holdout sets; label `REGRESSION_LABEL`."""
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes(scaled=False)
+    names = [str(n) for n in bunch.feature_names]
+    x, target = np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.float64)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(name: str, rows: NDArray[np.int64], fmt: TabularFormat) -> Path:
+        columns: dict[str, NDArray[np.generic] | list[str]] = {n: x[rows, i] for i, n in enumerate(names)}
+        columns[REGRESSION_LABEL] = target[rows]
+        return _write_table(folder / name, columns, fmt)
+
+    shares, validation, test = _parts(len(x), len(formats), seed)
+    return SampleFiles(
+        shares=[
+            write(f"share-{i}", rows, fmt) for i, (rows, fmt) in enumerate(zip(shares, formats, strict=True))
+        ],
+        validation=write("validation", validation, "csv"),
+        test=write("test", test, "csv"),
     )
 
 

@@ -168,18 +168,25 @@ def init_and_pack(
     recipient: str,
     *,
     min_workers: int = 2,
+    regression: bool = False,
 ) -> tuple[str, str]:
     """Alice's `dml task init` (a breast-cancer task from CSV, validation sealed to `recipient`,
     updates and models to Ferdie by his signed statement) then `dml task pack`; the bundle's
-    (CID, sha256)."""
+    (CID, sha256). With `regression`, the task is `samples.regression_files`' diabetes regression
+    ("diabetes", at task init's regression defaults)."""
     statement = folder.parent / f"{folder.name}-ferdie-sealing.json"
     statement.write_text(json.dumps(sealing_statement(FERDIE)))
+    kind = (
+        ["--label", samples.REGRESSION_LABEL, "--regression", "--dataset", "diabetes"]
+        if regression
+        else ["--label", samples.LABEL, "--dataset", "cancer", "--epochs", "5", "--learning-rate", "0.01"]
+    )
     dml_json(
-        "task", "init", str(folder), "--kind", "tabular", "--label", samples.LABEL,
+        "task", "init", str(folder), "--kind", "tabular", *kind,
         "--data", str(files.shares[0]), "--validation", str(files.validation), "--test", str(files.test),
-        "--validator", FERDIE.ss58_address, "--sealing-key", recipient, "--dataset", "cancer",
+        "--validator", FERDIE.ss58_address, "--sealing-key", recipient,
         "--sealing-statement", str(statement),
-        "--hidden", "16", "--epochs", "5", "--learning-rate", "0.01", "--release", "none",
+        "--hidden", "16", "--release", "none",
         "--min-workers", str(min_workers),
     )  # fmt: skip
     packed = dml_json("task", "pack", str(folder), "--ipfs-api", store.api)

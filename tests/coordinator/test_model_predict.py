@@ -16,19 +16,24 @@ from sklearn.datasets import load_digits
 
 from coordinator.federation.publisher import Publisher
 from coordinator.federation.runner import run_task
-from coordinator.federation.tasks import initial_manifest
-from decentralml import codec
+from coordinator.federation.status import read_rounds
+from coordinator.federation.tasks import initial_manifest, load_task
+from decentralml import codec, crypto, kinds, samples
 from decentralml.content import ContentStore
-from decentralml.data import DataSpec
+from decentralml.data import DataSpec, Split
+from decentralml.kinds.schema import TabularSchema
+from decentralml.metrics import scores
 from decentralml.models import ModelSpec, build, load_weights
 from decentralml.privacy.models import model_bytes
+from decentralml.training import outputs, train
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, FERDIE
 from support.devnet import Devnet
-from support.factories import InProcess, enlist, publish
+from support.factories import InProcess, create_own_task, enlist, init_and_pack, publish
 from tests.coordinator.conftest import dml
 from tests.coordinator.test_model_generate import _wait_for_model, _wait_released
-from worker.trainer import Behaviour
+from worker.catalogue import Catalogue
+from worker.trainer import Behaviour, Trainer
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
 
@@ -96,3 +101,60 @@ def test_a_released_model_scores_the_creators_holdout(
         assert "Traceback" not in refused.stderr
     assert "shape" in bad_shape.stderr
     assert "none.csv" in missing.stderr
+
+
+@pytest.mark.devnet
+def test_a_released_regression_model_predicts_in_the_targets_units(
+    devnet: Devnet, coordinator: str, chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    """The diabetes regression (`dml task init --regression`, its defaults) trained by two workers
+    on their CSV shares over 3 rounds, released by the council: `dml model predict` scores the
+    creator's holdout in the target's units, within 0.05 R² of the same MLP trained centrally on
+    both shares for as many epochs."""
+    files = samples.regression_files(tmp_path / "data", ["csv", "csv"], seed=1)
+    cid, sha256 = init_and_pack(
+        store, tmp_path / "task", files, crypto.sealing_key_hex(FERDIE), regression=True
+    )
+    task_id = create_own_task(chain, cid, sha256, rounds=3, slots=2)
+    manifest = load_task(chain, store, task_id)
+    schema = manifest.data.schema_of()
+    assert isinstance(schema, TabularSchema)
+    trainers = []
+    for key, share in zip((BOB, CHARLIE), files.shares, strict=True):
+        chain.submit(calls.assign_task(task_id), key)
+        data = Catalogue.parse([f"diabetes={share}"]).data_for(manifest)
+        trainers.append(Trainer(chain, store, key, data, tmp_path / key.ss58_address))
+
+    outcomes = run_task(chain, store, FERDIE, InProcess(trainers), task_id, tmp_path / "fed")
+    last = outcomes[-1].model_id
+    assert last is not None
+    _wait_for_model(coordinator, last)
+    chain.council_motion(calls.approve_model(last), ALICE, [BOB])
+    _wait_released(coordinator, last)
+    assert last in Publisher(chain, store, FERDIE).tick()
+    scored = predict(devnet, coordinator, store, str(last), "--data", str(files.test))
+
+    # Every round accepted updates and none was malformed (diverged: the issue's regression had
+    # every update of every round rejected so); predictions in the target's units (25-346, not
+    # standardised); the round log reports squared error in those units too.
+    assert all(o.accepted for o in outcomes), [o.rejected for o in outcomes]
+    assert "Malformed" not in [reason for o in outcomes for reason in o.rejected.values()]
+    assert scored.returncode == 0, scored.stderr
+    report = json.loads(scored.stdout)
+    truth = kinds.read(schema, files.test).y.astype(np.float64)
+    assert report["rows"] == len(truth)
+    assert 20 < float(np.mean(report["predictions"])) < 350
+    assert report["metrics"]["r2"] == pytest.approx(
+        scores("regression", np.asarray(report["predictions"]), truth)["r2"]
+    )
+    logged = read_rounds(tmp_path / "fed", task_id)[-1]["test_metrics"]
+    assert logged["mse"] == pytest.approx(report["metrics"]["mse"], rel=1e-3)
+    central = build(manifest.model)
+    together = [Catalogue.parse([f"diabetes={s}"]).data_for(manifest) for s in files.shares]
+    union = Split(np.concatenate([d.x for d in together]), np.concatenate([d.y for d in together]))
+    epochs = manifest.training.epochs * len(outcomes)
+    train(central, union, manifest.training.model_copy(update={"epochs": epochs}), "regression")
+    holdout = kinds.load(schema, files.test)
+    baseline = scores("regression", schema.to_target(outputs(central, holdout)[:, 0]), truth)["r2"]
+    assert report["metrics"]["r2"] > baseline - 0.05, (report["metrics"], baseline)
+    assert report["metrics"]["r2"] > 0.3
