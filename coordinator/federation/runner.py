@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from substrateinterface import Keypair
 
@@ -165,9 +165,9 @@ def run_task(
         if task is None:
             raise LookupError(f"no task {task_id} on chain")
         done, weights = current_weights(chain, store, task_id, validator)
-        rebuild_round_log(chain, task_id, done, directory, str(validator.ss58_address))
         round_ = done + 1
         sets = judging_sets(manifest, store, validator)
+        rebuild_round_log(chain, store, validator, task_id, done, directory, manifest, sets)
         referee = Referee(chain, store, validator, sets.validation, sets.objective, state_dir=directory)
         referee.best_loss = best_loss_of(chain, store, validator, task_id, referee, manifest, directory)
         outcomes = []
@@ -216,12 +216,38 @@ def wait_for_commit(
     )
 
 
+def test_report(manifest: TaskManifest, sets: JudgingSets, weights: codec.Weights) -> dict[str, Any]:
+    """What a round log line says of a model: the task's primary metric's name, which set it is
+    measured on, and every metric there (a regression's squared error in the target's units)."""
+    model = build(manifest.model)
+    load_weights(model, weights)
+    metrics = in_target_units(score(model, sets.test, sets.objective), sets.target_std)
+    report: dict[str, Any] = {
+        "metric": PRIMARY[sets.objective],
+        "test_set": sets.test_name,
+        "test_metrics": metrics,
+        "test_loss": metrics["loss"],
+    }
+    if "accuracy" in metrics:
+        report["test_accuracy"] = metrics["accuracy"]
+    return report
+
+
 def rebuild_round_log(
-    chain: DecentralMl, task_id: int, done: int, directory: Path, validator: str
+    chain: DecentralMl,
+    store: ContentStore,
+    key: Keypair,
+    task_id: int,
+    done: int,
+    directory: Path,
+    manifest: TaskManifest,
+    sets: JudgingSets,
 ) -> list[int]:
     """Append to the round log every committed round it lacks, rebuilt from the chain (the model,
-    every result of the round and this validator's verdict on it): a coordinator killed between
-    `commit_model` and writing the log loses no round. Returns the rounds rebuilt."""
+    every result of the round and this validator's verdict on it) and the committed model's test
+    metrics, recomputed: a coordinator killed between `commit_model` and writing the log loses no
+    round, and its reports none of their figures. Returns the rounds rebuilt."""
+    validator = str(key.ss58_address)
     logged = {int(r["round"]) for r in committed(read_rounds(directory.parent, task_id))}
     rebuilt = []
     for round_ in range(1, done + 1):
@@ -256,6 +282,7 @@ def rebuild_round_log(
                 "rejected": rejected,
                 "scores": scores,
                 "rebuilt_from_chain": True,
+                **test_report(manifest, sets, codec.decode(committed_bytes(chain, store, model, key))),
             },
         )
         rebuilt.append(round_)
@@ -330,24 +357,17 @@ def _round(
     judged = time.monotonic()
     for item in received:
         item.path.unlink(missing_ok=True)
-    model = build(manifest.model)
-    load_weights(model, weights)
-    metrics = in_target_units(score(model, sets.test, sets.objective), sets.target_std)
+    report = test_report(manifest, sets, weights)
     record = asdict(outcome) | {
         "status": "committed" if outcome.model_id is not None else "attested",
-        "metric": PRIMARY[sets.objective],
-        "test_set": sets.test_name,
-        "test_metrics": metrics,
-        "test_loss": metrics["loss"],
+        **report,
         "seconds": round(time.monotonic() - started, 3),
         "collect_seconds": round(collected - started, 3),
         "judge_seconds": round(judged - collected, 3),
         "workers_replied": len(received),
         "worker_failures": [asdict(f) for f in failures],
     }
-    if "accuracy" in metrics:
-        record["test_accuracy"] = metrics["accuracy"]
     record["checks"] = [asdict(c) for c in outcome.checks]
     append_record(directory, record)
-    log.info("round done", extra={"task": task_id, "round": round_, "test_metrics": metrics})
+    log.info("round done", extra={"task": task_id, "round": round_, "test_metrics": report["test_metrics"]})
     return outcome, weights

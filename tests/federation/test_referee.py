@@ -261,6 +261,7 @@ def test_a_round_committed_but_not_logged_is_rebuilt_from_the_chain(
     with pytest.raises(KeyboardInterrupt):
         run_task(chain, store, FERDIE, InProcess(trainers, stop_after=1), task.task_id, tmp_path / "fed")
     path = tmp_path / "fed" / f"task-{task.task_id}" / "rounds.jsonl"
+    written = json.loads(path.read_text().splitlines()[0])
     path.write_text("")  # the line was never written
 
     # Execute: the coordinator starts again.
@@ -279,6 +280,10 @@ def test_a_round_committed_but_not_logged_is_rebuilt_from_the_chain(
     results = chain.round_results(task.task_id, 1)
     assert sorted([*rebuilt["accepted"], *map(int, rebuilt["rejected"])]) == sorted(results.values())
     assert set(rebuilt["rejected"].values()) <= {"Outlier", "LowTrust", "FailedValidation"}
+    # Its report is recomputed from the committed model: the same figures the lost line had.
+    assert (rebuilt["metric"], rebuilt["test_set"]) == (written["metric"], written["test_set"])
+    assert rebuilt["test_metrics"] == pytest.approx(written["test_metrics"])
+    assert rebuilt["test_accuracy"] == pytest.approx(written["test_accuracy"])
 
 
 class LosesOne(InProcess):
