@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from coordinator.api import errors
+from coordinator.api import errors, openapi
 from coordinator.api.auth import ApiToken, Authenticator
 from coordinator.api.head import HeadWatch
 from coordinator.api.limits import RateLimiter
@@ -71,7 +71,6 @@ def create_app(
         "client) and the chain state mirrored in SQL. Every refusal answers `{error, detail}`; every "
         "response carries `X-Request-ID`; writes take an `Idempotency-Key`.",
         version="0.2.0",
-        responses=errors.RESPONSES,
         lifespan=lifespan,
     )
     auth = Authenticator(config.tokens)
@@ -118,4 +117,5 @@ def create_app(
         health.router,
     ):
         app.include_router(router)
+    app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     return app

@@ -19,7 +19,6 @@ The exception tree the handlers map:
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -112,8 +111,9 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-_DESCRIBED = {
-    400: "Refused: the request breaks a rule of the chain or the API (no fee was paid)",
+DESCRIBED = {
+    400: "Refused: the request breaks a rule of the chain or the API, or names a host this "
+    "coordinator does not serve (no fee was paid)",
     401: "Keystore signing needs `Authorization: Bearer TOKEN`",
     402: "The signer cannot pay",
     403: "Not allowed for this caller or account",
@@ -126,11 +126,10 @@ _DESCRIBED = {
     431: "The request line and headers are too long",
     502: "A dependency answered wrongly (content that does not match its hash)",
     503: "A dependency (chain, IPFS) is unreachable",
+    500: "A fault of the coordinator's own (logged with the request's X-Request-ID)",
     504: "The chain did not include the extrinsic by its deadline",
 }
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": text} for status, text in _DESCRIBED.items()
-}
+"""What each error status means, for the OpenAPI (`api.openapi` says which operation answers which)."""
 
 
 def status_of(error: errors.ChainError) -> int:

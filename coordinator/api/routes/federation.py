@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from coordinator.api.deps import IdPath
-from coordinator.api.errors import ApiError, ForbiddenError, NotFoundError, UnavailableError
+from coordinator.api.errors import ApiError, ErrorBody, ForbiddenError, NotFoundError, UnavailableError
 from coordinator.api.schemas import NodeBindingIn, NodeBindingOut, RunOut
 from coordinator.federation.nodes import NodeRegistry, NotAssignedError
 from coordinator.federation.status import RunStatus, read_rounds, read_status
@@ -36,9 +36,13 @@ def federation(request: Request) -> dict[str, Any]:
     "/federation/nodes",
     status_code=201,
     responses={
-        400: {"description": "the binding is malformed or not signed by its account"},
-        403: {"description": "the account is assigned to no open task this coordinator judges"},
-        409: {"description": "this coordinator's SuperLink does not authenticate nodes"},
+        400: {"model": ErrorBody, "description": "the binding is malformed or not signed by its account"},
+        403: {
+            "model": ErrorBody,
+            "description": "the account is assigned to no open task this coordinator judges",
+        },
+        409: {"model": ErrorBody, "description": "this coordinator's SuperLink does not authenticate nodes"},
+        503: {"model": ErrorBody, "description": "the SuperLink refused or could not be reached"},
     },
 )
 def bind_node(body: NodeBindingIn, request: Request) -> NodeBindingOut:
@@ -93,7 +97,12 @@ def run_of(request: Request, task_id: int, chain_status: str | None = None) -> R
 
 @router.get(
     "/tasks/{task_id}/rounds",
-    responses={404: {"description": "no round logged; the detail says why (e.g. the task was refused)"}},
+    responses={
+        404: {
+            "model": ErrorBody,
+            "description": "no round logged; the detail says why (e.g. the task was refused)",
+        }
+    },
 )
 def rounds(task_id: IdPath, request: Request) -> list[dict[str, Any]]:
     """The task's round log: each committed round (verdicts, the model, the task's own metrics on

@@ -39,6 +39,8 @@ def show_model(model_id: IdPath, session: SessionDep) -> ModelOut:
             "description": "released, but its sealed plaintext is not published yet (it will be shortly)",
         },
         410: {"model": ErrorBody, "description": "revoked by the council"},
+        502: {"model": ErrorBody, "description": "IPFS holds other bytes than the hash on chain"},
+        503: {"model": ErrorBody, "description": "no content store configured, or IPFS unreachable"},
     },
 )
 def weights(model_id: IdPath, session: SessionDep, request: Request) -> Response:
@@ -71,6 +73,7 @@ def weights(model_id: IdPath, session: SessionDep, request: Request) -> Response
             "a reaped task, or content gone from IPFS",
         },
         429: {"model": ErrorBody, "description": "the member's rate limit"},
+        502: {"model": ErrorBody, "description": "IPFS holds other bytes than the hashes on chain"},
         503: {"model": ErrorBody, "description": "no content store configured, or IPFS unreachable"},
     },
 )
