@@ -2,11 +2,11 @@
 
 Starts, each from nothing and each stopped at the end by its PID: the devnet (our committed
 runtime in Chopsticks), a Kubo IPFS daemon, the coordinator (REST API, indexer, Flower SuperLink,
-judging with //Ferdie), and one `dml worker run` daemon per worker, each holding a different
-non-IID share of scikit-learn's bundled digits. Alice publishes a task (manifest and initial
-weights in IPFS, rewards escrowed on chain); the workers claim slots and train in Flower rounds;
-the poisoned workers send sign-flipped, scaled updates. Every round the coordinator checks each
-update, commits the aggregate by hash and settles the verdicts on chain.
+judging with //Ferdie), and one `dml-worker run` daemon per worker (the edge entry point), each
+holding a different non-IID share of scikit-learn's bundled digits. Alice publishes a task
+(manifest and initial weights in IPFS, rewards escrowed on chain); the workers claim slots and
+train in Flower rounds; the poisoned workers send sign-flipped, scaled updates. Every round the
+coordinator checks each update, commits the aggregate by hash and settles the verdicts on chain.
 
 Prints a table per round, writes the JSON summary (`--summary`) and an accuracy plot (PNG).
 """
@@ -315,8 +315,8 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
         daemons = []
         for i, key in enumerate(workers):
             behaviour = "poison" if key.ss58_address in poisoned else "honest"
-            command = [
-                *DML,
+            command = [  # the edge entry point: a worker loads nothing of the coordinator
+                sys.executable, "-m", "worker.cli",
                 "--coordinator", api,
                 "--chain-url", devnet.url,
                 "--key", f"//DemoWorker{i}",
