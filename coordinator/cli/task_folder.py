@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +221,13 @@ def _seal(
     return entry
 
 
+def default_dataset(folder: Path) -> str:
+    """The task folder's name as the dataset name workers map (`--data NAME=PATH`): it names the
+    task's data, where the creator's own file's stem ("train", "share-0") names one copy of it."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", folder.resolve().name).strip("-._")[:64]
+    return name or "dataset"
+
+
 def _training(args: argparse.Namespace) -> dict[str, Any]:
     """The kind's defaults, overridden by what the creator gave."""
     given = {
@@ -268,7 +276,7 @@ def init_task_folder(args: argparse.Namespace) -> None:
         "model": model.model_dump(mode="json"),
         "initial_weights": "initial_weights.bin",
         "training": _training(args),
-        "data": {"dataset": args.dataset or data.stem, "inputs": inputs, **sealed},
+        "data": {"dataset": args.dataset or default_dataset(folder), "inputs": inputs, **sealed},
         "min_workers": args.min_workers,
         "release": args.release,
     }

@@ -76,7 +76,7 @@ def register(task: Any) -> None:
     )
     init.add_argument("--hidden", type=int, action="append", help="mlp layer width (repeatable)")
     init.add_argument("--name", help="the task's name (default: the folder's)")
-    init.add_argument("--dataset", help="the dataset name workers map (default: the data file's stem)")
+    init.add_argument("--dataset", help="the dataset name workers map (default: the task folder's name)")
     init.add_argument("--epochs", type=int, help="default 5 (text tasks train by --tokens-per-round)")
     init.add_argument("--learning-rate", type=float, help="default 0.05; text: 0.001 (AdamW)")
     init.add_argument("--batch-size", type=int, help="default 32; text: 16 windows")

@@ -228,6 +228,9 @@ def test_task_init_seals_the_validation_set_to_every_committee_member(
         == 0
     )
     assert " validation and " in capsys.readouterr().out
+    # Without --dataset, the name workers map is the task folder's (not the creator's file's stem).
+    unnamed = [a for a in init("Heart rate (2026)", *committee) if a not in ("--dataset", "cancer")]
+    assert dml_json(*unnamed[2:])["dataset"] == "Heart-rate-2026"
     packed = dml_json("task", "pack", str(tmp_path / "committee"), "--ipfs-api", store.api)
     manifest = open_bundle(store, packed["bundle_cid"], packed["bundle_sha256"], ALICE.ss58_address)
 
