@@ -19,6 +19,7 @@ from coordinator.federation.flower import SuperLink
 from coordinator.federation.launcher import Launcher
 from coordinator.federation.nodes import NodeRegistry
 from coordinator.federation.publisher import Publisher
+from coordinator.http import with_head_timeout
 from coordinator.indexer import Indexer
 from coordinator.settings import Settings
 from decentralml import logs
@@ -85,7 +86,9 @@ def serve(settings: Settings, host: str, port: int, member: MemberFactory = Memb
             port=port,
             log_config=None,
             log_level=settings.log_level.lower(),
-            http="h11",  # bounds the request line and headers (h11_max_incomplete_event_size)
+            # h11 bounds the request line and headers (h11_max_incomplete_event_size); this
+            # protocol bounds how long they may take to arrive.
+            http=with_head_timeout(settings.header_timeout_seconds),
             h11_max_incomplete_event_size=settings.max_header_bytes,
             # X-Forwarded-For only from the proxies named: from anyone else (even loopback, which
             # uvicorn trusts by default) rotating it would dodge the per-client rate limits.

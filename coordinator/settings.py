@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         16_384, ge=1_024, le=1_048_576, description="longest request line plus headers; longer is refused"
     )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="how long a connection may take to send a request line and headers; then it is closed",
+    )
     write_rate_per_minute: int = Field(120, ge=1, le=1_000_000, description="writes per client a minute")
     read_rate_per_minute: int = Field(3_000, ge=1, le=10_000_000, description="reads per client a minute")
     account_rate_per_minute: int = Field(

@@ -5,6 +5,7 @@ headers beyond DML_MAX_HEADER_BYTES are refused without disturbing the server.""
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -71,3 +72,45 @@ def test_an_oversized_request_line_or_header_is_refused(devnet: Devnet, tmp_path
         fits = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Fits: " + b"c" * 1024 + b"\r\n\r\n"
         assert raw(url, fits).startswith(b"HTTP/1.1 200")
         assert httpx.get(f"{url}/health", timeout=10).status_code == 200  # still serving
+
+
+def dribble(url: str, request: bytes, every: float, budget: float) -> tuple[int, bytes]:
+    """Send `request` a byte every `every` seconds; (bytes sent before the server hung up, what
+    it answered). Gives up after `budget` seconds with the connection still open."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=budget) as conn:
+        deadline = time.monotonic() + budget
+        for sent, byte in enumerate(request):
+            if time.monotonic() > deadline:
+                return sent, b"(still open)"
+            try:
+                conn.sendall(bytes([byte]))
+                conn.settimeout(every)
+                answer = conn.recv(200)
+            except TimeoutError:
+                continue  # nothing yet: the server waits for the rest
+            except (ConnectionResetError, BrokenPipeError):
+                return sent, b""
+            return sent, answer  # the server answered or hung up (b"")
+    return len(request), b"(sent whole)"
+
+
+@pytest.mark.devnet
+def test_a_request_head_that_dribbles_in_is_cut_off(devnet: Devnet, tmp_path: Path) -> None:
+    limits = environment(devnet, tmp_path, DML_HEADER_TIMEOUT_SECONDS="1")
+    head = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"s" * 200 + b"\r\n\r\n"
+    with serving(limits, tmp_path / "slow.log") as url:
+        sent, answer = dribble(url, head, every=0.1, budget=20)
+        # A client that opens a connection and waits is let go too, and others are served meanwhile.
+        parts = urlsplit(url)
+        with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=20) as idle:
+            served = httpx.get(f"{url}/health", timeout=10).status_code
+            idle_answer = idle.recv(200)
+        prompt = raw(url, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+
+    assert answer == b"", f"the server answered {answer!r} after {sent} of {len(head)} bytes"
+    assert 0 < sent < len(head), "the head was cut off part way"
+    assert idle_answer == b""
+    assert served == 200
+    assert prompt.startswith(b"HTTP/1.1 200")
+    assert "sent no whole request head in time" in (tmp_path / "slow.log").read_text()
