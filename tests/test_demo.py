@@ -98,12 +98,12 @@ def own_task(tmp_path: Path, task: str, rounds: int, workers: int, poisoned: int
 @pytest.mark.devnet
 def test_an_own_csv_and_parquet_task_runs_through_flower_and_pays_its_workers(tmp_path: Path) -> None:
     # Three workers (one holding Parquet, two CSV) and a poisoned one; Alice's holdout is sealed.
-    summary = own_task(tmp_path, "tabular", rounds=3, workers=3, poisoned=1)
+    summary = own_task(tmp_path, "tabular", rounds=2, workers=3, poisoned=1)
 
     assert summary["status"] == "Completed"
     assert [(r["accepted"], r["rejected"], r["poisoned_rejected"]) for r in summary["rounds"]] == [
         (3, 1, True)
-    ] * 3
+    ] * 2
     last = summary["rounds"][-1]["test_metrics"]
     assert set(last) == {"loss", "accuracy", "macro_f1", "auroc"}
     assert last["accuracy"] > 0.9
