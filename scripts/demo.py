@@ -66,7 +66,15 @@ class Processes:
         stop_all(self.started)
 
 
-def wait_for(what: str, check: Any, timeout: float, alive: list[subprocess.Popen[bytes]]) -> Any:
+def wait_for(
+    what: str,
+    check: Any,
+    timeout: float,
+    alive: list[subprocess.Popen[bytes]],
+    succeed: list[subprocess.Popen[bytes]] | None = None,
+) -> Any:
+    """Poll `check` until it returns something true. Raises if a process of `alive` exits, or one
+    of `succeed` exits with a failure (it may end by itself: a worker run `--once`)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -78,6 +86,11 @@ def wait_for(what: str, check: Any, timeout: float, alive: list[subprocess.Popen
         for process in alive:
             if process.poll() is not None:
                 raise RuntimeError(f"a process exited while waiting for {what}: {process.args!r}")
+        for process in succeed or []:
+            if process.poll() not in (None, 0):
+                raise RuntimeError(
+                    f"a process failed (exit {process.returncode}) while waiting for {what}: {process.args!r}"
+                )
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.5)
@@ -320,7 +333,7 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                 "--coordinator", api,
                 "--chain-url", devnet.url,
                 "--key", f"//DemoWorker{i}",
-                "worker", "run", "--once",
+                "run", "--once",
                 "--ipfs-api", ipfs.api,
                 "--superlink", f"127.0.0.1:{args.superlink_port}",
                 "--state-dir", str(work / "workers"),
@@ -371,7 +384,7 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
             done = sum(1 for r in rounds.json() if r["status"] in JUDGED) if rounds.status_code == 200 else 0
             return on_chain is not None and on_chain.status == TaskStatus.COMPLETED and done == args.rounds
 
-        wait_for("the task to complete", progress, args.timeout, watched)
+        wait_for("the task to complete", progress, args.timeout, watched, succeed=daemons)
         logged = httpx.get(f"{api}/tasks/{task_id}/rounds", timeout=5).json()
         rounds = [r for r in logged if r["status"] in JUDGED]
         for r in rounds:  # the model the committee committed for the round
