@@ -252,3 +252,15 @@ def test_a_committee_of_three_coordinators_judges_an_own_task_through_flower(tmp
     assert [r["poisoned_rejected"] for r in summary["rounds"]] == [True, True]
     assert all(summary["balance_changes"][w] > 0 for w in summary["honest_workers"])
     assert summary["balance_changes"][poisoned] < 0
+
+
+def test_the_demo_stops_at_once_when_a_worker_fails() -> None:
+    failing = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    failing.wait(timeout=60)
+    done.wait(timeout=60)
+
+    with pytest.raises(RuntimeError, match=r"failed \(exit 3\) while waiting for the task"):
+        demo.wait_for("the task", lambda: False, 600, [], succeed=[done, failing])
+    # A worker that ended well (run --once) is no reason to stop.
+    assert demo.wait_for("the task", lambda: "found", 600, [], succeed=[done]) == "found"
