@@ -375,18 +375,21 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                     continue
                 print(
                     f"{r['round']:>5} {r['metric']:>8} {r['test_metrics'][r['metric']]:>7.3f} "
-                    f"{len(r['accepted']):>8} {len(r['rejected']):>8}  {r['model_cid']:<59} {r['block']:>5}",
+                    f"{len(r['accepted']):>8} {len(r['rejected']):>8}  {r['model_cid']:<59} {r.get('block', '-')!s:>5}",
                     flush=True,
                 )
             on_chain = chain.task(task_id)
             if on_chain is not None and args.dispute_round:
                 settle_dispute(on_chain)
-            done = sum(1 for r in rounds.json() if r["status"] in JUDGED) if rounds.status_code == 200 else 0
+            logged = rounds.json() if rounds.status_code == 200 else []
+            # A round may be logged twice (attested, then rebuilt as committed after a restart).
+            done = len({r["round"] for r in logged if r["status"] in JUDGED})
             return on_chain is not None and on_chain.status == TaskStatus.COMPLETED and done == args.rounds
 
         wait_for("the task to complete", progress, args.timeout, watched, succeed=daemons)
         logged = httpx.get(f"{api}/tasks/{task_id}/rounds", timeout=5).json()
-        rounds = [r for r in logged if r["status"] in JUDGED]
+        last = {r["round"]: r for r in logged if r["status"] in JUDGED}  # the latest line per round
+        rounds = [last[n] for n in sorted(last)]
         for r in rounds:  # the model the committee committed for the round
             r["model_id"] = chain.round_model(task_id, r["round"])
             committed = chain.model(r["model_id"]) if r["model_id"] is not None else None

@@ -430,25 +430,33 @@ class Referee:
         del data
         scores = {c.key: c.pay for c in checks}
         metric = {c.key: c.score for c in checks}
+
         # A committee member that judges after the others committed the round attests only: the
         # chain takes no verdict on a settled result or an ended task (its attestation still
         # records its view, and flags it if it disagrees).
-        late = self.chain.round_model(task_id, round_) is not None
-        open_ = set() if late else {r for r in [*approved, *rejected] if self._unsettled(r)}
-        verdicts = [calls.validate_task_result(r, True, scores[r]) for r in approved if r in open_]
-        verdicts += [
-            calls.validate_task_result(r, False, metric.get(r, 0), RejectionReason(rejected[r]))
-            for r in sorted(rejected)
-            if r in open_
-        ]
+        def verdicts_on_open() -> list[Call]:
+            """Verdicts on the results still open: none once the round is committed, and none on
+            a result the other members' verdicts settled already (the chain takes none there)."""
+            if self.chain.round_model(task_id, round_) is not None:
+                return []
+            open_ = {r for r in [*approved, *rejected] if self._unsettled(r)}
+            found = [calls.validate_task_result(r, True, scores[r]) for r in approved if r in open_]
+            return found + [
+                calls.validate_task_result(r, False, metric.get(r, 0), RejectionReason(rejected[r]))
+                for r in sorted(rejected)
+                if r in open_
+            ]
+
+        verdicts = verdicts_on_open()
         commit = calls.commit_model(task_id, round_, stored.cid, model_hash, approved)
         try:
             receipt = self.chain.batch([*verdicts, commit], self.validator)
         except DispatchFailed:
-            if not verdicts or self.chain.round_model(task_id, round_) is None:
+            if not verdicts:
                 raise
-            # The others committed while this batch was on its way: attest only.
-            receipt = self.chain.batch([commit], self.validator)
+            # The others committed, or settled some of these results, while this batch was on its
+            # way: once more with the verdicts still open (none: attest only).
+            receipt = self.chain.batch([*verdicts_on_open(), commit], self.validator)
         # Committed now, or (a committee) once enough members attest the same hash and set.
         committed = receipt.all(ModelCommitted)
         outcome = RoundOutcome(
