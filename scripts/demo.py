@@ -375,7 +375,8 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                     continue
                 print(
                     f"{r['round']:>5} {r['metric']:>8} {r['test_metrics'][r['metric']]:>7.3f} "
-                    f"{len(r['accepted']):>8} {len(r['rejected']):>8}  {r['model_cid']:<59} {r.get('block', '-')!s:>5}",
+                    f"{len(r['accepted']):>8} {len(r['rejected']):>8}  {r['model_cid']:<59} "
+                    f"{r.get('block', '-')!s:>5}",
                     flush=True,
                 )
             on_chain = chain.task(task_id)
