@@ -75,6 +75,29 @@ fn sent_result<T: Config>(
 	Ok(result_id)
 }
 
+/// `count` workers assigned to `task_id`, each with a result its `validator` approved and nobody
+/// settled: the worst case of every call that pays or removes results. Returns their result ids.
+fn approved_results<T: Config>(
+	task_id: TaskId,
+	validator: &T::AccountId,
+	count: u32,
+) -> Result<Vec<ResultId>, BenchmarkError> {
+	let mut approved = Vec::new();
+	for i in 0..count {
+		let worker = assigned_worker::<T>(task_id, i)?;
+		let result_id = sent_result::<T>(task_id, &worker)?;
+		Pallet::<T>::validate_task_result(
+			RawOrigin::Signed(validator.clone()).into(),
+			result_id,
+			true,
+			Permill::from_percent(80),
+			None,
+		)?;
+		approved.push(result_id);
+	}
+	Ok(approved)
+}
+
 /// A task with one validator (who may commit), one round.
 fn committee_of_one<T: Config>(
 	creator: &T::AccountId,
@@ -214,19 +237,7 @@ mod benchmarks {
 		// Worst case: every result approved but unsettled, so the commit pays each first.
 		let creator = funded::<T>("creator", 0);
 		let (task_id, validator) = committee_of_one::<T>(&creator)?;
-		let mut accepted = Vec::new();
-		for i in 0..n {
-			let worker = assigned_worker::<T>(task_id, i)?;
-			let result_id = sent_result::<T>(task_id, &worker)?;
-			Pallet::<T>::validate_task_result(
-				RawOrigin::Signed(validator.clone()).into(),
-				result_id,
-				true,
-				Permill::from_percent(80),
-				None,
-			)?;
-			accepted.push(result_id);
-		}
+		let accepted = approved_results::<T>(task_id, &validator, n)?;
 		#[extrinsic_call]
 		_(RawOrigin::Signed(validator), task_id, 1, cid::<T>(), [4u8; 32], accepted);
 		assert_eq!(Tasks::<T>::get(task_id).map(|t| t.status), Some(TaskStatus::Completed));
@@ -239,17 +250,7 @@ mod benchmarks {
 		let validators = validators::<T>();
 		let validator = validators.first().cloned().unwrap_or_else(|| creator.clone());
 		let task_id = new_task::<T>(&creator, ValidationStrategy::ManualAccept, validators, 1)?;
-		for i in 0..n {
-			let worker = assigned_worker::<T>(task_id, i)?;
-			let result_id = sent_result::<T>(task_id, &worker)?;
-			Pallet::<T>::validate_task_result(
-				RawOrigin::Signed(validator.clone()).into(),
-				result_id,
-				true,
-				Permill::from_percent(80),
-				None,
-			)?;
-		}
+		approved_results::<T>(task_id, &validator, n)?;
 		#[extrinsic_call]
 		_(RawOrigin::Signed(creator), task_id);
 		assert_eq!(Tasks::<T>::get(task_id).map(|t| t.status), Some(TaskStatus::Withdrawn));
@@ -267,19 +268,7 @@ mod benchmarks {
 	) -> Result<(), BenchmarkError> {
 		let creator = funded::<T>("creator", 0);
 		let (task_id, validator) = committee_of_one::<T>(&creator)?;
-		let mut accepted = Vec::new();
-		for i in 0..n.saturating_sub(3) / 4 {
-			let worker = assigned_worker::<T>(task_id, i)?;
-			let result_id = sent_result::<T>(task_id, &worker)?;
-			Pallet::<T>::validate_task_result(
-				RawOrigin::Signed(validator.clone()).into(),
-				result_id,
-				true,
-				Permill::from_percent(80),
-				None,
-			)?;
-			accepted.push(result_id);
-		}
+		let accepted = approved_results::<T>(task_id, &validator, n.saturating_sub(3) / 4)?;
 		Pallet::<T>::commit_model(
 			RawOrigin::Signed(validator).into(),
 			task_id,
@@ -306,17 +295,7 @@ mod benchmarks {
 	fn pay_approved(n: Linear<0, { T::MaxAssignments::get() }>) -> Result<(), BenchmarkError> {
 		let creator = funded::<T>("creator", 0);
 		let (task_id, validator) = committee_of_one::<T>(&creator)?;
-		for i in 0..n {
-			let worker = assigned_worker::<T>(task_id, i)?;
-			let result_id = sent_result::<T>(task_id, &worker)?;
-			Pallet::<T>::validate_task_result(
-				RawOrigin::Signed(validator.clone()).into(),
-				result_id,
-				true,
-				Permill::from_percent(80),
-				None,
-			)?;
-		}
+		approved_results::<T>(task_id, &validator, n)?;
 		let mut task = Tasks::<T>::get(task_id).ok_or(BenchmarkError::Weightless)?;
 		let paid;
 		#[block]
