@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -96,29 +97,22 @@ def load(url: str, seconds: float, clients: int = 4) -> tuple[float, dict[int, i
     """Answered GET {url}/tasks per second from `clients` keep-alive connections, each asking
     again as soon as it has its answer for the whole time, and how many answers were not 200, by
     status (a refusal is counted, never a reason to stop: the rate is of 200s only)."""
-    counts = [0] * clients
-    refused: list[dict[int, int]] = [{} for _ in range(clients)]
+    answers: list[Counter[int]] = [Counter() for _ in range(clients)]  # status -> count, per client
     stop = time.monotonic() + seconds
 
     def client(slot: int) -> None:
         with httpx.Client(timeout=10) as http:
             while time.monotonic() < stop:
-                status = http.get(f"{url}/tasks").status_code
-                if status == 200:
-                    counts[slot] += 1
-                else:
-                    refused[slot][status] = refused[slot].get(status, 0) + 1
+                answers[slot][http.get(f"{url}/tasks").status_code] += 1
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    merged: dict[int, int] = {}
-    for tally in refused:
-        for status, n in tally.items():
-            merged[status] = merged.get(status, 0) + n
-    return sum(counts) / seconds, merged
+    merged = sum(answers, Counter[int]())
+    ok = merged.pop(200, 0)
+    return ok / seconds, dict(merged)
 
 
 def bench_reads(chain_url: str, work: Path, tasks: int, seconds: float) -> dict[str, object]:

@@ -124,9 +124,9 @@ DESCRIBED = {
     422: "The body or parameters do not fit the schema",
     429: "Too many requests: wait Retry-After seconds",
     431: "The request line and headers are too long",
+    500: "A fault of the coordinator's own (logged with the request's X-Request-ID)",
     502: "A dependency answered wrongly (content that does not match its hash)",
     503: "A dependency (chain, IPFS) is unreachable",
-    500: "A fault of the coordinator's own (logged with the request's X-Request-ID)",
     504: "The chain did not include the extrinsic by its deadline",
 }
 """What each error status means, for the OpenAPI (`api.openapi` says which operation answers which)."""
