@@ -38,6 +38,7 @@ FUNCTIONS: dict[str, list[str]] = {
     "dispute_round": [],
     "resolve_dispute": ["n"],
     "publish_model": [],
+    "declare_dataset": [],
 }
 
 

@@ -127,7 +127,10 @@ mod runtime {
 }
 
 /// Storage migrations run on a runtime upgrade (each once, by the pallet's storage version).
-type Migrations = (pallet_decentralml::migrations::v1::MigrateV0ToV1<Runtime>,);
+type Migrations = (
+	pallet_decentralml::migrations::v1::MigrateV0ToV1<Runtime>,
+	pallet_decentralml::migrations::v2::MigrateV1ToV2<Runtime>,
+);
 
 type RuntimeExecutive = Executive<
 	Runtime,

@@ -172,6 +172,18 @@ mod benchmarks {
 	}
 
 	#[benchmark]
+	fn declare_dataset() -> Result<(), BenchmarkError> {
+		let creator = funded::<T>("creator", 0);
+		let task_id =
+			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+		let worker = assigned_worker::<T>(task_id, 0)?;
+		#[extrinsic_call]
+		_(RawOrigin::Signed(worker.clone()), task_id, cid::<T>(), [3u8; 32]);
+		assert!(Assignments::<T>::get(task_id, worker).is_some_and(|a| a.dataset.is_some()));
+		Ok(())
+	}
+
+	#[benchmark]
 	fn send_task_result() -> Result<(), BenchmarkError> {
 		let creator = funded::<T>("creator", 0);
 		let task_id =

@@ -84,6 +84,8 @@ pub mod pallet {
 	/// A committee member's attestation as stored.
 	pub type AttestationOf<T> =
 		Attestation<BlockNumberFor<T>, <T as Config>::MaxCidLength, <T as Config>::MaxAssignments>;
+	/// A worker's slot as stored.
+	pub type AssignmentOf<T> = Assignment<BlockNumberFor<T>, <T as Config>::MaxCidLength>;
 	/// A disputed round as stored.
 	pub type DisputeOf<T> = Dispute<<T as frame_system::Config>::AccountId, BlockNumberFor<T>>;
 	/// A model commit as stored.
@@ -95,7 +97,7 @@ pub mod pallet {
 	>;
 
 	/// The layout of this pallet's storage (`migrations` moves a chain from each to the next).
-	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -170,14 +172,8 @@ pub mod pallet {
 
 	/// Workers assigned to a task.
 	#[pallet::storage]
-	pub type Assignments<T: Config> = StorageDoubleMap<
-		_,
-		Twox64Concat,
-		TaskId,
-		Blake2_128Concat,
-		T::AccountId,
-		Assignment<BlockNumberFor<T>>,
-	>;
+	pub type Assignments<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, TaskId, Blake2_128Concat, T::AccountId, AssignmentOf<T>>;
 
 	/// The id the next result gets.
 	#[pallet::storage]
@@ -294,6 +290,8 @@ pub mod pallet {
 		},
 		/// A worker claimed a slot of a task.
 		TaskAssigned { task_id: TaskId, worker: T::AccountId, slot: u32 },
+		/// A worker declared the card of the data it trains on for a task.
+		DatasetDeclared { task_id: TaskId, worker: T::AccountId, cid: CidOf<T>, hash: ContentHash },
 		/// A worker sent a result for a round.
 		ResultSubmitted {
 			result_id: ResultId,
@@ -517,6 +515,9 @@ pub mod pallet {
 		NotPublisher,
 		/// The round was never committed.
 		RoundNotCommitted,
+		/// The worker already declared its dataset card for this task; a card cannot be changed,
+		/// so a model's provenance cannot be rewritten after training.
+		DatasetAlreadyDeclared,
 	}
 
 	#[pallet::hooks]
@@ -653,7 +654,11 @@ pub mod pallet {
 			task.assigned = slot.checked_add(1).ok_or(Error::<T>::Overflow)?;
 			task.status = TaskStatus::InProgress;
 			let assigned_at = frame_system::Pallet::<T>::block_number();
-			Assignments::<T>::insert(task_id, &worker, Assignment { slot, assigned_at });
+			Assignments::<T>::insert(
+				task_id,
+				&worker,
+				Assignment { slot, assigned_at, dataset: None },
+			);
 			Tasks::<T>::insert(task_id, task);
 			Self::deposit_event(Event::TaskAssigned { task_id, worker, slot });
 			Ok(())
@@ -1061,6 +1066,30 @@ pub mod pallet {
 			let (task_id, round) = (model.task_id, model.round);
 			Models::<T>::insert(model_id, model);
 			Self::deposit_event(Event::ModelPublished { model_id, task_id, round, cid });
+			Ok(())
+		}
+
+		/// Declare the card of the data the caller trains on for a task: the CID of its DATASET.md
+		/// in IPFS and the card's hash. Once per assignment, while the task is active; model cards
+		/// list each accepted contributor's declared dataset.
+		#[pallet::call_index(14)]
+		#[pallet::weight(T::WeightInfo::declare_dataset())]
+		pub fn declare_dataset(
+			origin: OriginFor<T>,
+			task_id: TaskId,
+			cid: Vec<u8>,
+			hash: ContentHash,
+		) -> DispatchResult {
+			let worker = ensure_signed(origin)?;
+			let cid = Self::cid(cid)?;
+			Self::active_task(task_id)?;
+			let mut assignment =
+				Assignments::<T>::get(task_id, &worker).ok_or(Error::<T>::NotAssigned)?;
+			ensure!(assignment.dataset.is_none(), Error::<T>::DatasetAlreadyDeclared);
+			ensure!(!cid.is_empty(), Error::<T>::EmptyCid);
+			assignment.dataset = Some(DatasetCard { cid: cid.clone(), hash });
+			Assignments::<T>::insert(task_id, &worker, assignment);
+			Self::deposit_event(Event::DatasetDeclared { task_id, worker, cid, hash });
 			Ok(())
 		}
 	}

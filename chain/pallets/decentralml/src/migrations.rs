@@ -74,3 +74,40 @@ pub mod v1 {
 		<T as frame_system::Config>::DbWeight,
 	>;
 }
+
+/// Version 1 to 2: a worker's assignment may carry the card of its dataset
+/// (`Assignment::dataset`).
+pub mod v2 {
+	use super::*;
+
+	/// An assignment as version 1 stored it.
+	#[derive(Encode, Decode, Clone, PartialEq, Eq, RuntimeDebug, TypeInfo, MaxEncodedLen)]
+	pub struct OldAssignment<BlockNumber> {
+		pub slot: u32,
+		pub assigned_at: BlockNumber,
+	}
+
+	/// Rewrites every assignment: none declared a dataset before version 2.
+	pub struct UncheckedAssignmentsV1ToV2<T>(PhantomData<T>);
+
+	impl<T: Config> UncheckedOnRuntimeUpgrade for UncheckedAssignmentsV1ToV2<T> {
+		fn on_runtime_upgrade() -> Weight {
+			let mut moved: u64 = 0;
+			Assignments::<T>::translate::<OldAssignment<BlockNumberFor<T>>, _>(|_, _, old| {
+				moved = moved.saturating_add(1);
+				Some(Assignment { slot: old.slot, assigned_at: old.assigned_at, dataset: None })
+			});
+			T::DbWeight::get().reads_writes(moved, moved)
+		}
+	}
+
+	/// The migration a runtime lists: runs once, when the pallet's on-chain storage version is 1,
+	/// and sets it to 2.
+	pub type MigrateV1ToV2<T> = VersionedMigration<
+		1,
+		2,
+		UncheckedAssignmentsV1ToV2<T>,
+		Pallet<T>,
+		<T as frame_system::Config>::DbWeight,
+	>;
+}

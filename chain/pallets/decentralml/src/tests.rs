@@ -391,6 +391,66 @@ mod assign_task {
 	}
 }
 
+mod declare_dataset {
+	use super::*;
+
+	fn declare_as(who: AccountId, task_id: TaskId, text: &str) -> DispatchResult {
+		DecentralMl::declare_dataset(RuntimeOrigin::signed(who), task_id, cid_arg(text), HASH)
+	}
+
+	#[test]
+	fn records_the_card_once_on_the_assignment() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A, WORKER_B]);
+			assert!(Assignments::<Test>::get(task_id, WORKER_A).and_then(|a| a.dataset).is_none());
+			assert_ok!(declare_as(WORKER_A, task_id, "bafy-card"));
+
+			let card = Assignments::<Test>::get(task_id, WORKER_A).and_then(|a| a.dataset);
+			assert_eq!(card.map(|c| (c.cid, c.hash)), Some((cid("bafy-card"), HASH)));
+			assert_eq!(Assignments::<Test>::get(task_id, WORKER_A).map(|a| a.slot), Some(0));
+			System::assert_last_event(
+				Event::DatasetDeclared {
+					task_id,
+					worker: WORKER_A,
+					cid: cid("bafy-card"),
+					hash: HASH,
+				}
+				.into(),
+			);
+			// A card cannot be rewritten after training.
+			assert_noop!(
+				declare_as(WORKER_A, task_id, "bafy-other"),
+				Error::<Test>::DatasetAlreadyDeclared
+			);
+			assert!(Assignments::<Test>::get(task_id, WORKER_B).and_then(|a| a.dataset).is_none());
+		});
+	}
+
+	#[test]
+	fn refuses_strangers_empty_and_long_cids_and_ended_tasks() {
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			assign(task_id, &[WORKER_A]);
+			assert_noop!(declare_as(OUTSIDER, task_id, "x"), Error::<Test>::NotAssigned);
+			assert_noop!(declare_as(WORKER_A, 99, "x"), Error::<Test>::TaskNotFound);
+			assert_noop!(declare_as(WORKER_A, task_id, ""), Error::<Test>::EmptyCid);
+			let long = "c".repeat(1 + <<Test as Config>::MaxCidLength as Get<u32>>::get() as usize);
+			assert_noop!(
+				DecentralMl::declare_dataset(
+					RuntimeOrigin::signed(WORKER_A),
+					task_id,
+					long.into_bytes(),
+					HASH
+				),
+				Error::<Test>::CidTooLong
+			);
+			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), task_id));
+			assert_noop!(declare_as(WORKER_A, task_id, "x"), Error::<Test>::TaskNotOpen);
+		});
+	}
+}
+
 mod send_task_result {
 	use super::*;
 
@@ -1718,6 +1778,43 @@ mod migrations {
 			assert_eq!(Models::<Test>::get(0).map(|m| m.attestations), Some(3));
 			assert_eq!(Models::<Test>::iter().count(), 2);
 			let _ = Models::<Test>::clear(u32::MAX, None); // the task they name was never created
+		});
+	}
+
+	#[test]
+	fn a_chain_at_version_1_has_its_assignments_rewritten_once() {
+		use crate::migrations::v2::{MigrateV1ToV2, OldAssignment};
+		run(|| {
+			let task_id = create(TaskSpec::default());
+			// Prepare: two assignments as version 1 stored them, and the chain at version 1.
+			for (slot, worker) in [(0u32, WORKER_A), (1, WORKER_B)] {
+				let old = OldAssignment { slot, assigned_at: 3u64 };
+				let key = Assignments::<Test>::hashed_key_for(task_id, worker);
+				unhashed::put_raw(&key, &old.encode());
+			}
+			assert!(Assignments::<Test>::get(task_id, WORKER_A).is_none()); // no longer decodes
+			StorageVersion::new(1).put::<DecentralMl>();
+
+			let weight = MigrateV1ToV2::<Test>::on_runtime_upgrade();
+
+			assert_eq!(StorageVersion::get::<DecentralMl>(), 2);
+			for (slot, worker) in [(0u32, WORKER_A), (1, WORKER_B)] {
+				let now = Assignments::<Test>::get(task_id, worker).expect("rewritten");
+				assert_eq!((now.slot, now.assigned_at), (slot, 3));
+				assert!(now.dataset.is_none());
+			}
+			let db: frame::deps::frame_support::weights::RuntimeDbWeight =
+				<Test as frame_system::Config>::DbWeight::get();
+			assert_eq!(weight, db.reads_writes(3, 3)); // two assignments, and the version
+											  // The declared card survives a second run: the version says it is done.
+			assert_ok!(DecentralMl::declare_dataset(
+				RuntimeOrigin::signed(WORKER_A),
+				task_id,
+				cid_arg("bafy-card"),
+				HASH
+			));
+			MigrateV1ToV2::<Test>::on_runtime_upgrade();
+			assert!(Assignments::<Test>::get(task_id, WORKER_A).and_then(|a| a.dataset).is_some());
 		});
 	}
 }

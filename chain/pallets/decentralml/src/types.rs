@@ -259,11 +259,25 @@ pub struct TaskInfo<AccountId, Balance, BlockNumber, MaxCid: Get<u32>, MaxValida
 
 /// A worker's slot in a task.
 #[derive(Encode, Decode, Clone, PartialEq, Eq, RuntimeDebug, TypeInfo, MaxEncodedLen)]
-pub struct Assignment<BlockNumber> {
+#[scale_info(skip_type_params(MaxCid))]
+pub struct Assignment<BlockNumber, MaxCid: Get<u32>> {
 	/// Slot number, from 0.
 	pub slot: u32,
 	/// Block of assignment.
 	pub assigned_at: BlockNumber,
+	/// The card of the data the worker trains on, once declared (`declare_dataset`).
+	pub dataset: Option<DatasetCard<MaxCid>>,
+}
+
+/// Where a worker's dataset card (its DATASET.md: name, licence, source, description, size) is
+/// in IPFS, and the card's hash. The card describes the data; the data never leaves the worker.
+#[derive(Encode, Decode, Clone, PartialEq, Eq, RuntimeDebug, TypeInfo, MaxEncodedLen)]
+#[scale_info(skip_type_params(MaxCid))]
+pub struct DatasetCard<MaxCid: Get<u32>> {
+	/// CID of the card.
+	pub cid: BoundedVec<u8, MaxCid>,
+	/// SHA-256 of the card's bytes.
+	pub hash: ContentHash,
 }
 
 /// A result a worker submitted for one round.

@@ -29,6 +29,7 @@ pub trait WeightInfo {
 	fn dispute_round() -> Weight;
 	fn resolve_dispute(n: u32) -> Weight;
 	fn publish_model() -> Weight;
+	fn declare_dataset() -> Weight;
 }
 
 /// Weights for `pallet_decentralml` measured on the benchmark machine, runtime database weights.
@@ -243,6 +244,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
+	fn declare_dataset() -> Weight {
+		Weight::from_parts(28_844_000, 4_350)
+			.saturating_add(T::DbWeight::get().reads(2_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+	}
 }
 
 /// For tests: the same weights with RocksDB's database weights.
@@ -365,6 +371,11 @@ impl WeightInfo for () {
 			)
 	}
 	fn publish_model() -> Weight {
+		Weight::from_parts(28_844_000, 4_350)
+			.saturating_add(RocksDbWeight::get().reads(2_u64))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
+	}
+	fn declare_dataset() -> Weight {
 		Weight::from_parts(28_844_000, 4_350)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
