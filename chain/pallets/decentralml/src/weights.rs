@@ -42,14 +42,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Storage: `DecentralMl::Tasks` (r:0 w:1)
 	fn create_task() -> Weight {
-		Weight::from_parts(172_834_000, 4_350)
+		Weight::from_parts(145_232_000, 4_350)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
 	/// Storage: `DecentralMl::Tasks` (r:1 w:1)
 	/// Storage: `DecentralMl::Assignments` (r:1 w:1)
 	fn assign_task() -> Weight {
-		Weight::from_parts(59_842_000, 4_308)
+		Weight::from_parts(48_852_000, 4_308)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -61,7 +61,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `DecentralMl::Rounds` (r:1 w:1)
 	/// Storage: `DecentralMl::Results` (r:0 w:1)
 	fn send_task_result() -> Weight {
-		Weight::from_parts(85_450_000, 4_308)
+		Weight::from_parts(112_330_000, 4_308)
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(5_u64))
 	}
@@ -72,7 +72,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:2 w:2)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	fn validate_task_result() -> Weight {
-		Weight::from_parts(238_938_000, 6_196)
+		Weight::from_parts(170_599_000, 6_196)
 			.saturating_add(T::DbWeight::get().reads(8_u64))
 			.saturating_add(T::DbWeight::get().writes(7_u64))
 	}
@@ -83,7 +83,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:2 w:2)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	fn accept_task_result() -> Weight {
-		Weight::from_parts(145_593_000, 6_196)
+		Weight::from_parts(106_189_000, 6_196)
 			.saturating_add(T::DbWeight::get().reads(7_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
@@ -91,7 +91,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `DecentralMl::Tasks` (r:1 w:0)
 	/// Storage: `DecentralMl::Rounds` (r:1 w:1)
 	fn reject_task_result() -> Weight {
-		Weight::from_parts(54_252_000, 4_308)
+		Weight::from_parts(36_779_000, 4_308)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
@@ -110,8 +110,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `DecentralMl::Models` (r:0 w:1)
 	/// The range of component `n` is `[0, 64]`.
 	fn commit_model(n: u32) -> Weight {
-		Weight::from_parts(401_958_263, 7_452)
-			.saturating_add(Weight::from_parts(235_583_046, 5_104).saturating_mul(n.into()))
+		Weight::from_parts(525_443_794, 7_452)
+			.saturating_add(Weight::from_parts(147_623_530, 5_104).saturating_mul(n.into()))
 			.saturating_add(
 				T::DbWeight::get().reads((11_u64).saturating_add((5_u64).saturating_mul(n.into()))),
 			)
@@ -129,8 +129,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1)
 	/// The range of component `n` is `[0, 64]`.
 	fn cancel_task(n: u32) -> Weight {
-		Weight::from_parts(979_181_731, 4_308)
-			.saturating_add(Weight::from_parts(183_013_333, 5_104).saturating_mul(n.into()))
+		Weight::from_parts(84_278_000, 4_308)
+			.saturating_add(Weight::from_parts(157_050_403, 5_104).saturating_mul(n.into()))
 			.saturating_add(
 				T::DbWeight::get().reads((6_u64).saturating_add((5_u64).saturating_mul(n.into()))),
 			)
@@ -140,13 +140,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	}
 	/// Storage: `DecentralMl::Models` (r:1 w:1)
 	fn approve_model() -> Weight {
-		Weight::from_parts(23_454_000, 4_350)
+		Weight::from_parts(29_616_000, 4_350)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `DecentralMl::Models` (r:1 w:1)
 	fn revoke_model() -> Weight {
-		Weight::from_parts(22_402_000, 4_350)
+		Weight::from_parts(22_823_000, 4_350)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -157,8 +157,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// The range of component `n` is `[0, 16]`.
 	fn on_initialize_expiry(n: u32) -> Weight {
-		Weight::from_parts(4_328_000, 3_606)
-			.saturating_add(Weight::from_parts(65_307_966, 3_318).saturating_mul(n.into()))
+		Weight::from_parts(18_163_329, 3_606)
+			.saturating_add(Weight::from_parts(59_805_836, 3_318).saturating_mul(n.into()))
 			.saturating_add(
 				T::DbWeight::get().reads((2_u64).saturating_add((2_u64).saturating_mul(n.into()))),
 			)
@@ -180,8 +180,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `DecentralMl::Rounds` (r:0 w:1)
 	/// The range of component `n` is `[0, 64]`.
 	fn reap(n: u32) -> Weight {
-		Weight::from_parts(166_994_546, 7_452)
-			.saturating_add(Weight::from_parts(9_150_947, 1_025).saturating_mul(n.into()))
+		Weight::from_parts(56_081_632, 7_452)
+			.saturating_add(Weight::from_parts(10_044_786, 1_025).saturating_mul(n.into()))
 			.saturating_add(
 				T::DbWeight::get().reads((4_u64).saturating_add((1_u64).saturating_mul(n.into()))),
 			)
@@ -197,8 +197,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// The range of component `n` is `[0, 64]`.
 	fn pay_approved(n: u32) -> Weight {
-		Weight::from_parts(9_658_000, 3_593)
-			.saturating_add(Weight::from_parts(194_484_065, 5_104).saturating_mul(n.into()))
+		Weight::from_parts(42_991_132, 3_593)
+			.saturating_add(Weight::from_parts(146_701_704, 5_104).saturating_mul(n.into()))
 			.saturating_add(
 				T::DbWeight::get().reads((4_u64).saturating_add((5_u64).saturating_mul(n.into()))),
 			)
@@ -210,7 +210,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `DecentralMl::Disputes` (r:1 w:1)
 	/// Storage: `DecentralMl::Attestations` (r:17 w:0)
 	fn dispute_round() -> Weight {
-		Weight::from_parts(136_666_000, 55_917)
+		Weight::from_parts(135_493_000, 55_917)
 			.saturating_add(T::DbWeight::get().reads(19_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -228,8 +228,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `DecentralMl::Models` (r:0 w:1)
 	/// The range of component `n` is `[0, 64]`.
 	fn resolve_dispute(n: u32) -> Weight {
-		Weight::from_parts(179_048_542, 55_917)
-			.saturating_add(Weight::from_parts(32_686_568, 2_714).saturating_mul(n.into()))
+		Weight::from_parts(370_335_753, 55_917)
+			.saturating_add(Weight::from_parts(21_053_548, 2_714).saturating_mul(n.into()))
 			.saturating_add(
 				T::DbWeight::get().reads((25_u64).saturating_add((2_u64).saturating_mul(n.into()))),
 			)
@@ -240,12 +240,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `DecentralMl::Models` (r:1 w:1)
 	/// Storage: `DecentralMl::Tasks` (r:1 w:0)
 	fn publish_model() -> Weight {
-		Weight::from_parts(28_844_000, 4_350)
+		Weight::from_parts(28_564_000, 4_350)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
+	/// Storage: `DecentralMl::Tasks` (r:1 w:0)
+	/// Storage: `DecentralMl::Assignments` (r:1 w:1)
 	fn declare_dataset() -> Weight {
-		Weight::from_parts(28_844_000, 4_350)
+		Weight::from_parts(30_357_000, 4_308)
 			.saturating_add(T::DbWeight::get().reads(2_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -254,38 +256,38 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// For tests: the same weights with RocksDB's database weights.
 impl WeightInfo for () {
 	fn create_task() -> Weight {
-		Weight::from_parts(172_834_000, 4_350)
+		Weight::from_parts(145_232_000, 4_350)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(5_u64))
 	}
 	fn assign_task() -> Weight {
-		Weight::from_parts(59_842_000, 4_308)
+		Weight::from_parts(48_852_000, 4_308)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	fn send_task_result() -> Weight {
-		Weight::from_parts(85_450_000, 4_308)
+		Weight::from_parts(112_330_000, 4_308)
 			.saturating_add(RocksDbWeight::get().reads(6_u64))
 			.saturating_add(RocksDbWeight::get().writes(5_u64))
 	}
 	fn validate_task_result() -> Weight {
-		Weight::from_parts(238_938_000, 6_196)
+		Weight::from_parts(170_599_000, 6_196)
 			.saturating_add(RocksDbWeight::get().reads(8_u64))
 			.saturating_add(RocksDbWeight::get().writes(7_u64))
 	}
 	fn accept_task_result() -> Weight {
-		Weight::from_parts(145_593_000, 6_196)
+		Weight::from_parts(106_189_000, 6_196)
 			.saturating_add(RocksDbWeight::get().reads(7_u64))
 			.saturating_add(RocksDbWeight::get().writes(6_u64))
 	}
 	fn reject_task_result() -> Weight {
-		Weight::from_parts(54_252_000, 4_308)
+		Weight::from_parts(36_779_000, 4_308)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	fn commit_model(n: u32) -> Weight {
-		Weight::from_parts(401_958_263, 7_452)
-			.saturating_add(Weight::from_parts(235_583_046, 5_104).saturating_mul(n.into()))
+		Weight::from_parts(525_443_794, 7_452)
+			.saturating_add(Weight::from_parts(147_623_530, 5_104).saturating_mul(n.into()))
 			.saturating_add(
 				RocksDbWeight::get()
 					.reads((11_u64).saturating_add((5_u64).saturating_mul(n.into()))),
@@ -296,8 +298,8 @@ impl WeightInfo for () {
 			)
 	}
 	fn cancel_task(n: u32) -> Weight {
-		Weight::from_parts(979_181_731, 4_308)
-			.saturating_add(Weight::from_parts(183_013_333, 5_104).saturating_mul(n.into()))
+		Weight::from_parts(84_278_000, 4_308)
+			.saturating_add(Weight::from_parts(157_050_403, 5_104).saturating_mul(n.into()))
 			.saturating_add(
 				RocksDbWeight::get()
 					.reads((6_u64).saturating_add((5_u64).saturating_mul(n.into()))),
@@ -308,18 +310,18 @@ impl WeightInfo for () {
 			)
 	}
 	fn approve_model() -> Weight {
-		Weight::from_parts(23_454_000, 4_350)
+		Weight::from_parts(29_616_000, 4_350)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn revoke_model() -> Weight {
-		Weight::from_parts(22_402_000, 4_350)
+		Weight::from_parts(22_823_000, 4_350)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn on_initialize_expiry(n: u32) -> Weight {
-		Weight::from_parts(4_328_000, 3_606)
-			.saturating_add(Weight::from_parts(65_307_966, 3_318).saturating_mul(n.into()))
+		Weight::from_parts(18_163_329, 3_606)
+			.saturating_add(Weight::from_parts(59_805_836, 3_318).saturating_mul(n.into()))
 			.saturating_add(
 				RocksDbWeight::get()
 					.reads((2_u64).saturating_add((2_u64).saturating_mul(n.into()))),
@@ -330,8 +332,8 @@ impl WeightInfo for () {
 			)
 	}
 	fn reap(n: u32) -> Weight {
-		Weight::from_parts(166_994_546, 7_452)
-			.saturating_add(Weight::from_parts(9_150_947, 1_025).saturating_mul(n.into()))
+		Weight::from_parts(56_081_632, 7_452)
+			.saturating_add(Weight::from_parts(10_044_786, 1_025).saturating_mul(n.into()))
 			.saturating_add(
 				RocksDbWeight::get()
 					.reads((4_u64).saturating_add((1_u64).saturating_mul(n.into()))),
@@ -342,8 +344,8 @@ impl WeightInfo for () {
 			)
 	}
 	fn pay_approved(n: u32) -> Weight {
-		Weight::from_parts(9_658_000, 3_593)
-			.saturating_add(Weight::from_parts(194_484_065, 5_104).saturating_mul(n.into()))
+		Weight::from_parts(42_991_132, 3_593)
+			.saturating_add(Weight::from_parts(146_701_704, 5_104).saturating_mul(n.into()))
 			.saturating_add(
 				RocksDbWeight::get()
 					.reads((4_u64).saturating_add((5_u64).saturating_mul(n.into()))),
@@ -354,13 +356,13 @@ impl WeightInfo for () {
 			)
 	}
 	fn dispute_round() -> Weight {
-		Weight::from_parts(136_666_000, 55_917)
+		Weight::from_parts(135_493_000, 55_917)
 			.saturating_add(RocksDbWeight::get().reads(19_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn resolve_dispute(n: u32) -> Weight {
-		Weight::from_parts(179_048_542, 55_917)
-			.saturating_add(Weight::from_parts(32_686_568, 2_714).saturating_mul(n.into()))
+		Weight::from_parts(370_335_753, 55_917)
+			.saturating_add(Weight::from_parts(21_053_548, 2_714).saturating_mul(n.into()))
 			.saturating_add(
 				RocksDbWeight::get()
 					.reads((25_u64).saturating_add((2_u64).saturating_mul(n.into()))),
@@ -371,12 +373,12 @@ impl WeightInfo for () {
 			)
 	}
 	fn publish_model() -> Weight {
-		Weight::from_parts(28_844_000, 4_350)
+		Weight::from_parts(28_564_000, 4_350)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn declare_dataset() -> Weight {
-		Weight::from_parts(28_844_000, 4_350)
+		Weight::from_parts(30_357_000, 4_308)
 			.saturating_add(RocksDbWeight::get().reads(2_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
