@@ -6,6 +6,11 @@ file on every task it joins. Entries come from `dml worker run --data NAME=PATH`
 named after the file without its extension, or the folder) and `DML_WORKER_DATA` (a JSON list of
 the same strings). Formats follow the path: CSV, Parquet, .npz, or a folder of images.
 
+An entry may carry a dataset card (`decentralml.cards`): `NAME.DATASET.md` beside a file
+(`wine.csv` -> `wine.DATASET.md`), else a `DATASET.md` in the folder (or beside the file). A
+card that does not parse refuses the entry at start. The daemon declares the card on chain when
+it claims a task (`declare_dataset`); the demo sources have theirs built in.
+
 The bundled demo sources (`decentralml.data.DEMO_SOURCES`) need no entry: a demo worker trains on
 its part (`--data-part N`) of the source's split.
 """
@@ -16,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from decentralml import kinds
+from decentralml import cards, kinds
 from decentralml.data import Split, partition
 from decentralml.manifest import TaskManifest
 
@@ -30,6 +35,19 @@ class Entry:
     name: str
     path: Path
     format: str
+    card: bytes | None = None  # the DATASET.md that describes it, checked by `cards.parse`
+
+
+def card_beside(path: Path) -> Path | None:
+    """Where a dataset's card is, if it has one: NAME.DATASET.md beside a file, else DATASET.md in
+    the folder (or beside the file)."""
+    here = path if path.is_dir() else path.parent
+    for candidate in ([] if path.is_dir() else [path.with_name(f"{path.stem}.DATASET.md")]) + [
+        here / "DATASET.md"
+    ]:
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 class Catalogue:
@@ -55,7 +73,15 @@ class Catalogue:
                 fmt = kinds.detect_format(path)
             except kinds.DataMismatch as unknown:
                 raise DataRefusedError(f"--data {spec}: {unknown}") from unknown
-            entries.append(Entry(name, path.resolve(), fmt))
+            card_path = card_beside(path)
+            card: bytes | None = None
+            if card_path is not None:
+                card = card_path.read_bytes()
+                try:
+                    cards.parse(card, str(card_path))
+                except cards.CardError as bad:
+                    raise DataRefusedError(f"--data {spec}: {bad}") from bad
+            entries.append(Entry(name, path.resolve(), fmt, card))
         return cls(entries, demo_part)
 
     def __bool__(self) -> bool:
@@ -86,6 +112,14 @@ class Catalogue:
             return kinds.check(manifest.data.schema_of(), entry.path, entry.format)
         except kinds.DataMismatch as unfit:
             raise DataRefusedError(f"refusing task {manifest.name!r}: {unfit}") from unfit
+
+    def card_for(self, manifest: TaskManifest) -> bytes | None:
+        """The DATASET.md of the data this worker trains on for the task, if it has one."""
+        if manifest.data.is_demo:
+            known = cards.DEMO_CARDS.get(manifest.data.dataset)
+            return None if known is None else cards.render(known)
+        entry = self.entries.get(manifest.data.dataset)
+        return None if entry is None else entry.card
 
     def data_for(self, manifest: TaskManifest) -> Split:
         """The task's training data, prepared with the bundle's preprocessing."""

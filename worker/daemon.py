@@ -190,12 +190,21 @@ class WorkerDaemon:
         log.info("data fits the task", extra={"task": task_id, "examples": examples})
         return manifest
 
-    def claim(self, task_id: int) -> None:
-        if self.chain.assignment(task_id, self.address) is None:
+    def claim(self, task_id: int, manifest: TaskManifest | None = None) -> None:
+        """Take a slot in the task (or find ours after a restart), and declare the card of the
+        data we train on if we have one and have not yet declared it."""
+        assignment = self.chain.assignment(task_id, self.address)
+        if assignment is None:
             self.chain.submit(calls.assign_task(task_id), self.key)
             log.info("slot claimed", extra={"task": task_id, "worker": self.address})
         else:
             log.info("already assigned: rejoining", extra={"task": task_id})
+        card = None if manifest is None else self.catalogue.card_for(manifest)
+        if card is None or (assignment is not None and assignment.dataset is not None):
+            return
+        stored = self.store.put(card)  # pinned; a card is public, it describes the data, not holds it
+        self.chain.submit(calls.declare_dataset(task_id, stored.cid, stored.sha256), self.key)
+        log.info("dataset card declared", extra={"task": task_id, "cid": stored.cid})
 
     def serve(self, task_id: int) -> TaskStatus:
         """Run a SuperNode until the task is over (or the daemon is stopped); the task's status.
@@ -253,11 +262,14 @@ class WorkerDaemon:
         served = 0
         while not self.stop.is_set():
             try:
-                task_id = next((t for t in self.candidates() if self.suitable(t) is not None), None)
-                if task_id is None:
+                found = next(
+                    ((t, m) for t in self.candidates() if (m := self.suitable(t)) is not None), None
+                )
+                if found is None:
                     self.stop.wait(self.settings.poll_seconds)
                     continue
-                self.claim(task_id)
+                task_id, manifest = found
+                self.claim(task_id, manifest)
                 status = self.serve(task_id)
                 served += 1
                 log.info("task over", extra={"task": task_id, "status": status.value})

@@ -173,6 +173,8 @@ class AssignmentOut(BaseModel):
     worker: str
     slot: int
     assigned_at: int
+    dataset_cid: str | None = None  # the worker's dataset card (DATASET.md) in IPFS, once declared
+    dataset_hash: str | None = None  # its sha256, as on chain
 
 
 class VerdictOut(BaseModel):

@@ -82,6 +82,9 @@ class Assignment(SyncedMixin, Base):
     worker: Mapped[str] = mapped_column(Address, primary_key=True, index=True)
     slot: Mapped[int] = mapped_column(Integer)
     assigned_at: Mapped[int] = mapped_column(BigInteger)
+    # The worker's dataset card (DATASET.md) in IPFS and its sha256, once declared.
+    dataset_cid: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    dataset_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
 
 
 class Result(SyncedMixin, Base):

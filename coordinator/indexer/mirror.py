@@ -21,6 +21,7 @@ from decentralml_bindings.types import ResultSubmissionStatus
 TOUCHES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "TaskCreated": [("task", ("task_id",))],
     "TaskAssigned": [("task", ("task_id",)), ("assignment", ("task_id", "worker"))],
+    "DatasetDeclared": [("assignment", ("task_id", "worker"))],
     "ResultSubmitted": [("result", ("result_id",))],
     "ResultValidated": [("result", ("result_id",)), ("verdict", ("result_id", "validator"))],
     "ResultAccepted": [("result", ("result_id",)), ("task", ("task_id",))],
@@ -123,6 +124,8 @@ def _refresh(chain: DecentralMl, kind: str, key: tuple[Any, ...], at: str, numbe
             worker=str(key[1]),
             slot=assignment.slot,
             assigned_at=assignment.assigned_at,
+            dataset_cid=None if assignment.dataset is None else assignment.dataset.cid,
+            dataset_hash=None if assignment.dataset is None else assignment.dataset.hash,
             synced_block=number,
         )
     if kind == "result":

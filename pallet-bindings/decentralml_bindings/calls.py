@@ -164,6 +164,12 @@ def publish_model(model_id: int, cid: str, hash: bytes | str) -> Call:
     return Call(PALLET, "publish_model", {"model_id": model_id, "cid": _cid(cid), "hash": _hash(hash)})
 
 
+def declare_dataset(task_id: int, cid: str, hash: bytes | str) -> Call:
+    """Declare the card (DATASET.md) of the data the caller trains on for a task: its CID in IPFS
+    and its sha256. Once per assignment, while the task is active."""
+    return Call(PALLET, "declare_dataset", {"task_id": task_id, "cid": _cid(cid), "hash": _hash(hash)})
+
+
 # The builders above, by pallet call name: the metadata conformance test compares this table
 # with the runtime's calls and their arguments.
 CALLS = {
@@ -183,5 +189,6 @@ CALLS = {
         dispute_round,
         resolve_dispute,
         publish_model,
+        declare_dataset,
     )
 }

@@ -306,6 +306,11 @@ class RoundNotCommitted(DecentralMlError):
     """The round was never committed."""
 
 
+class DatasetAlreadyDeclared(DecentralMlError):
+    """The worker already declared its dataset card for this task; a card cannot be changed,
+    so a model's provenance cannot be rewritten after training."""
+
+
 PALLET_ERRORS: dict[str, type[DecentralMlError]] = {
     cls.__name__: cls for cls in DecentralMlError.__subclasses__()
 }

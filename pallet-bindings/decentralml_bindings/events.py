@@ -89,6 +89,15 @@ class TaskAssigned(PalletEvent):
 
 
 @dataclass(frozen=True)
+class DatasetDeclared(PalletEvent):
+    name: ClassVar[str] = "DatasetDeclared"
+    task_id: int
+    worker: str
+    cid: str
+    hash: str
+
+
+@dataclass(frozen=True)
 class ResultSubmitted(PalletEvent):
     name: ClassVar[str] = "ResultSubmitted"
     result_id: int

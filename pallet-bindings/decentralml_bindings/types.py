@@ -199,15 +199,29 @@ class TaskInfo:
 
 
 @dataclass(frozen=True)
+class DatasetCardRef:
+    """Where a worker's dataset card (DATASET.md) is in IPFS, and its sha256 (0x-hex)."""
+
+    cid: str
+    hash: str
+
+
+@dataclass(frozen=True)
 class Assignment:
-    """A worker's slot in a task."""
+    """A worker's slot in a task, and the card of the data it declared (`declare_dataset`)."""
 
     slot: int
     assigned_at: int
+    dataset: DatasetCardRef | None = None
 
     @classmethod
     def from_chain(cls, v: dict[str, Any]) -> Assignment:
-        return cls(slot=int(v["slot"]), assigned_at=int(v["assigned_at"]))
+        card = v.get("dataset")
+        return cls(
+            slot=int(v["slot"]),
+            assigned_at=int(v["assigned_at"]),
+            dataset=None if card is None else DatasetCardRef(cid=text(card["cid"]), hash=str(card["hash"])),
+        )
 
 
 @dataclass(frozen=True)
