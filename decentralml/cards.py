@@ -67,7 +67,9 @@ def parse(data: bytes, where: str = "DATASET.md") -> DatasetCard:
         fields[key] = value.strip().strip('"').strip("'")
     missing = [k for k in REQUIRED if not fields.get(k)]
     if missing:
-        raise CardError(f"{where}: the card must say {', '.join(missing)} (name, license and source are required)")
+        raise CardError(
+            f"{where}: the card must say {', '.join(missing)} (name, license and source are required)"
+        )
     body = "\n".join(lines[end + 1 :]).strip()
     return DatasetCard(
         name=fields["name"],
@@ -108,6 +110,13 @@ DEMO_CARDS: dict[str, DatasetCard] = {
         source=f"{_UCI}/109",
         size="178 rows, 13 features",
         description="Bundled with scikit-learn; each demo worker trains on its own share.",
+    ),
+    "sklearn-diabetes": DatasetCard(
+        name="Diabetes (Efron et al. 2004; scikit-learn load_diabetes)",
+        license="BSD-3-Clause (as distributed with scikit-learn)",
+        source="https://www4.stat.ncsu.edu/~boos/var.select/diabetes.html",
+        size="442 rows, 10 features",
+        description="Bundled with scikit-learn; each worker trains on its own share.",
     ),
     "python-stdlib": DatasetCard(
         name="Python standard library source (this machine's CPython)",
@@ -150,6 +159,13 @@ class ModelFacts:
     lineage: Sequence[Mapping[str, Any]]  # model, task, round, status, hash (oldest first)
     validators: Sequence[str]
     rejections: Mapping[str, int] = field(default_factory=dict)  # reason -> count
+    decimals: int = 12  # of the chain's token, for the pay column
+    token: str = "DML"
+
+
+def amount(planck: int, facts: ModelFacts) -> str:
+    """`planck` in the chain's token, to 4 decimals."""
+    return f"{planck / 10**facts.decimals:.4f} {facts.token}"
 
 
 def model_card(facts: ModelFacts) -> str:
@@ -182,30 +198,34 @@ def model_card(facts: ModelFacts) -> str:
     out.append("|---|---|---|---|---|---|")
     for c in facts.contributors:
         if c.card is not None:
-            out.append(
-                f"| {c.worker} | {c.results} | {c.paid} | {c.card.name} | {c.card.license} | {c.card.source} |"
-            )
+            data = f"{c.card.name} | {c.card.license} | {c.card.source}"
+            out.append(f"| {c.worker} | {c.results} | {amount(c.paid, facts)} | {data} |")
         else:
             why = c.card_problem or "no dataset card declared"
-            out.append(f"| {c.worker} | {c.results} | {c.paid} | ({why}) | unknown | unknown |")
+            out.append(
+                f"| {c.worker} | {c.results} | {amount(c.paid, facts)} | ({why}) | unknown | unknown |"
+            )
     if undeclared:
         out += ["", f"{len(undeclared)} of {len(facts.contributors)} contributors declared no usable card:"]
         out.append("the licences of their data are unknown.")
     out += ["", "## Rounds", ""]
     metric_names = sorted({k for r in facts.rounds for k in (r.get("metrics") or {})})
-    out.append("| round | model | accepted | rejected | " + " | ".join(metric_names) + " |")
+    out.append("| round | model | accepted | rejected |" + "".join(f" {m} |" for m in metric_names))
     out.append("|---|---|---|---|" + "---|" * len(metric_names))
     for r in facts.rounds:
         metrics = r.get("metrics") or {}
         shown = [f"{metrics[m]:.4f}" if isinstance(metrics.get(m), float) else "" for m in metric_names]
-        out.append(f"| {r['round']} | {r.get('model', '')} | {r['accepted']} | {r['rejected']} | " + " | ".join(shown) + " |")
+        counts = f"| {r['round']} | {r.get('model', '')} | {r['accepted']} | {r['rejected']} |"
+        out.append(counts + "".join(f" {v} |" for v in shown))
+    if not metric_names:
+        out += ["", "No metrics: the test-set metrics are in the round log of the coordinator that carried"]
+        out.append("the rounds; ask that one for this card.")
     if facts.rejections:
         reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(facts.rejections.items()))
         out += ["", f"Rejected updates by reason: {reasons}."]
     out += ["", "## Lineage", ""]
     for node in facts.lineage:
-        out.append(
-            f"- model {node['model']}: task {node['task']} round {node['round']}, {node['status']}, `{node['hash']}`"
-        )
+        where = f"task {node['task']} round {node['round']}"
+        out.append(f"- model {node['model']}: {where}, {node['status']}, `{node['hash']}`")
     out += ["", "Verify it: `dml model verify " + str(facts.model_id) + "` (a committee member's key).", ""]
     return "\n".join(out)

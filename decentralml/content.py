@@ -79,9 +79,15 @@ class ContentStore:
         cid = str(response.json()["Hash"])
         return Stored(cid=cid, sha256=sha256_hex(data), size=len(data))
 
-    def get(self, cid: str, expected_sha256: str) -> bytes:
-        """The bytes under `cid`, only if their sha256 is `expected_sha256`."""
-        data = self._post("/cat", params={"arg": cid}).content
+    def get(self, cid: str, expected_sha256: str, max_bytes: int | None = None) -> bytes:
+        """The bytes under `cid`, only if their sha256 is `expected_sha256` (and, with `max_bytes`,
+        only if there are no more than that: a larger file is not read past it)."""
+        params: dict[str, str | int] = {"arg": cid}
+        if max_bytes is not None:
+            params["length"] = max_bytes + 1
+        data = self._post("/cat", params=params).content
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ContentRefusedError(f"{cid} holds more than {max_bytes} bytes")
         actual = sha256_hex(data)
         if actual != expected_sha256.lower():
             raise HashMismatchError(cid, expected_sha256, actual)

@@ -129,3 +129,20 @@ def image_folders(folder: Path, workers: int, seed: int = 0, size: int = 16) -> 
         validation=write("validation", validation),
         test=write("test", test),
     )
+
+
+def write_cards(files: SampleFiles, source: str) -> list[Path]:
+    """A dataset card (DATASET.md) beside each worker's share, where the catalogue looks for it
+    (`worker.catalogue.card_beside`): the demo source's card (`cards.DEMO_CARDS[source]`),
+    named as that worker's share."""
+    from dataclasses import replace
+
+    from decentralml import cards
+
+    written = []
+    for i, share in enumerate(files.shares):
+        path = share / "DATASET.md" if share.is_dir() else share.with_name(f"{share.stem}.DATASET.md")
+        card = replace(cards.DEMO_CARDS[source], name=f"{cards.DEMO_CARDS[source].name}, share {i + 1}")
+        path.write_bytes(cards.render(card))
+        written.append(path)
+    return written

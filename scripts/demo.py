@@ -214,6 +214,7 @@ def publish_own(
         files = samples.image_folders(data, total, seed=args.seed)
         kind = ["--kind", "image", "--hidden", "64"]
         training = ["--epochs", "3", "--learning-rate", "0.05"]
+    samples.write_cards(files, "sklearn-breast-cancer" if args.task == "tabular" else "sklearn-digits")
     folder = work / "task"
     dataset = f"{args.task}-demo"
     common = ["--coordinator", api, "--chain-url", chain_url, "--key", "//Alice"]
@@ -414,6 +415,21 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                 f"sample of model {rounds[-1]['model_id']} (--prompt 'def '):\n"
                 f"{sample['prompt']}{sample['text']}"
             )
+        made = [r["model_id"] for r in rounds if r["model_id"] is not None]
+        if made:  # the model card of the last model: its contributors' datasets and licences
+            card_path = args.summary.with_suffix(".card.md")
+            card = cli(
+                "--coordinator", api, "model", "card", str(made[-1]),
+                "--ipfs-api", ipfs.api, "--output", str(card_path),
+            )  # fmt: skip
+            summary["card"] = {
+                "path": str(card_path),
+                "model": made[-1],
+                "contributors": [c["worker"] for c in card["contributors"]],
+                "declared": [c["worker"] for c in card["contributors"] if c["card"] is not None],
+                "licences": sorted({c["card"]["license"] for c in card["contributors"] if c["card"]}),
+            }
+            print(f"model card of model {made[-1]}: {card_path}")
         if inspect is not None:
             inspect(chain, store, task_id)
         for daemon in daemons:

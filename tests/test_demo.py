@@ -83,6 +83,14 @@ def test_federated_rounds_through_flower_are_committed_by_hash(tmp_path: Path) -
     poisoned = summary["poisoned_workers"][0]
     assert all(changes[w] > 0 for w in summary["honest_workers"])
     assert changes[poisoned] < 0, "the poisoned worker paid fees and earned nothing"
+    # The model card: every accepted contributor declared its demo source's card when it
+    # claimed the task (the daemon), and the card lists its dataset and licence.
+    card = summary["card"]
+    assert sorted(card["contributors"]) == sorted(card["declared"]) == sorted(summary["honest_workers"])
+    assert card["licences"] == ["CC-BY-4.0"]
+    text = Path(card["path"]).read_text()
+    assert "Optical Recognition of Handwritten Digits" in text
+    assert poisoned not in text
 
 
 def own_task(tmp_path: Path, task: str, rounds: int, workers: int, poisoned: int) -> dict[str, Any]:
@@ -109,6 +117,13 @@ def test_an_own_csv_and_parquet_task_runs_through_flower_and_pays_its_workers(tm
     assert last["accuracy"] > 0.9
     assert last["auroc"] > 0.95
     assert all(summary["balance_changes"][w] > 0 for w in summary["honest_workers"])
+    # Each worker's share had a DATASET.md beside it: the catalogue found it, the daemon declared
+    # it, and the model card lists each accepted contributor's share and its licence.
+    card = summary["card"]
+    assert sorted(card["contributors"]) == sorted(card["declared"]) == sorted(summary["honest_workers"])
+    assert card["licences"] == ["CC-BY-4.0"]
+    text = Path(card["path"]).read_text()
+    assert text.count("Breast Cancer Wisconsin (Diagnostic)") == 3  # the three honest shares
 
 
 @pytest.mark.devnet

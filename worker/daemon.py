@@ -56,6 +56,14 @@ def _on_this_machine(address: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+def declare_card(chain: DecentralMl, store: ContentStore, key: Keypair, task_id: int, card: bytes) -> str:
+    """Pin a dataset card (DATASET.md) in IPFS and declare its CID and sha256 on chain for the
+    key's assignment; the CID. The card is public: it describes the data, it does not hold it."""
+    stored = store.put(card)
+    chain.submit(calls.declare_dataset(task_id, stored.cid, stored.sha256), key)
+    return stored.cid
+
+
 class WorkerDaemon:
     def __init__(
         self,
@@ -202,9 +210,8 @@ class WorkerDaemon:
         card = None if manifest is None else self.catalogue.card_for(manifest)
         if card is None or (assignment is not None and assignment.dataset is not None):
             return
-        stored = self.store.put(card)  # pinned; a card is public, it describes the data, not holds it
-        self.chain.submit(calls.declare_dataset(task_id, stored.cid, stored.sha256), self.key)
-        log.info("dataset card declared", extra={"task": task_id, "cid": stored.cid})
+        cid = declare_card(self.chain, self.store, self.key, task_id, card)
+        log.info("dataset card declared", extra={"task": task_id, "cid": cid})
 
     def serve(self, task_id: int) -> TaskStatus:
         """Run a SuperNode until the task is over (or the daemon is stopped); the task's status.
@@ -262,9 +269,7 @@ class WorkerDaemon:
         served = 0
         while not self.stop.is_set():
             try:
-                found = next(
-                    ((t, m) for t in self.candidates() if (m := self.suitable(t)) is not None), None
-                )
+                found = next(((t, m) for t in self.candidates() if (m := self.suitable(t)) is not None), None)
                 if found is None:
                     self.stop.wait(self.settings.poll_seconds)
                     continue

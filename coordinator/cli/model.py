@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -17,6 +17,7 @@ from decentralml.content import ContentError, ContentStore, sha256_hex
 if TYPE_CHECKING:  # torch, the manifest and the models load only in the verbs that use them
     from torch import nn
 
+    from decentralml import cards
     from decentralml.manifest import TaskManifest
 
 
@@ -174,6 +175,137 @@ def cmd_model_verify(args: argparse.Namespace) -> None:
     raise SystemExit(1)
 
 
+def cmd_model_card(args: argparse.Namespace) -> None:
+    """Write a Hugging Face-style model card (`decentralml.cards.model_card`) from the chain's
+    mirror, the task's signed bundle and the contributors' dataset cards in IPFS (each checked
+    against the hash its worker declared on chain)."""
+    from decentralml import cards
+
+    facts = model_facts(args)
+    card = cards.model_card(facts)
+    if args.output is not None:
+        Path(args.output).write_text(card)
+    declared = sum(c.card is not None for c in facts.contributors)
+    summary = (
+        f"model {facts.model_id}: {len(facts.contributors)} contributors, {declared} with a dataset card"
+        + (f"; card in {args.output}" if args.output is not None else "")
+    )
+    show(args, asdict(facts) | {"card": card}, card if args.output is None else summary)
+
+
+def model_facts(args: argparse.Namespace) -> cards.ModelFacts:
+    """What a model card says of model `args.model_id`: its ancestry's rounds and contributors."""
+    from decentralml import cards
+    from decentralml.bundle import open_bundle
+    from decentralml.manifest import ManifestError
+    from decentralml.models import build
+
+    model = get(args, f"/models/{args.model_id}")
+    by_id = {n["id"]: n for n in get(args, f"/models/{args.model_id}/lineage")["nodes"]}
+    ancestry: list[dict[str, Any]] = []
+    node: dict[str, Any] | None = by_id.get(int(model["id"]))
+    while node is not None:
+        ancestry.insert(0, node)
+        node = by_id.get(node["parent"]) if node["parent"] is not None else None
+    tasks: dict[int, dict[str, Any]] = {}
+    logs: dict[int, dict[int, dict[str, Any]]] = {}
+    for n in ancestry:
+        tid = int(n["task_id"])
+        if tid not in tasks:
+            tasks[tid] = get(args, f"/tasks/{tid}")
+            try:  # the round log: only on the coordinator that carried the rounds
+                lines = get(args, f"/tasks/{tid}/rounds")
+            except CliError:
+                lines = []
+            logs[tid] = {int(r["round"]): r for r in lines if r.get("status", "committed") != "failed"}
+    task = tasks[int(model["task_id"])]
+    store = ContentStore(args.ipfs_api or os.environ.get("DML_IPFS_API"))
+    try:
+        manifest = open_bundle(
+            store, task["manifest_cid"], task["manifest_hash"], task["creator"], sealed=False
+        )
+    except (ManifestError, ContentError) as bad:
+        raise CliError(f"cannot open task {model['task_id']}'s bundle: {bad}") from bad
+    parameters = sum(p.numel() for p in build(manifest.model).parameters())
+    schema = manifest.data.schema_of()
+
+    results = {int(r["id"]): r for t in tasks.values() for r in t["results"]}
+    committed = {int(m["id"]): m for t in tasks.values() for m in t["models"]}
+    rounds: list[dict[str, Any]] = []
+    paid: dict[tuple[int, str], list[int]] = {}  # (task, worker) -> rewards of accepted results
+    for n in ancestry:
+        tid, round_ = int(n["task_id"]), int(n["round"])
+        accepted = committed.get(int(n["id"]), {}).get("accepted", [])
+        for rid in accepted:
+            r = results[int(rid)]
+            paid.setdefault((tid, str(r["worker"])), []).append(int(r["reward_paid"]))
+        in_round = [r for r in tasks[tid]["results"] if int(r["round"]) == round_]
+        line = logs[tid].get(round_, {})
+        rounds.append(
+            {
+                "round": round_,
+                "task": tid,
+                "model": n["id"],
+                "accepted": len(accepted),
+                "rejected": sum(r["status"] == "Rejected" for r in in_round),
+                "metrics": line.get("test_metrics") or {},
+            }
+        )
+    contributors = [
+        contributor(store, tasks[tid], worker, rewards) for (tid, worker), rewards in sorted(paid.items())
+    ]
+    rejections: dict[str, int] = {}
+    for n in ancestry:
+        for r in tasks[int(n["task_id"])]["results"]:
+            if int(r["round"]) <= int(n["round"]) and r["status"] == "Rejected" and r["rejection"]:
+                rejections[r["rejection"]] = rejections.get(r["rejection"], 0) + 1
+    return cards.ModelFacts(
+        model_id=int(model["id"]),
+        task_id=int(model["task_id"]),
+        task_name=manifest.name,
+        round=int(model["round"]),
+        hash=str(model["hash"]),
+        status=str(model["status"]),
+        kind=schema.kind,
+        architecture=manifest.model.architecture,
+        parameters=parameters,
+        objective=schema.objective,
+        rounds=rounds,
+        contributors=contributors,
+        lineage=[
+            {
+                "model": n["id"],
+                "task": n["task_id"],
+                "round": n["round"],
+                "status": n["status"],
+                "hash": n["hash"],
+            }
+            for n in ancestry
+        ],
+        validators=[str(v) for v in task["validators"]],
+        rejections=rejections,
+    )
+
+
+def contributor(
+    store: ContentStore, task: dict[str, Any], worker: str, rewards: list[int]
+) -> cards.Contributor:
+    """A contributor with the dataset card it declared for `task`, fetched from IPFS and checked
+    against the declared hash; a card that is missing, altered or malformed is named, not used."""
+    from decentralml import cards
+
+    mine = next((a for a in task["assignments"] if a["worker"] == worker), None)
+    cid = None if mine is None else mine.get("dataset_cid")
+    base = cards.Contributor(worker=worker, results=len(rewards), paid=sum(rewards), card_cid=cid)
+    if mine is None or cid is None:
+        return base
+    try:
+        data = store.get(cid, str(mine["dataset_hash"]), max_bytes=cards.MAX_CARD_BYTES)
+        return replace(base, card=cards.parse(data, f"{worker}'s card {cid}"))
+    except (ContentError, cards.CardError) as bad:
+        return replace(base, card_problem=f"declared card unusable: {bad}")
+
+
 def answer_bytes(response: httpx.Response) -> bytes:
     """The body of a successful response; the coordinator's refusal as a CliError otherwise."""
     if response.is_success:
@@ -213,3 +345,11 @@ def register(groups: Subparsers) -> None:
     verify.add_argument("model_id", type=int)
     verify.add_argument("--ipfs-api", help="Kubo RPC API (default $DML_IPFS_API, else http://127.0.0.1:5001)")
     verify.set_defaults(run=cmd_model_verify)
+    card = model.add_parser(
+        "card",
+        help="a Hugging Face-style model card: task, metrics, contributors and their datasets' licences",
+    )
+    card.add_argument("model_id", type=int)
+    card.add_argument("--output", help="write the card (Markdown) to this file instead of printing it")
+    card.add_argument("--ipfs-api", help="Kubo RPC API (default $DML_IPFS_API, else http://127.0.0.1:5001)")
+    card.set_defaults(run=cmd_model_card)

@@ -68,6 +68,7 @@ def test_every_call_is_charged_at_least_what_it_reads_and_writes(chain: Decentra
     created = create()
     task_id = created.one(events.TaskCreated).task_id
     assigned = chain.submit(calls.assign_task(task_id), BOB)
+    declared_card = chain.submit(calls.declare_dataset(task_id, "bafy-card", "0x" + "c0" * 32), BOB)
     sent = chain.submit(calls.send_task_result(task_id, 1, "bafy-weights-bob", "0x" + "b0" * 32), BOB)
     result_id = sent.one(events.ResultSubmitted).result_id
     validated = chain.submit(calls.validate_task_result(result_id, True, 800_000), FERDIE)
@@ -81,6 +82,7 @@ def test_every_call_is_charged_at_least_what_it_reads_and_writes(chain: Decentra
     receipts = {
         "create_task": (created, 0),
         "assign_task": (assigned, 0),
+        "declare_dataset": (declared_card, 0),
         "send_task_result": (sent, 0),
         "validate_task_result": (validated, 0),
         "commit_model": (committed, 1),

@@ -21,6 +21,7 @@ NAMES = [
     "create_task", "assign_task", "send_task_result", "validate_task_result", "accept_task_result",
     "reject_task_result", "commit_model", "cancel_task", "approve_model", "revoke_model",
     "on_initialize_expiry", "reap", "pay_approved", "dispute_round", "resolve_dispute", "publish_model",
+    "declare_dataset",
 ]  # fmt: skip
 
 

@@ -9,6 +9,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -18,21 +19,22 @@ from coordinator.federation.publisher import Publisher
 from coordinator.federation.runner import run_task
 from coordinator.federation.status import read_rounds
 from coordinator.federation.tasks import initial_manifest, load_task
-from decentralml import codec, crypto, kinds, samples
-from decentralml.content import ContentStore
+from decentralml import cards, codec, crypto, kinds, samples
+from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import DataSpec, Split
 from decentralml.kinds.schema import TabularSchema
 from decentralml.metrics import scores
 from decentralml.models import ModelSpec, build, load_weights
 from decentralml.privacy.models import model_bytes
 from decentralml.training import outputs, train
-from decentralml_bindings import DecentralMl, calls
+from decentralml_bindings import DecentralMl, calls, errors
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, FERDIE
 from support.devnet import Devnet
 from support.factories import InProcess, create_own_task, enlist, init_and_pack, publish
 from tests.coordinator.conftest import dml
 from tests.coordinator.test_model_generate import _wait_for_model, _wait_released
 from worker.catalogue import Catalogue
+from worker.daemon import declare_card
 from worker.trainer import Behaviour, Trainer
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
@@ -119,11 +121,21 @@ def test_a_released_regression_model_predicts_in_the_targets_units(
     manifest = load_task(chain, store, task_id)
     schema = manifest.data.schema_of()
     assert isinstance(schema, TabularSchema)
+    # Each share has its DATASET.md beside it. Bob declares his as the daemon does; Charlie
+    # declares a CID whose bytes do not hash to what he declared (an altered card).
+    samples.write_cards(files, "sklearn-diabetes")
     trainers = []
     for key, share in zip((BOB, CHARLIE), files.shares, strict=True):
         chain.submit(calls.assign_task(task_id), key)
-        data = Catalogue.parse([f"diabetes={share}"]).data_for(manifest)
-        trainers.append(Trainer(chain, store, key, data, tmp_path / key.ss58_address))
+        catalogue = Catalogue.parse([f"diabetes={share}"])
+        trainers.append(Trainer(chain, store, key, catalogue.data_for(manifest), tmp_path / key.ss58_address))
+    bob_card = Catalogue.parse([f"diabetes={files.shares[0]}"]).card_for(manifest)
+    assert bob_card is not None
+    declare_card(chain, store, BOB, task_id, bob_card)
+    with pytest.raises(errors.DatasetAlreadyDeclared):  # provenance cannot be rewritten
+        declare_card(chain, store, BOB, task_id, cards.render(cards.DEMO_CARDS["sklearn-wine"]))
+    altered = store.put(bob_card.replace(b"BSD-3-Clause", b"CC0-1.0"))
+    chain.submit(calls.declare_dataset(task_id, altered.cid, sha256_hex(b"not these bytes")), CHARLIE)
 
     outcomes = run_task(chain, store, FERDIE, InProcess(trainers), task_id, tmp_path / "fed")
     last = outcomes[-1].model_id
@@ -158,3 +170,27 @@ def test_a_released_regression_model_predicts_in_the_targets_units(
     baseline = scores("regression", schema.to_target(outputs(central, holdout)[:, 0]), truth)["r2"]
     assert report["metrics"]["r2"] > baseline - 0.05, (report["metrics"], baseline)
     assert report["metrics"]["r2"] > 0.3
+
+    # The model card: both accepted contributors, Bob's dataset with its licence, Charlie's card
+    # named as unusable (its bytes do not hash to what he declared), the rounds and lineage.
+    carded = dml(
+        devnet, coordinator, store, "--json", "model", "card", str(last), "--output", str(tmp_path / "c.md")
+    )
+    assert carded.returncode == 0, carded.stderr
+    facts = json.loads(carded.stdout)
+    by_worker = {c["worker"]: c for c in facts["contributors"]}
+    assert set(by_worker) == {BOB.ss58_address, CHARLIE.ss58_address}
+    assert by_worker[BOB.ss58_address]["card"]["license"] == "BSD-3-Clause (as distributed with scikit-learn)"
+    assert 1 <= by_worker[BOB.ss58_address]["results"] <= 3
+    assert by_worker[CHARLIE.ss58_address]["card"] is None
+    assert "expected sha256" in by_worker[CHARLIE.ss58_address]["card_problem"]
+    assert [r["round"] for r in facts["rounds"]] == [1, 2, 3]
+    assert len(facts["lineage"]) == 3
+    text = (tmp_path / "c.md").read_text()
+    assert "Diabetes (Efron et al. 2004; scikit-learn load_diabetes), share 1" in text
+    assert "CC0-1.0" not in text
+    assert "1 of 2 contributors declared no usable card" in text
+    detail = httpx.get(f"{coordinator}/tasks/{task_id}", timeout=10).json()
+    mirrored = {a["worker"]: a["dataset_cid"] for a in detail["assignments"]}
+    assert mirrored == {BOB.ss58_address: mirrored[BOB.ss58_address], CHARLIE.ss58_address: altered.cid}
+    assert mirrored[BOB.ss58_address] is not None

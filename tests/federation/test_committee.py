@@ -236,7 +236,7 @@ class Flaky(ContentStore):
         super().__init__(api)
         self.chain, self.task_id, self.missed = chain, task_id, 0
 
-    def get(self, cid: str, expected_sha256: str) -> bytes:
+    def get(self, cid: str, expected_sha256: str, max_bytes: int | None = None) -> bytes:
         updates = {
             found.cid
             for round_ in (1, 2)
@@ -246,7 +246,7 @@ class Flaky(ContentStore):
         if self.missed == 0 and cid in updates:
             self.missed += 1
             raise ContentError(f"{cid} is not reachable from this Kubo (yet)")
-        return super().get(cid, expected_sha256)
+        return super().get(cid, expected_sha256, max_bytes)
 
 
 @pytest.mark.devnet
