@@ -8,7 +8,8 @@ holding a different non-IID share of scikit-learn's bundled digits. Alice publis
 train in Flower rounds; the poisoned workers send sign-flipped, scaled updates. Every round the
 coordinator checks each update, commits the aggregate by hash and settles the verdicts on chain.
 
-Prints a table per round, writes the JSON summary (`--summary`) and an accuracy plot (PNG).
+Prints a table per round, writes the JSON summary (`--summary`), an accuracy plot (PNG) and the last
+model's card (`dml model card`, beside the summary: `.card.md`).
 """
 
 from __future__ import annotations
