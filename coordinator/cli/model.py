@@ -175,6 +175,49 @@ def cmd_model_verify(args: argparse.Namespace) -> None:
     raise SystemExit(1)
 
 
+def cmd_model_export(args: argparse.Namespace) -> None:
+    """Write a released model (`released`) as safetensors or ONNX, with its spec, its task's
+    schema (the preprocessing its input needs) and its origin in the file's metadata; an ONNX
+    file is written only if onnxruntime's outputs match PyTorch's (`decentralml.export`)."""
+    try:
+        from decentralml import export
+    except ImportError as missing:  # the export extra is not installed
+        raise CliError(f"{missing.name} is missing: pip install 'decentralml[export]'") from missing
+
+    output = Path(args.output or f"model-{args.model_id}.{args.format}")
+    if output.exists() and not args.force:
+        raise CliError(f"{output} exists: give another --output, or --force to replace it")
+    network, manifest = released(args)
+    model = get(args, f"/models/{args.model_id}")
+    origin = {
+        "model": args.model_id,
+        "task": model["task_id"],
+        "round": model["round"],
+        "sha256": model["hash"],
+    }
+    schema = manifest.data.schema_of().model_dump(mode="json")
+    meta = export.metadata(manifest.model, schema, origin)
+    difference = None
+    try:
+        if args.format == "onnx":
+            shape = export.input_shape(manifest.model, schema)
+            data, difference = export.to_onnx(network, manifest.model, meta, shape)
+        else:
+            data = export.to_safetensors(network, meta)
+    except ImportError as missing:
+        raise CliError(f"{missing.name} is missing: pip install 'decentralml[export]'") from missing
+    except export.ExportError as failed:
+        raise CliError(f"model {args.model_id}: {failed}") from failed
+    output.write_bytes(data)
+    checked = "" if difference is None else f"; onnxruntime matches PyTorch within {difference:.2g}"
+    show(
+        args,
+        {"model": args.model_id, "format": args.format, "output": str(output), "bytes": len(data),
+         "max_difference": difference} | origin,
+        f"model {args.model_id} as {args.format}: {output} ({len(data)} bytes){checked}",
+    )  # fmt: skip
+
+
 def cmd_model_card(args: argparse.Namespace) -> None:
     """Write a Hugging Face-style model card (`decentralml.cards.model_card`) from the chain's
     mirror, the task's signed bundle and the contributors' dataset cards in IPFS (each checked
@@ -345,6 +388,17 @@ def register(groups: Subparsers) -> None:
     verify.add_argument("model_id", type=int)
     verify.add_argument("--ipfs-api", help="Kubo RPC API (default $DML_IPFS_API, else http://127.0.0.1:5001)")
     verify.set_defaults(run=cmd_model_verify)
+    exported = model.add_parser(
+        "export", help="write a released model as safetensors or ONNX (checked with onnxruntime)"
+    )
+    exported.add_argument("model_id", type=int)
+    exported.add_argument("--format", choices=("safetensors", "onnx"), default="safetensors")
+    exported.add_argument("--output", help="the file to write (default model-ID.FORMAT)")
+    exported.add_argument("--force", action="store_true", help="replace --output if it exists")
+    exported.add_argument(
+        "--ipfs-api", help="Kubo RPC API (default $DML_IPFS_API, else http://127.0.0.1:5001)"
+    )
+    exported.set_defaults(run=cmd_model_export)
     card = model.add_parser(
         "card",
         help="a Hugging Face-style model card: task, metrics, contributors and their datasets' licences",

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import onnxruntime
 import pytest
 import torch
+from safetensors.torch import load as load_safetensors
 from sklearn.datasets import load_digits
 
 from coordinator.federation.publisher import Publisher
@@ -67,6 +69,12 @@ def test_a_released_model_scores_the_creators_holdout(
 
     # Execute: refused while unreleased; then released, published, and used.
     unreleased = predict(devnet, coordinator, store, str(last), "--data", str(holdout))
+    onnx_path = tmp_path / "m.onnx"
+    export_unreleased = dml(devnet, coordinator, store, "model", "export", str(last), "--format", "onnx",
+                            "--output", str(onnx_path))  # fmt: skip
+    assert export_unreleased.returncode == 1
+    assert "NotReleased" in export_unreleased.stderr
+    assert not onnx_path.exists()
     chain.council_motion(calls.approve_model(last), ALICE, [BOB])
     _wait_released(coordinator, last)
     assert last in Publisher(chain, store, FERDIE).tick()
@@ -103,6 +111,48 @@ def test_a_released_model_scores_the_creators_holdout(
         assert "Traceback" not in refused.stderr
     assert "shape" in bad_shape.stderr
     assert "none.csv" in missing.stderr
+
+    # Export: ONNX that onnxruntime runs on the holdout's preprocessed pixels with PyTorch's
+    # outputs (1e-5), and safetensors with the committed weights bit for bit; neither overwrites
+    # a file without --force.
+    exported = dml(devnet, coordinator, store, "--json", "model", "export", str(last), "--format", "onnx",
+                   "--output", str(onnx_path))  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["max_difference"] <= 1e-5
+    session = onnxruntime.InferenceSession(onnx_path.read_bytes(), providers=["CPUExecutionProvider"])
+    prepared = kinds.load(load_task(chain, store, task.task_id).data.schema_of(), holdout).x.astype(
+        np.float32
+    )
+    (logits,) = session.run(["logits"], {"input": prepared})
+    with torch.no_grad():
+        reference = network(torch.from_numpy(prepared)).numpy()
+    assert np.max(np.abs(logits - reference)) <= 1e-5
+    assert list(logits.argmax(1)) == list(expected)
+    again = dml(
+        devnet,
+        coordinator,
+        store,
+        "model",
+        "export",
+        str(last),
+        "--format",
+        "onnx",
+        "--output",
+        str(onnx_path),
+    )
+    assert again.returncode == 1
+    assert "--force" in again.stderr
+    tensors_path = tmp_path / "m.safetensors"
+    assert (
+        dml(
+            devnet, coordinator, store, "model", "export", str(last), "--output", str(tensors_path)
+        ).returncode
+        == 0
+    )
+    tensors = load_safetensors(tensors_path.read_bytes())
+    assert {k: v.numpy().tobytes() for k, v in tensors.items()} == {
+        k: v.numpy().tobytes() for k, v in network.state_dict().items()
+    }
 
 
 @pytest.mark.devnet
