@@ -226,6 +226,54 @@ class ModelOut(BaseModel):
     attestations: int = Field(1, description="committee members that agreed on this model when committed")
 
 
+class PredictIn(BaseModel):
+    """Inputs in the task's raw form: rows for a tabular task, encoded images for an image task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[dict[str, float | str]] | None = Field(
+        None,
+        max_length=1000,
+        description="tabular tasks: one object per row, feature column -> value as a CSV holds it (a "
+        "number, or a category's name); the label column is not needed",
+    )
+    images: list[str] | None = Field(
+        None,
+        max_length=64,
+        description="image tasks: base64 of each encoded image (PNG, JPEG, ...), converted and resized "
+        "like the task's training images",
+    )
+
+
+class PredictionsOut(BaseModel):
+    """A released model's answers, in the task's own terms."""
+
+    model_id: int
+    task_id: int
+    predictions: list[str | float] = Field(description="a class name, or a number in the target's units")
+    probabilities: list[list[float]] | None = Field(
+        None, description="per input, one per class in `classes` order; null for a regression"
+    )
+    classes: list[str] | None = None
+
+
+class GenerateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field("def ", max_length=4096, description="the text to continue")
+    tokens: int = Field(200, ge=1, le=1024, description="new tokens to sample")
+    temperature: float = Field(0.8, ge=0, le=5, description="0 is greedy")
+    top_k: int | None = Field(40, ge=1, le=1_000_000, description="sample among the k likeliest; null: all")
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+
+
+class GeneratedOut(BaseModel):
+    model_id: int
+    task_id: int
+    prompt: str
+    text: str = Field(description="the continuation (the prompt not repeated)")
+
+
 class VerifyModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -98,10 +98,12 @@ def cmd_model_predict(args: argparse.Namespace) -> None:
     """Predict with a released model (`released`) on a labelled file in the task's own format
     (CSV, Parquet, .npz or an image folder), through the task's preprocessing; the task's
     metrics on it, and each prediction (a class name, or a number for regression)."""
+    import numpy as np
+
     from decentralml import kinds
+    from decentralml.inference import answers
     from decentralml.kinds.schema import DataMismatch, TabularSchema, TextSchema
     from decentralml.metrics import scores
-    from decentralml.training import outputs
 
     network, manifest = released(args)
     schema = manifest.data.schema_of()
@@ -113,18 +115,16 @@ def cmd_model_predict(args: argparse.Namespace) -> None:
         raise CliError(f"{bad} (the file must have the task's columns, label included)") from bad
     except OSError as bad:
         raise CliError(f"cannot read {args.data}: {bad.strerror or bad}") from bad
-    out = outputs(network, data)
-    classes = schema.classes
-    if classes is None:  # regression: in the target's own units (the model learnt it standardised)
+    found = answers(network, schema, data.x)
+    predicted = found.predictions
+    if schema.classes is None:  # regression: in the target's own units (the model learnt it standardised)
         assert isinstance(schema, TabularSchema)
-        values, truth = schema.to_target(out[:, 0]), schema.to_target(data.y)
-        predicted: list[str | float] = [float(v) for v in values]
+        truth = schema.to_target(data.y)
         labels: list[str | float] = [float(v) for v in truth]
-        metrics = scores(schema.objective, values, truth)
+        metrics = scores(schema.objective, np.asarray(predicted, dtype=np.float64), truth)
     else:
-        predicted = [classes[int(i)] for i in out.argmax(axis=1)]
-        labels = [classes[int(i)] for i in data.y]
-        metrics = scores(schema.objective, out, data.y)
+        labels = [schema.classes[int(i)] for i in data.y]
+        metrics = scores(schema.objective, found.raw, data.y)
     if args.output is not None:
         with Path(args.output).open("w", newline="") as handle:
             rows = csv.writer(handle)

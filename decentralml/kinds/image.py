@@ -9,6 +9,7 @@ subfolders are ignored. An .npz holds `x` uint8 [n, H, W, C], [n, C, H, W] or, f
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -181,17 +182,47 @@ def _listing(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
     return found
 
 
-def _pixels(file: Path, channels: int, height: int, width: int) -> NDArray[np.uint8]:
-    """One image as uint8 [channels, height, width]."""
+MAX_BLOB_PIXELS = 4096 * 4096
+"""The largest image `from_blobs` decodes (a small PNG can hold a huge blank image)."""
+
+
+def from_blobs(schema: ImageSchema, blobs: list[bytes], name: str) -> NDArray[np.uint8]:
+    """Encoded images (PNG, JPEG, ...) as uint8 [n, C, H, W], converted and resized like the
+    files `read` takes; raises `DataMismatch` naming the first that cannot be decoded."""
+    if not blobs:
+        raise DataMismatch(name, "at least one image", "none")
+    images = []
+    for i, blob in enumerate(blobs):
+        try:
+            images.append(
+                _pixels(io.BytesIO(blob), schema.channels, schema.height, schema.width, f"{name}[{i}]")
+            )
+        except DataMismatch:
+            raise
+        except Exception as bad:  # untrusted bytes: any decoder failure is the sender's image, not ours
+            raise DataMismatch(f"{name}[{i}]", "a readable image", f"{type(bad).__name__}: {bad}") from bad
+    return np.stack(images)
+
+
+def _pixels(
+    file: Path | io.BytesIO, channels: int, height: int, width: int, name: str | None = None
+) -> NDArray[np.uint8]:
+    """One image (a file, or encoded bytes named `name`) as uint8 [channels, height, width]."""
     mode = "L" if channels == 1 else "RGB"
-    if file.suffix.lower() == ".npy":
+    where = name or str(file)
+    if isinstance(file, Path) and file.suffix.lower() == ".npy":
         image = Image.fromarray(_hwc(_array(file), file))
     else:
         try:
             with Image.open(file) as opened:
+                if name is not None and opened.size[0] * opened.size[1] > MAX_BLOB_PIXELS:
+                    found = f"{opened.size[0]}x{opened.size[1]} pixels"
+                    raise DataMismatch(where, f"at most {MAX_BLOB_PIXELS} pixels", found)
                 image = opened.convert(mode)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as bad:
-            raise DataMismatch(file, "a readable image", f"{type(bad).__name__}: {bad}") from bad
+            if isinstance(bad, DataMismatch):
+                raise
+            raise DataMismatch(where, "a readable image", f"{type(bad).__name__}: {bad}") from bad
     if image.mode != mode:
         image = image.convert(mode)
     if image.size != (width, height):

@@ -89,6 +89,37 @@ def from_arrays(schema: TabularSchema, x: NDArray[Any], y: NDArray[Any], name: s
     return Raw(coded, target)
 
 
+def from_rows(schema: TabularSchema, rows: list[dict[str, Any]], name: str) -> NDArray[np.float32]:
+    """Unlabelled rows (feature name -> value, as a CSV holds them: a number, or a category's
+    name) coded like `read`; raises `DataMismatch` naming the first row and column that differ."""
+    if not rows:
+        raise DataMismatch(name, "at least one row", "none")
+    x = np.empty((len(rows), len(schema.features)), dtype=np.float32)
+    for i, row in enumerate(rows):
+        missing = [f for f in schema.features if f not in row]
+        if missing:
+            raise DataMismatch(
+                name,
+                f"row {i} with the columns {few(np.array(schema.features))}",
+                f"no {few(np.array(missing))}",
+            )
+        for j, feature in enumerate(schema.features):
+            value = row[feature]
+            categories = schema.categories.get(feature)
+            if categories is not None:
+                if str(value) not in categories:
+                    raise DataMismatch(
+                        name, f"row {i}: {feature!r} one of {few(np.array(categories))}", repr(value)[:40]
+                    )
+                x[i, j] = categories.index(str(value))
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                raise DataMismatch(name, f"row {i}: a number in {feature!r}", repr(value)[:40])
+            else:
+                x[i, j] = float(value)
+    dummy = np.zeros(len(rows)) if schema.classes is None else np.array([schema.classes[0]] * len(rows))
+    return from_arrays(schema, x, dummy, name).x
+
+
 def prepare(schema: TabularSchema, raw: Raw) -> Split:
     """Standardised float32 inputs; int64 class indices, or float32 targets standardised with the
     schema's target mean and std (`TabularSchema.to_target` maps outputs back)."""

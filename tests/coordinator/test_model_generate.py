@@ -52,6 +52,7 @@ def test_an_lm_task_trains_and_generates_only_from_a_released_model(
     assert last is not None
     _wait_for_model(coordinator, last)
     refused = dml(devnet, coordinator, store, "model", "generate", str(last), "--tokens", "50")
+    rest_refused = httpx.post(f"{coordinator}/models/{last}/generate", json={"tokens": 50}, timeout=60)
     chain.council_motion(calls.approve_model(last), ALICE, [BOB])
     _wait_released(coordinator, last)
     # The validator's coordinator publishes a released model's plaintext (its launcher does this on
@@ -73,6 +74,29 @@ def test_an_lm_task_trains_and_generates_only_from_a_released_model(
     sample = json.loads(first.stdout)["text"]
     assert len(sample) > 20
     assert json.loads(again.stdout)["text"] == sample
+
+    # REST: the same sampler, the same text for the same parameters (the CLI's defaults); refused
+    # while unreleased and for parameters out of range; predict is not for a language model.
+    assert (rest_refused.status_code, rest_refused.json()["error"]) == (403, "NotReleased")
+    body = {"prompt": "def ", "tokens": 80, "temperature": 0.8, "seed": 0}
+    rest = httpx.post(f"{coordinator}/models/{last}/generate", json=body, timeout=120)
+    assert rest.status_code == 200, rest.text
+    assert rest.json()["text"] == sample
+    assert rest.json()["task_id"] == task.task_id
+    greedy = httpx.post(
+        f"{coordinator}/models/{last}/generate", json=dict(body, temperature=0, seed=5), timeout=120
+    )
+    assert (
+        greedy.json()["text"]
+        == httpx.post(
+            f"{coordinator}/models/{last}/generate", json=dict(body, temperature=0, seed=9), timeout=120
+        ).json()["text"]
+    )  # greedy ignores the seed
+    for bad in ({"tokens": 0}, {"tokens": 100_000}, {"temperature": -1}, {"prompt": "x" * 5000}, {"nope": 1}):
+        answer = httpx.post(f"{coordinator}/models/{last}/generate", json=bad, timeout=60)
+        assert answer.status_code == 422, (bad, answer.text)
+    wrong = httpx.post(f"{coordinator}/models/{last}/predict", json={"rows": [{"a": 1.0}]}, timeout=60)
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "WrongKind")
 
 
 def _wait_for_model(coordinator: str, model_id: int) -> None:

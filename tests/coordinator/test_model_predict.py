@@ -4,7 +4,9 @@ nothing written, for an unreleased model, a file of the wrong shape and a langua
 
 from __future__ import annotations
 
+import base64
 import csv
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -14,6 +16,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load as load_safetensors
 from sklearn.datasets import load_digits
 
@@ -40,6 +43,13 @@ from worker.daemon import declare_card
 from worker.trainer import Behaviour, Trainer
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
+
+
+def _png(pixels: np.ndarray) -> str:
+    """One 8x8 grey image as base64 of its PNG file."""
+    encoded = io.BytesIO()
+    Image.fromarray(pixels).save(encoded, format="PNG")
+    return base64.b64encode(encoded.getvalue()).decode()
 
 
 def predict(
@@ -75,6 +85,10 @@ def test_a_released_model_scores_the_creators_holdout(
     assert export_unreleased.returncode == 1
     assert "NotReleased" in export_unreleased.stderr
     assert not onnx_path.exists()
+    pngs = [_png(p) for p in pixels[:64]]  # a request takes at most 64 images
+    rest_unreleased = httpx.post(f"{coordinator}/models/{last}/predict", json={"images": pngs}, timeout=60)
+    assert rest_unreleased.status_code == 403
+    assert rest_unreleased.json()["error"] == "NotReleased"
     chain.council_motion(calls.approve_model(last), ALICE, [BOB])
     _wait_released(coordinator, last)
     assert last in Publisher(chain, store, FERDIE).tick()
@@ -142,6 +156,43 @@ def test_a_released_model_scores_the_creators_holdout(
     )
     assert again.returncode == 1
     assert "--force" in again.stderr
+    # REST: the same predictions from the images as PNG files; inputs that do not fit are refused
+    # (400, one body shape); a model the council revokes is refused at once (410).
+    rest = httpx.post(f"{coordinator}/models/{last}/predict", json={"images": pngs}, timeout=120)
+    assert rest.status_code == 200, rest.text
+    answered = rest.json()
+    assert answered["predictions"] == report["predictions"][:64]
+    assert answered["classes"] == [str(c) for c in range(10)]
+    assert all(abs(sum(p) - 1) < 1e-6 for p in answered["probabilities"])
+    refusals = {
+        "rows": {"rows": [{"a": 1.0}]},
+        "neither": {},
+        "both": {"rows": [], "images": []},
+        "not base64": {"images": ["@@@"]},
+        "not an image": {"images": [base64.b64encode(b"hello").decode()]},
+        "none": {"images": []},
+    }
+    for what, body in refusals.items():
+        answer = httpx.post(f"{coordinator}/models/{last}/predict", json=body, timeout=60)
+        assert answer.status_code == 400, (what, answer.text)
+        assert set(answer.json()) >= {"error", "detail"}, what
+    assert (
+        httpx.post(f"{coordinator}/models/{last}/predict", json={"rows": [{"a": 1.0}]}, timeout=60).json()[
+            "error"
+        ]
+        == "WrongKind"
+    )
+    assert (
+        "images[0]"
+        in httpx.post(
+            f"{coordinator}/models/{last}/predict", json=refusals["not an image"], timeout=60
+        ).json()["detail"]
+    )
+    lm_route = httpx.post(f"{coordinator}/models/{last}/generate", json={"prompt": "x"}, timeout=60)
+    assert (lm_route.status_code, lm_route.json()["error"]) == (400, "WrongKind")
+    assert (
+        httpx.post(f"{coordinator}/models/999/predict", json={"images": pngs}, timeout=60).status_code == 404
+    )
     tensors_path = tmp_path / "m.safetensors"
     assert (
         dml(
@@ -153,6 +204,10 @@ def test_a_released_model_scores_the_creators_holdout(
     assert {k: v.numpy().tobytes() for k, v in tensors.items()} == {
         k: v.numpy().tobytes() for k, v in network.state_dict().items()
     }
+
+    chain.council_motion(calls.revoke_model(last), ALICE, [BOB])
+    revoked = httpx.post(f"{coordinator}/models/{last}/predict", json={"images": pngs}, timeout=60)
+    assert (revoked.status_code, revoked.json()["error"]) == (410, "Revoked")
 
 
 @pytest.mark.devnet
@@ -220,6 +275,28 @@ def test_a_released_regression_model_predicts_in_the_targets_units(
     baseline = scores("regression", schema.to_target(outputs(central, holdout)[:, 0]), truth)["r2"]
     assert report["metrics"]["r2"] > baseline - 0.05, (report["metrics"], baseline)
     assert report["metrics"]["r2"] > 0.3
+
+    # REST: the same predictions from the holdout's rows as JSON (numbers by column name, the
+    # label left out); a row without a column, or with text in a number column, is refused.
+    with files.test.open() as handle:
+        rows = [
+            {k: float(v) for k, v in row.items() if k != samples.REGRESSION_LABEL}
+            for row in csv.DictReader(handle)
+        ]
+    rest = httpx.post(f"{coordinator}/models/{last}/predict", json={"rows": rows[:50]}, timeout=120)
+    assert rest.status_code == 200, rest.text
+    assert rest.json()["probabilities"] is None
+    assert rest.json()["predictions"] == pytest.approx(report["predictions"][:50], rel=1e-5)
+    missing_column = httpx.post(
+        f"{coordinator}/models/{last}/predict", json={"rows": [{"age": 1.0}]}, timeout=60
+    )
+    text_in_number = httpx.post(
+        f"{coordinator}/models/{last}/predict", json={"rows": [dict(rows[0], age="old")]}, timeout=60
+    )
+    for refused in (missing_column, text_in_number):
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "BadInputs"
+    assert "'age'" in text_in_number.json()["detail"]
 
     # The model card: both accepted contributors, Bob's dataset with its licence, Charlie's card
     # named as unusable (its bytes do not hash to what he declared), the rounds and lineage.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
@@ -10,7 +11,18 @@ from sqlalchemy import select
 from coordinator.api.deps import IdPath, SessionDep, SignerDep, mirrored
 from coordinator.api.errors import ErrorBody
 from coordinator.api.routes.federation import refereed_rounds
-from coordinator.api.schemas import Lineage, LineageNode, ModelOut, VerificationOut, VerifyModel
+from coordinator.api.schemas import (
+    GeneratedOut,
+    GenerateIn,
+    Lineage,
+    LineageNode,
+    ModelOut,
+    PredictIn,
+    PredictionsOut,
+    VerificationOut,
+    VerifyModel,
+)
+from coordinator.api.services import inference
 from coordinator.api.services.models import released_weights, verification
 from coordinator.db import models
 from coordinator.federation.status import committed
@@ -54,6 +66,53 @@ def weights(model_id: IdPath, session: SessionDep, request: Request) -> Response
     mirrored(session, models.Model, model_id, "model")
     data, sha256 = released_weights(request.app.state.chain, request.app.state.admission, model_id)
     return Response(data, media_type="application/octet-stream", headers={"X-DML-Sha256": sha256})
+
+
+RELEASE_RULE: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "not released by the council, and the task requires release"},
+    409: {
+        "model": ErrorBody,
+        "description": "released, but its plaintext is not published yet (it will be shortly), or its "
+        "task's bundle or weights cannot be used",
+    },
+    410: {"model": ErrorBody, "description": "revoked by the council"},
+    502: {"model": ErrorBody, "description": "IPFS holds other bytes than the hash on chain"},
+    503: {"model": ErrorBody, "description": "no content store configured, or IPFS unreachable"},
+}
+
+
+@router.post(
+    "/{model_id}/predict",
+    response_model=PredictionsOut,
+    responses={
+        400: {
+            "model": ErrorBody,
+            "description": "inputs that do not fit the task: `BadInputs` (a missing column, an unknown "
+            "category, an undecodable image...) or `WrongKind` (rows for an image model, a language model)",
+        },
+        **RELEASE_RULE,
+    },
+)
+def predict(model_id: IdPath, body: PredictIn, request: Request) -> PredictionsOut:
+    """A released model's predictions on your rows (tabular) or images, through the task's own
+    preprocessing: class names with their probabilities, or numbers in a regression target's units.
+    Refused like the weights route for a model that is not released or was revoked."""
+    return inference.predict(request.app.state.chain, request.app.state.admission, model_id, body)
+
+
+@router.post(
+    "/{model_id}/generate",
+    response_model=GeneratedOut,
+    responses={
+        400: {"model": ErrorBody, "description": "`WrongKind`: not a language model"},
+        **RELEASE_RULE,
+    },
+)
+def generate(model_id: IdPath, body: GenerateIn, request: Request) -> GeneratedOut:
+    """Text sampled from a released language model, continuing `prompt` (top-k sampling at
+    `temperature`, seeded: the same request gives the same text). Refused like the weights route
+    for a model that is not released or was revoked."""
+    return inference.generate(request.app.state.chain, request.app.state.admission, model_id, body)
 
 
 @router.post(

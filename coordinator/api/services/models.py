@@ -18,13 +18,15 @@ from decentralml.content import ContentError, ContentRefusedError, ContentStore
 from decentralml.crypto import SealError
 from decentralml.privacy.models import model_bytes
 from decentralml_bindings import DecentralMl
+from decentralml_bindings.types import ModelCommit
 
 if TYPE_CHECKING:
     from coordinator.committee.verify import Verification
 
 
-def released_weights(chain: DecentralMl, admission: Admission | None, model_id: int) -> tuple[bytes, str]:
-    """(the model's weights, their sha256) if they may be handed out; else a domain error."""
+def release_check(chain: DecentralMl, admission: Admission | None, model_id: int) -> ModelCommit:
+    """The model's commit if it may be handed out now (asked of the chain); else a domain error:
+    503 no content store, 404 no such model, 410 revoked, 403 not released."""
     if admission is None:
         raise UnavailableError("NoContentStore", "this coordinator has no content store configured")
     model = chain.model(model_id)
@@ -36,6 +38,13 @@ def released_weights(chain: DecentralMl, admission: Admission | None, model_id: 
         if withheld.code == "Revoked":
             raise ApiError("Revoked", str(withheld), status=410) from withheld
         raise ForbiddenError("NotReleased", str(withheld)) from withheld
+    return model
+
+
+def released_weights(chain: DecentralMl, admission: Admission | None, model_id: int) -> tuple[bytes, str]:
+    """(the model's weights, their sha256) if they may be handed out; else a domain error."""
+    model = release_check(chain, admission, model_id)
+    assert admission is not None  # release_check refuses without one
     try:
         return model_bytes(admission.store, model, None), model.hash
     except SealError as sealed:
