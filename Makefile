@@ -15,12 +15,12 @@ export CARGO_TARGET_DIR := $(CACHE)/target-native
 DEVNET := chain/devnet
 
 .PHONY: help setup venv devnet-deps ipfs-install ipfs ipfs-stop bench demo test test-chain test-python lint check-runtime runtime weights \
-	devnet devnet-stop devnet-reset postgres postgres-stop clean
+	devnet devnet-stop devnet-reset postgres postgres-stop browser clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-setup: venv devnet-deps ipfs-install ## Install everything the tests and the demo need.
+setup: venv devnet-deps ipfs-install browser ## Install everything the tests and the demo need.
 
 venv: $(VENV)/.installed ## Python virtualenv with the project and its dev tools.
 $(VENV)/.installed: pyproject.toml
@@ -90,6 +90,9 @@ devnet: devnet-deps ## Start the devnet on ws://127.0.0.1:9944 (state persists i
 
 devnet-stop: ## Stop the devnet.
 	$(DEVNET)/devnet.sh stop
+
+browser: ## Debian's Chromium and chromedriver for the dashboard's tests (installed if missing, as root).
+	scripts/browser.sh
 
 postgres: ## Start PostgreSQL on 127.0.0.1:5432 (installs it from Debian if missing); prints its URL.
 	scripts/postgres.sh start

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
+from coordinator import web
 from coordinator.api import errors, openapi
 from coordinator.api.auth import ApiToken, Authenticator
 from coordinator.api.head import HeadWatch
@@ -117,5 +118,6 @@ def create_app(
         health.router,
     ):
         app.include_router(router)
+    web.mount(app)  # the dashboard's static files, outside the OpenAPI
     app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     return app
