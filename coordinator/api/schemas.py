@@ -314,6 +314,10 @@ class RunOut(BaseModel):
     last_failure: str | None = Field(
         None, description="the newest failed round's reason, e.g. 'round 1 failed: ...'"
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="rounds that committed without any accepted update (the model left unchanged), and why",
+    )
     epsilon: dict[str, float] = Field(
         default_factory=dict,
         description="differential privacy: the ε each worker last reported having spent on the task",

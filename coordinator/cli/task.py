@@ -137,6 +137,7 @@ def run_lines(run: dict[str, Any] | None) -> str:
     lines = [f"\n\nrun: {run['state']}" + (f" ({run['reason']})" if run.get("reason") else "")]
     if run.get("last_failure"):
         lines.append(run["last_failure"])
+    lines += [f"warning: {w}" for w in run.get("warnings", [])]
     for worker, epsilon in sorted((run.get("epsilon") or {}).items()):
         lines.append(f"privacy spent by {worker}: ε={epsilon:.3f}")
     return "\n".join(lines)

@@ -368,6 +368,13 @@ def _round(
         "worker_failures": [asdict(f) for f in failures],
     }
     record["checks"] = [asdict(c) for c in outcome.checks]
+    if not outcome.accepted:  # committed all the same (the round is over), but the creator is told
+        reasons = ", ".join(sorted(set(outcome.rejected.values()))) or "none arrived"
+        record["warning"] = (
+            f"round {round_}: no update was accepted ({reasons}); "
+            "the committed model is the previous one, unchanged"
+        )
+        log.warning(record["warning"], extra={"task": task_id, "round": round_})
     append_record(directory, record)
     log.info("round done", extra={"task": task_id, "round": round_, "test_metrics": report["test_metrics"]})
     return outcome, weights

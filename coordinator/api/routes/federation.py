@@ -90,8 +90,19 @@ def run_of(request: Request, task_id: int, chain_status: str | None = None) -> R
     if last is not None and not last.startswith("round "):
         last = f"round {failed[-1].get('round', '?')} failed: {last}"
     spent = {str(w): float(e) for r in rounds for w, e in (r.get("epsilon") or {}).items()}
+    latest = {r.get("round"): r for r in rounds if r.get("status") != "failed"}  # the newest line per round
+    warnings = [
+        str(r["warning"])
+        for _, r in sorted(latest.items(), key=lambda kv: int(kv[0] or 0))
+        if r.get("warning")
+    ]
     return RunOut(
-        state=status.state, reason=status.reason, attempts=status.attempts, last_failure=last, epsilon=spent
+        state=status.state,
+        reason=status.reason,
+        attempts=status.attempts,
+        last_failure=last,
+        epsilon=spent,
+        warnings=warnings,
     )
 
 

@@ -196,6 +196,7 @@ async function taskPage(id) {
       el("dt", {}, "escrow"), el("dd", {}, `${dml(task.deposited)} deposited · ${dml(task.paid)} paid · ${dml(task.refunded)} refunded`),
       el("dt", {}, "this coordinator"), el("dd", { id: "run" }, run ? `${run.state}${run.reason ? ": " + run.reason : ""}` +
         (run.last_failure ? ` · ${run.last_failure}` : "") : "does not referee this task")),
+    run && run.warnings && run.warnings.length ? el("ul", { id: "warnings", class: "warnings" }, run.warnings.map((w) => el("li", {}, w))) : null,
     el("h2", {}, `${metric} per round (test set)`), chart(points, metric),
     el("h2", {}, "Rounds"), rounds.length ? rounds : el("p", { class: "muted" }, "No result sent yet."),
     el("h2", {}, "Model lineage"), lineageTree(tree),
