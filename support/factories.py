@@ -169,11 +169,12 @@ def init_and_pack(
     *,
     min_workers: int = 2,
     regression: bool = False,
+    release: str = "none",
 ) -> tuple[str, str]:
     """Alice's `dml task init` (a breast-cancer task from CSV, validation sealed to `recipient`,
     updates and models to Ferdie by his signed statement) then `dml task pack`; the bundle's
     (CID, sha256). With `regression`, the task is `samples.regression_files`' diabetes regression
-    ("diabetes", at task init's regression defaults)."""
+    ("diabetes", at task init's regression defaults). `release`: none (usable at once) or council."""
     statement = folder.parent / f"{folder.name}-ferdie-sealing.json"
     statement.write_text(json.dumps(sealing_statement(FERDIE)))
     kind = (
@@ -186,7 +187,7 @@ def init_and_pack(
         "--data", str(files.shares[0]), "--validation", str(files.validation), "--test", str(files.test),
         "--validator", FERDIE.ss58_address, "--sealing-key", recipient,
         "--sealing-statement", str(statement),
-        "--hidden", "16", "--release", "none",
+        "--hidden", "16", "--release", release,
         "--min-workers", str(min_workers),
     )  # fmt: skip
     packed = dml_json("task", "pack", str(folder), "--ipfs-api", store.api)

@@ -321,3 +321,95 @@ def test_a_released_regression_model_predicts_in_the_targets_units(
     mirrored = {a["worker"]: a["dataset_cid"] for a in detail["assignments"]}
     assert mirrored == {BOB.ss58_address: mirrored[BOB.ss58_address], CHARLIE.ss58_address: altered.cid}
     assert mirrored[BOB.ss58_address] is not None
+
+
+@pytest.mark.devnet
+def test_a_released_breast_cancer_model_predicts_exports_and_answers_over_rest(
+    devnet: Devnet, coordinator: str, chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    """An own breast-cancer task from CSV (`dml task init`, release by the council), two workers,
+    2 rounds: refused everywhere until released; then `dml model predict` scores the creator's
+    holdout, the ONNX export answers like PyTorch on it, REST predicts the same from JSON rows;
+    refused again (410) once the council revokes it."""
+    files = samples.tabular_files(tmp_path / "data", ["csv", "csv"], seed=2)
+    cid, sha256 = init_and_pack(
+        store, tmp_path / "task", files, crypto.sealing_key_hex(FERDIE), release="council"
+    )
+    task_id = create_own_task(chain, cid, sha256, rounds=2, slots=2)
+    manifest = load_task(chain, store, task_id)
+    trainers = []
+    for key, share in zip((BOB, CHARLIE), files.shares, strict=True):
+        chain.submit(calls.assign_task(task_id), key)
+        data = Catalogue.parse([f"cancer={share}"]).data_for(manifest)
+        trainers.append(Trainer(chain, store, key, data, tmp_path / key.ss58_address))
+    outcomes = run_task(chain, store, FERDIE, InProcess(trainers), task_id, tmp_path / "fed")
+    last = outcomes[-1].model_id
+    assert last is not None
+    _wait_for_model(coordinator, last)
+    with files.test.open() as handle:
+        rows = [{k: float(v) for k, v in r.items() if k != samples.LABEL} for r in csv.DictReader(handle)]
+    onnx_path = tmp_path / "cancer.onnx"
+    cli_refused = predict(devnet, coordinator, store, str(last), "--data", str(files.test))
+    export_refused = dml(
+        devnet,
+        coordinator,
+        store,
+        "model",
+        "export",
+        str(last),
+        "--format",
+        "onnx",
+        "--output",
+        str(onnx_path),
+    )
+    rest_refused = httpx.post(f"{coordinator}/models/{last}/predict", json={"rows": rows}, timeout=60)
+    assert not onnx_path.exists()  # a refused export writes nothing
+
+    chain.council_motion(calls.approve_model(last), ALICE, [BOB])
+    _wait_released(coordinator, last)
+    assert last in Publisher(chain, store, FERDIE).tick()
+    scored = predict(devnet, coordinator, store, str(last), "--data", str(files.test))
+    exported = dml(
+        devnet,
+        coordinator,
+        store,
+        "model",
+        "export",
+        str(last),
+        "--format",
+        "onnx",
+        "--output",
+        str(onnx_path),
+    )
+    rest = httpx.post(f"{coordinator}/models/{last}/predict", json={"rows": rows}, timeout=120)
+    chain.council_motion(calls.revoke_model(last), ALICE, [BOB])
+    revoked = httpx.post(f"{coordinator}/models/{last}/predict", json={"rows": rows}, timeout=60)
+    cli_revoked = predict(devnet, coordinator, store, str(last), "--data", str(files.test))
+
+    # Assert: before release, nothing; after, the same answers by every path; after revocation,
+    # nothing again.
+    assert (cli_refused.returncode, export_refused.returncode) == (1, 1)
+    assert "NotReleased" in cli_refused.stderr
+    assert (rest_refused.status_code, rest_refused.json()["error"]) == (403, "NotReleased")
+    assert scored.returncode == 0, scored.stderr
+    report = json.loads(scored.stdout)
+    assert report["metrics"]["accuracy"] > 0.9
+    assert exported.returncode == 0, exported.stderr
+    schema = manifest.data.schema_of()
+    prepared = kinds.load(schema, files.test).x.astype(np.float32)
+    session = onnxruntime.InferenceSession(onnx_path.read_bytes(), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(["logits"], {"input": prepared})
+    network = build(manifest.model)
+    committed = chain.model(last)
+    assert committed is not None
+    load_weights(network, codec.decode(model_bytes(store, committed, FERDIE)))
+    with torch.no_grad():
+        assert np.max(np.abs(logits - network(torch.from_numpy(prepared)).numpy())) <= 1e-5
+    assert isinstance(schema, TabularSchema)
+    assert schema.classes is not None
+    assert [schema.classes[int(i)] for i in logits.argmax(1)] == report["predictions"]
+    assert rest.status_code == 200, rest.text
+    assert rest.json()["predictions"] == report["predictions"]
+    assert (revoked.status_code, revoked.json()["error"]) == (410, "Revoked")
+    assert cli_revoked.returncode == 1
+    assert "Revoked" in cli_revoked.stderr
