@@ -117,10 +117,13 @@ def generate(
         raise InvalidRequestError(
             "WrongKind", f"model {model_id} is a {schema.kind} model: use POST /models/{{id}}/predict"
         )
-    continuation = sample(
-        network, text.tokenizer_for(schema), body.prompt, body.tokens,
-        temperature=body.temperature, top_k=body.top_k, seed=body.seed,
-    )  # fmt: skip
+    try:
+        continuation = sample(
+            network, text.tokenizer_for(schema), body.prompt, body.tokens,
+            temperature=body.temperature, top_k=body.top_k, seed=body.seed,
+        )  # fmt: skip
+    except ValueError as bad:  # a prompt the tokenizer refuses (a lone surrogate, say)
+        raise InvalidRequestError("BadInputs", f"cannot sample from this prompt: {bad}") from bad
     return GeneratedOut(model_id=model_id, task_id=task_id, prompt=body.prompt, text=continuation)
 
 
