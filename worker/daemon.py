@@ -210,7 +210,14 @@ class WorkerDaemon:
         card = None if manifest is None else self.catalogue.card_for(manifest)
         if card is None or (assignment is not None and assignment.dataset is not None):
             return
-        cid = declare_card(self.chain, self.store, self.key, task_id, card)
+        try:
+            cid = declare_card(self.chain, self.store, self.key, task_id, card)
+        except Exception as failed:  # the card is provenance, not the work: train all the same
+            log.error(
+                "dataset card not declared (the next start tries again)",
+                extra={"task": task_id, "error": repr(failed)},
+            )
+            return
         log.info("dataset card declared", extra={"task": task_id, "cid": cid})
 
     def serve(self, task_id: int) -> TaskStatus:
