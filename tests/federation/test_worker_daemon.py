@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from coordinator.federation.tasks import initial_manifest
-from decentralml.content import ContentStore
+from decentralml import cards
+from decentralml.content import ContentStore, ContentUnreachableError, Stored
 from decentralml.data import DataSpec
 from decentralml.models import ModelSpec
 from decentralml_bindings import DecentralMl, calls
@@ -126,3 +127,44 @@ def test_once_admits_claims_serves_and_restarts_a_supernode_by_looping(
     on_chain = chain.task(task.task_id)
     assert on_chain is not None
     assert on_chain.status == TaskStatus.WITHDRAWN
+    # The claim declared the demo source's dataset card, pinned and hashed as on chain.
+    claimed = chain.assignment(task.task_id, BOB.ss58_address)
+    assert claimed is not None
+    assert claimed.dataset is not None
+    card = store.get(claimed.dataset.cid, claimed.dataset.hash)
+    assert cards.parse(card) == cards.DEMO_CARDS["sklearn-digits"]
+
+
+class CardsRefused(ContentStore):
+    """A Kubo that refuses to store dataset cards (it stores everything else)."""
+
+    def put(self, data: bytes) -> Stored:
+        if data.startswith(b"---\n"):
+            raise ContentUnreachableError("IPFS is down (for cards)")
+        return super().put(data)
+
+
+@pytest.mark.devnet
+def test_a_card_that_cannot_be_declared_does_not_stop_the_work_and_a_restart_declares_it(
+    chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    manifest = initial_manifest(store, "daemon-card", MODEL, data=DataSpec(parts=2))
+    task = publish(chain, store, manifest, rounds=1, workers=2)
+    daemon = WorkerDaemon(settings(chain.url, store.api, tmp_path), source=Named(task.task_id))
+    admitted = daemon.suitable(task.task_id)
+    assert admitted is not None
+
+    daemon.store = CardsRefused(store.api)
+    daemon.claim(task.task_id, admitted)  # claims; the card fails, logged, not raised
+    first = chain.assignment(task.task_id, BOB.ss58_address)
+    daemon.store = store
+    daemon.claim(task.task_id, admitted)  # a restart: already assigned, the card now declared
+    second = chain.assignment(task.task_id, BOB.ss58_address)
+    daemon.claim(task.task_id, admitted)  # and never twice (the chain would refuse it)
+
+    assert first is not None
+    assert first.dataset is None
+    assert second is not None
+    assert second.dataset is not None
+    assert second.slot == first.slot
+    assert chain.assignment(task.task_id, BOB.ss58_address) == second
