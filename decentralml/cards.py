@@ -175,10 +175,8 @@ def model_card(facts: ModelFacts) -> str:
     licences = sorted({c.card.license for c in facts.contributors if c.card is not None})
     datasets = sorted({c.card.name for c in facts.contributors if c.card is not None})
     front = ["---", "library_name: pytorch", "tags:", "- federated-learning", "- decentralml"]
-    front.append("datasets:")
-    front += [f"- {json.dumps(d)}" for d in datasets] or ["[]"]
-    front.append("dataset_licenses:")
-    front += [f"- {json.dumps(lc)}" for lc in licences] or ["[]"]
+    for key, values in (("datasets", datasets), ("dataset_licenses", licences)):
+        front += [f"{key}:", *(f"- {json.dumps(v)}" for v in values)] if values else [f"{key}: []"]
     front.append(f"decentralml_model: {facts.model_id}")
     front.append(f"decentralml_hash: {json.dumps(facts.hash)}")
     front.append("---")

@@ -4,9 +4,11 @@ every contributor's licence (or that it is unknown)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from decentralml import cards, samples
 from worker.catalogue import Catalogue, DataRefusedError
@@ -136,3 +138,13 @@ def test_the_model_card_lists_every_contributor_with_its_licence_or_says_it_is_u
     assert "Outlier 1" in text
     assert "Release status: **Approved**" in text
     assert "1,234 parameters" in text
+    front = yaml.safe_load(text.split("---")[1])
+    assert front["datasets"] == ["Clinic A admissions 2024", "Wine (scikit-learn load_wine)"]
+    assert front["dataset_licenses"] == ["CC-BY-4.0"]
+    assert front["decentralml_model"] == 7
+
+    # Nobody declared a card: the front matter is still valid YAML, with empty lists.
+    bare = cards.model_card(replace(facts, contributors=[cards.Contributor("5Delta", 1, 0)]))
+    empty = yaml.safe_load(bare.split("---")[1])
+    assert (empty["datasets"], empty["dataset_licenses"]) == ([], [])
+    assert "1 of 1 contributors declared no usable card" in bare
