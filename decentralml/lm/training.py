@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -142,6 +142,58 @@ def train_lm(
     return {
         "loss": total / steps,
         "tokens": float(steps * spec.batch_size * context),
+        "steps": float(steps),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def train_lm_data_parallel(
+    model: TinyGpt, shares: Sequence[NDArray[np.integer[Any]]], spec: LmTrainSpec, round_: int = 0
+) -> dict[str, float]:
+    """One round of synchronous data-parallel training, the baseline federated rounds are judged
+    against (DiLoCo's): as many optimiser steps as one worker takes in `train_lm`, each on a global
+    batch of one `batch_size` batch from every share (the gradients averaged, as an all-reduce
+    would), so K shares see K times a worker's tokens, exactly what K federated workers see in a
+    round. Share k draws its batches as worker k would (seed `spec.seed + k`); the schedule,
+    clipping and a fresh AdamW per round are `train_lm`'s, so the only difference from a federated
+    round is how often the workers' work is combined: every step, not once per round."""
+    if round_ < 0:
+        raise ValueError(f"round {round_}: must be at least 0")
+    if not shares:
+        raise ValueError("data-parallel training needs at least one share")
+    data = [_checked(model, windows) for windows in shares]
+    context = data[0].shape[1] - 1
+    if any(d.shape[1] - 1 != context for d in data):
+        raise ValueError("every share must have windows of the same length")
+    steps = math.ceil(spec.tokens_per_round / (spec.batch_size * context))
+    started = time.perf_counter()
+    total = 0.0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(round_seed(spec.seed, round_))
+        streams = [
+            _batches(
+                len(d),
+                spec.batch_size,
+                steps,
+                torch.Generator().manual_seed(round_seed(spec.seed + k, round_)),
+            )
+            for k, d in enumerate(data)
+        ]
+        optimizer = _optimizer(model, spec)
+        model.train()
+        for step in range(steps):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(spec, step, steps)
+            optimizer.zero_grad(set_to_none=True)
+            for d, stream in zip(data, streams, strict=True):
+                loss = _loss(model, d[next(stream)]) / len(data)
+                loss.backward()
+                total += float(loss.detach())
+            nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
+            optimizer.step()
+    return {
+        "loss": total / steps,
+        "tokens": float(steps * spec.batch_size * context * len(data)),
         "steps": float(steps),
         "seconds": time.perf_counter() - started,
     }

@@ -32,7 +32,7 @@ from decentralml.lm.tokenizer import (
     encode_documents,
     train_tokenizer,
 )
-from decentralml.lm.training import LmTrainSpec, evaluate_lm, learning_rate, train_lm
+from decentralml.lm.training import LmTrainSpec, evaluate_lm, learning_rate, train_lm, train_lm_data_parallel
 from decentralml.lm.transformer import MICRO_SPEC, TinyGpt, TransformerSpec, build_transformer
 from decentralml.models import load_weights, weights_of
 
@@ -470,6 +470,46 @@ def test_training_lowers_the_loss(repetitive_windows: np.ndarray[Any, np.dtype[n
     assert before["loss"] == pytest.approx(math.log(257), abs=0.2), "an untrained model is near uniform"
     assert after["loss"] < 0.8 * before["loss"]
     assert after["perplexity"] == pytest.approx(math.exp(after["loss"]))
+
+
+def test_data_parallel_with_one_share_is_a_workers_own_training(
+    repetitive_windows: np.ndarray[Any, np.dtype[np.int64]],
+) -> None:
+    spec = _small_spec(tokens_per_round=1_000)
+    dropping = TINY.model_copy(update={"dropout": 0.1})
+    alone, parallel = build_transformer(dropping, 1), build_transformer(dropping, 1)
+
+    train_lm(alone, repetitive_windows, spec, round_=2)
+    found = train_lm_data_parallel(parallel, [repetitive_windows], spec, round_=2)
+
+    assert _same(alone, parallel), "one share: the same batches, dropout and steps as train_lm"
+    assert found["steps"] == 4
+
+
+def test_data_parallel_averages_k_shares_at_a_workers_steps(
+    repetitive_windows: np.ndarray[Any, np.dtype[np.int64]],
+) -> None:
+    spec = _small_spec(tokens_per_round=1_000)
+    shares = [
+        repetitive_windows[: len(repetitive_windows) // 2],
+        repetitive_windows[len(repetitive_windows) // 2 :],
+    ]
+    model = build_transformer(TINY, 1)
+    before = evaluate_lm(model, repetitive_windows)
+
+    found = train_lm_data_parallel(model, shares, spec, round_=1)
+
+    assert found["steps"] == 4  # a worker's steps
+    assert found["tokens"] == 2 * 4 * 8 * 32  # K times a worker's tokens
+    assert evaluate_lm(model, repetitive_windows)["loss"] < before["loss"]
+    # Share 1 draws as worker 1 would (seed + 1): swapping the shares changes the run.
+    swapped = build_transformer(TINY, 1)
+    train_lm_data_parallel(swapped, shares[::-1], spec, round_=1)
+    assert not _same(model, swapped)
+    with pytest.raises(ValueError, match="at least one share"):
+        train_lm_data_parallel(model, [], spec)
+    with pytest.raises(ValueError, match="same length"):
+        train_lm_data_parallel(model, [repetitive_windows, repetitive_windows[:, :10]], spec)
 
 
 def test_evaluation_counts_only_the_windows_asked_for(
