@@ -176,8 +176,8 @@ def main() -> None:
                 }
             )
     print(
-        "| workers | split | federated loss | data-parallel | gap | central loss | gap | fed ppl | central ppl "
-        "| central, same steps | worker alone | tok/s/worker |"
+        "| workers | split | federated loss | data-parallel | gap | central loss | gap | fed ppl "
+        "| central ppl | central, same steps | worker alone | tok/s/worker |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
