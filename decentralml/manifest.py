@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from decentralml.data import DataSpec
+from decentralml.judging.outer import OuterSpec
 from decentralml.judging.rules import RuleName, RuleParams
 from decentralml.kinds.schema import ContentRef as ContentRef
 from decentralml.specs import ModelSpec, TrainSpec
@@ -115,9 +116,14 @@ class ValidationPolicy(BaseModel):
 
 
 class AggregationSpec(RuleParams):
-    """Which rule of `decentralml.judging.rules.RULES` combines the accepted updates, and its parameters."""
+    """Which rule of `decentralml.judging.rules.RULES` combines the accepted updates, and its
+    parameters; with `outer`, the rule's aggregate is an outer gradient (`decentralml.judging.outer`)."""
 
     rule: RuleName = "fedavg"
+    outer: OuterSpec | None = Field(
+        None,
+        description="DiLoCo's outer optimizer on the aggregate (lr, momentum, nesterov); None: the aggregate",
+    )
 
 
 class FederationSpec(BaseModel):

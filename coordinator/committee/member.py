@@ -19,6 +19,7 @@ from the model the chain committed last. Rounds committed while it was away are 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from substrateinterface import Keypair
 
 from coordinator.federation.datasets import JudgingSets, judging_sets
 from coordinator.federation.referee import Referee, RoundOutcome
-from coordinator.federation.runner import best_loss_of, current_weights, task_dir
+from coordinator.federation.runner import best_loss_of, current_weights, model_history, task_dir
 from coordinator.federation.status import append_record
 from decentralml.content import ContentError, ContentStore
 from decentralml.manifest import TaskManifest
@@ -118,6 +119,7 @@ class Member:
             self.chain, self.store, self.key, sets.validation, sets.objective, state_dir=directory
         )
         referee.fetch_all = fetch_all
+        referee.history = functools.partial(model_history, self.chain, self.store, self.key)
         referee.best_loss = best_loss_of(
             self.chain, self.store, self.key, task_id, referee, manifest, directory, before=round_
         )

@@ -16,6 +16,7 @@ be recomputed from one round's inputs: `VerifyError` says so rather than report 
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from substrateinterface import Keypair
 
 from coordinator.federation.datasets import judging_sets
 from coordinator.federation.referee import Referee, sha_once
+from coordinator.federation.runner import model_history
 from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec
 from decentralml.content import ContentError, ContentStore, sha256_hex
@@ -124,6 +126,11 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
         if accepted:  # a round that accepted nothing commits the model it started from
             with deterministic():  # as the committee judged (the trust rule trains a reference)
                 weights, _, used = referee.aggregate(manifest, accepted, previous, spool, None, model.round)
+            if manifest.aggregation.outer is not None:  # its momentum, replayed from the chain
+                referee.history = functools.partial(model_history, chain, store, reader)
+                weights = referee.outer_step(
+                    model.task_id, model.round, manifest.aggregation.outer, previous, weights
+                )
         recomputed = sha256_hex(codec.encode(weights))
     return Verification(
         model_id=model_id,

@@ -36,10 +36,11 @@ from substrateinterface import Keypair
 from decentralml import codec
 from decentralml.content import ContentError, Stored, sha256_hex
 from decentralml.data import Split
-from decentralml.judging import rules
+from decentralml.judging import outer, rules
 from decentralml.judging.aggregation import UpdateFile
 from decentralml.judging.checks import Check, check_updates
 from decentralml.judging.determinism import JUDGING_THREADS, deterministic
+from decentralml.judging.outer import OuterSpec
 from decentralml.judging.rules import RULES, RuleError, RuleParams, RuleState
 from decentralml.kinds.schema import Objective
 from decentralml.manifest import TaskManifest
@@ -170,6 +171,10 @@ class Referee:
         # A committee member judging from IPFS alone sets this: a result it cannot fetch (yet)
         # stops the judging (ContentError) rather than being judged as if it were never sent.
         self.fetch_all = False
+        # The task's committed models before a round, oldest first, each with whether its round
+        # accepted anything: (task_id, round) -> [(θ_0, True), (θ_1, ...), ...]. The runner sets
+        # it; the outer optimizer (`aggregation.outer`) replays its momentum from them.
+        self.history: Callable[[int, int], list[tuple[codec.Weights, bool]]] | None = None
 
     def approves(self, check: Check) -> bool:
         """Whether this referee approves the update `check` judged: what the checks found."""
@@ -191,7 +196,7 @@ class Referee:
         for centered clipping): `dml model verify` recomputes a commit with it."""
         files = [update for _, update in capped(sorted(accepted, key=lambda pair: pair[0]))]
         spec = manifest.aggregation
-        params = RuleParams(**spec.model_dump(exclude={"rule"}))
+        params = RuleParams(**spec.model_dump(exclude={"rule", "outer"}))
         info = RULES[spec.rule]
         made = info.needs_reference and reference is None
         if made:
@@ -207,6 +212,22 @@ class Referee:
         finally:
             if made and reference is not None:
                 reference.path.unlink(missing_ok=True)
+
+    def outer_step(
+        self,
+        task_id: int,
+        round_: int,
+        spec: OuterSpec,
+        global_weights: codec.Weights,
+        aggregate: codec.Weights,
+    ) -> codec.Weights:
+        """The outer optimizer's step from the round's starting model towards the rule's aggregate,
+        its momentum replayed from the models the chain committed before this round."""
+        if self.history is None:
+            raise RuntimeError("the task has an outer optimizer, but this referee has no model history")
+        momentum = outer.replay(self.history(task_id, round_), spec)
+        stepped, _ = outer.step(global_weights, aggregate, momentum, spec)
+        return stepped
 
     def _reference(
         self, manifest: TaskManifest, global_weights: codec.Weights, spool: Path | None, round_: int = 0
@@ -420,6 +441,10 @@ class Referee:
             contributions = {c.key: c.contribution for c in checks if c.key in approved}
         else:
             new_weights = global_weights
+        if approved and manifest.aggregation.outer is not None:
+            new_weights = self.outer_step(
+                task_id, round_, manifest.aggregation.outer, global_weights, new_weights
+            )
         if reference is not None:
             reference.path.unlink(missing_ok=True)
         loss = self.validation_loss(manifest, new_weights)

@@ -15,6 +15,7 @@ reason). Such a round is never committed as if it had succeeded.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -145,6 +146,20 @@ def current_weights(
     return done, codec.decode(committed_bytes(chain, store, model, reader))
 
 
+def model_history(
+    chain: DecentralMl, store: ContentStore, reader: Keypair | None, task_id: int, round_: int
+) -> list[tuple[codec.Weights, bool]]:
+    """The models round `round_` of `task_id` follows, oldest first: the starting model, then each
+    committed round's, with whether that round accepted any update (`outer.replay`'s input)."""
+    history: list[tuple[codec.Weights, bool]] = []
+    for done in range(round_):
+        _, weights = current_weights(chain, store, task_id, reader, before=done + 1)
+        model_id = chain.round_model(task_id, done) if done else None
+        model = chain.model(model_id) if model_id is not None else None
+        history.append((weights, done == 0 or (model is not None and bool(model.accepted))))
+    return history
+
+
 def run_task(
     chain: DecentralMl,
     store: ContentStore,
@@ -169,6 +184,7 @@ def run_task(
         sets = judging_sets(manifest, store, validator)
         rebuild_round_log(chain, store, validator, task_id, done, directory, manifest, sets)
         referee = Referee(chain, store, validator, sets.validation, sets.objective, state_dir=directory)
+        referee.history = functools.partial(model_history, chain, store, validator)
         referee.best_loss = best_loss_of(chain, store, validator, task_id, referee, manifest, directory)
         outcomes = []
         for round_ in range(done + 1, task.rounds + 1):

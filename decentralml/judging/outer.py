@@ -53,7 +53,7 @@ def step(
     mu, lr = spec.momentum, spec.lr
     new: Weights = {}
     moments: Moments = {}
-    for name in sorted(previous):
+    for name in previous:  # in the model's own order: the codec's layout follows it
         before = previous[name].astype(np.float64)
         g = before - aggregate[name].astype(np.float64)
         m = g if momentum is None else mu * momentum[name] + g
@@ -73,7 +73,7 @@ def replay(history: Iterable[tuple[Weights, bool]], spec: OuterSpec) -> Moments 
         if previous is not None and stepped:
             _checked(previous, model)
             moments: Moments = {}
-            for name in sorted(model):
+            for name in model:
                 d = (previous[name].astype(np.float64) - model[name].astype(np.float64)) / lr
                 old = np.zeros_like(d) if momentum is None else momentum[name]
                 g = (d - mu * mu * old) / (1 + mu) if spec.nesterov else d - mu * old

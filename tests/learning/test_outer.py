@@ -22,6 +22,7 @@ def test_lr_one_without_momentum_is_plain_averaging() -> None:
     for nesterov in (True, False):
         new, _ = step(previous, aggregate, None, OuterSpec(lr=1, momentum=0, nesterov=nesterov))
         assert all(np.array_equal(new[k], aggregate[k]) for k in new)
+        assert list(new) == list(previous), "the model's own tensor order (the codec's layout)"
 
 
 def test_a_step_follows_diloco_formula() -> None:

@@ -1,0 +1,56 @@
+"""A language-model task with DiLoCo's outer optimizer (`aggregation.outer`) on the devnet: every
+round refereed and committed by hash, validation loss falling; each committed model recomputed by
+`verify_model` from the chain and IPFS alone, its momentum replayed from the committed models: what a
+member that lost its directory, or any other member, computes is what was committed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coordinator.committee.verify import verify_model
+from coordinator.federation.runner import run_task
+from coordinator.federation.tasks import initial_manifest
+from decentralml.content import ContentStore
+from decentralml.data import DataSpec
+from decentralml.judging.outer import OuterSpec
+from decentralml.lm.transformer import TransformerSpec
+from decentralml.models import ModelSpec
+from decentralml.training import TrainSpec
+from decentralml_bindings import DecentralMl
+from decentralml_bindings.dev import BOB, CHARLIE, FERDIE
+from support.factories import InProcess, enlist, publish
+from worker.trainer import Behaviour
+
+SMALL = TransformerSpec(vocab_size=257, context=64, layers=1, heads=2, width=32)
+MODEL = ModelSpec(architecture="transformer", input_shape=[64], classes=257, transformer=SMALL)
+TRAINING = TrainSpec(learning_rate=3e-3, batch_size=16, tokens_per_round=4_096, warmup_steps=2)
+
+
+@pytest.mark.devnet
+def test_an_lm_task_with_the_outer_optimizer_trains_and_every_model_verifies(
+    chain: DecentralMl, store: ContentStore, tmp_path: Path
+) -> None:
+    manifest = initial_manifest(
+        store,
+        "outer-lm",
+        MODEL,
+        training=TRAINING,
+        data=DataSpec(dataset="python-stdlib", parts=2),
+        update_encoding="float16_delta",
+        aggregation={"rule": "fedavg", "outer": OuterSpec(lr=0.7, momentum=0.9, nesterov=True)},
+    )
+    task = publish(chain, store, manifest, rounds=3, workers=2)
+    trainers = enlist(chain, store, task, {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}, tmp_path / "w")
+
+    first = run_task(chain, store, FERDIE, InProcess(trainers), task.task_id, tmp_path / "a")
+
+    assert len(first) == 3
+    losses = [o.validation_loss for o in first]
+    assert losses[0] > losses[1] > losses[2], losses
+    for outcome in first:
+        assert outcome.model_id is not None
+        assert len(outcome.accepted) == 2
+        found = verify_model(chain, store, FERDIE, outcome.model_id)
+        assert found.match, (outcome.round, found)
