@@ -90,11 +90,7 @@ def test_malformed_sparse_updates_are_refused() -> None:
         "out of range": (bytes(out_of_range), sha, "out of range"),
         "k too large": (_rewritten(data, {"tensors": bad_k}), sha, "k 1000000000000"),
         "nan scale": (_rewritten(data, {"tensors": bad_scale}), sha, "scale nan"),
-        "no base": (
-            _rewritten(data, {"base": None}) if False else b"DMLS1\n" + struct.pack("<I", 2) + b"{}",
-            sha,
-            "no base",
-        ),
+        "no base": (SPARSE_MAGIC + struct.pack("<I", 2) + b"{}", sha, "no base"),
         "bad magic": (b"DMLW1\n" + data[6:], sha, "bad magic"),
     }
     for what, (bytes_, expected_sha, message) in cases.items():
