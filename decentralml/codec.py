@@ -71,7 +71,8 @@ def _head(data: bytes | memoryview, magic: bytes) -> tuple[object, int]:
 def examples(data: bytes | memoryview) -> int | None:
     """The example count an update (full or delta) carries in its header, or None if it has none;
     CodecError if the header is unreadable or the count is not a positive integer."""
-    magic = DELTA_MAGIC if is_delta(data) else MAGIC
+    start = bytes(data[: len(MAGIC)])
+    magic = start if start in (DELTA_MAGIC, SPARSE_MAGIC) else MAGIC
     head, _ = _head(data, magic)
     if not isinstance(head, dict) or "examples" not in head:
         return None
@@ -138,6 +139,7 @@ def layout(data: bytes | memoryview) -> list[tuple[str, tuple[int, ...]]]:
 # delta whose base is another model). A delta beyond float16's range becomes inf, and an update
 # that is not finite is rejected as Malformed. The aggregate stays float32.
 DELTA_MAGIC = b"DMLD1\n"
+SPARSE_MAGIC = b"DMLS1\n"  # decentralml.sparse's format
 DELTA_DTYPE = np.dtype("<f2")
 
 

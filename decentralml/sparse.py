@@ -25,9 +25,8 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from decentralml.codec import DTYPE, CodecError, Weights, _count, _head, _layout
+from decentralml.codec import DTYPE, SPARSE_MAGIC, CodecError, Weights, _count, _head, _layout
 
-SPARSE_MAGIC = b"DMLS1\n"
 INDEX = np.dtype("<u4")
 VALUE = np.dtype("i1")
 LEVELS = 127

@@ -23,7 +23,7 @@ import numpy as np
 from substrateinterface import Keypair
 from torch import nn
 
-from decentralml import codec
+from decentralml import codec, sparse
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import Split
 from decentralml.manifest import TaskManifest
@@ -81,6 +81,27 @@ class Trainer:
     def _kept(self, task_id: int, round_: int) -> Path:
         return self.state_dir / f"update-{task_id}-{round_}.bin"
 
+    def _residual_path(self, task_id: int, round_: int) -> Path:
+        return self.state_dir / f"residual-{task_id}-{round_}.bin"
+
+    def _residual(self, task_id: int, round_: int) -> codec.Weights | None:
+        """What this worker's sparse update of `round_` did not send (error feedback), if any. A
+        worker that lost it starts again from nothing: only that part of its past work is lost."""
+        path = self._residual_path(task_id, round_)
+        try:
+            return codec.decode(path.read_bytes()) if path.exists() else None
+        except codec.CodecError:
+            return None
+
+    def _keep_residual(self, task_id: int, round_: int, residual: codec.Weights) -> None:
+        """Keep round `round_`'s residual (per round: a resent round finds its predecessor's), and
+        drop the one two rounds back."""
+        path = self._residual_path(task_id, round_)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(codec.encode(residual))
+        partial.replace(path)
+        self._residual_path(task_id, round_ - 2).unlink(missing_ok=True)
+
     def train_round(
         self, task_id: int, round_: int, manifest: TaskManifest, global_weights: codec.Weights
     ) -> Update:
@@ -116,6 +137,16 @@ class Trainer:
             data = codec.encode_delta(
                 weights, global_weights, sha256_hex(codec.encode(global_weights)), len(self.data)
             )
+        elif manifest.update_encoding == "sparse_int8":  # what it does not send now, it sends later
+            data, residual = sparse.encode_sparse(
+                weights,
+                global_weights,
+                sha256_hex(codec.encode(global_weights)),
+                manifest.update_density,
+                self._residual(task_id, round_ - 1),
+                len(self.data),
+            )
+            self._keep_residual(task_id, round_, residual)
         else:
             data = codec.encode(weights, len(self.data))
         if recipients:

@@ -33,7 +33,7 @@ from typing import Protocol
 import numpy as np
 from substrateinterface import Keypair
 
-from decentralml import codec
+from decentralml import codec, sparse
 from decentralml.content import ContentError, Stored, sha256_hex
 from decentralml.data import Split
 from decentralml.judging import outer, rules
@@ -313,15 +313,14 @@ class Referee:
         elif manifest.privacy.sealed:
             raise sealing.SealError("the task seals its updates; this one arrived in plaintext")
         with path.open("rb") as f:
-            compact = codec.is_delta(f.read(len(codec.DELTA_MAGIC)))
+            start = f.read(len(codec.DELTA_MAGIC))
         examples = codec.examples_in(path) or claimed
-        if compact:  # float16 deltas from this round's global model: rebuilt in float32
+        if codec.is_delta(start) or sparse.is_sparse(start):  # deltas from this round's model: float32
+            decode = codec.decode_delta if codec.is_delta(start) else sparse.decode_sparse
             delta = path
             path = path.with_name(path.name + ".f32")
             made.append(path)
-            path.write_bytes(
-                codec.encode(codec.decode_delta(delta.read_bytes(), global_weights, global_sha()))
-            )
+            path.write_bytes(codec.encode(decode(delta.read_bytes(), global_weights, global_sha())))
         return UpdateFile.open(path, examples)
 
     def _unsettled(self, result_id: int) -> bool:

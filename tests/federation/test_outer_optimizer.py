@@ -1,4 +1,5 @@
-"""A language-model task with DiLoCo's outer optimizer (`aggregation.outer`) on the devnet: every
+"""A language-model task with compact updates (top 5% of each delta, 8-bit, error feedback on the
+worker) and DiLoCo's outer optimizer (`aggregation.outer`) on the devnet: every
 round refereed and committed by hash, validation loss falling; each committed model recomputed by
 `verify_model` from the chain and IPFS alone, its momentum replayed from the committed models: what a
 member that lost its directory, or any other member, computes is what was committed."""
@@ -11,7 +12,8 @@ import pytest
 
 from coordinator.committee.verify import verify_model
 from coordinator.federation.runner import run_task
-from coordinator.federation.tasks import initial_manifest
+from coordinator.federation.tasks import initial_manifest, initial_weights
+from decentralml import codec
 from decentralml.content import ContentStore
 from decentralml.data import DataSpec
 from decentralml.judging.outer import OuterSpec
@@ -29,7 +31,7 @@ TRAINING = TrainSpec(learning_rate=3e-3, batch_size=16, tokens_per_round=4_096, 
 
 
 @pytest.mark.devnet
-def test_an_lm_task_with_the_outer_optimizer_trains_and_every_model_verifies(
+def test_an_lm_task_with_sparse_updates_and_the_outer_optimizer_trains_and_every_model_verifies(
     chain: DecentralMl, store: ContentStore, tmp_path: Path
 ) -> None:
     manifest = initial_manifest(
@@ -38,7 +40,8 @@ def test_an_lm_task_with_the_outer_optimizer_trains_and_every_model_verifies(
         MODEL,
         training=TRAINING,
         data=DataSpec(dataset="python-stdlib", parts=2),
-        update_encoding="float16_delta",
+        update_encoding="sparse_int8",
+        update_density=0.05,
         aggregation={"rule": "fedavg", "outer": OuterSpec(lr=0.7, momentum=0.9, nesterov=True)},
     )
     task = publish(chain, store, manifest, rounds=3, workers=2)
@@ -49,6 +52,11 @@ def test_an_lm_task_with_the_outer_optimizer_trains_and_every_model_verifies(
     assert len(first) == 3
     losses = [o.validation_loss for o in first]
     assert losses[0] > losses[1] > losses[2], losses
+    # The updates sent (sealed to the referee) are the sparse ones: at 5% density, far under an
+    # eighth of the float32 model.
+    full = len(codec.encode(initial_weights(store, task.manifest)))
+    for trainer in trainers:
+        assert len(trainer._kept(task.task_id, 3).read_bytes()) < full / 8
     for outcome in first:
         assert outcome.model_id is not None
         assert len(outcome.accepted) == 2

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from decentralml import codec
-from decentralml.codec import CodecError
+from decentralml.codec import SPARSE_MAGIC, CodecError
 from decentralml.content import sha256_hex
 from decentralml.models import ModelSpec, build, weights_of
-from decentralml.sparse import SPARSE_MAGIC, decode_sparse, encode_sparse
+from decentralml.sparse import decode_sparse, encode_sparse
 
 SPEC = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[64])
 
