@@ -17,7 +17,6 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
 
 from coordinator.federation.referee import RoundOutcome
 from coordinator.federation.runner import run_task
@@ -68,6 +67,28 @@ def wait_until(what: str, found: Callable[[], Any], seconds: float = 120) -> Any
     pytest.fail(f"the dashboard never showed {what} within {seconds} s")
 
 
+def text(browser: webdriver.Chrome, selector: str) -> str:
+    """The text of the first element `selector` finds ("" if none), read in one script."""
+    found: str = browser.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector
+    )
+    return found
+
+
+READ_TASK = """
+const rounds = {};
+for (const section of document.querySelectorAll('section.round')) {
+  rounds[section.dataset.round] = [...section.querySelectorAll('tbody tr')].map(
+    (r) => [r.dataset.worker, r.dataset.result, r.textContent]);
+}
+return {
+  rounds,
+  lineage: document.querySelectorAll('#lineage li').length,
+  status: document.querySelector('#task-status')?.textContent,
+};
+"""
+
+
 def shot(browser: webdriver.Chrome, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
@@ -98,20 +119,13 @@ def test_the_dashboard_follows_a_task_as_its_rounds_commit(
     with serving(environment, tmp_path / "coordinator.log") as url:
         page = f"{url}/dashboard/?poll=1"
         browser.get(page)
-        link = wait_until(
-            "the task in the list",
-            lambda: browser.find_element(By.CSS_SELECTOR, f'a[data-task-id="{task.task_id}"]'),
-        )
-        assert "chain ok" in wait_until(
-            "the chain's health", lambda: browser.find_element(By.ID, "health").text
-        )
+        wait_until("the task in the list", lambda: text(browser, f'a[data-task-id="{task.task_id}"]'))
+        assert "chain ok" in wait_until("the chain's health", lambda: text(browser, "#health"))
         shot(browser, "1-tasks")
-        link.click()
-        wait_until(
-            "the task page",
-            lambda: browser.find_element(By.CSS_SELECTOR, f'h1[data-task-id="{task.task_id}"]'),
-        )
-        assert "0 / 2 committed" in browser.find_element(By.ID, "committed-rounds").text
+        # The page re-renders every second: read and click in one script, never a stale element.
+        browser.execute_script(f"document.querySelector('a[data-task-id=\"{task.task_id}\"]').click()")
+        wait_until("the task page", lambda: text(browser, f'h1[data-task-id="{task.task_id}"]'))
+        assert "0 / 2 committed" in wait_until("the rounds", lambda: text(browser, "#committed-rounds"))
 
         # Execute: the rounds run while the page polls.
         runner = threading.Thread(
@@ -120,33 +134,31 @@ def test_the_dashboard_follows_a_task_as_its_rounds_commit(
             )
         )
         runner.start()
-        wait_until(
-            "round 1 committed", lambda: browser.find_elements(By.CSS_SELECTOR, '[data-committed="1"]')
-        )
+        wait_until("round 1 committed", lambda: text(browser, '[data-committed="1"]'))
         shot(browser, "2-round-1")
         runner.join(timeout=600)
         assert not runner.is_alive()
-        wait_until(
-            "round 2 committed",
-            lambda: "2 / 2 committed" in browser.find_element(By.ID, "committed-rounds").text,
-        )
+        wait_until("round 2 committed", lambda: "2 / 2 committed" in text(browser, "#committed-rounds"))
         wait_until(
             "two points on the curve",
-            lambda: browser.find_element(By.ID, "metric-chart").get_attribute("data-points") == "2",
+            lambda: (
+                browser.execute_script(
+                    "return document.querySelector('#metric-chart')?.getAttribute('data-points')"
+                )
+                == "2"
+            ),
         )
         chain.council_motion(calls.approve_model(outcomes[-1].model_id), ALICE, [BOB])  # type: ignore[arg-type]
-        wait_until(
-            "the released model in the lineage",
-            lambda: "Approved" in browser.find_element(By.ID, "lineage").text,
-        )
+        wait_until("the released model in the lineage", lambda: "Approved" in text(browser, "#lineage"))
         shot(browser, "3-task")
 
         # Assert: per round, each worker's row: the honest two accepted and paid, the poisoned one
         # rejected with its reason; the lineage has both models; the chart is the round log's.
+        view = browser.execute_script(READ_TASK)
         for round_ in (1, 2):
-            found = browser.find_elements(By.CSS_SELECTOR, f"#results-round-{round_} tbody tr")
-            rows = {r.get_attribute("data-worker"): r.text for r in found}
-            by_result = {int(r.get_attribute("data-result") or -1): r.text for r in found}
+            found = view["rounds"][str(round_)]
+            rows = {worker: line for worker, _, line in found}
+            by_result = {int(result): line for _, result, line in found}
             assert set(rows) == {BOB.ss58_address, CHARLIE.ss58_address, DAVE.ss58_address}
             assert "Accepted" in rows[BOB.ss58_address]
             assert "DML" in rows[BOB.ss58_address]
@@ -155,21 +167,19 @@ def test_the_dashboard_follows_a_task_as_its_rounds_commit(
             assert rejected
             for result_id, reason in rejected.items():
                 assert reason in by_result[result_id], (reason, by_result[result_id])
-        assert len(browser.find_elements(By.CSS_SELECTOR, "#lineage li")) == 2
-        assert browser.find_element(By.ID, "task-status").text == "Completed"
+        assert view["lineage"] == 2
+        assert view["status"] == "Completed"
 
         # The council's motion on the tasks page; a task whose CID is HTML shows it as text.
         browser.get(f"{url}/dashboard/?poll=1#/")
-        wait_until(
-            "the council's motion", lambda: "approve_model" in browser.find_element(By.ID, "motions").text
-        )
+        wait_until("the council's motion", lambda: "approve_model" in text(browser, "#motions"))
         browser.get(f"{url}/dashboard/?poll=1#/tasks/{hostile}")
-        shown = wait_until("the hostile task", lambda: browser.find_element(By.ID, "manifest").text)
+        shown = wait_until("the hostile task", lambda: text(browser, "#manifest"))
         assert shown == HOSTILE
-        assert browser.find_elements(By.CSS_SELECTOR, "main img") == []
+        assert browser.execute_script("return document.querySelectorAll('main img').length") == 0
         assert browser.title == "DecentralML dashboard"
-        browser.get(f"{url}/dashboard/?poll=1#/tasks/999")
-        wait_until("a missing task", lambda: "No such task" in browser.find_element(By.ID, "main").text)
+        browser.get(f"{url}/dashboard/?poll=1#/tasks/{10**9}")
+        wait_until("a missing task", lambda: "No such task" in text(browser, "#main"))
         served = httpx.get(f"{url}/dashboard/", timeout=10)
         assert "script-src 'self'" in served.headers["content-security-policy"]
         assert httpx.get(f"{url}/", timeout=10, follow_redirects=False).headers["location"] == "/dashboard/"
