@@ -36,6 +36,18 @@ def cmd_model_log(args: argparse.Namespace) -> None:
     show(args, tree, "\n".join(lines))
 
 
+def task_bundle(store: ContentStore, task: dict[str, Any]) -> TaskManifest:
+    """The manifest of a task (as the REST mirror shows it) from its signed bundle in IPFS,
+    checked against the hash and creator on chain; a CliError if it cannot be used."""
+    from decentralml.bundle import open_bundle
+    from decentralml.manifest import ManifestError
+
+    try:
+        return open_bundle(store, task["manifest_cid"], task["manifest_hash"], task["creator"], sealed=False)
+    except (ManifestError, ContentError) as bad:
+        raise CliError(f"cannot open task {task['id']}'s bundle: {bad}") from bad
+
+
 def released(args: argparse.Namespace) -> tuple[nn.Module, TaskManifest]:
     """Model `args.model_id` as a network, with its task's manifest. The weights come through the
     coordinator's weights route, which refuses a model the task's release rule does not allow
@@ -43,8 +55,6 @@ def released(args: argparse.Namespace) -> tuple[nn.Module, TaskManifest]:
     the architecture and preprocessing come from the task's signed bundle in IPFS, checked
     against the hashes on chain."""
     from decentralml import codec
-    from decentralml.bundle import open_bundle
-    from decentralml.manifest import ManifestError
     from decentralml.models import build, load_weights
 
     model = get(args, f"/models/{args.model_id}")
@@ -53,12 +63,7 @@ def released(args: argparse.Namespace) -> tuple[nn.Module, TaskManifest]:
         raise CliError(f"model {args.model_id}'s weights do not hash to {model['hash']}: refusing them")
     task = get(args, f"/tasks/{model['task_id']}")
     store = ContentStore(args.ipfs_api or os.environ.get("DML_IPFS_API"))
-    try:
-        manifest = open_bundle(
-            store, task["manifest_cid"], task["manifest_hash"], task["creator"], sealed=False
-        )
-    except (ManifestError, ContentError) as bad:
-        raise CliError(f"cannot open task {model['task_id']}'s bundle: {bad}") from bad
+    manifest = task_bundle(store, task)
     network = build(manifest.model)
     try:
         load_weights(network, codec.decode(weights))
@@ -239,8 +244,6 @@ def cmd_model_card(args: argparse.Namespace) -> None:
 def model_facts(args: argparse.Namespace) -> cards.ModelFacts:
     """What a model card says of model `args.model_id`: its ancestry's rounds and contributors."""
     from decentralml import cards
-    from decentralml.bundle import open_bundle
-    from decentralml.manifest import ManifestError
     from decentralml.models import build
 
     model = get(args, f"/models/{args.model_id}")
@@ -263,12 +266,7 @@ def model_facts(args: argparse.Namespace) -> cards.ModelFacts:
             logs[tid] = {int(r["round"]): r for r in lines if r.get("status", "committed") != "failed"}
     task = tasks[int(model["task_id"])]
     store = ContentStore(args.ipfs_api or os.environ.get("DML_IPFS_API"))
-    try:
-        manifest = open_bundle(
-            store, task["manifest_cid"], task["manifest_hash"], task["creator"], sealed=False
-        )
-    except (ManifestError, ContentError) as bad:
-        raise CliError(f"cannot open task {model['task_id']}'s bundle: {bad}") from bad
+    manifest = task_bundle(store, task)
     parameters = sum(p.numel() for p in build(manifest.model).parameters())
     schema = manifest.data.schema_of()
 
