@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from coordinator.api.errors import ApiError, InvalidRequestError
 from coordinator.api.schemas import GeneratedOut, GenerateIn, PredictIn, PredictionsOut
-from coordinator.api.services.models import release_check, released_weights
+from coordinator.api.services.models import release_check, weights_of_checked
 from decentralml.admission import Admission
 from decentralml.content import ContentError
 from decentralml.manifest import ManifestError, TaskManifest
@@ -44,7 +44,7 @@ def _network(
         if model_id in _cache:
             _cache.move_to_end(model_id)
             return _cache[model_id]
-    data, _ = released_weights(chain, admission, model_id)
+    data = weights_of_checked(admission, model_id, model)  # released: checked just above
     try:
         manifest = admission.manifest(model.task_id)
     except (ManifestError, ContentError, LookupError) as bad:

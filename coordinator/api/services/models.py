@@ -45,8 +45,14 @@ def released_weights(chain: DecentralMl, admission: Admission | None, model_id: 
     """(the model's weights, their sha256) if they may be handed out; else a domain error."""
     model = release_check(chain, admission, model_id)
     assert admission is not None  # release_check refuses without one
+    return weights_of_checked(admission, model_id, model), model.hash
+
+
+def weights_of_checked(admission: Admission, model_id: int, model: ModelCommit) -> bytes:
+    """The plaintext weights of a model `release_check` already allowed; 409 while its plaintext
+    is not published yet, 404 when its bytes are not in the content store."""
     try:
-        return model_bytes(admission.store, model, None), model.hash
+        return model_bytes(admission.store, model, None)
     except SealError as sealed:
         raise ApiError(
             "NotPublished",
