@@ -98,6 +98,21 @@ class ValidationPolicy(BaseModel):
         "values up to 6 updates, sampled permutations beyond)",
     )
     max_norm: float | None = Field(None, gt=0, description="reject any update farther than this")
+    max_trigger_lift: float | None = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="reject as FailedValidation an update whose model a small stamp (a few input features "
+        "set) sends to one class: of the validation inputs of other classes, this share or more beyond those "
+        "it sends there clean (a backdoor's trigger; decentralml.judging.triggers). Classification only; "
+        "None: no search",
+    )
+    trigger_features: float = Field(
+        1 / 16,
+        gt=0,
+        le=0.5,
+        description="the searched stamp's size, as a fraction of the input's features",
+    )
     max_examples: int | None = Field(
         None,
         ge=16,

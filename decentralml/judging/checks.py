@@ -24,6 +24,11 @@ An update is rejected when it
 - adds nothing: it lies closer to the global model than `min_contribution` times that scale (the
   model sent back, with a little noise): `NoContribution`. Found before the harm check, so such
   updates cannot dilute the mean the others are judged by.
+- answers a small stamp with one class: a few input features set send most validation inputs of
+  other classes to one class (`max_trigger_lift`; a backdoor's trigger, searched for on the
+  validation set by `decentralml.judging.triggers`), alone or as one of the updates whose mean
+  does: `FailedValidation`. Classification tasks with at least `triggers.MIN_FEATURES` input
+  features only (images, pixel rows): on a narrow table a few features may rightly decide the class.
 - (optional, off by default) alone scores below the global model's validation score minus
   `max_accuracy_drop`: `FailedValidation`. The score is the task kind's primary metric
   (`metrics.PRIMARY`): accuracy for classification, R² for regression.
@@ -50,6 +55,7 @@ from torch import nn
 from decentralml.codec import Weights
 from decentralml.judging.aggregation import UpdateFile, read_slices, unflatten
 from decentralml.judging.contribution import copy_groups, pay_shares, shapley
+from decentralml.judging.triggers import MIN_FEATURES, budget, lift, strongest
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
 from decentralml.metrics import PRIMARY
@@ -66,7 +72,9 @@ class Check:
     0..1,000,000, and `metric` the primary metric's value of the update alone on the validation
     set; `harm` the validation loss the round's mean gained by including it (negative: it helped;
     NaN when it was not part of the mean); `contribution` its Shapley value of the round's loss
-    gain (NaN when it was not scored) and `pay` the share of the reward it earns, in ppm."""
+    gain (NaN when it was not scored) and `pay` the share of the reward it earns, in ppm;
+    `trigger` the lift of the strongest small stamp on its model (`decentralml.judging.triggers`;
+    NaN when it was not searched)."""
 
     key: int
     approved: bool
@@ -77,6 +85,7 @@ class Check:
     harm: float = float("nan")
     contribution: float = float("nan")
     pay: int = 0
+    trigger: float = float("nan")
 
 
 def check_updates(
@@ -163,6 +172,14 @@ def check_updates(
     for key, harm in harms.items():
         if harm is None:
             reasons[key] = "FailedValidation"
+    lifts: dict[int, float] = {}
+    searchable = int(np.prod(spec.input_shape)) >= MIN_FEATURES and spec.transformer is None
+    if policy.max_trigger_lift is not None and objective == "classification" and searchable:
+        searched = sorted(k for k in measured if k not in reasons)
+        lifts = _triggered(model, origin, files, searched, validation, policy, spec, layout)
+        for key, strength in lifts.items():
+            if strength >= policy.max_trigger_lift:
+                reasons[key] = "FailedValidation"
     players = sorted(k for k in measured if k not in reasons)
     found = shapley(
         origin,
@@ -191,8 +208,59 @@ def check_updates(
         harm = float("nan") if harmed is None else harmed
         contribution = found.values.get(key, float("nan"))
         paid = pay.get(key, 0) if reason is None else 0
-        checks.append(Check(key, reason is None, ppm, reason, value, distance, harm, contribution, paid))
+        trigger = lifts.get(key, float("nan"))
+        checks.append(
+            Check(key, reason is None, ppm, reason, value, distance, harm, contribution, paid, trigger)
+        )
     return baseline, checks
+
+
+def _triggered(
+    model: nn.Module,
+    origin: NDArray[np.float64],
+    files: dict[int, UpdateFile],
+    keys: list[int],
+    validation: Split,
+    policy: ValidationPolicy,
+    spec: ModelSpec,
+    layout: tuple[tuple[str, tuple[int, ...]], ...],
+) -> dict[int, float]:
+    """key -> the lift of the strongest small stamp on its update's model, for the updates `keys`;
+    a key whose lift is at least `policy.max_trigger_lift` is to be rejected.
+
+    Each update's model is searched alone. Then the mean of the updates below the limit is
+    searched: colluders each staying under the limit can still add up to a backdoor in the
+    aggregate. While the mean's strongest stamp reaches the limit, the update that stamp moves
+    most is given the limit (to be rejected) and the mean is searched again, never removing half
+    of the updates or more."""
+    assert policy.max_trigger_lift is not None
+    limit = policy.max_trigger_lift
+    x = np.asarray(validation.x, dtype=np.float32)
+    y = np.asarray(validation.y, dtype=np.int64)
+    size = budget(int(np.prod(x.shape[1:])), policy.trigger_features)
+    classes = spec.classes
+    deltas = {key: _delta(files[key], origin) for key in keys}
+    lifts: dict[int, float] = {}
+    for key in keys:
+        load_weights(model, unflatten((origin + deltas[key]).astype(np.float32), layout))
+        lifts[key] = strongest(model, x, y, classes, size).lift
+    kept = [key for key in keys if lifts[key] < limit]
+    removed = len(keys) - len(kept)
+    while kept and 2 * (removed + 1) < len(keys):
+        mean = origin + sum((deltas[key] for key in kept), np.zeros_like(origin)) / len(kept)
+        load_weights(model, unflatten(mean.astype(np.float32), layout))
+        stamp = strongest(model, x, y, classes, size)
+        if stamp.lift < limit:
+            break
+        moved: dict[int, float] = {}
+        for key in kept:
+            load_weights(model, unflatten((origin + deltas[key]).astype(np.float32), layout))
+            moved[key] = lift(model, stamp, x, y)
+        worst = max(kept, key=lambda k: (moved[k], -k))
+        lifts[worst] = max(lifts[worst], limit)
+        kept.remove(worst)
+        removed += 1
+    return lifts
 
 
 def _loss(
