@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from coordinator.cli.common import CliError, keypair, show
 from decentralml import codec, crypto, kinds
+from decentralml.judging.outer import OuterSpec
 from decentralml.kinds import text
 from decentralml.kinds.schema import ImageSchema, TabularSchema, TextSchema
 from decentralml.lm.transformer import TransformerSpec
@@ -142,6 +143,32 @@ def _dp(args: argparse.Namespace) -> dict[str, Any]:
     except ValidationError as bad:
         raise CliError(f"--epsilon/--delta/--clip-norm: {describe(bad)}") from bad
     return spec.model_dump(mode="json")
+
+
+def _updates(args: argparse.Namespace) -> dict[str, Any]:
+    """The manifest's `update_encoding`, `update_density` and `aggregation.outer` from
+    --update-encoding, --update-density, --outer-lr and --outer-momentum, or a one-line refusal."""
+    found: dict[str, Any] = {}
+    encoding = args.update_encoding or ("float16_delta" if args.kind == "text" else None)
+    if encoding is not None:
+        found["update_encoding"] = encoding
+    if args.update_density is not None:
+        if encoding != "sparse_int8":
+            raise CliError("--update-density is for --update-encoding sparse_int8 only")
+        if not 0 < args.update_density <= 1:
+            raise CliError("--update-density: give the share of each tensor's values sent, in (0, 1]")
+        found["update_density"] = args.update_density
+    if args.outer_momentum is not None and args.outer_lr is None:
+        raise CliError("--outer-momentum needs --outer-lr (the outer optimizer's learning rate)")
+    if args.outer_lr is not None:
+        given = {"lr": args.outer_lr}
+        if args.outer_momentum is not None:
+            given["momentum"] = args.outer_momentum
+        try:
+            found["aggregation"] = {"outer": OuterSpec(**given).model_dump(mode="json")}
+        except ValidationError as bad:
+            raise CliError(f"--outer-lr/--outer-momentum: {describe(bad)}") from bad
+    return found
 
 
 def _schema(args: argparse.Namespace, data: Path) -> Schema:
@@ -280,8 +307,9 @@ def init_task_folder(args: argparse.Namespace) -> None:
         "min_workers": args.min_workers,
         "release": args.release,
     }
-    if args.kind == "text":  # float16 deltas: half the bytes of a float32 update, hashed as sent
-        manifest["update_encoding"] = "float16_delta"
+    # Text defaults to float16 deltas: half the bytes of a float32 update, hashed as sent.
+    manifest |= _updates(args)
+    if args.kind == "text":
         # Each round scores the mean without each update on the validation windows: a fixed sample
         # of them keeps that bounded for a large held-out text.
         manifest["validation"] = {"max_examples": args.judge_windows}

@@ -81,6 +81,20 @@ def register(task: Any) -> None:
     init.add_argument("--learning-rate", type=float, help="default 0.05; text: 0.001 (AdamW)")
     init.add_argument("--batch-size", type=int, help="default 32; text: 16 windows")
     init.add_argument("--tokens-per-round", type=int, help="text: tokens per worker per round (65536)")
+    init.add_argument(
+        "--update-encoding",
+        choices=["float32", "float16_delta", "sparse_int8"],
+        help="how workers send updates (default float32; text: float16_delta); sparse_int8 sends the "
+        "largest --update-density of each delta in 8 bits, with error feedback on the worker",
+    )
+    init.add_argument("--update-density", type=float, help="sparse_int8: the share of values sent (0.02)")
+    init.add_argument(
+        "--outer-lr",
+        type=float,
+        help="DiLoCo's outer optimizer: step the round's aggregate at this rate with Nesterov momentum "
+        "(default: the plain aggregate)",
+    )
+    init.add_argument("--outer-momentum", type=float, help="with --outer-lr: the outer momentum (0.9)")
     init.add_argument("--min-workers", type=int, default=2)
     init.add_argument("--release", choices=["council", "none"], default="council")
     init.add_argument("--seed", type=int, default=0, help="initial weights' seed")

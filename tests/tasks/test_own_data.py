@@ -270,3 +270,49 @@ def test_task_init_seals_the_validation_set_to_every_committee_member(
         assert message in err, err
         assert len(err.strip().splitlines()) == 1
         assert not (tmp_path / folder).exists()
+
+
+def test_task_init_sets_the_outer_optimizer_and_sparse_updates_or_refuses_in_one_line(
+    shares: samples.SampleFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coordinator.cli import main
+    from decentralml.manifest import AggregationSpec
+
+    common = [
+        "--kind", "tabular", "--label", samples.LABEL, "--data", str(shares.shares[0]),
+        "--validation", str(shares.validation), "--dataset", "cancer", "--hidden", "8",
+        "--validator", FERDIE.ss58_address, "--sealing-key", crypto.sealing_key_hex(FERDIE),
+    ]  # fmt: skip
+
+    def init(folder: str, *extra: str) -> int:
+        return main(["--key", "//Alice", "task", "init", str(tmp_path / folder), *common, *extra])
+
+    # Act: the defaults, then DiLoCo's outer optimizer with sparse 8-bit updates.
+    assert init("plain") == 0
+    assert init("diloco", "--outer-lr", "0.7", "--outer-momentum", "0.8", "--update-encoding", "sparse_int8",
+                "--update-density", "0.05") == 0  # fmt: skip
+    capsys.readouterr()
+    plain = json.loads((tmp_path / "plain" / "manifest.json").read_text())
+    diloco = json.loads((tmp_path / "diloco" / "manifest.json").read_text())
+
+    # Assert: the manifest says so, in the shape the manifest reads.
+    assert "aggregation" not in plain
+    assert "update_encoding" not in plain
+    assert diloco["aggregation"] == {"outer": {"lr": 0.7, "momentum": 0.8, "nesterov": True}}
+    assert (diloco["update_encoding"], diloco["update_density"]) == ("sparse_int8", 0.05)
+    assert AggregationSpec.model_validate(diloco["aggregation"]).outer is not None
+    # Refused with one line, nothing written.
+    cases = {
+        "density-alone": (["--update-density", "0.1"], "for --update-encoding sparse_int8 only"),
+        "density-zero": (["--update-encoding", "sparse_int8", "--update-density", "0"], "in (0, 1]"),
+        "density-huge": (["--update-encoding", "sparse_int8", "--update-density", "1e9"], "in (0, 1]"),
+        "momentum-alone": (["--outer-momentum", "0.9"], "needs --outer-lr"),
+        "momentum-one": (["--outer-lr", "0.7", "--outer-momentum", "1"], "--outer-lr/--outer-momentum"),
+        "lr-negative": (["--outer-lr", "-1"], "--outer-lr/--outer-momentum"),
+    }
+    for folder, (extra, message) in cases.items():
+        assert init(folder, *extra) == 1, folder
+        err = capsys.readouterr().err
+        assert message in err, err
+        assert len(err.strip().splitlines()) == 1
+        assert not (tmp_path / folder).exists()
