@@ -55,7 +55,7 @@ from torch import nn
 from decentralml.codec import Weights
 from decentralml.judging.aggregation import UpdateFile, read_slices, unflatten
 from decentralml.judging.contribution import copy_groups, pay_shares, shapley
-from decentralml.judging.triggers import MIN_FEATURES, budget, lift, strongest
+from decentralml.judging.triggers import MIN_FEATURES, SEARCH_EXAMPLES, budget, lift, strongest
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
 from decentralml.metrics import PRIMARY
@@ -239,17 +239,18 @@ def _triggered(
     y = np.asarray(validation.y, dtype=np.int64)
     size = budget(int(np.prod(x.shape[1:])), policy.trigger_features)
     classes = spec.classes
+    examples = SEARCH_EXAMPLES.get(spec.architecture, SEARCH_EXAMPLES["cnn"])
     deltas = {key: _delta(files[key], origin) for key in keys}
     lifts: dict[int, float] = {}
     for key in keys:
         load_weights(model, unflatten((origin + deltas[key]).astype(np.float32), layout))
-        lifts[key] = strongest(model, x, y, classes, size).lift
+        lifts[key] = strongest(model, x, y, classes, size, examples).lift
     kept = [key for key in keys if lifts[key] < limit]
     removed = len(keys) - len(kept)
     while kept and 2 * (removed + 1) < len(keys):
         mean = origin + sum((deltas[key] for key in kept), np.zeros_like(origin)) / len(kept)
         load_weights(model, unflatten(mean.astype(np.float32), layout))
-        stamp = strongest(model, x, y, classes, size)
+        stamp = strongest(model, x, y, classes, size, examples)
         if stamp.lift < limit:
             break
         moved: dict[int, float] = {}
