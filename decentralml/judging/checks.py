@@ -33,8 +33,8 @@ An update is rejected when it
   `max_accuracy_drop`: `FailedValidation`. The score is the task kind's primary metric
   (`metrics.PRIMARY`): accuracy for classification, R² for regression.
 Updates are read from their spool files one at a time for the checks (the global model, the
-running sum of the deltas and one update); the contribution scores hold the deltas of the updates
-that passed every other check.
+running sum of the deltas and one update); the trigger search and the contribution scores hold
+the deltas of the updates that passed every other check.
 An approved update's `pay` is its share of the per-result reward (`contribution.pay_shares`): its
 Shapley value of the round's validation-loss gain (`decentralml.judging.contribution`). The model
 sent back with noise as large as an update passes the distance check but adds nothing: valued
