@@ -45,6 +45,9 @@ A targeted attack (a hidden behaviour, not lower accuracy):
     backdoor         trains on its share plus a copy of it with the trigger (the bottom-right 2x2
                      pixels set to white) labelled 0; the run reports the share of triggered test
                      digits that are not 0 and are classified 0 (its success rate)
+    backdoor_wide    the same with a trigger made for the referee's search: 8 pixels (the bottom
+                     two rows' right half) at half intensity, so no 4 of them at the data's own
+                     values need answer it alone
 
 Reported per (alpha, rule, attack), over seeds: the final test accuracy, its gap to the same
 rule's clean run, the share of attacker updates accepted, the share of honest updates rejected,
@@ -109,8 +112,11 @@ ATTACKS = (
     "copycat",
     "sybil",
     "backdoor",
+    "backdoor_wide",
 )
+BACKDOORS = ("backdoor", "backdoor_wide")
 TRIGGER = [54, 55, 62, 63]  # the bottom-right 2x2 pixels of the 8x8 digit
+WIDE_TRIGGER = ([52, 53, 54, 55, 60, 61, 62, 63], 0.5)  # the bottom two rows' right half, half grey
 TARGET_CLASS = 0
 UNFILTERED = "fedavg_unfiltered"
 Flat = NDArray[np.float64]
@@ -273,18 +279,19 @@ def _noised_to(crafted: Flat, cosine: float, rng: np.random.Generator) -> Flat:
     return out
 
 
-def triggered(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    """The digits with the backdoor's trigger stamped on."""
+def triggered(x: NDArray[np.float32], attack: str = "backdoor") -> NDArray[np.float32]:
+    """The digits with the backdoor's trigger (`attack`'s) stamped on."""
+    pixels, value = WIDE_TRIGGER if attack == "backdoor_wide" else (TRIGGER, 1.0)
     out = x.copy()
-    out[:, TRIGGER] = 1.0
+    out[:, pixels] = value
     return out
 
 
-def backdoor_success(model: torch.nn.Module, test: Split) -> float:
+def backdoor_success(model: torch.nn.Module, test: Split, attack: str = "backdoor") -> float:
     """Share of triggered test digits that are not the target and are classified as it."""
     keep = test.y != TARGET_CLASS
     with torch.no_grad():
-        predicted = model(torch.from_numpy(triggered(test.x[keep]))).argmax(dim=1).numpy()
+        predicted = model(torch.from_numpy(triggered(test.x[keep], attack))).argmax(dim=1).numpy()
     return float(np.mean(predicted == TARGET_CLASS))
 
 
@@ -353,10 +360,11 @@ def run(alpha: float, seed: int, rule: str, attack: str, rounds: int) -> Run:
                 if part in attackers and attack == "lazy":  # one SGD step on one batch
                     own = Split(share.x[: TRAINING.batch_size], share.y[: TRAINING.batch_size])
                     training = training.model_copy(update={"epochs": 1})
-                if part in attackers and attack == "backdoor":
+                if part in attackers and attack in BACKDOORS:
                     target = np.full_like(share.y, TARGET_CLASS)
                     own = Split(
-                        np.concatenate([share.x, triggered(share.x)]), np.concatenate([share.y, target])
+                        np.concatenate([share.x, triggered(share.x, attack)]),
+                        np.concatenate([share.y, target]),
                     )
                 train(model, own, training)
                 trained[part] = flatten(weights_of(model)) - start
@@ -421,8 +429,8 @@ def run(alpha: float, seed: int, rule: str, attack: str, rounds: int) -> Run:
                     item.path.unlink(missing_ok=True)
             load_weights(test_model, weights)
             outcome.accuracy.append(score(test_model, splits.test)["accuracy"])
-        if attack == "backdoor" or attack == "none":
-            outcome.backdoor = backdoor_success(test_model, splits.test)
+        if attack in BACKDOORS or attack == "none":
+            outcome.backdoor = backdoor_success(test_model, splits.test, attack)
     outcome.seconds = time.perf_counter() - began
     return outcome
 
