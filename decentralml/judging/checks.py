@@ -243,19 +243,19 @@ def _triggered(
     deltas = {key: _delta(files[key], origin) for key in keys}
     lifts: dict[int, float] = {}
     for key in keys:
-        load_weights(model, unflatten((origin + deltas[key]).astype(np.float32), layout))
+        _load(model, origin + deltas[key], layout)
         lifts[key] = strongest(model, x, y, classes, size, examples).lift
     kept = [key for key in keys if lifts[key] < limit]
     removed = len(keys) - len(kept)
     while kept and 2 * (removed + 1) < len(keys):
         mean = origin + sum((deltas[key] for key in kept), np.zeros_like(origin)) / len(kept)
-        load_weights(model, unflatten(mean.astype(np.float32), layout))
+        _load(model, mean, layout)
         stamp = strongest(model, x, y, classes, size, examples)
         if stamp.lift < limit:
             break
         moved: dict[int, float] = {}
         for key in kept:
-            load_weights(model, unflatten((origin + deltas[key]).astype(np.float32), layout))
+            _load(model, origin + deltas[key], layout)
             moved[key] = lift(model, stamp, x, y)
         worst = max(kept, key=lambda k: (moved[k], -k))
         lifts[worst] = max(lifts[worst], limit)
@@ -272,8 +272,15 @@ def _loss(
     objective: Objective,
 ) -> float:
     """The validation loss of the flat parameters `flat`."""
-    load_weights(model, unflatten(flat.astype(np.float32), layout))
+    _load(model, flat, layout)
     return score(model, validation, objective)["loss"]
+
+
+def _load(
+    model: nn.Module, flat: NDArray[np.float64], layout: tuple[tuple[str, tuple[int, ...]], ...]
+) -> None:
+    """Put the flat float64 parameters `flat` (in `layout`'s order) into `model`."""
+    load_weights(model, unflatten(flat.astype(np.float32), layout))
 
 
 def _delta(update: UpdateFile, origin: NDArray[np.float64]) -> NDArray[np.float64]:
