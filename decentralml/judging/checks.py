@@ -14,7 +14,9 @@ An update is rejected when it
   the updates pointing the same way, cosine >= `collusion_cosine`: colluders go together) and
   measures the validation loss of the mean without them. The group whose absence lowers the loss
   the most is rejected if that gain exceeds `max_harm` (a fraction of the loss), and the search
-  repeats on the rest, never removing half of the round's updates or more for harm alone. It
+  repeats on the rest, never removing half of the round's updates or more for harm alone. In a
+  round of n >= 20 updates a pass rejects up to n/10 groups, each harmful alone, and the search
+  stops after `MAX_PASSES` passes: judging costs a number of evaluations linear in n. It
   also goes on while the mean's loss is above `floor_loss` (the best committed model's loss
   raised by `max_loss_rise`: an anchored floor that does not fall with a poisoned global model).
   An honest worker with a skewed share improves the mean even when its model alone scores
@@ -64,6 +66,11 @@ from decentralml.training import score
 from decentralml_bindings.types import RejectionKind
 
 Reason = RejectionKind
+MAX_PASSES = 20
+"""The most passes of the leave-out search (and of the trigger search on the round's mean): each
+pass evaluates every update still kept once, so judging costs at most (MAX_PASSES + 1) x n
+evaluations, linear in the updates. A pass removes up to a tenth of the round's updates (one group
+below 20 updates, where no round needs more passes than this)."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +239,9 @@ def _triggered(
     searched: colluders each staying under the limit can still add up to a backdoor in the
     aggregate. While the mean's strongest stamp reaches the limit, the update that stamp moves
     most is given the limit (to be rejected) and the mean is searched again, never removing half
-    of the updates or more."""
+    of the updates or more, for at most `MAX_PASSES` searches of the mean. In a round of n >= 20
+    updates a pass also removes each other update the stamp moves past the limit alone, up to
+    n/10 per pass."""
     assert policy.max_trigger_lift is not None
     limit = policy.max_trigger_lift
     x = np.asarray(validation.x, dtype=np.float32)
@@ -247,7 +256,10 @@ def _triggered(
         lifts[key] = strongest(model, x, y, classes, size, examples).lift
     kept = [key for key in keys if lifts[key] < limit]
     removed = len(keys) - len(kept)
-    while kept and 2 * (removed + 1) < len(keys):
+    per_pass = max(1, len(keys) // 10)
+    for _ in range(MAX_PASSES):
+        if not kept or 2 * (removed + 1) >= len(keys):
+            break
         mean = origin + sum((deltas[key] for key in kept), np.zeros_like(origin)) / len(kept)
         _load(model, mean, layout)
         stamp = strongest(model, x, y, classes, size, examples)
@@ -257,10 +269,15 @@ def _triggered(
         for key in kept:
             _load(model, origin + deltas[key], layout)
             moved[key] = lift(model, stamp, x, y)
-        worst = max(kept, key=lambda k: (moved[k], -k))
-        lifts[worst] = max(lifts[worst], limit)
-        kept.remove(worst)
-        removed += 1
+        ranked = sorted(kept, key=lambda k: (-moved[k], k))
+        # The one the stamp moves most goes; in a large round, so does each other one that the
+        # mean's stamp moves past the limit alone, up to a tenth of the round per pass.
+        chosen = [ranked[0], *(k for k in ranked[1:per_pass] if moved[k] >= limit)]
+        chosen = chosen[: max(1, (len(keys) - 1) // 2 - removed)]
+        for key in chosen:
+            lifts[key] = max(lifts[key], limit)
+            kept.remove(key)
+        removed += len(chosen)
     return lifts
 
 
@@ -327,35 +344,53 @@ def _contributions(
     kept = list(keys)
     removed = 0
     current = loss_of(total, len(kept))
+    per_pass = max(1, len(keys) // 10)
 
     def rest_of(group: list[int]) -> NDArray[np.float64]:
         return total - sum((_delta(files[j], origin) for j in group), np.zeros_like(origin))
 
-    while kept:
-        # Only the losses are kept per candidate: the sum without the chosen group is rebuilt once,
-        # so memory stays a few copies of the model, not one per update.
+    for pass_ in range(MAX_PASSES + 1):  # the last pass only measures what is left
+        # Only the losses are kept per candidate: the sum without the chosen groups is rebuilt
+        # once, so memory stays a few copies of the model, not one per update.
+        columns = np.array([position[j] for j in kept], dtype=np.intp)
         without: dict[int, tuple[float, list[int]]] = {}
         for key in kept:
-            group = [j for j in kept if cosines[position[key], position[j]] >= policy.collusion_cosine]
+            close = cosines[position[key], columns] >= policy.collusion_cosine
+            group = [kept[i] for i in np.flatnonzero(close)]
             if key not in group:
                 group.append(key)
             without[key] = (loss_of(rest_of(group), len(kept) - len(group)), group)
-        worst = min(kept, key=lambda k: (without[k][0], k))
-        loss, group = without[worst]
-        gain = current - loss
-        # Harm alone never removes half of the round or more: with no majority left to trust, the
-        # check cannot tell which side is honest (two honest models averaged early often score
-        # worse than the better one alone).
-        minority = 2 * (removed + len(group)) < len(keys)
-        harmful = gain > policy.max_harm * abs(current) and minority
         above_floor = floor_loss is not None and not current <= floor_loss
-        if not (harmful or above_floor or not np.isfinite(current)):
+        chosen: list[int] = []
+        taken = 0
+        first_loss = current
+        for key in sorted(kept, key=lambda k: (without[k][0], k)):  # the most harmful first
+            if pass_ == MAX_PASSES or taken == per_pass:
+                break
+            loss, group = without[key]
+            if set(group) & set(chosen):
+                continue
+            gain = current - loss
+            # Harm alone never removes half of the round or more: with no majority left to trust,
+            # the check cannot tell which side is honest (two honest models averaged early often
+            # score worse than the better one alone).
+            minority = 2 * (removed + len(chosen) + len(group)) < len(keys)
+            harmful = gain > policy.max_harm * abs(current) and minority
+            if not (harmful or (not taken and (above_floor or not np.isfinite(current)))):
+                break  # the first group may go for the floor; the rest of a pass for harm alone
+            chosen.extend(group)
+            taken += 1
+            first_loss = loss if taken == 1 else first_loss
+        if not chosen:
             for key in kept:
                 out[key] = current - without[key][0]
-            break
-        for j in group:
+            return out
+        for j in chosen:
             out[j] = None
             kept.remove(j)
-        removed += len(group)
-        total, current = rest_of(group), loss
+        removed += len(chosen)
+        total = rest_of(chosen)
+        current = first_loss if taken == 1 else loss_of(total, len(kept))
+        if not kept:
+            return out
     return out

@@ -25,7 +25,9 @@ more, permutations are sampled (truncated Monte Carlo: once a permutation's pref
 `truncation` of the whole round's gain, the rest of it adds nothing) until `budget` validation
 passes are spent (or 4 x `budget` permutations drawn). The generator is seeded with the task and
 round and the players are ordered by key (result id), so every validator that judges the same
-round gets the same values.
+round gets the same values. The first permutation is always walked whole (to its truncation), so a
+round of n players spends at most max(n, `budget`) passes; along a permutation each coalition's
+step is its prefix's plus one delta, so the arithmetic grows linearly in the players too.
 
 `pay_shares` turns the values into the share of the per-result reward each result is paid: an
 update adding at least `FULL_PAY` of the round's median positive contribution is paid in full, one
@@ -100,12 +102,14 @@ def shapley(
     total = max(sum(weights[k] for k in keys), 1e-30)
     cache: dict[int, float] = {0: 0.0}
 
-    def value(mask: int) -> float:
+    def value(mask: int, step: NDArray[np.float64] | None = None) -> float:
+        """v(mask); `step` (the weighted sum of the coalition's deltas), when the caller holds it."""
         if mask not in cache:
-            step = np.zeros_like(origin)
-            for p in range(n):  # in key order: the same sum on every validator
-                if mask >> p & 1:
-                    step += weights[keys[p]] * deltas[keys[p]]
+            if step is None:
+                step = np.zeros_like(origin)
+                for p in range(n):  # in key order: the same sum on every validator
+                    if mask >> p & 1:
+                        step += weights[keys[p]] * deltas[keys[p]]
             found = base - loss(origin + step / total)
             cache[mask] = found if np.isfinite(found) else -1e30
         return cache[mask]
@@ -127,11 +131,13 @@ def shapley(
         while rounds == 0 or (len(cache) - 1 < budget and rounds < 4 * budget):
             order = rng.permutation(n)
             mask, before = 0, 0.0
+            step = np.zeros_like(origin)  # the prefix's weighted sum, one delta added per player
             for p in order:
                 if abs(gain - before) <= truncation * abs(gain):
                     break  # truncated: the rest of this order adds nothing
                 mask |= 1 << int(p)
-                after = value(mask)
+                step += weights[keys[p]] * deltas[keys[p]]
+                after = value(mask, step)
                 phi[p] += after - before
                 before = after
             rounds += 1

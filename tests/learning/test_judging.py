@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from coordinator.federation.referee import Received, Referee, capped
 from decentralml import codec
 from decentralml.data import DataSpec, Split, digits, partition
-from decentralml.judging.aggregation import UpdateFile
+from decentralml.judging.aggregation import UpdateFile, unflatten
 from decentralml.judging.checks import check_updates
 from decentralml.judging.rules import RuleParams, aggregate
 from decentralml.manifest import ContentRef, TaskManifest, ValidationPolicy
@@ -254,3 +254,50 @@ def test_free_riders_and_copies_earn_nothing_and_do_not_move_the_model_or_the_ho
     assert all((paid[r] > 0) == (values[r] > 0) for r in outcome.accepted), (paid, values)
     for k in weights:
         np.testing.assert_allclose(new_weights[k], honest_weights[k], atol=1e-6)
+
+
+def test_the_leave_out_search_costs_evaluations_linear_in_the_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: a 60-update round around a trained model: 48 honest updates (its training step g
+    # plus noise) and 12 harmful ones, each pointing against g along its own direction (pairwise
+    # cosines below the collusion cosine, so each is a group of one).
+    from decentralml.judging import checks as judging
+
+    validation = digits(3).validation
+    global_weights = weights_of(build(SPEC, 3))
+    trained = build(SPEC, 3)
+    train(trained, digits(3).train, TrainSpec(epochs=2))
+    layout = tuple((name, tuple(array.shape)) for name, array in global_weights.items())
+    origin = np.concatenate([global_weights[n].astype(np.float64).ravel() for n, _ in layout])
+    g = np.concatenate([weights_of(trained)[n].astype(np.float64).ravel() for n, _ in layout]) - origin
+    rng = np.random.default_rng(5)
+    deltas = [g + rng.normal(0, 0.3 * float(np.std(g)), g.shape) for _ in range(48)]
+    deltas += [-3 * g + rng.normal(0, 3 * float(np.std(g)), g.shape) for _ in range(12)]
+    files = {
+        key: UpdateFile.spool(tmp_path, f"u{key}", codec.encode(unflatten(origin + d, layout)), 1.0)
+        for key, d in enumerate(deltas)
+    }
+    evaluations = []
+    loss = judging._loss
+    monkeypatch.setattr(judging, "_loss", lambda *a: evaluations.append(1) or loss(*a))
+    model = build(SPEC)
+
+    # Execute
+    harms = judging._contributions(
+        model,
+        origin,
+        np.sum(deltas, axis=0),
+        files,
+        list(files),
+        validation,
+        ValidationPolicy(max_harm=0.01),
+        "classification",
+        None,
+        layout,
+    )
+
+    # Assert: every harmful update and no honest one is rejected, in a few passes of 60
+    # evaluations (one at a time would take 13 passes, about 700 evaluations).
+    assert sorted(k for k, h in harms.items() if h is None) == list(range(48, 60))
+    assert len(evaluations) <= 6 * 60, len(evaluations)

@@ -1,0 +1,238 @@
+"""The referee at 10, 100 and 300 workers: what a round costs and how it grows.
+
+Simulated workers (`support.simulation`) train their shares in this process and send their
+updates as real workers do (stored, hash on chain, spooled); the real `Referee.judge` checks
+them (distance, reference cosine, copies, the leave-out harm search, the trigger search),
+scores their contributions, aggregates and commits. The chain and the content store are the
+in-process twins (`support.twins`): the devnet's `MaxAssignments` (64) refuses more workers
+per task than that today.
+
+Data: scikit-learn's digits (shipped with it): each worker holds 40 examples of a label mix drawn
+from Dirichlet(0.5), sampled from the training pool with replacement; the same validation split
+at every size (so only the workers grow). 10% of the workers
+train on flipped labels and 5% send the global model back (free riders).
+
+Baseline, side by side: unfiltered FedAvg of the same spooled updates (what a coordinator that
+judges nothing pays per round); reported as the referee's multiple of it.
+
+Reported per size, for each round: the referee's wall and CPU seconds, its peak resident memory
+above the process's before it judged, the FedAvg baseline's seconds, extrinsics (one
+`send_task_result` per worker and one batch) and calls in the batch, the updates' bytes, and the
+verdicts (flippers and free riders rejected, honest workers rejected). Then the growth exponent
+of the referee's CPU seconds between sizes (1.0 is linear).
+
+    python -m bench.scale [--sizes 10 100 300] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import multiprocessing
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from coordinator.federation.referee import Referee
+from decentralml import codec
+from decentralml.content import sha256_hex
+from decentralml.data import Split, digits
+from decentralml.judging.aggregation import UpdateFile
+from decentralml.judging.rules import RuleParams, aggregate
+from decentralml.manifest import ContentRef, TaskManifest
+from decentralml.models import ModelSpec, build, weights_of
+from decentralml.training import TrainSpec
+from decentralml_bindings.dev import FERDIE
+from support.simulation import Role, SimulatedWorker, simulate_round
+from support.twins import ChainTwin, StoreTwin
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
+TRAINING = TrainSpec(epochs=10, batch_size=32, learning_rate=0.1)
+PER_WORKER = 40
+ALPHA = 0.5
+FLIPPERS, FREE_RIDERS = 0.10, 0.05
+
+
+def problem(workers: int, seed: int) -> tuple[list[Split], Split]:
+    """The workers' shares and the validation split: each worker draws its label mix from
+    Dirichlet(ALPHA) and PER_WORKER examples of those labels from the digits training pool (with
+    replacement: 300 workers hold more examples than the pool, so shares overlap)."""
+    splits = digits(seed)
+    pool_x, pool_y = np.asarray(splits.train.x), np.asarray(splits.train.y)
+    by_label = [np.flatnonzero(pool_y == label) for label in range(MODEL.classes)]
+    rng = np.random.default_rng(seed)
+    parts = []
+    for _ in range(workers):
+        labels = rng.choice(MODEL.classes, size=PER_WORKER, p=rng.dirichlet([ALPHA] * MODEL.classes))
+        picked = np.array([rng.choice(by_label[label]) for label in labels])
+        parts.append(Split(pool_x[picked], pool_y[picked]))
+    return parts, splits.validation
+
+
+def roles(workers: int) -> list[Role]:
+    flippers, riders = round(FLIPPERS * workers), round(FREE_RIDERS * workers)
+    counts: tuple[tuple[Role, int], ...] = (
+        ("label_flip", flippers),
+        ("free_rider", riders),
+        ("honest", workers - flippers - riders),
+    )
+    return [role for role, count in counts for _ in range(count)]
+
+
+def measure(workers: int, rounds: int, seed: int = 0) -> dict[str, Any]:
+    """Rounds of `workers` simulated workers judged by the referee (run in a fresh process)."""
+    torch.set_num_threads(1)
+    parts, validation = problem(workers, seed)
+    who = roles(workers)
+    # The misbehaving ones send last in each round (higher result ids), as a copier must.
+    crowd = [SimulatedWorker(f"worker-{i}", part, who[workers - 1 - i]) for i, part in enumerate(parts)]
+    weights = weights_of(build(MODEL, seed))
+    manifest = TaskManifest(
+        name=f"scale-{workers}",
+        model=MODEL,
+        initial_weights=ContentRef(cid="twin-initial", sha256=sha256_hex(codec.encode(weights))),
+        training=TRAINING,
+        min_workers=workers,
+    )
+    chain, store = ChainTwin(), StoreTwin()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = Path(tmp)
+        referee = Referee(chain, store, FERDIE, validation, state_dir=spool)
+        for round_ in range(1, rounds + 1):
+            batch_before = chain.block
+            verdicts_before = len(chain.verdicts)
+            done = simulate_round(chain, store, referee, manifest, weights, crowd, 1, round_, spool)
+            outcome = done.outcome
+            # The baseline: unfiltered FedAvg of the same updates, from the store.
+            files = [
+                UpdateFile.spool(spool, f"b{i}", store.get(chain.results[r].cid, chain.results[r].hash), 1.0)
+                for i, r in enumerate(sorted(chain.round_results(1, round_).values()))
+            ]
+            began = time.perf_counter()
+            aggregate("fedavg", files, RuleParams())
+            fedavg = time.perf_counter() - began
+            for f in files:
+                f.path.unlink(missing_ok=True)
+            owner = {r: chain.results[r].worker for r in chain.round_results(1, round_).values()}
+            role_of = {c.name: c.role for c in crowd}
+            rejected = {role: 0 for role in ("honest", "label_flip", "free_rider")}
+            for result_id in outcome.rejected:
+                rejected[role_of[owner[result_id]]] += 1
+            rows.append(
+                {
+                    "round": round_,
+                    "training_s": done.training,
+                    "judging_s": done.judging,
+                    "judging_cpu_s": done.judging_cpu,
+                    "referee_peak_mb": done.referee_peak / 2**20,
+                    "fedavg_s": fedavg,
+                    "extrinsics": workers + (chain.block - batch_before),
+                    "batch_calls": len(chain.verdicts) - verdicts_before + 1,
+                    "update_bytes": done.update_bytes,
+                    "accepted": len(outcome.accepted),
+                    "rejected": rejected,
+                    "reasons": sorted(set(outcome.rejected.values())),
+                    "validation_loss": outcome.validation_loss,
+                }
+            )
+            weights = done.weights
+    return {"workers": workers, "roles": {r: who.count(r) for r in set(who)}, "rounds": rows}
+
+
+def growth(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+    """The exponent b of cost ~ n^b between consecutive sizes, from the last round's `key`."""
+    found = {}
+    for small, large in itertools.pairwise(rows):
+        a, b = small["rounds"][-1][key], large["rounds"][-1][key]
+        if a > 0 and b > 0:
+            found[f"{small['workers']}->{large['workers']}"] = math.log(b / a) / math.log(
+                large["workers"] / small["workers"]
+            )
+    return found
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'workers':>7} {'round':>5} {'judge s':>8} {'cpu s':>7} {'fedavg s':>8} {'x fedavg':>8} "
+        f"{'peak MB':>8} {'extr.':>6} {'calls':>6} {'MB sent':>7} {'flip rej':>8} {'ride rej':>8} "
+        f"{'honest rej':>10}"
+    )
+    lines = [head]
+    for size in rows:
+        flips, rides = size["roles"].get("label_flip", 0), size["roles"].get("free_rider", 0)
+        for r in size["rounds"]:
+            lines.append(
+                f"{size['workers']:>7} {r['round']:>5} {r['judging_s']:>8.1f} {r['judging_cpu_s']:>7.1f} "
+                f"{r['fedavg_s']:>8.3f} {r['judging_s'] / max(r['fedavg_s'], 1e-9):>8.0f} "
+                f"{r['referee_peak_mb']:>8.1f} {r['extrinsics']:>6} {r['batch_calls']:>6} "
+                f"{r['update_bytes'] / 1e6:>7.2f} {r['rejected']['label_flip']:>4}/{flips:<3} "
+                f"{r['rejected']['free_rider']:>4}/{rides:<3} {r['rejected']['honest']:>10}"
+            )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [r["workers"] for r in rows]
+    cpu = [r["rounds"][-1]["judging_cpu_s"] for r in rows]
+    fedavg = [r["rounds"][-1]["fedavg_s"] for r in rows]
+    fig, axis = plt.subplots(figsize=(6, 4))
+    axis.loglog(sizes, cpu, "o-", label="referee CPU s per round")
+    axis.loglog(sizes, fedavg, "s-", label="unfiltered FedAvg s per round")
+    axis.loglog(sizes, [cpu[0] * s / sizes[0] for s in sizes], ":", color="grey", label="linear from 10")
+    axis.set_xlabel("workers")
+    axis.set_ylabel("seconds")
+    axis.legend()
+    axis.set_title("judging a round, simulated workers (last round)")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 300])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
+    args = parser.parse_args()
+    if any(size < 2 for size in args.sizes) or args.rounds < 1:
+        parser.error("sizes must be at least 2 workers, and rounds at least 1")
+    began = time.perf_counter()
+    rows = []
+    context = multiprocessing.get_context("spawn")
+    for size in sorted(args.sizes):
+        with context.Pool(1) as pool:  # a fresh process per size: its memory is its own
+            rows.append(pool.apply(measure, (size, args.rounds)))
+        print(table(rows[-1:]), flush=True)
+    report = {
+        "model": MODEL.model_dump(),
+        "training": TRAINING.model_dump(),
+        "per_worker": PER_WORKER,
+        "alpha": ALPHA,
+        "seconds": time.perf_counter() - began,
+        "growth_judging_cpu": growth(rows, "judging_cpu_s"),
+        "growth_fedavg": growth(rows, "fedavg_s"),
+        "sizes": rows,
+    }
+    print(table(rows))
+    print("growth of the referee's CPU seconds (1.0 is linear):", report["growth_judging_cpu"])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    plot(rows, args.out.with_suffix(".png"))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')} in {report['seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
