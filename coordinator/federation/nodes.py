@@ -13,6 +13,7 @@ another account is refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -55,6 +56,7 @@ class NodeRegistry:
         self.superlink_address, self.chain, self.validator = superlink_address, chain, validator
         self.register = register
         self._lock = threading.Lock()
+        self._pending: dict[str, threading.Event] = {}  # key -> its registration under way
 
     def _read(self) -> dict[int, BoundNode]:
         return read_nodes(self.path)
@@ -81,28 +83,53 @@ class NodeRegistry:
 
     def bind(self, binding: Binding) -> BoundNode:
         """Verify and record `binding`; the bound node. BindingError (malformed or not signed by
-        its account), NotAssignedError, or RuntimeError (the SuperLink refused the key)."""
+        its account, or its key bound to another account), NotAssignedError, or RuntimeError (the
+        SuperLink refused the key).
+
+        Different keys register with the SuperLink concurrently (each `register` is a process of
+        its own, seconds long): only reading and writing the record is serialised. Two bindings
+        of one key at once register it once; the second waits for the first and gets its node."""
         binding.verify(self.superlink_address)
         if not self.assigned_tasks(binding.account):
             raise NotAssignedError(
                 f"{binding.account} is assigned to no open task this coordinator judges: claim a slot first"
             )
-        with self._lock:
-            nodes = self._read()
-            for node in nodes.values():
-                if node.public_key == binding.public_key:
-                    if node.account != binding.account:
-                        raise BindingError("this node key is already bound to another account")
+        while True:
+            with self._lock:
+                node = self._bound(binding)
+                if node is not None:
                     return node
+                waiting = self._pending.get(binding.public_key)
+                if waiting is None:
+                    done = self._pending[binding.public_key] = threading.Event()
+                    break
+            waiting.wait()  # the other binding of this key ends (bound, or refused: try again)
+        try:
             self.keys.mkdir(parents=True, exist_ok=True)
-            key_file = self.keys / f"{binding.account}-{len(nodes)}.pub"
+            digest = hashlib.sha256(binding.public_key.encode()).hexdigest()[:16]
+            key_file = self.keys / f"{binding.account}-{digest}.pub"
             key_file.write_text(binding.public_key + "\n")
             node_id = self.register(key_file)
             node = BoundNode(node_id, binding.account, binding.public_key)
-            nodes[node_id] = node
-            self._write(nodes)
+            with self._lock:
+                nodes = self._read()
+                nodes[node_id] = node
+                self._write(nodes)
+        finally:
+            with self._lock:
+                del self._pending[binding.public_key]
+            done.set()
         log.info("node key bound", extra={"node_id": node_id, "account": binding.account})
         return node
+
+    def _bound(self, binding: Binding) -> BoundNode | None:
+        """The node `binding`'s key is bound to, if any (BindingError: to another account)."""
+        for node in self._read().values():
+            if node.public_key == binding.public_key:
+                if node.account != binding.account:
+                    raise BindingError("this node key is already bound to another account")
+                return node
+        return None
 
 
 def read_nodes(path: Path) -> dict[int, BoundNode]:

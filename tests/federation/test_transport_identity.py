@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from decentralml.identity import Binding, BindingError, NodeKey
 from decentralml.manifest import FederationSpec
 from decentralml.tls import SuperLinkCertificates, check_certificate, fingerprint
 from decentralml_bindings import DecentralMl, calls, events
-from decentralml_bindings.dev import ALICE, BOB, CHARLIE, FERDIE, UNIT
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, UNIT
 from decentralml_bindings.types import TaskType, ValidationStrategy
 from support.devnet import free_port
 from worker.supernode import SuperNode
@@ -191,3 +193,60 @@ def test_the_registry_binds_only_accounts_assigned_to_its_tasks(
     with pytest.raises(BindingError, match="another account"):
         registry.bind(Binding.sign(CHARLIE, secured.address, bob_key))
     assert {n.account for n in read_nodes(registry.path).values()} == {BOB.ss58_address}
+
+
+@pytest.mark.devnet
+def test_node_keys_bind_concurrently_and_one_key_sent_twice_registers_once(
+    secured: SuperLink, chain: DecentralMl, tmp_path: Path
+) -> None:
+    # Prepare: a task Ferdie judges with Bob, Charlie, Dave and Eve assigned; the SuperLink's real
+    # registration, counted (how many run at once, and how many in all).
+    call = calls.create_task(
+        task_type=TaskType.MODEL_CONTRIBUTOR,
+        rounds=1,
+        max_assignments=4,
+        expires_at=chain.block_number() + 5_000,
+        validation=ValidationStrategy.auto_accept(),
+        validators=[FERDIE.ss58_address],
+        reward_per_result=UNIT,
+        manifest_cid="bafy-concurrent",
+        manifest_hash=bytes([8]) * 32,
+    )
+    task_id = chain.submit(call, ALICE).one(events.TaskCreated).task_id
+    workers = [BOB, CHARLIE, DAVE, EVE]
+    for worker in workers:
+        chain.submit(calls.assign_task(task_id), worker)
+    lock = threading.Lock()
+    running, most, registered = 0, 0, []
+
+    def register(path: Path) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            registered.append(path.name)
+        try:
+            return secured.register_node(path)
+        finally:
+            with lock:
+                running -= 1
+
+    registry = NodeRegistry(tmp_path / "fed", secured.address, chain, FERDIE.ss58_address, register)
+    bindings = [
+        Binding.sign(w, secured.address, NodeKey.ensure(tmp_path / w.ss58_address).public_text())
+        for w in workers
+    ]
+
+    # Execute: the four bindings at once, Bob's sent twice.
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        bound = list(pool.map(registry.bind, [*bindings, bindings[0]]))
+
+    # Assert: registrations overlapped; Bob's key registered once and both of his answers agree;
+    # four distinct nodes on record, one per account.
+    assert most >= 2, "the registrations ran one at a time"
+    assert len(registered) == 4, registered
+    assert bound[0] == bound[4]
+    assert len({node.node_id for node in bound}) == 4
+    on_record = read_nodes(registry.path)
+    assert {n.account for n in on_record.values()} == {w.ss58_address for w in workers}
+    assert {n.node_id for n in on_record.values()} == {n.node_id for n in bound}
