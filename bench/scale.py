@@ -15,13 +15,17 @@ train on flipped labels and 5% send the global model back (free riders).
 Baseline, side by side: unfiltered FedAvg of the same spooled updates (what a coordinator that
 judges nothing pays per round); reported as the referee's multiple of it.
 
+Flower's processes while no round runs: the CPU a SuperLink and one SuperNode (with their
+SuperExecs) spend per second, the SuperExecs polling every 0.1 s (the baseline: what the demo
+did) and every 1 s (Flower's default, what it does now).
+
 Reported per size, for each round: the referee's wall and CPU seconds, its peak resident memory
 above the process's before it judged, the FedAvg baseline's seconds, extrinsics (one
 `send_task_result` per worker and one batch) and calls in the batch, the updates' bytes, and the
 verdicts (flippers and free riders rejected, honest workers rejected). Then the growth exponent
 of the referee's CPU seconds between sizes (1.0 is linear).
 
-    python -m bench.scale [--sizes 10 100 300] [--rounds 3]
+    python -m bench.scale [--sizes 10 100 300] [--rounds 3] [--no-flower]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import itertools
 import json
 import math
 import multiprocessing
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -201,11 +206,56 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) of every live process in process group `pgid`."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def flower_idle(interval: float, seconds: float = 40.0) -> float:
+    """CPU seconds per second that a SuperLink and one SuperNode (with their SuperExecs) spend
+    waiting, no run under way, with the SuperExecs polling every `interval` seconds."""
+    from coordinator.federation.flower import SuperLink
+    from decentralml.flower import Process, flower_env, supernode_command
+    from support.devnet import free_port
+
+    extra = {"PYTHONPATH": str(ROOT), "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": str(interval)}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        superlink = SuperLink(work, free_port(), extra)
+        superlink.start()
+        env = flower_env(work / "home", extra)
+        node = Process.start(
+            "supernode", supernode_command(superlink.address, free_port(), {}), env, work / "n.log"
+        )
+        try:
+            time.sleep(20)  # started and settled
+            assert superlink.process is not None
+            groups = (superlink.process.pid, node.pid)
+            before, began = sum(map(group_cpu, groups)), time.monotonic()
+            time.sleep(seconds)
+            return (sum(map(group_cpu, groups)) - before) / (time.monotonic() - began)
+        finally:
+            node.stop()
+            superlink.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 300])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
+    parser.add_argument("--no-flower", action="store_true", help="skip Flower's idle CPU")
     args = parser.parse_args()
     if any(size < 2 for size in args.sizes) or args.rounds < 1:
         parser.error("sizes must be at least 2 workers, and rounds at least 1")
@@ -216,7 +266,14 @@ def main() -> None:
         with context.Pool(1) as pool:  # a fresh process per size: its memory is its own
             rows.append(pool.apply(measure, (size, args.rounds)))
         print(table(rows[-1:]), flush=True)
+    idle = {}
+    if not args.no_flower:
+        # Baseline side by side: the SuperExecs polling every 0.1 s (what the demo did) and
+        # every 1 s (Flower's default, what it does now).
+        idle = {str(interval): flower_idle(interval) for interval in (0.1, 1.0)}
+        print("Flower idle CPU s per s (a SuperLink and a SuperNode), by poll interval:", idle)
     report = {
+        "flower_idle_cpu_per_s": idle,
         "model": MODEL.model_dump(),
         "training": TRAINING.model_dump(),
         "per_worker": PER_WORKER,

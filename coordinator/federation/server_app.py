@@ -30,6 +30,7 @@ from decentralml_bindings import DecentralMl
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1
+MAX_POLL_SECONDS = 1.0  # the longest wait between polls for replies while none arrive
 
 app = ServerApp()
 
@@ -81,11 +82,17 @@ class FlowerTransport:
         pending = set(self.grid.push_messages(messages))
         del messages, arrays
         deadline = time.monotonic() + self.timeout
+        wait = POLL_SECONDS
         while pending and time.monotonic() < deadline:
+            arrived = False
             for reply in self.grid.pull_messages(list(pending)):
                 pending.discard(reply.metadata.reply_to_message_id)
+                arrived = True
                 yield _spool(reply, spool, self.accounts)
-            time.sleep(POLL_SECONDS)
+            # Polled often while replies come in, less while the workers train (CPU, not latency).
+            wait = POLL_SECONDS if arrived else min(wait * 1.5, MAX_POLL_SECONDS)
+            if pending:
+                time.sleep(wait)
         if pending:
             log.warning("round closed without some replies", extra={"round": round_, "missing": len(pending)})
 
