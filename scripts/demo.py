@@ -249,7 +249,7 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     processes = Processes(logs)
-    devnet = Devnet(state_dir=work / "devnet", port=args.chain_port)
+    devnet = Devnet(state_dir=work / "devnet", port=args.chain_port, block_mode=args.block_mode)
     ipfs = Ipfs(repo_dir=work / "ipfs", port=args.ipfs_port)
     api = f"http://127.0.0.1:{args.api_port}"
     try:
@@ -561,6 +561,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--superlink-port", type=int, default=9091)
     parser.add_argument("--free-ports", action="store_true", help="pick free loopback ports instead")
+    parser.add_argument(
+        "--block-mode",
+        choices=("Batch", "Instant"),
+        default="Batch",
+        help="Batch (default): the devnet packs what arrives together into one block, as a real "
+        "chain does; Instant: a block per extrinsic",
+    )
     parser.add_argument(
         "--unsealed",
         action="store_true",

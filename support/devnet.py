@@ -33,6 +33,7 @@ class Devnet:
     port: int
     host: str = "127.0.0.1"
     netns: str | None = None  # run inside this network namespace (the multi-host test)
+    block_mode: str = "Instant"  # or "Batch": many extrinsics per block (chain/devnet/devnet.sh)
 
     @property
     def url(self) -> str:
@@ -43,6 +44,7 @@ class Devnet:
             "DML_DEVNET_DIR": str(self.state_dir),
             "DML_CHAIN_PORT": str(self.port),
             "DML_CHAIN_HOST": self.host,
+            "DML_BLOCK_MODE": self.block_mode,
         }
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         subprocess.run([*prefix, str(DEVNET_SH), command], env=env, check=True, timeout=300)
@@ -66,6 +68,7 @@ class Ipfs:
     swarm: str = "/ip4/127.0.0.1/tcp/0"
     peers: list[dict[str, object]] = field(default_factory=list)  # Kubo's Peering.Peers
     netns: str | None = None  # run inside this network namespace (the multi-host test)
+    block_mode: str = "Instant"  # or "Batch": many extrinsics per block (chain/devnet/devnet.sh)
 
     @property
     def api(self) -> str:

@@ -17,6 +17,8 @@
 #   DML_CHAIN_HOST     address it listens on                    [127.0.0.1]
 #   DML_DEVNET_DIR     state dir: chain.sqlite, chopsticks.log, chopsticks.pid  [<repo>/.devnet]
 #   DML_RUNTIME_LOG_LEVEL  0 off .. 5 trace   [0]
+#   DML_BLOCK_MODE     Instant: a block per extrinsic; Batch: one block for what arrives within
+#                      0.1 s of the last (at most 1 s), as a real chain packs many   [Instant]
 #   DML_START_TIMEOUT  seconds to wait for the RPC on `start`   [180]
 #   DML_NPM_CACHE      npm cache used when node_modules is missing   [~/.cache/decentralml/npm]
 #   LOG_LEVEL          chopsticks' own log level (fatal|error|warn|info|debug|trace)  [info]
@@ -31,6 +33,7 @@ export DML_CHAIN_PORT="${DML_CHAIN_PORT:-9944}"
 export DML_CHAIN_HOST="${DML_CHAIN_HOST:-127.0.0.1}"
 export DML_DEVNET_DIR="${DML_DEVNET_DIR:-$REPO_ROOT/.devnet}"
 export DML_RUNTIME_LOG_LEVEL="${DML_RUNTIME_LOG_LEVEL:-0}"
+export DML_BLOCK_MODE="${DML_BLOCK_MODE:-Instant}"
 DML_START_TIMEOUT="${DML_START_TIMEOUT:-180}"
 DML_NPM_CACHE="${DML_NPM_CACHE:-$HOME/.cache/decentralml/npm}"
 
@@ -54,6 +57,8 @@ check_inputs() {
   [[ "$DML_CHAIN_PORT" =~ ^[0-9]+$ ]] && ((DML_CHAIN_PORT > 0 && DML_CHAIN_PORT < 65536)) ||
     die "DML_CHAIN_PORT must be a TCP port number, got '$DML_CHAIN_PORT'"
   [[ "$DML_RUNTIME_LOG_LEVEL" =~ ^[0-5]$ ]] || die "DML_RUNTIME_LOG_LEVEL must be 0..5, got '$DML_RUNTIME_LOG_LEVEL'"
+  [[ "$DML_BLOCK_MODE" == Instant || "$DML_BLOCK_MODE" == Batch ]] ||
+    die "DML_BLOCK_MODE must be Instant or Batch, got '$DML_BLOCK_MODE'"
   # Chopsticks reads these from the environment and they would override our config.
   unset PORT
 }
