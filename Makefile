@@ -47,7 +47,7 @@ DEMO_ARGS ?=
 demo: setup ## The whole system on this machine: devnet, IPFS, coordinator, 5 workers (1 poisoned), 5 rounds.
 	$(PY) scripts/demo.py --summary $(ROOT)/demo/summary.json $(DEMO_ARGS)
 
-bench: setup ## Benchmarks: REST reads and indexer catch-up, aggregation memory, round time vs plain Flower, own task vs central, robustness, LM federated vs central, privacy (DP accuracy, sealing cost, sealed rounds), committee agreement and cost.
+bench: setup ## Benchmarks: REST reads and indexer catch-up, aggregation memory, round time vs plain Flower, own task vs central, robustness, LM federated vs central, privacy (DP accuracy, sealing cost, sealed rounds), committee agreement and cost, the referee at 10/100/300 workers.
 	$(PY) -m bench.run
 	$(PY) -m bench.aggregation
 	$(PY) -m bench.rounds
@@ -58,6 +58,7 @@ bench: setup ## Benchmarks: REST reads and indexer catch-up, aggregation memory,
 	$(PY) -m bench.sealed_rounds
 	$(PY) -m bench.agreement
 	$(PY) -m bench.committee
+	$(PY) -m bench.scale
 
 test: setup check-runtime lint test-chain test-python ## Every test suite.
 
