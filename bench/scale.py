@@ -25,7 +25,13 @@ above the process's before it judged, the FedAvg baseline's seconds, extrinsics 
 verdicts (flippers and free riders rejected, honest workers rejected). Then the growth exponent
 of the referee's CPU seconds between sizes (1.0 is linear).
 
-    python -m bench.scale [--sizes 10 100 300] [--rounds 3] [--no-flower]
+Real workers: the digits demo (`scripts/demo.py`: devnet in Batch mode, Kubo, the coordinator,
+Flower's deployment engine with TLS and node keys) at 6 and 12 workers, 3 rounds: seconds per
+round (mean of rounds 2..) and their ratio (target: 12 workers' round at most 2.1 times 6
+workers'), and the proportional memory (PSS, from /proc/PID/smaps_rollup) of every role, sampled
+every 2 s: per worker, its daemon, SuperNode, SuperExec and ClientApp together.
+
+    python -m bench.scale [--sizes 10 100 300] [--rounds 3] [--no-flower] [--real 6 12]
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import math
 import multiprocessing
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -250,12 +257,122 @@ def flower_idle(interval: float, seconds: float = 40.0) -> float:
             superlink.stop()
 
 
+ROLES = (
+    ("flower-superlink", "superlink"),
+    ("flower-supernode", "supernode"),
+    ("flwr-clientapp", "clientapp"),
+    ("flwr-serverapp", "serverapp"),
+    ("worker.cli", "worker daemon"),
+    ("chopsticks", "devnet"),
+    ("ipfs", "kubo"),
+)
+EDGE = ("worker daemon", "supernode", "superexec (node)", "clientapp")
+
+
+def command_of(pid: str) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+
+
+def role_of(pid: str, command: str) -> str:
+    if "flower-superexec" in command:  # the SuperLink's launches the ServerApp, a node's its ClientApps
+        parent = next(
+            line.split()[1]
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("PPid:")
+        )
+        return "superexec (link)" if "flower-superlink" in command_of(parent) else "superexec (node)"
+    if "coordinator.cli" in command:
+        return "coordinator REST" if " serve" in command else "dml command"
+    return next((role for needle, role in ROLES if needle in command), "other")
+
+
+class PssSampler:
+    """Every `every` seconds, the PSS of each process whose environment holds `marker`, summed
+    per role; keeps each role's largest sum, and the edge roles' largest sum together."""
+
+    def __init__(self, marker: str, every: float = 2.0) -> None:
+        self.marker, self.every = marker.encode(), every
+        self.peak: dict[str, int] = {}
+        self.count: dict[str, int] = {}
+        self.edge = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self.stopped.wait(self.every):
+            sums: dict[str, int] = {}
+            counts: dict[str, int] = {}
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    if self.marker not in (entry / "environ").read_bytes():
+                        continue
+                    command = command_of(entry.name)
+                    role = role_of(entry.name, command)
+                    pss = next(
+                        int(line.split()[1]) * 1024
+                        for line in (entry / "smaps_rollup").read_text().splitlines()
+                        if line.startswith("Pss:")
+                    )
+                except (OSError, StopIteration):
+                    continue
+                sums[role] = sums.get(role, 0) + pss
+                counts[role] = counts.get(role, 0) + 1
+            for role, total in sums.items():
+                if total > self.peak.get(role, 0):
+                    self.peak[role], self.count[role] = total, counts[role]
+            self.edge = max(self.edge, sum(sums.get(role, 0) for role in EDGE))
+
+    def __enter__(self) -> PssSampler:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+def real(workers: int, rounds: int) -> dict[str, Any]:
+    """The digits demo with `workers` real workers (each a daemon, a SuperNode and its SuperExec,
+    a ClientApp per round) on Flower's deployment engine, the devnet in Batch mode: seconds per
+    round, and the PSS of every role, sampled while it runs."""
+    from scripts import demo
+
+    marker = f"dml-bench-scale-{os.getpid()}-{workers}"
+    os.environ["DML_BENCH_SCALE"] = marker
+    try:
+        with tempfile.TemporaryDirectory(prefix="dml-bench-scale-") as tmp, PssSampler(marker) as sampler:
+            work = Path(tmp)
+            args = demo.parse(
+                [
+                    "--free-ports", "--workers", str(workers), "--poisoned", "0", "--rounds", str(rounds),
+                    "--summary", str(work / "summary.json"),
+                ]
+            )  # fmt: skip
+            summary = demo.run(args, work)
+    finally:
+        del os.environ["DML_BENCH_SCALE"]
+    seconds = [float(r["seconds"]) for r in summary["rounds"]]
+    return {
+        "workers": workers,
+        "status": summary["status"],
+        "seconds_per_round": seconds,
+        "steady_seconds": sum(seconds[1:]) / len(seconds[1:]) if len(seconds) > 1 else seconds[0],
+        "pss_mb_by_role": {role: total / 2**20 for role, total in sorted(sampler.peak.items())},
+        "processes_by_role": dict(sorted(sampler.count.items())),
+        "pss_mb_per_worker": sampler.edge / workers / 2**20,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 300])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10, 100, 300])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     parser.add_argument("--no-flower", action="store_true", help="skip Flower's idle CPU")
+    parser.add_argument("--real", type=int, nargs="*", default=[6, 12], help="real workers' demo runs")
+    parser.add_argument("--real-rounds", type=int, default=3)
     args = parser.parse_args()
     if any(size < 2 for size in args.sizes) or args.rounds < 1:
         parser.error("sizes must be at least 2 workers, and rounds at least 1")
@@ -272,7 +389,16 @@ def main() -> None:
         # every 1 s (Flower's default, what it does now).
         idle = {str(interval): flower_idle(interval) for interval in (0.1, 1.0)}
         print("Flower idle CPU s per s (a SuperLink and a SuperNode), by poll interval:", idle)
+    runs = [real(n, args.real_rounds) for n in args.real]
+    for run in runs:
+        print(json.dumps(run))
+    ratio = None
+    if len(runs) >= 2 and runs[0]["steady_seconds"] > 0:
+        ratio = runs[-1]["steady_seconds"] / runs[0]["steady_seconds"]
+        print(f"round time at {runs[-1]['workers']} workers / at {runs[0]['workers']}: {ratio:.2f}")
     report = {
+        "real_workers": runs,
+        "real_round_ratio": ratio,
         "flower_idle_cpu_per_s": idle,
         "model": MODEL.model_dump(),
         "training": TRAINING.model_dump(),
@@ -287,8 +413,9 @@ def main() -> None:
     print("growth of the referee's CPU seconds (1.0 is linear):", report["growth_judging_cpu"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
-    plot(rows, args.out.with_suffix(".png"))
-    print(f"wrote {args.out} and {args.out.with_suffix('.png')} in {report['seconds']:.0f} s")
+    if rows:
+        plot(rows, args.out.with_suffix(".png"))
+    print(f"wrote {args.out} in {report['seconds']:.0f} s")
 
 
 if __name__ == "__main__":
