@@ -164,6 +164,9 @@ def test_the_command_line_and_the_settings_start_without_torch_or_the_app() -> N
 def test_the_rest_process_and_a_worker_load_only_what_they_need() -> None:
     # The REST process serves the mirror and signs: no PyTorch, no data-kind libraries, no Flower.
     rest = loaded_after("from coordinator.api import create_app\ncreate_app")
+    # `dml coordinator serve` (the REST app, the indexer, the launcher and the committee member)
+    # loads the referee, and so PyTorch, only when it judges a round.
+    serving = loaded_after("import coordinator.serve")
     # A worker daemon trains (torch) but is no coordinator, and a digits task needs no kind's
     # library until it reads data of that kind; DP's accountant (scipy) only when a task uses DP.
     worker = loaded_after("import worker.daemon, worker.trainer, worker.cli")
@@ -171,6 +174,8 @@ def test_the_rest_process_and_a_worker_load_only_what_they_need() -> None:
 
     for heavy in ("torch", "sklearn", "scipy", "pyarrow", "PIL", "tokenizers", "flwr"):
         assert heavy not in rest, f"the REST app imports {heavy}"
+        assert heavy not in serving, f"the coordinator's serving process imports {heavy}"
+    assert "coordinator.committee.member" in serving
     assert "coordinator.api.app" in rest
     assert "torch" in worker, "the probe did not load the worker"
     for heavy in ("sklearn", "scipy", "pyarrow", "PIL", "tokenizers"):

@@ -23,17 +23,19 @@ import functools
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from substrateinterface import Keypair
 
 from coordinator.federation.datasets import JudgingSets, judging_sets
-from coordinator.federation.referee import Referee, RoundOutcome
-from coordinator.federation.runner import best_loss_of, current_weights, model_history, task_dir
-from coordinator.federation.status import append_record
+from coordinator.federation.status import append_record, task_dir
 from decentralml.content import ContentError, ContentStore
 from decentralml.manifest import TaskManifest
 from decentralml_bindings import DecentralMl, DispatchFailed, calls
 from decentralml_bindings.types import TaskInfo
+
+if TYPE_CHECKING:  # the referee (PyTorch) is imported when a round is judged, not before
+    from coordinator.federation.referee import Referee, RoundOutcome
 
 log = logging.getLogger(__name__)
 CARRIER_GRACE_SECONDS = 60.0  # how long members wait for the carrier once every worker has sent
@@ -53,11 +55,11 @@ class Member:
         key: Keypair,
         root: Path,
         carrier_grace_seconds: float = CARRIER_GRACE_SECONDS,
-        referee: type[Referee] = Referee,
+        referee: type[Referee] | None = None,
         content_wait_seconds: float = CONTENT_WAIT_SECONDS,
     ) -> None:
         self.chain, self.store, self.key, self.root = chain, store, key, root
-        self.referee = referee  # the referee it judges with (the same as the carrier's)
+        self.referee = referee  # the referee it judges with (None: the carrier's, `Referee`)
         self.address = str(key.ss58_address)
         self.grace = carrier_grace_seconds
         self.all_sent_at: dict[tuple[int, int], float] = {}  # (task, round) -> when first seen
@@ -106,6 +108,9 @@ class Member:
     ) -> RoundOutcome:
         """Judge round `round_` from the chain and IPFS alone, attest, and log it. With
         `fetch_all`, ContentError (and nothing attested) if any result's update cannot be fetched."""
+        from coordinator.federation.referee import Referee
+        from coordinator.federation.runner import best_loss_of, current_weights, model_history
+
         directory = task_dir(self.root, task_id)
         spool = directory / f"round-{round_}"
         spool.mkdir(parents=True, exist_ok=True)
@@ -115,7 +120,7 @@ class Member:
         if task_id not in self.sets:
             self.sets[task_id] = judging_sets(manifest, self.store, self.key)
         sets = self.sets[task_id]
-        referee = self.referee(
+        referee = (self.referee or Referee)(
             self.chain, self.store, self.key, sets.validation, sets.objective, state_dir=directory
         )
         referee.fetch_all = fetch_all

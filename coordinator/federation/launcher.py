@@ -29,8 +29,7 @@ from coordinator.committee.member import Member, carrier
 from coordinator.federation.datasets import TaskDataError, judging_sets
 from coordinator.federation.flower import SuperLink
 from coordinator.federation.publisher import Publisher
-from coordinator.federation.runner import task_dir
-from coordinator.federation.status import RunStatus, read_rounds, write_status
+from coordinator.federation.status import RunStatus, read_rounds, task_dir, write_status
 from decentralml.admission import Admission, RefusedError
 from decentralml.content import ContentError, ContentRefusedError, ContentStore
 from decentralml.manifest import TaskManifest

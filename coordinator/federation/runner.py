@@ -28,7 +28,7 @@ from substrateinterface import Keypair
 
 from coordinator.federation.datasets import JudgingSets, judging_sets
 from coordinator.federation.referee import Received, Referee, RoundOutcome, WorkerFailure
-from coordinator.federation.status import append_record, committed, read_rounds
+from coordinator.federation.status import append_record, committed, read_rounds, task_dir
 from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec
 from decentralml.admission import unreleased_base
@@ -61,12 +61,6 @@ class Transport(Protocol):
     def train_round(
         self, task_id: int, round_: int, weights: codec.Weights, spool: Path
     ) -> Iterator[Received | WorkerFailure]: ...
-
-
-def task_dir(root: Path, task_id: int) -> Path:
-    path = root / f"task-{task_id}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _collect(

@@ -65,3 +65,10 @@ def committed(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def append_record(directory: Path, record: dict[str, Any]) -> None:
     with (directory / ROUND_LOG).open("a") as f:
         f.write(json.dumps(record, default=str) + "\n")
+
+
+def task_dir(root: Path, task_id: int) -> Path:
+    """The task's directory under the federation directory `root` (made if missing)."""
+    path = root / f"task-{task_id}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

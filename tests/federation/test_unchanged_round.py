@@ -12,8 +12,8 @@ import pytest
 
 from coordinator.api.routes.federation import run_of
 from coordinator.cli.task import run_lines
-from coordinator.federation.runner import run_task, task_dir
-from coordinator.federation.status import RunStatus, read_rounds, write_status
+from coordinator.federation.runner import run_task
+from coordinator.federation.status import RunStatus, read_rounds, task_dir, write_status
 from coordinator.federation.tasks import initial_manifest
 from decentralml.content import ContentStore
 from decentralml.data import DataSpec
