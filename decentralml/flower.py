@@ -29,7 +29,7 @@ def flower_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, 
             "FLWR_TELEMETRY_ENABLED": "0",
             "FLWR_DISABLE_UPDATE_CHECK": "1",
             # How often a SuperExec looks for app processes to launch. Flower's default, 1 s: at
-            # 0.1 s an idle SuperLink and SuperNode burn 13% of a core polling (2.3% at 1 s;
+            # 0.1 s an idle SuperLink and SuperNode burn 16% of a core polling (2.9% at 1 s;
             # bench/scale.py), and a round waits at most a second more for its ClientApp.
             "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": os.environ.get("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", "1.0"),
         }
