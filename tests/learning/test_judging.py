@@ -4,6 +4,7 @@ and not a floor that falls with a poisoned global model (the anchored loss floor
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -278,9 +279,14 @@ def test_the_leave_out_search_costs_evaluations_linear_in_the_round(
         key: UpdateFile.spool(tmp_path, f"u{key}", codec.encode(unflatten(origin + d, layout)), 1.0)
         for key, d in enumerate(deltas)
     }
-    evaluations = []
+    evaluations: list[float] = []
     loss = judging._loss
-    monkeypatch.setattr(judging, "_loss", lambda *a: evaluations.append(1) or loss(*a))
+
+    def counted(*args: Any) -> float:
+        evaluations.append(loss(*args))
+        return evaluations[-1]
+
+    monkeypatch.setattr(judging, "_loss", counted)
     model = build(SPEC)
 
     # Execute
