@@ -12,6 +12,17 @@ from decentralml_bindings import DecentralMl
 from support.devnet import Devnet, Ipfs, free_port
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> None:
+    """PyTorch in the test process computes on one thread. Its default, a thread per core, spins
+    while it waits for its other threads, and the tests share the cores with the devnet, Kubo and
+    the processes they start: on a busy machine a judging test ran 5x slower that way (107 s
+    against 22 s beside two busy loops), and one passed the 600 s timeout in a loaded run."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     """One devnet for the session, started from genesis in a temporary state directory."""

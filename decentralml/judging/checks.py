@@ -57,6 +57,7 @@ from torch import nn
 from decentralml.codec import Weights
 from decentralml.judging.aggregation import UpdateFile, read_slices, unflatten
 from decentralml.judging.contribution import copy_groups, pay_shares, shapley
+from decentralml.judging.determinism import deterministic
 from decentralml.judging.triggers import MIN_FEATURES, SEARCH_EXAMPLES, budget, lift, strongest
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
@@ -112,7 +113,26 @@ def check_updates(
     set) and `policy.min_cosine` set, an update whose delta points away from the reference's
     (cosine below `min_cosine`) is rejected as `LowTrust` before the contribution check. `seed`
     (the task and round) seeds the contribution scores' sampled permutations. Keys are result ids:
-    of near-identical updates, the lowest key is the one judged."""
+    of near-identical updates, the lowest key is the one judged. Judged in the committee's numeric
+    mode (`decentralml.judging.determinism`: one PyTorch thread, deterministic algorithms), whoever
+    calls it."""
+    with deterministic():
+        return _check_updates(
+            global_weights, updates, spec, validation, policy, objective, floor_loss, reference, seed
+        )
+
+
+def _check_updates(
+    global_weights: Weights,
+    updates: Sequence[tuple[int, UpdateFile]],
+    spec: ModelSpec,
+    validation: Split,
+    policy: ValidationPolicy,
+    objective: Objective,
+    floor_loss: float | None,
+    reference: UpdateFile | None,
+    seed: Sequence[int],
+) -> tuple[float, list[Check]]:
     primary = PRIMARY[objective]
     model = build(spec)
     load_weights(model, global_weights)
