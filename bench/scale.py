@@ -262,6 +262,8 @@ ROLES = (
     ("flower-supernode", "supernode"),
     ("flwr-clientapp", "clientapp"),
     ("flwr-serverapp", "serverapp"),
+    ("supernode register", "key registration"),  # one short flwr process per node key bound
+    ("flwr run", "flwr run"),  # the CLI streaming a task's run
     ("worker.cli", "worker daemon"),
     ("chopsticks", "devnet"),
     ("ipfs", "kubo"),
