@@ -15,6 +15,7 @@ reason). Such a round is never committed as if it had succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -90,8 +91,16 @@ def committed_bytes(
     """A committed model's plaintext (`model_bytes`). Each committee member stores its own sealed
     copy of the aggregate, and the chain records the copy of the member whose attestation
     committed it: if that copy cannot be fetched (its member's Kubo is gone), the copies of the
-    members whose attestations agree are tried, `reader`'s own first. Every copy is checked
-    against the committed plaintext hash."""
+    members whose attestations agree are tried, `reader`'s own first. A reader that attested the
+    same model reads its own copy before any other (its own Kubo holds it: no wait on a member's
+    Kubo that is gone). Every copy is checked against the committed plaintext hash."""
+    if reader is not None and model.published is None:
+        own = chain.attestation(model.task_id, model.round, str(reader.ss58_address))
+        if own is not None and own.hash == model.hash and own.cid != model.cid:
+            with contextlib.suppress(ContentError):
+                return model_bytes(
+                    store, replace(model, cid=own.cid, committed_by=str(reader.ss58_address)), reader
+                )
     try:
         return model_bytes(store, model, reader)
     except ContentError as unreachable:
