@@ -34,14 +34,16 @@ def create_task(
     reward: int = UNIT,
     label: str = "bafy-factory",
     validation: ValidationStrategy | None = None,
+    validators: Sequence[str] | None = None,
 ) -> int:
+    """A task Alice creates; its validators are Eve unless `validators` names others."""
     call = calls.create_task(
         task_type=TaskType.MODEL_CONTRIBUTOR,
         rounds=rounds,
         max_assignments=slots,
         expires_at=chain.block_number() + 5_000,
         validation=validation or ValidationStrategy.manual_accept(),
-        validators=[EVE.ss58_address],
+        validators=list(validators or [EVE.ss58_address]),
         reward_per_result=reward,
         manifest_cid=label,
         manifest_hash=bytes([rounds]) * 32,

@@ -30,6 +30,7 @@ from decentralml_bindings import DecentralMl, calls, events
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, UNIT
 from decentralml_bindings.types import TaskType, ValidationStrategy
 from support.devnet import free_port
+from support.factories import create_task
 from worker.supernode import SuperNode
 
 
@@ -201,18 +202,14 @@ def test_node_keys_bind_concurrently_and_one_key_sent_twice_registers_once(
 ) -> None:
     # Prepare: a task Ferdie judges with Bob, Charlie, Dave and Eve assigned; the SuperLink's real
     # registration, counted (how many run at once, and how many in all).
-    call = calls.create_task(
-        task_type=TaskType.MODEL_CONTRIBUTOR,
+    task_id = create_task(
+        chain,
         rounds=1,
-        max_assignments=4,
-        expires_at=chain.block_number() + 5_000,
+        slots=4,
+        label="bafy-concurrent",
         validation=ValidationStrategy.auto_accept(),
         validators=[FERDIE.ss58_address],
-        reward_per_result=UNIT,
-        manifest_cid="bafy-concurrent",
-        manifest_hash=bytes([8]) * 32,
     )
-    task_id = chain.submit(call, ALICE).one(events.TaskCreated).task_id
     workers = [BOB, CHARLIE, DAVE, EVE]
     for worker in workers:
         chain.submit(calls.assign_task(task_id), worker)
