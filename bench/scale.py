@@ -21,9 +21,13 @@ did) and every 1 s (Flower's default, what it does now).
 
 Reported per size, for each round: the referee's wall and CPU seconds, its peak resident memory
 above the process's before it judged, the FedAvg baseline's seconds, extrinsics (one
-`send_task_result` per worker and one batch) and calls in the batch, the updates' bytes, and the
-verdicts (flippers and free riders rejected, honest workers rejected). Then the growth exponent
-of the referee's CPU seconds between sizes (1.0 is linear).
+`send_task_result` per worker and one batch) and calls in the batch, the updates' bytes, the
+verdicts (flippers and free riders rejected, honest workers rejected), and what the round's
+extrinsics cost the chain: each signed extrinsic's length and its weight as the runtime itself
+reports them (a devnet the benchmark starts sizes the calls the chain twin took; one validator
+signs the batch, a committee of n sends n of them), against the runtime's limits for one
+extrinsic and one block. Then the growth exponents of the referee's CPU seconds and of the
+round's bytes on chain between sizes (1.0 is linear).
 
 Real workers: the digits demo (`scripts/demo.py`: devnet in Batch mode, Kubo, the coordinator,
 Flower's deployment engine with TLS and node keys) at 6 and 12 workers, 3 rounds: seconds per
@@ -60,7 +64,11 @@ from decentralml.judging.rules import RuleParams, aggregate
 from decentralml.manifest import ContentRef, TaskManifest
 from decentralml.models import ModelSpec, build, weights_of
 from decentralml.training import TrainSpec
+from decentralml_bindings import DecentralMl
+from decentralml_bindings.calls import Call
+from decentralml_bindings.client import Cost
 from decentralml_bindings.dev import FERDIE
+from support.devnet import Devnet, free_port
 from support.simulation import Role, SimulatedWorker, simulate_round
 from support.twins import ChainTwin, StoreTwin
 
@@ -99,9 +107,26 @@ def roles(workers: int) -> list[Role]:
     return [role for role, count in counts for _ in range(count)]
 
 
-def measure(workers: int, rounds: int, seed: int = 0) -> dict[str, Any]:
-    """Rounds of `workers` simulated workers judged by the referee (run in a fresh process)."""
+class Coster:
+    """Each extrinsic's signed length, weight and fee from the devnet's runtime (`DecentralMl.cost`).
+    Calls of one function and one encoded length weigh the same, so each is asked once."""
+
+    def __init__(self, url: str) -> None:
+        self.chain = DecentralMl.connect(url)
+        self.known: dict[tuple[str, int], Cost] = {}
+
+    def __call__(self, call: Call) -> Cost:
+        key = (call.function, len(self.chain.encoded(call)))
+        if key not in self.known:
+            self.known[key] = self.chain.cost(call, FERDIE)
+        return self.known[key]
+
+
+def measure(workers: int, rounds: int, seed: int = 0, chain_url: str | None = None) -> dict[str, Any]:
+    """Rounds of `workers` simulated workers judged by the referee (run in a fresh process); with
+    `chain_url`, every extrinsic of a round sized and weighed by that devnet's runtime."""
     torch.set_num_threads(1)
+    coster = Coster(chain_url) if chain_url else None
     parts, validation = problem(workers, seed)
     who = roles(workers)
     # The misbehaving ones send last in each round (higher result ids), as a copier must.
@@ -121,6 +146,7 @@ def measure(workers: int, rounds: int, seed: int = 0) -> dict[str, Any]:
         referee = Referee(chain, store, FERDIE, validation, state_dir=spool)
         for round_ in range(1, rounds + 1):
             batch_before = chain.block
+            sent_before = len(chain.extrinsics)
             verdicts_before = len(chain.verdicts)
             done = simulate_round(chain, store, referee, manifest, weights, crowd, 1, round_, spool)
             outcome = done.outcome
@@ -156,8 +182,33 @@ def measure(workers: int, rounds: int, seed: int = 0) -> dict[str, Any]:
                     "validation_loss": outcome.validation_loss,
                 }
             )
+            if coster is not None:
+                costs = [(c.function, coster(c)) for c in chain.extrinsics[sent_before:]]
+                batches = [cost for function, cost in costs if function == "batch_all"]
+                rows[-1] |= {
+                    "chain_bytes": sum(cost.length for _, cost in costs),
+                    "chain_ref_time_ms": sum(cost.ref_time for _, cost in costs) / 1e9,
+                    "batch_bytes": sum(cost.length for cost in batches),
+                    "batch_ref_time_ms": sum(cost.ref_time for cost in batches) / 1e9,
+                }
             weights = done.weights
     return {"workers": workers, "roles": {r: who.count(r) for r in set(who)}, "rounds": rows}
+
+
+def block_limits(url: str) -> dict[str, float]:
+    """The runtime's limits a round's extrinsics must fit: one normal extrinsic's and a block's
+    normal weight (ms of reference time) and a block's normal length (bytes)."""
+    chain = DecentralMl.connect(url)
+    try:
+        weights = chain.constant("System", "BlockWeights")["per_class"]["normal"]
+        length = chain.constant("System", "BlockLength")["max"]["normal"]
+    finally:
+        chain.close()
+    return {
+        "max_extrinsic_ref_time_ms": int(weights["max_extrinsic"]["ref_time"]) / 1e9,
+        "max_block_ref_time_ms": int(weights["max_total"]["ref_time"]) / 1e9,
+        "max_block_bytes": int(length),
+    }
 
 
 def growth(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
@@ -176,7 +227,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = (
         f"{'workers':>7} {'round':>5} {'judge s':>8} {'cpu s':>7} {'fedavg s':>8} {'x fedavg':>8} "
         f"{'peak MB':>8} {'extr.':>6} {'calls':>6} {'MB sent':>7} {'flip rej':>8} {'ride rej':>8} "
-        f"{'honest rej':>10}"
+        f"{'honest rej':>10} {'chain KB':>8} {'chain ms':>8} {'batch ms':>8}"
     )
     lines = [head]
     for size in rows:
@@ -187,7 +238,9 @@ def table(rows: list[dict[str, Any]]) -> str:
                 f"{r['fedavg_s']:>8.3f} {r['judging_s'] / max(r['fedavg_s'], 1e-9):>8.0f} "
                 f"{r['referee_peak_mb']:>8.1f} {r['extrinsics']:>6} {r['batch_calls']:>6} "
                 f"{r['update_bytes'] / 1e6:>7.2f} {r['rejected']['label_flip']:>4}/{flips:<3} "
-                f"{r['rejected']['free_rider']:>4}/{rides:<3} {r['rejected']['honest']:>10}"
+                f"{r['rejected']['free_rider']:>4}/{rides:<3} {r['rejected']['honest']:>10} "
+                f"{r.get('chain_bytes', 0) / 1e3:>8.1f} {r.get('chain_ref_time_ms', 0):>8.1f} "
+                f"{r.get('batch_ref_time_ms', 0):>8.1f}"
             )
     return "\n".join(lines)
 
@@ -381,10 +434,18 @@ def main() -> None:
     began = time.perf_counter()
     rows = []
     context = multiprocessing.get_context("spawn")
-    for size in sorted(args.sizes):
-        with context.Pool(1) as pool:  # a fresh process per size: its memory is its own
-            rows.append(pool.apply(measure, (size, args.rounds)))
-        print(table(rows[-1:]), flush=True)
+    limits: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="dml-bench-scale-") as tmp:
+        net = Devnet(state_dir=Path(tmp) / "devnet", port=free_port())
+        net.start()  # the runtime that sizes and weighs each round's extrinsics
+        try:
+            for size in sorted(args.sizes):
+                with context.Pool(1) as pool:  # a fresh process per size: its memory is its own
+                    rows.append(pool.apply(measure, (size, args.rounds, 0, net.url)))
+                print(table(rows[-1:]), flush=True)
+            limits = block_limits(net.url)
+        finally:
+            net.stop()
     idle = {}
     if not args.no_flower:
         # Baseline side by side: the SuperExecs polling every 0.1 s (what the demo did) and
@@ -407,7 +468,9 @@ def main() -> None:
         "per_worker": PER_WORKER,
         "alpha": ALPHA,
         "seconds": time.perf_counter() - began,
+        "block_limits": limits,
         "growth_judging_cpu": growth(rows, "judging_cpu_s"),
+        "growth_chain_bytes": growth(rows, "chain_bytes"),
         "growth_fedavg": growth(rows, "fedavg_s"),
         "sizes": rows,
     }

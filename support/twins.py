@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from decentralml.content import ContentRefusedError, HashMismatchError, Stored, sha256_hex
+from decentralml_bindings import calls as chain_calls
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import Receipt
 from decentralml_bindings.events import ModelCommitted
@@ -38,7 +39,9 @@ class VerdictRecord:
 
 @dataclass
 class ChainTwin:
-    """Results, verdicts and committed models in memory; `batch` applies validate and commit calls."""
+    """Results, verdicts and committed models in memory; `batch` applies validate and commit calls.
+    `extrinsics` holds every extrinsic it took, as the call the real client would sign (a
+    benchmark sizes them against the runtime's metadata)."""
 
     results: dict[int, TaskResult] = field(default_factory=dict)
     index: dict[tuple[int, int, str], int] = field(default_factory=dict)
@@ -46,6 +49,7 @@ class ChainTwin:
     models: list[ModelCommitted] = field(default_factory=list)
     tasks: dict[int, TaskInfo] = field(default_factory=dict)
     block: int = 0
+    extrinsics: list[Call] = field(default_factory=list)
 
     def open_task(self, task_id: int, creator: str, validators: Sequence[str], rounds: int) -> TaskInfo:
         """Record a task with its creator and validators (what sealing reads), as `create_task` does."""
@@ -80,6 +84,7 @@ class ChainTwin:
             raise ValueError(f"{worker} already sent a result for round {round_} of task {task_id}")
         if any(r.hash == sha256 and (r.task_id, r.round) == (task_id, round_) for r in self.results.values()):
             raise ValueError(f"DuplicateHash: {sha256} was already sent in round {round_} of task {task_id}")
+        self.extrinsics.append(chain_calls.send_task_result(task_id, round_, cid, sha256))
         result_id = len(self.results) + 1
         self.results[result_id] = TaskResult(
             task_id=task_id,
@@ -116,6 +121,7 @@ class ChainTwin:
         unknown = [c.function for c in calls if c.function not in ("validate_task_result", "commit_model")]
         if unknown:
             raise ValueError(f"the chain twin does not implement {', '.join(unknown)}")
+        self.extrinsics.append(Call("Utility", "batch_all", {"calls": list(calls)}))
         self.block += 1
         events = []
         for call in calls:
@@ -152,12 +158,13 @@ class ChainTwin:
 
 @dataclass
 class StoreTwin:
-    """Content by a sha256-derived CID, in memory; `get` checks the hash like `ContentStore.get`."""
+    """Content by a sha256-derived CID, in memory; `get` checks the hash like `ContentStore.get`.
+    A CID is as long as Kubo's (CIDv1, base32: 59 characters), so what goes on chain is as long."""
 
     blobs: dict[str, bytes] = field(default_factory=dict)
 
     def put(self, data: bytes) -> Stored:
-        cid = "twin-" + hashlib.sha256(data).hexdigest()[:40]
+        cid = "twin-" + hashlib.sha256(data).hexdigest()[:54]
         self.blobs[cid] = data
         return Stored(cid=cid, sha256=sha256_hex(data), size=len(data))
 

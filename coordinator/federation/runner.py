@@ -15,7 +15,6 @@ reason). Such a round is never committed as if it had succeeded.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -94,30 +93,31 @@ def committed_bytes(
     members whose attestations agree are tried, `reader`'s own first. A reader that attested the
     same model reads its own copy before any other (its own Kubo holds it: no wait on a member's
     Kubo that is gone). Every copy is checked against the committed plaintext hash."""
-    if reader is not None and model.published is None:
-        own = chain.attestation(model.task_id, model.round, str(reader.ss58_address))
-        if own is not None and own.hash == model.hash and own.cid != model.cid:
-            with contextlib.suppress(ContentError):
-                return model_bytes(
-                    store, replace(model, cid=own.cid, committed_by=str(reader.ss58_address)), reader
-                )
-    try:
+    if reader is None or model.published is not None:
         return model_bytes(store, model, reader)
-    except ContentError as unreachable:
+    mine = str(reader.ss58_address)
+
+    def copies() -> Iterator[ModelCommit]:
+        """The copies to try, in order: the reader's own, the committed one, the other members'."""
+        own = chain.attestation(model.task_id, model.round, mine)
+        if own is not None and own.hash == model.hash and own.cid != model.cid:
+            yield replace(model, cid=own.cid, committed_by=mine)
+        yield model
         task = chain.task(model.task_id)
-        if reader is None or model.published is not None or task is None:
-            raise
-        mine = str(reader.ss58_address)
-        for member in sorted(task.validators, key=lambda v: v != mine):
-            attested = chain.attestation(model.task_id, model.round, member)
-            if attested is None or attested.hash != model.hash or attested.cid == model.cid:
-                continue
-            copy = replace(model, cid=attested.cid, committed_by=member)
-            try:
-                return model_bytes(store, copy, reader)
-            except ContentError:
-                continue
-        raise unreachable
+        for member in task.validators if task is not None else ():
+            attested = chain.attestation(model.task_id, model.round, member) if member != mine else None
+            if attested is not None and attested.hash == model.hash and attested.cid != model.cid:
+                yield replace(model, cid=attested.cid, committed_by=member)
+
+    unreachable: ContentError | None = None
+    for copy in copies():
+        try:
+            return model_bytes(store, copy, reader)
+        except ContentError as error:
+            if copy is model:
+                unreachable = error
+    assert unreachable is not None  # the committed copy is always tried
+    raise unreachable
 
 
 def current_weights(

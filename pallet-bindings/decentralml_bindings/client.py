@@ -113,6 +113,17 @@ class Receipt:
         return found[0]
 
 
+@dataclass(frozen=True)
+class Cost:
+    """What one signed extrinsic costs the chain: its length in bytes, its weight (`ref_time` in
+    picoseconds, `proof_size` in bytes) and its fee."""
+
+    length: int
+    ref_time: int
+    proof_size: int
+    fee: int
+
+
 @dataclass
 class _Watched:
     """What the pool last said about a watched extrinsic; `expired` once the deadline passed."""
@@ -239,6 +250,25 @@ class DecentralMl:
             return self._signed(call, signer, nonce)[0]
         with self._signer(signer.ss58_address):
             return self._signed(call, signer, None)[0]
+
+    def cost(self, call: Call, signer: Keypair) -> Cost:
+        """What `call` signed by `signer` would cost the chain, without submitting it: the signed
+        extrinsic's length (at nonce 0) and the runtime's own weight and fee for it
+        (`TransactionPaymentApi.query_info`)."""
+
+        def measure(substrate: SubstrateInterface) -> Cost:
+            composed = self._compose(substrate, call)
+            signed = substrate.create_signed_extrinsic(call=composed, keypair=signer, nonce=0)
+            info = substrate.get_payment_info(call=composed, keypair=signer)
+            weight = info["weight"]
+            return Cost(
+                length=len(signed.data.data),
+                ref_time=int(weight["ref_time"]),
+                proof_size=int(weight["proof_size"]),
+                fee=int(info["partialFee"]),
+            )
+
+        return self._read(measure)
 
     def submit(self, call: Call, signer: Keypair, *, deadline: float = 60.0) -> Receipt:
         """Sign with `signer` (next nonce), submit, and wait up to `deadline` seconds for inclusion.

@@ -45,6 +45,30 @@ def test_a_receipt_carries_typed_events_and_the_fee(chain: DecentralMl) -> None:
 
 
 @pytest.mark.devnet
+def test_a_calls_cost_is_its_signed_length_and_the_runtimes_weight_and_fee_and_changes_nothing(
+    chain: DecentralMl,
+) -> None:
+    call = new_task(chain, "bafy-cost")
+    before = (chain.next_ids(), chain.block_number(), chain.free_and_reserved(ALICE.ss58_address))
+
+    cost = chain.cost(call, ALICE)
+    one, two, ten = (
+        chain.cost(calls.Call("Utility", "batch_all", {"calls": [calls.assign_task(7)] * n}), ALICE)
+        for n in (1, 2, 10)
+    )
+
+    assert (chain.next_ids(), chain.block_number(), chain.free_and_reserved(ALICE.ss58_address)) == before
+    assert cost.length == len(bytes.fromhex(chain.sign(call, ALICE, nonce=0).removeprefix("0x")))
+    assert cost.ref_time > 0 and cost.proof_size > 0
+    # A batch weighs what its calls weigh: each call adds the same weight and the same bytes.
+    assert two.ref_time > one.ref_time
+    assert ten.ref_time - one.ref_time == pytest.approx(9 * (two.ref_time - one.ref_time), rel=0.01)
+    assert ten.length - one.length == 9 * (two.length - one.length)
+    receipt = chain.submit(call, ALICE)
+    assert 0 < receipt.fee <= cost.fee  # charged at most the estimate (unused weight is refunded)
+
+
+@pytest.mark.devnet
 def test_pallet_errors_raise_their_own_exception_and_change_nothing(chain: DecentralMl) -> None:
     before = chain.next_ids()
 
