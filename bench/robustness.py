@@ -36,6 +36,8 @@ Gaming workers (they attack the payout, not the model):
 
     free_rider       sends the global model back with a little noise (no training)
     lazy             one SGD step on one batch of its share
+    lazy_scaled      the same step stretched to the honest updates' median length, so it looks
+                     like as much work as theirs (what a lazy worker that knows the pay rule does)
     copycat          copies an honest worker's update, with a little noise
     sybil            one trainer behind the 4 accounts: the first trains honestly, the other three
                      send its update with a little noise
@@ -109,6 +111,7 @@ ATTACKS = (
     "threshold_aware",
     "free_rider",
     "lazy",
+    "lazy_scaled",
     "copycat",
     "sybil",
     "backdoor",
@@ -241,6 +244,11 @@ def _free_rider(scene: Scene) -> Flat:
     return scene.rng.standard_normal(sigma.shape) * 0.001 * sigma
 
 
+def _lazy_scaled(scene: Scene) -> Flat:
+    length = float(np.median([np.linalg.norm(h) for h in scene.honest]))
+    return scene.own_delta * length / max(float(np.linalg.norm(scene.own_delta)), 1e-12)
+
+
 def _copycat(scene: Scene) -> Flat:
     victim = scene.honest[int(scene.rng.integers(len(scene.honest)))]
     return victim + scene.rng.normal(0.0, 0.001 * float(np.std(victim)) + 1e-12, victim.shape)
@@ -264,6 +272,7 @@ ATTACK_DELTAS: dict[str, Callable[[Scene], Flat]] = {
     "threshold_aware": _threshold_aware,
     "free_rider": _free_rider,
     "copycat": _copycat,
+    "lazy_scaled": _lazy_scaled,
 }
 
 
@@ -357,7 +366,7 @@ def run(alpha: float, seed: int, rule: str, attack: str, rounds: int) -> Run:
                 own, training = share, TRAINING.model_copy(update={"seed": seed * 1000 + round_ * 10 + part})
                 if part in attackers and attack == "label_flip":
                     own = Split(share.x, (MODEL.classes - 1 - share.y).astype(share.y.dtype))
-                if part in attackers and attack == "lazy":  # one SGD step on one batch
+                if part in attackers and attack in ("lazy", "lazy_scaled"):  # one SGD step on one batch
                     own = Split(share.x[: TRAINING.batch_size], share.y[: TRAINING.batch_size])
                     training = training.model_copy(update={"epochs": 1})
                 if part in attackers and attack in BACKDOORS:
@@ -468,6 +477,7 @@ def summarise(runs: list[Run]) -> list[dict[str, Any]]:
                 else 0.0,
                 "honest_false_rejections": sum(g.honest_rejected for g in group) / honest if honest else 0.0,
                 "pay_vs_honest": _pay_ratio(group),
+                "honest_pay": sum(g.honest_pay for g in group) / max(honest, 1) / 1e6,
                 "backdoor_success": float(np.mean([g.backdoor for g in group])),
                 "curve": [float(v) for v in np.mean([g.accuracy for g in group], axis=0)],
             }
@@ -487,8 +497,8 @@ def _pay_ratio(group: list[Run]) -> float:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| alpha | rule | attack | final acc | gap to clean (pts) | gap to honest only | attackers accepted "
-        "| honest rejected | attacker pay / honest | backdoor success |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| honest rejected | honest pay | attacker pay / honest | backdoor success |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         pay = "" if np.isnan(r["pay_vs_honest"]) else f"{100 * r['pay_vs_honest']:.0f}%"
@@ -497,7 +507,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['alpha']} | {r['rule']} | {r['attack']} | {100 * r['final_accuracy']:.1f} "
             f"| {r['gap_to_clean_points']:+.1f} | {r['gap_to_honest_only_points']:+.1f} "
             f"| {100 * r['attackers_accepted']:.0f}% "
-            f"| {100 * r['honest_false_rejections']:.1f}% | {pay} | {backdoor} |"
+            f"| {100 * r['honest_false_rejections']:.1f}% | {100 * r.get('honest_pay', float('nan')):.0f}% "
+            f"| {pay} | {backdoor} |"
         )
     return "\n".join(lines)
 

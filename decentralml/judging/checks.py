@@ -38,7 +38,8 @@ Updates are read from their spool files one at a time for the checks (the global
 running sum of the deltas and one update); the trigger search and the contribution scores hold
 the deltas of the updates that passed every other check.
 An approved update's `pay` is its share of the per-result reward (`contribution.pay_shares`): its
-Shapley value of the round's validation-loss gain (`decentralml.judging.contribution`). The model
+Shapley value of the round's validation-loss gain (`decentralml.judging.contribution`), capped by
+the work its distance shows against the round's scale (`contribution.work_share`). The model
 sent back with noise as large as an update passes the distance check but adds nothing: valued
 about zero, it is paid about nothing. One valued below zero passed the harm check: it stays in the
 aggregate and is paid nothing for the round (an honest skewed share sometimes pulls against the
@@ -56,7 +57,7 @@ from torch import nn
 
 from decentralml.codec import Weights
 from decentralml.judging.aggregation import UpdateFile, read_slices, unflatten
-from decentralml.judging.contribution import copy_groups, pay_shares, shapley
+from decentralml.judging.contribution import copy_groups, pay_shares, shapley, work_share
 from decentralml.judging.determinism import deterministic
 from decentralml.judging.triggers import MIN_FEATURES, SEARCH_EXAMPLES, budget, lift, strongest
 from decentralml.kinds.schema import Objective, Split
@@ -234,7 +235,7 @@ def _check_updates(
         harmed = harms.get(key)
         harm = float("nan") if harmed is None else harmed
         contribution = found.values.get(key, float("nan"))
-        paid = pay.get(key, 0) if reason is None else 0
+        paid = min(pay.get(key, 0), work_share(distance, scale)) if reason is None else 0
         trigger = lifts.get(key, float("nan"))
         checks.append(
             Check(key, reason is None, ppm, reason, value, distance, harm, contribution, paid, trigger)

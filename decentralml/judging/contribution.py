@@ -7,23 +7,18 @@ lowest result id: a copier needs the bytes before it can send them) is judged. T
 rejected as `Duplicate`, so k copies move the aggregate as much as one update and earn one
 contribution between them. The players are then the round's updates that passed every check.
 
-The value of a coalition S of players is the validation loss the round gains from the model the
-round would commit had only S sent their updates (FedAvg over S, weighed by the examples each
-claims):
+The value of a coalition S of players is the validation loss the round gains from S's part of
+the round's aggregate, the others counted as having sent nothing (a zero delta):
 
-    v(S) = loss(global) - loss(global + sum_{p in S} w_p d_p / W_S),   W_S = sum_{p in S} w_p,
+    v(S) = loss(global) - loss(global + sum_{p in S} w_p d_p / W),   W = sum of every player's w,
 
 so v(all) is the gain of the aggregate the round commits. A player's contribution is its Shapley
 value: its marginal gain v(S + p) - v(S) averaged over every order in which the players could
-join; the values add up to v(all). A player is charged for the examples it claims: joining S it
-takes w_p / W_S of the step, so an update that moves the model less than the others do dilutes
-their steps. A no-op update (the global model sent back, with or without noise) only dilutes, so
-its value is below zero and it is paid nothing; a lazy worker (one SGD step) is worth what its
-small step adds net of that dilution, which is below zero when it claims a full share of examples.
-(Dividing every coalition by the whole round's W instead made dilution free: lazy workers at
-Dirichlet 0.1 were paid 1.8x an honest worker while their examples cost the model 3.6 points.)
-An honest worker with a skewed share adds what the others lack, so its value is positive even
-when its model alone scores badly.
+join; the values add up to v(all). A no-op update (the global model sent back, with or without
+noise) adds nothing to any coalition's step, so its value is about zero: the denominator W is the
+same for every coalition, so a no-op cannot earn by shrinking an overshooting step. An honest
+worker with a skewed share adds what the others lack, so its value is positive even when its
+model alone scores badly; a lazy worker (one SGD step) adds a little and is valued so.
 
 With at most `exact_players` players every coalition is evaluated (2^n validation passes). With
 more, permutations are sampled (truncated Monte Carlo: once a permutation's prefix is within
@@ -37,6 +32,15 @@ step is its prefix's plus one delta, so the arithmetic grows linearly in the pla
 `pay_shares` turns the values into the share of the per-result reward each result is paid: an
 update adding at least `FULL_PAY` of the round's median positive contribution is paid in full, one
 adding less is paid in proportion, one adding nothing is paid nothing.
+
+`work_share` caps that pay by the work an update shows: the distance it moved the model against
+the round's typical distance (the scale the distance checks use), in full from `FULL_PAY` of it.
+A single round's loss gain cannot tell a lazy worker from an honest one at high skew: five
+epochs on a one-class share pull the validation loss up about as often as down, while one SGD
+step is a small clean step, so the lazy worker's Shapley value is as often positive and it was
+paid 1.0-1.8x an honest worker (`bench.robustness`, attack `lazy`). Its step is a few percent of
+an honest one's, and so is its pay under the cap. A lazy step stretched to an honest length is no
+longer a small clean step: its value then decides (attack `lazy_scaled`).
 """
 
 from __future__ import annotations
@@ -104,19 +108,18 @@ def shapley(
     keys = sorted(deltas)
     n = len(keys)
     base = loss(origin)
+    total = max(sum(weights[k] for k in keys), 1e-30)
     cache: dict[int, float] = {0: 0.0}
 
-    def value(mask: int, step: NDArray[np.float64] | None = None, weight: float = 0.0) -> float:
-        """v(mask); `step` (the weighted sum of the coalition's deltas) and `weight` (the sum of
-        its weights), when the caller holds them."""
+    def value(mask: int, step: NDArray[np.float64] | None = None) -> float:
+        """v(mask); `step` (the weighted sum of the coalition's deltas), when the caller holds it."""
         if mask not in cache:
             if step is None:
-                step, weight = np.zeros_like(origin), 0.0
+                step = np.zeros_like(origin)
                 for p in range(n):  # in key order: the same sum on every validator
                     if mask >> p & 1:
                         step += weights[keys[p]] * deltas[keys[p]]
-                        weight += weights[keys[p]]
-            found = base - loss(origin + step / max(weight, 1e-30))
+            found = base - loss(origin + step / total)
             cache[mask] = found if np.isfinite(found) else -1e30
         return cache[mask]
 
@@ -136,15 +139,14 @@ def shapley(
         rounds = 0
         while rounds == 0 or (len(cache) - 1 < budget and rounds < 4 * budget):
             order = rng.permutation(n)
-            mask, before, weight = 0, 0.0, 0.0
+            mask, before = 0, 0.0
             step = np.zeros_like(origin)  # the prefix's weighted sum, one delta added per player
             for p in order:
                 if abs(gain - before) <= truncation * abs(gain):
                     break  # truncated: the rest of this order adds nothing
                 mask |= 1 << int(p)
                 step += weights[keys[p]] * deltas[keys[p]]
-                weight += weights[keys[p]]
-                after = value(mask, step, weight)
+                after = value(mask, step)
                 phi[p] += after - before
                 before = after
             rounds += 1
@@ -159,3 +161,11 @@ def pay_shares(values: dict[int, float]) -> dict[int, int]:
         return {key: 0 for key in values}
     full = FULL_PAY * float(np.median(positive))
     return {key: round(1_000_000 * min(max(v / full, 0.0), 1.0)) for key, v in values.items()}
+
+
+def work_share(distance: float, scale: float) -> int:
+    """The most an update that moved the model `distance` is paid, in ppm of the reward: in full
+    from `FULL_PAY` of the round's typical distance `scale`, in proportion below it."""
+    if scale <= 0:
+        return 1_000_000
+    return round(1_000_000 * min(max(distance / (FULL_PAY * scale), 0.0), 1.0))

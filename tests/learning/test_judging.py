@@ -257,6 +257,40 @@ def test_free_riders_and_copies_earn_nothing_and_do_not_move_the_model_or_the_ho
         np.testing.assert_allclose(new_weights[k], honest_weights[k], atol=1e-6)
 
 
+def test_a_lazy_worker_is_paid_for_the_work_its_update_shows_and_honest_workers_are_not_cut(
+    tmp_path: Path,
+) -> None:
+    # Prepare: six honest Dirichlet(0.5) workers, and two lazy ones that take one SGD step on one
+    # batch of their share but claim the whole share, like the honest.
+    weights, files, validation = _skewed_round(tmp_path, alpha=0.5)
+    spec = DataSpec(parts=10, alpha=0.5, seed=3)
+    lazy = []
+    for part in (6, 7):
+        share = partition(spec, part)
+        model = build(SPEC)
+        load_weights(model, weights)
+        train(model, Split(share.x[:32], share.y[:32]), TrainSpec(epochs=1, seed=part))
+        lazy.append(spooled(tmp_path, f"lazy-{part}", weights_of(model), float(len(share))))
+    updates = list(enumerate([*files[:6], *lazy]))
+
+    # Execute
+    _, checks = check_updates(weights, updates, SPEC, validation, ValidationPolicy())
+    _, honest_only = check_updates(weights, updates[:6], SPEC, validation, ValidationPolicy())
+
+    # Assert: the lazy updates moved the model a small fraction of what the honest ones did, and
+    # are paid at most that fraction (twice it: full pay from half the round's typical distance),
+    # whatever their Shapley value; the honest workers are paid as without them, within the noise
+    # of a round's values.
+    honest, idle = checks[:6], checks[6:]
+    typical = float(np.median([c.distance for c in checks]))  # the round's, lazy ones included
+    for check in idle:
+        assert check.distance < 0.2 * typical
+        assert check.pay <= round(1_000_000 * check.distance / (0.5 * typical)) + 1
+        assert check.pay < 0.4 * 1_000_000
+    assert all(c.approved for c in honest)
+    assert np.mean([c.pay for c in honest]) >= 0.8 * np.mean([c.pay for c in honest_only])
+
+
 def test_the_leave_out_search_costs_evaluations_linear_in_the_round(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
