@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +18,13 @@ def one_torch_thread() -> None:
     """PyTorch in the test process computes on one thread. Its default, a thread per core, spins
     while it waits for its other threads, and the tests share the cores with the devnet, Kubo and
     the processes they start: on a busy machine a judging test ran 5x slower that way (107 s
-    against 22 s beside two busy loops), and one passed the 600 s timeout in a loaded run."""
+    against 22 s beside two busy loops), and one passed the 600 s timeout in a loaded run. The
+    processes the tests start (worker daemons, ClientApps, the ServerApp) inherit
+    `OMP_NUM_THREADS=1` for the same reason, unless the caller set it."""
     import torch
 
     torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,8 @@ def test_a_calls_cost_is_its_signed_length_and_the_runtimes_weight_and_fee_and_c
 
     assert (chain.next_ids(), chain.block_number(), chain.free_and_reserved(ALICE.ss58_address)) == before
     assert cost.length == len(bytes.fromhex(chain.sign(call, ALICE, nonce=0).removeprefix("0x")))
-    assert cost.ref_time > 0 and cost.proof_size > 0
+    assert cost.ref_time > 0
+    assert cost.proof_size > 0
     # A batch weighs what its calls weigh: each call adds the same weight and the same bytes.
     assert two.ref_time > one.ref_time
     assert ten.ref_time - one.ref_time == pytest.approx(9 * (two.ref_time - one.ref_time), rel=0.01)
