@@ -30,7 +30,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 devnet-deps: $(DEVNET)/node_modules/.installed ## Chopsticks and @polkadot/api (npm, pinned, patched).
-$(DEVNET)/node_modules/.installed: $(DEVNET)/package.json $(DEVNET)/package-lock.json
+$(DEVNET)/node_modules/.installed: $(DEVNET)/package.json $(DEVNET)/package-lock.json $(wildcard $(DEVNET)/patches/*.patch)
 	cd $(DEVNET) && npm ci --no-audit --no-fund
 	touch $@
 

@@ -63,18 +63,20 @@ check_inputs() {
   unset PORT
 }
 
-# node_modules present, chopsticks installed, and the resume patch applied.
+# node_modules present, chopsticks installed, and our patches applied (patches/: resume, and no
+# unchanged runtime code in a block's saved storage diff).
 ensure_deps() {
   command -v node >/dev/null || die "node is not installed"
   if [[ ! -f "$CHOPSTICKS" ]]; then
     log "node_modules missing: running npm ci (cache: $DML_NPM_CACHE)"
     (cd "$SCRIPT_DIR" && npm ci --cache "$DML_NPM_CACHE") >&2 || die "npm ci failed"
   fi
-  local f
+  local f file
   for f in cjs esm; do
-    grep -q 'opts.db.queryHighestBlock()' \
-      "$SCRIPT_DIR/node_modules/@acala-network/chopsticks-core/dist/$f/setup.js" ||
-      die "chopsticks-core resume patch is not applied ($f); run: (cd $SCRIPT_DIR && npx patch-package)"
+    for file in setup.js blockchain/index.js blockchain/block-builder.js; do
+      grep -q 'DecentralML patch' "$SCRIPT_DIR/node_modules/@acala-network/chopsticks-core/dist/$f/$file" ||
+        die "chopsticks-core patch is not applied ($f/$file); run: (cd $SCRIPT_DIR && npx patch-package)"
+    done
   done
 }
 

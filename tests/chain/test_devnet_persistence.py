@@ -1,19 +1,23 @@
 """The devnet keeps its state across a restart, and signed extrinsics still work after it; in Batch
-mode it packs extrinsics that arrive together into one block."""
+mode it packs extrinsics that arrive together into one block; a block is saved with what changed,
+not with the runtime a reader looked at."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import websocket
 from substrateinterface import Keypair
 
 from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.dev import BOB, CHARLIE, DAVE, EVE
+from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE
 from support.devnet import DEVNET_SH, Devnet, free_port
 from support.factories import create_task
 
@@ -74,3 +78,46 @@ def test_the_devnet_refuses_an_unknown_block_mode_in_one_line(tmp_path: Path) ->
     assert done.returncode != 0
     assert "DML_BLOCK_MODE must be Instant or Batch, got 'Fast'" in done.stderr
     assert not (tmp_path / "chopsticks.pid").exists(), "nothing started"
+
+
+CODE = "0x" + b":code".hex()
+
+
+@pytest.mark.devnet
+def test_a_runtime_version_subscriber_does_not_make_every_block_carry_the_runtime(
+    fresh_devnet: Devnet,
+) -> None:
+    # Prepare: a client subscribed to the runtime version (as every Polkadot-JS client is): each
+    # new head's `:code` is read for it. Chopsticks cached that read in the block's storage layer
+    # and saved the whole runtime (~0.9 MB) with the block, and a block loaded back with it
+    # dropped its parent's metadata (a resumed devnet then took 34 s to answer its first client).
+    watcher = websocket.create_connection(fresh_devnet.url, timeout=30)
+    watcher.send(
+        json.dumps({"id": 1, "jsonrpc": "2.0", "method": "state_subscribeRuntimeVersion", "params": []})
+    )
+    assert "specName" in watcher.recv()
+    chain = DecentralMl.connect(fresh_devnet.url)
+    first = chain.block_number()
+
+    # Execute: five blocks while it watches, then a restart.
+    for _ in range(5):
+        chain.submit(calls.Call("System", "remark", {"remark": "0x00"}), ALICE)
+    last = chain.block_number()
+    chain.close()
+    watcher.close()
+    fresh_devnet.stop()
+    with sqlite3.connect(fresh_devnet.state_dir / "chain.sqlite") as db:
+        saved = dict(
+            db.execute("select number, storageDiff from block where number > ?", (first,)).fetchall()
+        )
+    fresh_devnet.start()
+
+    # Assert: the blocks were saved without the unchanged runtime, and the devnet resumes from them.
+    assert sorted(saved) == list(range(first + 1, last + 1))
+    assert all(CODE not in json.loads(diff) for diff in saved.values())
+    assert max(len(diff) for diff in saved.values()) < 50_000
+    chain = DecentralMl.connect(fresh_devnet.url)
+    assert chain.block_number() == last
+    chain.submit(calls.Call("System", "remark", {"remark": "0x01"}), ALICE)
+    assert chain.block_number() == last + 1
+    chain.close()
