@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from decentralml.content import ContentStore
-from decentralml_bindings import Call, DecentralMl, calls
+from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.types import RejectionReason
 from scripts import demo
 
@@ -63,7 +63,7 @@ def costs(chain: DecentralMl, store: ContentStore, task_id: int, args: argparse.
             commit = calls.commit_model(
                 task_id, round_, attestation.cid, attestation.hash, attestation.accepted
             )
-            batch = Call("Utility", "batch_all", {"calls": [*verdicts, commit]})
+            batch = calls.batch_all([*verdicts, commit])
             extrinsic_bytes.append((len(chain.sign(batch, member, nonce=0)) - 2) // 2)
             stored += len(store.fetch(attestation.cid))
         found[address] = {

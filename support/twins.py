@@ -121,7 +121,7 @@ class ChainTwin:
         unknown = [c.function for c in calls if c.function not in ("validate_task_result", "commit_model")]
         if unknown:
             raise ValueError(f"the chain twin does not implement {', '.join(unknown)}")
-        self.extrinsics.append(Call("Utility", "batch_all", {"calls": list(calls)}))
+        self.extrinsics.append(chain_calls.batch_all(calls))
         self.block += 1
         events = []
         for call in calls:

@@ -170,6 +170,12 @@ def declare_dataset(task_id: int, cid: str, hash: bytes | str) -> Call:
     return Call(PALLET, "declare_dataset", {"task_id": task_id, "cid": _cid(cid), "hash": _hash(hash)})
 
 
+def batch_all(inner: Sequence[Call]) -> Call:
+    """`inner` as one extrinsic (`Utility.batch_all`): all succeed or none does. Not a pallet call,
+    so not in `CALLS`."""
+    return Call("Utility", "batch_all", {"calls": list(inner)})
+
+
 # The builders above, by pallet call name: the metadata conformance test compares this table
 # with the runtime's calls and their arguments.
 CALLS = {

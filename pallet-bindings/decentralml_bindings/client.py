@@ -35,7 +35,7 @@ from substrateinterface.exceptions import SubstrateRequestException
 from websocket import WebSocketException, WebSocketTimeoutException
 
 from decentralml_bindings import council
-from decentralml_bindings.calls import PALLET, Call
+from decentralml_bindings.calls import PALLET, Call, batch_all
 from decentralml_bindings.errors import (
     FINAL_STATUSES,
     DispatchFailed,
@@ -285,7 +285,7 @@ class DecentralMl:
 
         Submitted as by `submit`, with the same `deadline` and errors.
         """
-        return self.submit(Call("Utility", "batch_all", {"calls": list(calls)}), signer, deadline=deadline)
+        return self.submit(batch_all(calls), signer, deadline=deadline)
 
     def call_hash(self, call: Call) -> str:
         """blake2-256 of the call's SCALE encoding, as the chain computes it."""

@@ -52,10 +52,7 @@ def test_a_calls_cost_is_its_signed_length_and_the_runtimes_weight_and_fee_and_c
     before = (chain.next_ids(), chain.block_number(), chain.free_and_reserved(ALICE.ss58_address))
 
     cost = chain.cost(call, ALICE)
-    one, two, ten = (
-        chain.cost(calls.Call("Utility", "batch_all", {"calls": [calls.assign_task(7)] * n}), ALICE)
-        for n in (1, 2, 10)
-    )
+    one, two, ten = (chain.cost(calls.batch_all([calls.assign_task(7)] * n), ALICE) for n in (1, 2, 10))
 
     assert (chain.next_ids(), chain.block_number(), chain.free_and_reserved(ALICE.ss58_address)) == before
     assert cost.length == len(bytes.fromhex(chain.sign(call, ALICE, nonce=0).removeprefix("0x")))
