@@ -4,7 +4,9 @@ They stand for what an organisation holds: the breast-cancer cases as CSV or Par
 named columns and a string label (`diagnosis`: malignant or benign), and the digits as an image
 folder of PNG files (one subfolder per class, upscaled to 16x16). `tabular_files` and
 `image_folders` write one share per worker (disjoint, IID by a seeded shuffle) plus the creator's
-validation and test sets, each in the format asked. Nothing is downloaded.
+validation and test sets, each in the format asked. `text_folders` writes the Python standard
+library's own modules (this machine's, `decentralml.data.STDLIB_*`) as folders of `.py` files,
+whole modules per worker. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -128,6 +130,30 @@ def image_folders(folder: Path, workers: int, seed: int = 0, size: int = 16) -> 
         shares=[write(f"share-{i}", rows) for i, rows in enumerate(shares)],
         validation=write("validation", validation),
         test=write("test", test),
+    )
+
+
+def text_folders(folder: Path, workers: int, seed: int = 0) -> SampleFiles:
+    """Standard-library modules as folders of `.py` files: each worker's share whole modules of
+    `STDLIB_TRAIN` (non-IID, balanced by size, `corpus.module_shares`), the creator's validation
+    `STDLIB_VALIDATION` and test `STDLIB_TEST` modules, one file per module."""
+    from decentralml.data import STDLIB_TEST, STDLIB_TRAIN, STDLIB_VALIDATION, stdlib_sources
+    from decentralml.lm.corpus import module_shares
+
+    sources = stdlib_sources()
+    shares = module_shares({m: sources[m] for m in STDLIB_TRAIN}, workers, seed)
+
+    def write(name: str, modules: Sequence[str]) -> Path:
+        root = folder / name
+        root.mkdir(parents=True, exist_ok=True)
+        for module in modules:
+            (root / f"{module}.py").write_text(sources[module], encoding="utf-8")
+        return root
+
+    return SampleFiles(
+        shares=[write(f"share-{i}", names) for i, names in enumerate(shares)],
+        validation=write("validation", STDLIB_VALIDATION),
+        test=write("test", STDLIB_TEST),
     )
 
 

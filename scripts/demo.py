@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -159,34 +160,27 @@ def publish_digits(
     return publish_demo_source(args, chain, store, manifest, total)
 
 
-LM_TRANSFORMER = TransformerSpec(vocab_size=257, context=64, layers=4, heads=4, width=192)
+# The LM demo's model through `dml task init --kind text`: the creator's byte-level BPE tokenizer
+# (4,096 ids, trained on her own share), 128-token windows, 5 blocks of width 256: 5.0M parameters.
+LM_MODEL = [
+    "--vocab-size", "4096", "--context", "128", "--layers", "5", "--heads", "4", "--model-width", "256",
+]  # fmt: skip
 
 
-def publish_lm(
-    args: argparse.Namespace, chain: DecentralMl, store: ContentStore, total: int, api: str
-) -> tuple[int, list[list[str]]]:
-    """Alice publishes a language-model task on the Python standard library's own source ("Python
-    as a model"): each worker holds whole modules, two held-out modules are the validation text,
-    three more the test text; a 1.8M-parameter transformer with the byte tokenizer."""
-    federation = coordinator_federation(api)
-    model = ModelSpec(
-        architecture="transformer",
-        input_shape=[LM_TRANSFORMER.context],
-        classes=LM_TRANSFORMER.vocab_size,
-        transformer=LM_TRANSFORMER,
+def lm_model(manifest_path: Path) -> dict[str, Any]:
+    """What `dml task init --kind text` chose: the transformer's sizes, parameters, tokenizer."""
+    manifest = json.loads(manifest_path.read_text())
+    sizes = TransformerSpec.model_validate(manifest["model"]["transformer"])
+    found = {
+        **sizes.model_dump(),
+        "parameters": sizes.parameters_count(),
+        "tokenizer": manifest["data"]["inputs"]["tokenizer"],
+    }
+    print(
+        f"model: {found['parameters']:,} parameters, a {sizes.vocab_size:,}-id tokenizer, "
+        f"{sizes.context}-token windows"
     )
-    manifest = initial_manifest(
-        store,
-        "python-stdlib-lm",
-        model,
-        training=TrainSpec(learning_rate=1e-3, batch_size=16, tokens_per_round=16_384, warmup_steps=4),
-        data=DataSpec(dataset="python-stdlib", parts=total),
-        min_workers=total,
-        release="none",
-        update_encoding="float16_delta",
-        federation=federation,
-    )
-    return publish_demo_source(args, chain, store, manifest, total)
+    return found
 
 
 def cli(*command: str) -> dict[str, Any]:
@@ -204,9 +198,14 @@ def publish_own(
     """An organisation's own task, by the commands a user types: Alice keeps a holdout, `dml task
     init` infers the schema and seals her validation set to the coordinator, `pack` signs the
     bundle, `create` escrows the rewards; each worker holds its own share (tabular: CSV, one
-    Parquet; image: a folder of PNG files)."""
+    Parquet; image: a folder of PNG files; lm: a folder of whole standard-library modules)."""
     data = work / "data"
-    if args.task == "tabular":
+    source = {"tabular": "sklearn-breast-cancer", "image": "sklearn-digits", "lm": "python-stdlib"}[args.task]
+    if args.task == "lm":
+        files = samples.text_folders(data, total, seed=args.seed)
+        kind = ["--kind", "text", *LM_MODEL]
+        training = ["--tokens-per-round", str(args.lm_tokens), "--learning-rate", "0.001"]
+    elif args.task == "tabular":
         formats: list[samples.TabularFormat] = ["parquet" if i == 1 else "csv" for i in range(total)]
         files = samples.tabular_files(data, formats, seed=args.seed)
         kind = ["--kind", "tabular", "--label", samples.LABEL, "--hidden", "32"]
@@ -215,7 +214,7 @@ def publish_own(
         files = samples.image_folders(data, total, seed=args.seed)
         kind = ["--kind", "image", "--hidden", "64"]
         training = ["--epochs", "3", "--learning-rate", "0.05"]
-    samples.write_cards(files, "sklearn-breast-cancer" if args.task == "tabular" else "sklearn-digits")
+    samples.write_cards(files, source)
     folder = work / "task"
     dataset = f"{args.task}-demo"
     common = ["--coordinator", api, "--chain-url", chain_url, "--key", "//Alice"]
@@ -321,8 +320,6 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
         }
         if args.task == "digits":
             task_id, data_args = publish_digits(args, chain, store, total, api)
-        elif args.task == "lm":
-            task_id, data_args = publish_lm(args, chain, store, total, api)
         else:
             task_id, data_args = publish_own(args, work, api, devnet.url, ipfs.api, total)
         print(f"task {task_id}: {args.task}, {args.rounds} rounds, {total} workers")
@@ -347,7 +344,9 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
 
         printed = 0
         header = f"{'round':>5} {'metric':>8} {'value':>7} {'accepted':>8} {'rejected':>8}"
-        print(f"{header}  {'model CID':<59} {'block':>5}")
+        lm = args.task == "lm"  # and the validation perplexity the referee measured
+        perplexity_column = f"{'val ppl':>8}  " if lm else ""
+        print(f"{header}  {perplexity_column}{'model CID':<59} {'block':>5}")
 
         resolved: list[dict[str, Any]] = []
 
@@ -375,9 +374,11 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
                 if r["status"] == "failed":
                     print(f"{r['round']:>5} failed: {r['reason']}", flush=True)
                     continue
+                loss = r.get("validation_loss")
+                perplexity = f"{math.exp(min(loss, 50.0)):>8.2f}  " if lm and loss is not None else ""
                 print(
                     f"{r['round']:>5} {r['metric']:>8} {r['test_metrics'][r['metric']]:>7.3f} "
-                    f"{len(r['accepted']):>8} {len(r['rejected']):>8}  {r['model_cid']:<59} "
+                    f"{len(r['accepted']):>8} {len(r['rejected']):>8}  {perplexity}{r['model_cid']:<59} "
                     f"{r.get('block', '-')!s:>5}",
                     flush=True,
                 )
@@ -406,7 +407,8 @@ def run(args: argparse.Namespace, work: Path, inspect: Inspect | None = None) ->
         summary = summarise(task_id, finished.status.value, rounds, chain, workers, poisoned, balances)
         summary["task"] = args.task
         summary["disputes"] = resolved
-        if args.task == "lm":  # a sample of the last committed model, as a user asks for one
+        if args.task == "lm":  # the model task init made, and a sample of the last committed one
+            summary["model"] = lm_model(work / "task" / "manifest.json")
             sample = cli(
                 "--coordinator", api, "model", "generate", str(rounds[-1]["model_id"]),
                 "--prompt", "def ", "--tokens", "200", "--ipfs-api", ipfs.api,
@@ -522,8 +524,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["digits", "tabular", "image", "lm"],
         default="digits",
         help="digits: the bundled demo source; tabular: breast-cancer CSV/Parquet shares and a sealed "
-        "holdout, made with dml task init; image: digits as PNG image folders, likewise; lm: a small "
-        "transformer language model on the Python standard library's source (4 workers)",
+        "holdout, made with dml task init; image: digits as PNG image folders, likewise; lm: a 5M-parameter "
+        "transformer language model on the Python standard library's source, likewise, with the "
+        "creator's own BPE tokenizer (4 workers, whole modules each)",
+    )
+    parser.add_argument(
+        "--lm-tokens", type=int, default=8192, help="lm: tokens per worker per round (default 8192)"
     )
     parser.add_argument("--seed", type=int, default=0, help="how own-data shares are drawn")
     parser.add_argument("--workers", type=int, default=4, help="honest workers (default 4)")
@@ -581,6 +587,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         args.poisoned = 0 if args.task == "lm" else 1
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.lm_tokens < 1:
+        parser.error("--lm-tokens must be at least 1 (tokens per worker per round)")
     if args.workers < 1 or args.poisoned < 0:
         parser.error("--workers must be at least 1 and --poisoned at least 0")
     if not 1 <= args.validators <= 5:

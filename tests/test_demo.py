@@ -6,6 +6,7 @@ committed CID, and the results listed in the commit are exactly those accepted o
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -140,15 +141,23 @@ def test_an_image_folder_task_of_png_files_trains_through_the_same_path(tmp_path
 
 @pytest.mark.devnet
 def test_the_language_model_demo_trains_through_flower_and_prints_a_sample(tmp_path: Path) -> None:
-    # Three workers holding whole standard-library modules, over TLS with node authentication.
+    # The user's own path: `dml task init --kind text` trains Alice's BPE tokenizer on her share
+    # and sizes a 5M-parameter model; three workers each hold whole standard-library modules as
+    # folders of .py files (with a dataset card that is not read as text), over TLS with node
+    # authentication.
     summary = own_task(tmp_path, "lm", rounds=2, workers=3, poisoned=0)
 
     assert summary["status"] == "Completed"
     assert [r["accepted"] for r in summary["rounds"]] == [3, 3]
+    model = summary["model"]
+    assert (model["vocab_size"], model["context"], model["layers"], model["width"]) == (4096, 128, 5, 256)
+    assert 4.5e6 < model["parameters"] < 5.5e6
+    assert model["tokenizer"]["file"] == "tokenizer.json"
     losses = [r["validation_loss"] for r in summary["rounds"]]
-    assert losses[1] < losses[0] < 5.55  # below an untrained model's ln(257)
+    assert losses[1] < losses[0] < math.log(4096)  # below an untrained model's
     assert set(summary["rounds"][-1]["test_metrics"]) == {"loss", "perplexity", "accuracy"}
     assert len(summary["sample"]) > 50
+    assert summary["card"]["licences"] == ["PSF-2.0"]
 
 
 def test_the_demo_refuses_a_bad_round_count(tmp_path: Path) -> None:
@@ -162,6 +171,15 @@ def test_the_demo_refuses_a_bad_round_count(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert "--rounds must be at least 1" in refused.stderr
     assert not (tmp_path / "s.json").exists()
+
+
+def test_the_demo_refuses_a_language_model_round_without_tokens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        demo.parse(["--task", "lm", "--lm-tokens", "0", "--summary", str(tmp_path / "s.json")])
+    assert refused.value.code == 2
+    assert "--lm-tokens must be at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,8 @@ def read_corpus(
     """The non-empty documents of a corpus, in a deterministic order.
 
     - "folder": one document per file under `path` (recursively, by sorted relative path) whose name
-      ends in one of `suffixes` (case-insensitive);
+      ends in one of `suffixes` (case-insensitive), but for dataset cards (`DATASET.md`,
+      `NAME.DATASET.md`: they describe the corpus);
     - "txt": the single file `path` is one document;
     - "jsonl": one document per non-blank line, each a JSON object whose `field` is a string.
 
@@ -83,8 +84,18 @@ class _Budget:
 
 def _text_files(folder: Path, suffixes: Collection[str]) -> list[Path]:
     endings = tuple(suffix.lower() for suffix in suffixes)
-    found = [file for file in folder.rglob("*") if file.is_file() and file.name.lower().endswith(endings)]
+    found = [
+        file
+        for file in folder.rglob("*")
+        if file.is_file() and file.name.lower().endswith(endings) and not _is_card(file)
+    ]
     return sorted(found, key=lambda file: file.relative_to(folder).as_posix())
+
+
+def _is_card(file: Path) -> bool:
+    """A dataset card (`DATASET.md`, `NAME.DATASET.md`, see `worker.catalogue`) describes the
+    data beside it; it is not part of the corpus."""
+    return file.name.lower() == "dataset.md" or file.name.lower().endswith(".dataset.md")
 
 
 def _decode(data: bytes, file: Path, first_line: int = 1) -> str:
@@ -162,7 +173,13 @@ def _module_source(root: Path, name: str) -> str:
 
 
 def split_by_module(sources: dict[str, str], parts: int, seed: int) -> list[list[str]]:
-    """Non-IID: each of `parts` workers gets whole modules' sources, every module exactly once.
+    """Non-IID: each of `parts` workers gets whole modules' sources, every module exactly once
+    (the sources of `module_shares`)."""
+    return [[sources[name] for name in names] for names in module_shares(sources, parts, seed)]
+
+
+def module_shares(sources: dict[str, str], parts: int, seed: int) -> list[list[str]]:
+    """The module names each of `parts` workers gets, every module exactly once.
 
     Greedy balance by UTF-8 size: largest first (equal sizes in a `seed`-shuffled order), each to the
     lightest part; then the parts are dealt in a `seed`-shuffled order. Raises CorpusError if parts
@@ -178,7 +195,7 @@ def split_by_module(sources: dict[str, str], parts: int, seed: int) -> list[list
     for name in names:
         lightest = loads.index(min(loads))
         loads[lightest] += sizes[name]
-        split[lightest].append(sources[name])
+        split[lightest].append(name)
     rng.shuffle(split)
     return split
 

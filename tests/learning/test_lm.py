@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from decentralml import codec
 from decentralml.lm.corpus import (
     CorpusError,
+    module_shares,
     read_corpus,
     split_by_module,
     split_iid,
@@ -306,6 +307,13 @@ def test_a_folder_is_read_recursively_in_sorted_order_by_suffix(tmp_path: Path) 
     assert read_corpus(tmp_path, "folder", suffixes=[".md"]) == ["# z\n"]
 
 
+def test_a_dataset_card_beside_the_text_is_not_read_as_text(tmp_path: Path) -> None:
+    # The worker's catalogue finds a share's card as DATASET.md in its folder or NAME.DATASET.md.
+    _write(tmp_path, {"a.py": b"x = 1\n", "DATASET.md": b"# card\n", "b.dataset.md": b"# b\n", "c.md": b"c"})
+
+    assert read_corpus(tmp_path, "folder") == ["x = 1\n", "c"]
+
+
 def test_a_text_file_and_a_jsonl_file_are_read(tmp_path: Path) -> None:
     _write(
         tmp_path,
@@ -382,6 +390,7 @@ def test_split_by_module_deals_whole_modules_once_and_balanced() -> None:
     sources = stdlib_corpus(["json", "email", "http", "collections", "textwrap", "shlex", "csv", "abc"])
 
     split = split_by_module(sources, 3, seed=5)
+    names = module_shares(sources, 3, seed=5)
 
     assert len(split) == 3
     assert all(split)
@@ -389,6 +398,7 @@ def test_split_by_module_deals_whole_modules_once_and_balanced() -> None:
     loads = [sum(len(text.encode()) for text in part) for part in split]
     assert max(loads) - min(loads) <= max(len(text.encode()) for text in sources.values())
     assert split_by_module(sources, 3, seed=5) == split
+    assert [[sources[n] for n in part] for part in names] == split, "the same modules, by name"
     with pytest.raises(CorpusError, match=r"need 1 \.\. 8"):
         split_by_module(sources, 9, seed=5)
 
