@@ -69,8 +69,9 @@ def federated(
     as float32 or (with `density`) as a sparse 8-bit delta with error feedback (`decentralml.sparse`,
     the worker's residual kept across rounds), the referee rebuilds it, averages (FedAvg) and, with
     `outer_spec`, takes the outer step (`decentralml.judging.outer`). Bytes per round per worker:
-    up, the update as sent; down, the float32 model, or (compact) every accepted sparse update of
-    the round, from which each worker rebuilds the same model (the same aggregation and outer step)."""
+    up, the update as sent; down, the float32 model, or (compact) every other worker's accepted
+    sparse update of the round (SparseLoCo's all-gather), from which each worker rebuilds the same
+    model (the same aggregation and outer step)."""
     weights = weights_of(build(MODEL, 0))
     curve, tokens_per_second, peaks, up, down = [], [], [], [], []
     model_bytes = len(codec.encode(weights))
@@ -98,7 +99,8 @@ def federated(
                     up.append(len(compact))
                     data = codec.encode(sparse.decode_sparse(compact, weights, base_sha))
                 files.append(UpdateFile.spool(Path(tmp), f"r{round_}-{part}", data, float(len(share))))
-            down.append(model_bytes if density is None else sent)
+            # Each worker fetches the others' updates: it holds its own.
+            down.append(model_bytes if density is None else sent - float(np.mean(up[-len(shares) :])))
             tracemalloc.start()
             found = rules.aggregate("fedavg", files, RuleParams())
             _, peak = tracemalloc.get_traced_memory()
@@ -170,7 +172,9 @@ def central(
     return curve
 
 
-ARMS = ("federated", "outer", "sparse", "data_parallel", "central", "same_steps", "alone")
+ARMS = ("federated", "outer", "sparse", "sparse_plain", "data_parallel", "central", "same_steps", "alone")
+# Each compressed arm's cost is measured against the same run uncompressed.
+UNCOMPRESSED = {"sparse": "outer", "sparse_plain": "federated"}
 DILOCO = OuterSpec(lr=0.7, momentum=0.9, nesterov=True)
 
 
@@ -202,6 +206,8 @@ def main() -> None:
                     found[arm] = federated(shares, validation, spec, args.rounds, outer_spec=DILOCO)
                 elif arm == "sparse":
                     found[arm] = federated(shares, validation, spec, args.rounds, args.density, DILOCO)
+                elif arm == "sparse_plain":  # sparse updates averaged, no outer optimizer
+                    found[arm] = federated(shares, validation, spec, args.rounds, args.density)
                 elif arm == "data_parallel":
                     found[arm] = data_parallel(shares, validation, spec, args.rounds)
                 elif arm == "central":
@@ -213,25 +219,38 @@ def main() -> None:
             runs.append(
                 {"workers": workers, "split": split, "target": 0.02 if scheme == "iid" else 0.03, **found}
             )
-    print("| workers | split | " + " | ".join(args.arms) + " | gaps to data-parallel | compression |")
-    print("|---|---|" + "---|" * (len(args.arms) + 2))
+    print(
+        "| workers | split | "
+        + " | ".join(args.arms)
+        + " | gaps to data-parallel | compression both ways | cost of compression |"
+    )
+    print("|---|---|" + "---|" * (len(args.arms) + 3))
     for r in runs:
         final = {a: (r[a]["curve"] if isinstance(r[a], dict) else r[a])[-1]["loss"] for a in args.arms}
         reference = final.get("data_parallel")
         gaps = (
             ", ".join(
                 f"{a} {100 * (final[a] / reference - 1):+.1f}%"
-                for a in ("federated", "outer", "sparse")
+                for a in ("federated", "outer", "sparse", "sparse_plain")
                 if a in final
             )
             if reference
             else "-"
         )
-        squeeze = f"{r['sparse']['compression_both_ways']:.1f}x" if "sparse" in r else "-"
+        compact = [a for a in UNCOMPRESSED if a in r]
+        squeeze = ", ".join(f"{a} {r[a]['compression_both_ways']:.1f}x" for a in compact) or "-"
+        cost = (
+            ", ".join(
+                f"{a} {100 * (final[a] / final[UNCOMPRESSED[a]] - 1):+.1f}%"
+                for a in compact
+                if UNCOMPRESSED[a] in final
+            )
+            or "-"
+        )
         print(
             f"| {r['workers']} | {r['split']} | "
             + " | ".join(f"{final[a]:.3f}" for a in args.arms)
-            + f" | {gaps} | {squeeze} |"
+            + f" | {gaps} | {squeeze} | {cost} |"
         )
     report = {
         "model": MODEL.model_dump(),
