@@ -29,12 +29,12 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from decentralml import codec, sparse
+from decentralml import codec, signs, sparse
 from decentralml.content import sha256_hex
 from decentralml.data import DataSpec, Split, demo_splits, partition
 from decentralml.judging import outer, rules
@@ -57,50 +57,64 @@ def union(shares: list[Split]) -> Split:
     return Split(np.concatenate([s.x for s in shares]), np.concatenate([s.y for s in shares]))
 
 
+Up = Literal["float32", "sparse", "signs"]
+Down = Literal["model", "gather", "signs"]
+
+
 def federated(
     shares: list[Split],
     validation: Split,
     spec: TrainSpec,
     rounds: int,
-    density: float | None = None,
+    up: Up = "float32",
+    density: float = 0.02,
     outer_spec: OuterSpec | None = None,
+    down: Down = "model",
 ) -> dict[str, Any]:
     """Federated rounds through the library's own paths: each worker trains, its update is sent
-    as float32 or (with `density`) as a sparse 8-bit delta with error feedback (`decentralml.sparse`,
-    the worker's residual kept across rounds), the referee rebuilds it, averages (FedAvg) and, with
-    `outer_spec`, takes the outer step (`decentralml.judging.outer`). Bytes per round per worker:
-    up, the update as sent; down, the float32 model, or (compact) every other worker's accepted
-    sparse update of the round (SparseLoCo's all-gather), from which each worker rebuilds the same
-    model (the same aggregation and outer step)."""
+    as float32 weights, a sparse 8-bit delta (`decentralml.sparse`, the top `density`) or a 1-bit
+    delta (`decentralml.signs`), the compact ones with error feedback (the worker's residual kept
+    across rounds); the referee rebuilds it, averages (FedAvg) and, with `outer_spec`, takes the
+    outer step (`decentralml.judging.outer`). The model goes down as the float32 model (`model`),
+    as every other worker's compact update, from which each worker rebuilds the same model (the same
+    aggregation and outer step: SparseLoCo's all-gather, `gather`), or as the referee's own 1-bit
+    delta of the new model from the last, with the referee's residual kept across rounds (`signs`:
+    the new global model is what that delta rebuilds). Bytes per round per worker, both ways."""
     weights = weights_of(build(MODEL, 0))
-    curve, tokens_per_second, peaks, up, down = [], [], [], [], []
+    curve, tokens_per_second, peaks, ups, downs = [], [], [], [], []
     model_bytes = len(codec.encode(weights))
     delta_bytes = len(codec.encode_delta(weights, weights, "0x" + "0" * 64))
     residuals: list[codec.Weights | None] = [None] * len(shares)
+    kept: codec.Weights | None = None  # the referee's residual (down: signs)
     momentum = None
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(1, rounds + 1):
-            files = []
+            files, sent = [], []
             base_sha = sha256_hex(codec.encode(weights))
-            sent = 0
             for part, share in enumerate(shares):
                 model = build(MODEL)
                 load_weights(model, weights)
                 began = time.perf_counter()
                 train(model, share, spec.model_copy(update={"seed": part}), LM, round_)
                 tokens_per_second.append(spec.tokens_per_round / (time.perf_counter() - began))
-                if density is None:
-                    data = codec.encode(weights_of(model))
+                trained = weights_of(model)
+                if up == "float32":
+                    data = codec.encode(trained)
+                    sent.append(len(data))
                 else:
-                    compact, residuals[part] = sparse.encode_sparse(
-                        weights_of(model), weights, base_sha, density, residuals[part]
-                    )
-                    sent += len(compact)
-                    up.append(len(compact))
-                    data = codec.encode(sparse.decode_sparse(compact, weights, base_sha))
+                    if up == "sparse":
+                        compact, residuals[part] = sparse.encode_sparse(
+                            trained, weights, base_sha, density, residuals[part]
+                        )
+                    else:
+                        compact, residuals[part] = signs.encode_signs(
+                            trained, weights, base_sha, residuals[part]
+                        )
+                    sent.append(len(compact))
+                    decode = sparse.decode_sparse if up == "sparse" else signs.decode_signs
+                    data = codec.encode(decode(compact, weights, base_sha))
                 files.append(UpdateFile.spool(Path(tmp), f"r{round_}-{part}", data, float(len(share))))
-            # Each worker fetches the others' updates: it holds its own.
-            down.append(model_bytes if density is None else sent - float(np.mean(up[-len(shares) :])))
+            ups.extend(sent)
             tracemalloc.start()
             found = rules.aggregate("fedavg", files, RuleParams())
             _, peak = tracemalloc.get_traced_memory()
@@ -109,6 +123,14 @@ def federated(
             aggregate = {k: np.array(v) for k, v in found.weights.items()}
             if outer_spec is not None:
                 aggregate, momentum = outer.step(weights, aggregate, momentum, outer_spec)
+            if down == "signs":
+                delta, kept = signs.encode_signs(aggregate, weights, base_sha, kept)
+                aggregate = signs.decode_signs(delta, weights, base_sha)
+                downs.append(len(delta))
+            elif down == "gather":  # each worker fetches the others' updates: it holds its own
+                downs.extend(sum(sent) - own for own in sent)
+            else:
+                downs.append(model_bytes)
             weights = aggregate
             for f in files:
                 f.path.unlink()
@@ -117,11 +139,12 @@ def federated(
             metrics = score(model, validation, LM)
             curve.append({"round": round_, "loss": metrics["loss"], "perplexity": metrics["perplexity"]})
             print(f"  round {round_}: validation loss {metrics['loss']:.3f}", flush=True)
-    up_bytes = model_bytes if density is None else float(np.mean(up))
-    down_bytes = float(np.mean(down))
+    up_bytes, down_bytes = float(np.mean(ups)), float(np.mean(downs))
     return {
         "curve": curve,
-        "density": density,
+        "up": up,
+        "down": down,
+        "density": density if up == "sparse" else None,
         "outer": None if outer_spec is None else outer_spec.model_dump(),
         "tokens_per_second_per_worker": float(np.mean(tokens_per_second)),
         "bytes_per_round": 2 * model_bytes * len(shares),
@@ -172,10 +195,17 @@ def central(
     return curve
 
 
-ARMS = ("federated", "outer", "sparse", "sparse_plain", "data_parallel", "central", "same_steps", "alone")
-# Each compressed arm's cost is measured against the same run uncompressed.
-UNCOMPRESSED = {"sparse": "outer", "sparse_plain": "federated"}
 DILOCO = OuterSpec(lr=0.7, momentum=0.9, nesterov=True)
+# The compressed arms: (up, outer optimizer, down), each against the same run uncompressed.
+COMPRESSED: dict[str, tuple[Up, OuterSpec | None, Down]] = {
+    "sparse": ("sparse", DILOCO, "gather"),
+    "sparse_plain": ("sparse", None, "gather"),
+    "signs": ("signs", DILOCO, "gather"),
+    "signs_both": ("signs", DILOCO, "signs"),
+    "signs_both_plain": ("signs", None, "signs"),
+}
+UNCOMPRESSED = {arm: "outer" if outer_spec else "federated" for arm, (_, outer_spec, _) in COMPRESSED.items()}
+ARMS = ("federated", "outer", *COMPRESSED, "data_parallel", "central", "same_steps", "alone")
 
 
 def main() -> None:
@@ -204,10 +234,11 @@ def main() -> None:
                     found[arm] = federated(shares, validation, spec, args.rounds)
                 elif arm == "outer":
                     found[arm] = federated(shares, validation, spec, args.rounds, outer_spec=DILOCO)
-                elif arm == "sparse":
-                    found[arm] = federated(shares, validation, spec, args.rounds, args.density, DILOCO)
-                elif arm == "sparse_plain":  # sparse updates averaged, no outer optimizer
-                    found[arm] = federated(shares, validation, spec, args.rounds, args.density)
+                elif arm in COMPRESSED:
+                    up, outer_spec, down = COMPRESSED[arm]
+                    found[arm] = federated(
+                        shares, validation, spec, args.rounds, up, args.density, outer_spec, down
+                    )
                 elif arm == "data_parallel":
                     found[arm] = data_parallel(shares, validation, spec, args.rounds)
                 elif arm == "central":
@@ -231,7 +262,7 @@ def main() -> None:
         gaps = (
             ", ".join(
                 f"{a} {100 * (final[a] / reference - 1):+.1f}%"
-                for a in ("federated", "outer", "sparse", "sparse_plain")
+                for a in ("federated", "outer", *COMPRESSED)
                 if a in final
             )
             if reference

@@ -72,7 +72,7 @@ def examples(data: bytes | memoryview) -> int | None:
     """The example count an update (full or delta) carries in its header, or None if it has none;
     CodecError if the header is unreadable or the count is not a positive integer."""
     start = bytes(data[: len(MAGIC)])
-    magic = start if start in (DELTA_MAGIC, SPARSE_MAGIC) else MAGIC
+    magic = start if start in (DELTA_MAGIC, SPARSE_MAGIC, SIGN_MAGIC) else MAGIC
     head, _ = _head(data, magic)
     if not isinstance(head, dict) or "examples" not in head:
         return None
@@ -140,6 +140,7 @@ def layout(data: bytes | memoryview) -> list[tuple[str, tuple[int, ...]]]:
 # that is not finite is rejected as Malformed. The aggregate stays float32.
 DELTA_MAGIC = b"DMLD1\n"
 SPARSE_MAGIC = b"DMLS1\n"  # decentralml.sparse's format
+SIGN_MAGIC = b"DMLB1\n"  # decentralml.signs's format
 DELTA_DTYPE = np.dtype("<f2")
 
 

@@ -247,12 +247,13 @@ class TaskManifest(BaseModel):
         description="council: the coordinator hands out a model's weights only once the council has "
         "approved it (and never after a revocation); none: as soon as it is committed",
     )
-    update_encoding: Literal["float32", "float16_delta", "sparse_int8"] = Field(
+    update_encoding: Literal["float32", "float16_delta", "sparse_int8", "sign1"] = Field(
         "float32",
         description="how workers send updates: float32 weights, float16 deltas from the round's global "
-        "model (half the bytes), or sparse_int8: the top `update_density` of each delta, 8-bit, with "
-        "error feedback kept on the worker (`decentralml.sparse`); the exact bytes are hashed on chain; "
-        "the aggregate stays float32",
+        "model (half the bytes), sparse_int8: the top `update_density` of each delta, 8-bit, or sign1: "
+        "the sign of every value of the delta and a scale per 256 (1/28 of the bytes), both with "
+        "error feedback kept on the worker (`decentralml.sparse`, `decentralml.signs`); the exact "
+        "bytes are hashed on chain; the aggregate stays float32",
     )
     update_density: float = Field(
         0.02, gt=0, le=1, description="sparse_int8: the share of each tensor's values a worker sends"

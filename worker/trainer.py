@@ -23,7 +23,7 @@ import numpy as np
 from substrateinterface import Keypair
 from torch import nn
 
-from decentralml import codec, sparse
+from decentralml import codec, signs, sparse
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import Split
 from decentralml.manifest import TaskManifest
@@ -85,8 +85,9 @@ class Trainer:
         return self.state_dir / f"residual-{task_id}-{round_}.bin"
 
     def _residual(self, task_id: int, round_: int) -> codec.Weights | None:
-        """What this worker's sparse update of `round_` did not send (error feedback), if any. A
-        worker that lost it starts again from nothing: only that part of its past work is lost."""
+        """What this worker's sparse or 1-bit update of `round_` did not send (error feedback), if
+        any. A worker that lost it starts again from nothing: only that part of its past work is
+        lost."""
         path = self._residual_path(task_id, round_)
         try:
             return codec.decode(path.read_bytes()) if path.exists() else None
@@ -137,15 +138,15 @@ class Trainer:
             data = codec.encode_delta(
                 weights, global_weights, sha256_hex(codec.encode(global_weights)), len(self.data)
             )
-        elif manifest.update_encoding == "sparse_int8":  # what it does not send now, it sends later
-            data, residual = sparse.encode_sparse(
-                weights,
-                global_weights,
-                sha256_hex(codec.encode(global_weights)),
-                manifest.update_density,
-                self._residual(task_id, round_ - 1),
-                len(self.data),
-            )
+        elif manifest.update_encoding in ("sparse_int8", "sign1"):  # what is not sent now goes later
+            base_sha = sha256_hex(codec.encode(global_weights))
+            left = self._residual(task_id, round_ - 1)
+            if manifest.update_encoding == "sparse_int8":
+                data, residual = sparse.encode_sparse(
+                    weights, global_weights, base_sha, manifest.update_density, left, len(self.data)
+                )
+            else:
+                data, residual = signs.encode_signs(weights, global_weights, base_sha, left, len(self.data))
             self._keep_residual(task_id, round_, residual)
         else:
             data = codec.encode(weights, len(self.data))

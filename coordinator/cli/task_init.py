@@ -83,9 +83,10 @@ def register(task: Any) -> None:
     init.add_argument("--tokens-per-round", type=int, help="text: tokens per worker per round (65536)")
     init.add_argument(
         "--update-encoding",
-        choices=["float32", "float16_delta", "sparse_int8"],
+        choices=["float32", "float16_delta", "sparse_int8", "sign1"],
         help="how workers send updates (default float32; text: float16_delta); sparse_int8 sends the "
-        "largest --update-density of each delta in 8 bits, with error feedback on the worker",
+        "largest --update-density of each delta in 8 bits, sign1 the sign of every value and a scale "
+        "per 256 (1/28 of float32), both with error feedback on the worker",
     )
     init.add_argument("--update-density", type=float, help="sparse_int8: the share of values sent (0.02)")
     init.add_argument(

@@ -33,7 +33,7 @@ from typing import Protocol
 import numpy as np
 from substrateinterface import Keypair
 
-from decentralml import codec, sparse
+from decentralml import codec, compact
 from decentralml.content import ContentError, Stored, sha256_hex
 from decentralml.data import Split
 from decentralml.judging import outer, rules
@@ -313,10 +313,10 @@ class Referee:
         elif manifest.privacy.sealed:
             raise sealing.SealError("the task seals its updates; this one arrived in plaintext")
         with path.open("rb") as f:
-            start = f.read(len(codec.DELTA_MAGIC))
+            start = f.read(compact.MAGIC_LENGTH)
         examples = codec.examples_in(path) or claimed
-        if codec.is_delta(start) or sparse.is_sparse(start):  # deltas from this round's model: float32
-            decode = codec.decode_delta if codec.is_delta(start) else sparse.decode_sparse
+        decode = compact.decoder(start)
+        if decode is not None:  # a change from this round's model, rebuilt in float32
             delta = path
             path = path.with_name(path.name + ".f32")
             made.append(path)
