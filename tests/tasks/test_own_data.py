@@ -291,6 +291,7 @@ def test_task_init_sets_the_outer_optimizer_and_sparse_updates_or_refuses_in_one
     assert init("plain") == 0
     assert init("diloco", "--outer-lr", "0.7", "--outer-momentum", "0.8", "--update-encoding", "sparse_int8",
                 "--update-density", "0.05") == 0  # fmt: skip
+    assert init("signs", "--update-encoding", "sign1") == 0
     capsys.readouterr()
     plain = json.loads((tmp_path / "plain" / "manifest.json").read_text())
     diloco = json.loads((tmp_path / "diloco" / "manifest.json").read_text())
@@ -301,11 +302,15 @@ def test_task_init_sets_the_outer_optimizer_and_sparse_updates_or_refuses_in_one
     assert diloco["aggregation"] == {"outer": {"lr": 0.7, "momentum": 0.8, "nesterov": True}}
     assert (diloco["update_encoding"], diloco["update_density"]) == ("sparse_int8", 0.05)
     assert AggregationSpec.model_validate(diloco["aggregation"]).outer is not None
+    signs = json.loads((tmp_path / "signs" / "manifest.json").read_text())
+    assert signs["update_encoding"] == "sign1"
+    assert "update_density" not in signs
     # Refused with one line, nothing written.
     cases = {
         "density-alone": (["--update-density", "0.1"], "for --update-encoding sparse_int8 only"),
         "density-zero": (["--update-encoding", "sparse_int8", "--update-density", "0"], "in (0, 1]"),
         "density-huge": (["--update-encoding", "sparse_int8", "--update-density", "1e9"], "in (0, 1]"),
+        "density-signs": (["--update-encoding", "sign1", "--update-density", "0.1"], "sparse_int8 only"),
         "momentum-alone": (["--outer-momentum", "0.9"], "needs --outer-lr"),
         "momentum-one": (["--outer-lr", "0.7", "--outer-momentum", "1"], "--outer-lr/--outer-momentum"),
         "lr-negative": (["--outer-lr", "-1"], "--outer-lr/--outer-momentum"),
