@@ -43,7 +43,9 @@ VARINT_BYTES = 5  # enough for any uint32 gap
 
 def encode_gaps(indices: NDArray[np.integer]) -> bytes:
     """Strictly ascending indices as LEB128 varints of their gaps (the first index itself)."""
-    gaps = np.diff(np.asarray(indices, dtype=np.uint64), prepend=np.uint64(0))
+    ascending = np.asarray(indices, dtype=np.uint64)
+    gaps = ascending.copy()
+    gaps[1:] -= ascending[:-1]
     if gaps.size and (np.any(gaps[1:] == 0) or int(gaps.max()) >= 1 << 32):
         raise ValueError("indices must be strictly ascending uint32")
     sizes = np.ones(gaps.size, dtype=np.int64)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -266,7 +267,27 @@ def _training(args: argparse.Namespace) -> dict[str, Any]:
     kind = "regression" if args.kind == "tabular" and args.regression else args.kind
     found = dict(TRAINING_DEFAULTS[kind])
     found.update({k: v for k, v in given.items() if v is not None})
+    if args.kind == "text":
+        found["warmup_steps"] = _warmup(args, found)
+    elif args.warmup_steps is not None:
+        raise CliError("--warmup-steps is for text tasks (language models) only")
     return found
+
+
+def _warmup(args: argparse.Namespace, training: dict[str, Any]) -> int:
+    """A text task's warmup steps per round: the given count, refused in one line if the round
+    ends before it does (the rate would never reach its peak); by default 10, or a quarter of a
+    round's steps when a round takes fewer than 40."""
+    steps = math.ceil(int(training["tokens_per_round"]) / (int(training["batch_size"]) * args.context))
+    if args.warmup_steps is None:
+        return min(int(training["warmup_steps"]), int(steps // 4))
+    warmup = int(args.warmup_steps)
+    if not 0 <= warmup < steps:
+        raise CliError(
+            f"--warmup-steps {warmup}: a round takes {steps} steps (--tokens-per-round / "
+            f"(--batch-size x --context)); give 0 .. {steps - 1}"
+        )
+    return warmup
 
 
 def init_task_folder(args: argparse.Namespace) -> None:

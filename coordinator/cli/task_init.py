@@ -82,6 +82,12 @@ def register(task: Any) -> None:
     init.add_argument("--batch-size", type=int, help="default 32; text: 16 windows")
     init.add_argument("--tokens-per-round", type=int, help="text: tokens per worker per round (65536)")
     init.add_argument(
+        "--warmup-steps",
+        type=int,
+        help="text: steps of linear warmup at the start of each round (default 10, or a quarter of a "
+        "round's steps if fewer)",
+    )
+    init.add_argument(
         "--update-encoding",
         choices=["float32", "float16_delta", "sparse_int8", "sign1"],
         help="how workers send updates (default float32; text: float16_delta); sparse_int8 sends the "

@@ -233,6 +233,9 @@ def test_task_init_for_text_refuses_bad_input_in_one_line_and_pack_refuses_a_swa
         "short": (creator, tiny, [], "tokens"),
         "architecture": (creator, held_out, ["--architecture", "cnn"], "transformer"),
         "heads": (creator, held_out, ["--heads", "3"], "heads"),
+        # 4,096 tokens a round in batches of 16 windows of 32: 8 steps, so the rate would never peak.
+        "warmup": (creator, held_out, ["--tokens-per-round", "4096", "--warmup-steps", "8"], "takes 8 steps"),
+        "warmup-negative": (creator, held_out, ["--warmup-steps", "-1"], "give 0 .. 127"),
     }
     for name, (data, validation, extra, said) in cases.items():
         folder = tmp_path / name
@@ -242,6 +245,16 @@ def test_task_init_for_text_refuses_bad_input_in_one_line_and_pack_refuses_a_swa
         assert said in err, (name, err)
         assert len(err.splitlines()) == 1, (name, err)
         assert not folder.exists(), name
+
+    # The warmup: 10 steps by default, a quarter of a short round's, or what the creator gives.
+    for name, extra, warmup in (
+        ("default", [], 10),
+        ("short", ["--tokens-per-round", "4096"], 2),
+        ("given", ["--tokens-per-round", "4096", "--warmup-steps", "3"], 3),
+    ):
+        assert _init(tmp_path / f"warmup-{name}", creator, held_out, *extra) == 0, name
+        written = json.loads((tmp_path / f"warmup-{name}" / "manifest.json").read_text())
+        assert written["training"]["warmup_steps"] == warmup, name
 
     # A tokenizer swapped after init is refused by pack, before anything is signed.
     folder = tmp_path / "task"
