@@ -59,6 +59,7 @@ def test_the_regression_defaults_learn_diabetes_as_well_as_a_linear_fit(tmp_path
             learning_rate=None,
             batch_size=None,
             tokens_per_round=None,
+            warmup_steps=None,
         )
     )
     linear = LinearRegression().fit(train_set.x, train_set.y).predict(test_set.x)
