@@ -16,6 +16,7 @@ import json
 import struct
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -167,6 +168,29 @@ def encode_delta(
             for n in weights
         ]
     return b"".join(parts)
+
+
+def change_head(
+    data: bytes | memoryview, magic: bytes, what: str, base: Weights, base_sha256: str
+) -> tuple[dict[str, Any], list[tuple[str, tuple[int, ...]]], int]:
+    """The header, tensor layout and data offset of a compact update (`what`, behind `magic`)
+    made from `base`; CodecError for another magic, no base named or another base, an unreadable
+    example count, or tensors that do not fit `base`."""
+    if bytes(data[: len(magic)]) != magic:
+        raise CodecError(f"not a DecentralML {what} (bad magic)")
+    head, offset = _head(data, magic)
+    if not isinstance(head, dict) or "base" not in head:
+        raise CodecError("unreadable header: no base model named")
+    if str(head["base"]) != base_sha256:
+        raise CodecError(
+            f"the update is from model {head['base']}, not the round's global model {base_sha256}"
+        )
+    if "examples" in head:
+        _count(head["examples"])
+    layout = _layout(head.get("tensors"))
+    if layout != [(n, tuple(a.shape)) for n, a in base.items()]:
+        raise CodecError("the update's tensors do not fit the global model")
+    return head, layout, offset
 
 
 def decode_delta(data: bytes | memoryview, base: Weights, base_sha256: str) -> Weights:

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from decentralml.codec import DTYPE, SIGN_MAGIC, CodecError, Weights, _count, _head, _layout
+from decentralml.codec import DTYPE, SIGN_MAGIC, CodecError, Weights, _count, change_head
 
 BLOCK = 256
 MAX_BLOCK = 1 << 16
@@ -90,23 +90,10 @@ def encode_signs(
 
 def decode_signs(data: bytes | memoryview, base: Weights, base_sha256: str) -> Weights:
     """The float32 update a 1-bit file stands for, rebuilt on `base`; CodecError if malformed."""
-    if not is_signs(data):
-        raise CodecError("not a DecentralML 1-bit update (bad magic)")
-    head, offset = _head(data, SIGN_MAGIC)
-    if not isinstance(head, dict) or "base" not in head:
-        raise CodecError("unreadable header: no base model named")
-    if str(head["base"]) != base_sha256:
-        raise CodecError(
-            f"the update is from model {head['base']}, not the round's global model {base_sha256}"
-        )
-    if "examples" in head:
-        _count(head["examples"])
+    head, layout, offset = change_head(data, SIGN_MAGIC, "1-bit update", base, base_sha256)
     block = head.get("block")
     if isinstance(block, bool) or not isinstance(block, int) or not 1 <= block <= MAX_BLOCK:
         raise CodecError(f"block {block!r}: must be an integer 1 .. {MAX_BLOCK}")
-    layout = _layout(head.get("tensors"))
-    if layout != [(n, tuple(a.shape)) for n, a in base.items()]:
-        raise CodecError("the update's tensors do not fit the global model")
     buffer = memoryview(data)
     out: Weights = {}
     for name, shape in layout:

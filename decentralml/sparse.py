@@ -32,7 +32,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from decentralml.codec import DTYPE, SPARSE_MAGIC, CodecError, Weights, _count, _head, _layout
+from decentralml.codec import DTYPE, SPARSE_MAGIC, CodecError, Weights, _count, change_head
 
 INDEX = np.dtype("<u4")  # the indices of files without "indices": "gaps"
 VALUE = np.dtype("i1")
@@ -145,22 +145,8 @@ def encode_sparse(
 
 def decode_sparse(data: bytes | memoryview, base: Weights, base_sha256: str) -> Weights:
     """The float32 update a sparse file stands for, rebuilt on `base`; CodecError if malformed."""
-    if not is_sparse(data):
-        raise CodecError("not a DecentralML sparse update (bad magic)")
-    head, offset = _head(data, SPARSE_MAGIC)
-    if not isinstance(head, dict) or "base" not in head:
-        raise CodecError("unreadable header: no base model named")
-    if str(head["base"]) != base_sha256:
-        raise CodecError(
-            f"the update is from model {head['base']}, not the round's global model {base_sha256}"
-        )
-    if "examples" in head:
-        _count(head["examples"])
-    entries = head.get("tensors")
-    layout = _layout(entries)
-    assert isinstance(entries, list)
-    if [(n, s) for n, s in layout] != [(n, tuple(a.shape)) for n, a in base.items()]:
-        raise CodecError("the update's tensors do not fit the global model")
+    head, layout, offset = change_head(data, SPARSE_MAGIC, "sparse update", base, base_sha256)
+    entries = head["tensors"]
     gapped = head.get("indices")
     if gapped not in (None, GAPS):
         raise CodecError(f"unknown index encoding {gapped!r}")
