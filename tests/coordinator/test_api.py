@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from coordinator.api import create_app
 from coordinator.api.app import ApiConfig
 from coordinator.api.auth import ApiToken
+from coordinator.api.schemas import TaskOut
+from coordinator.db import models
 from coordinator.db.engine import make_engine, migrate, session_factory
 from coordinator.federation.status import RunStatus, write_status
 from coordinator.indexer import Indexer
@@ -185,6 +188,22 @@ def test_a_whole_task_through_rest_with_both_ways_of_signing(
     assert task_id in earnings["tasks"]
     listed = api.get(f"/tasks?status=Completed&creator={ALICE.ss58_address}&limit=500")
     assert task_id in [t["id"] for t in listed["items"]]
+    # The lists are read without the ORM: each item must be exactly what TaskOut makes of the row.
+    with api.sessions() as session:
+        rows = {t.id: t for t in session.scalars(select(models.Task))}
+        expected = {i: TaskOut.model_validate(t).model_dump(mode="json") for i, t in rows.items()}
+    assert [t["id"] for t in listed["items"]] == sorted(
+        (i for i, t in rows.items() if t.status == "Completed" and t.creator == ALICE.ss58_address),
+        reverse=True,
+    )
+    assert listed["total"] == len(listed["items"])
+    for item in [*listed["items"], *api.get(f"/accounts/{BOB.ss58_address}/tasks")]:
+        assert item == expected[item["id"]]
+    past_the_end = api.get(f"/tasks?creator={ALICE.ss58_address}&offset=100000")
+    assert (past_the_end["total"], past_the_end["items"]) == (
+        sum(t.creator == ALICE.ss58_address for t in rows.values()),
+        [],
+    )
     assert api.get("/health")["indexer_lag"] == 0
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import pydantic_core
+from fastapi import APIRouter, Response
 from sqlalchemy import or_, select
 
 from coordinator.api.deps import AccountPath, SessionDep
+from coordinator.api.routes.tasks import TASK_COLUMNS, task_rows
 from coordinator.api.schemas import Earnings, TaskOut
 from coordinator.db import models
 
@@ -13,16 +15,16 @@ router = APIRouter(prefix="/accounts", tags=["accounts"])
 
 
 @router.get("/{address}/tasks", response_model=list[TaskOut])
-def account_tasks(address: AccountPath, session: SessionDep) -> list[TaskOut]:
+def account_tasks(address: AccountPath, session: SessionDep) -> Response:
     """Tasks the account created or works on."""
     who = address
     working = select(models.Assignment.task_id).where(models.Assignment.worker == who)
-    rows = session.scalars(
-        select(models.Task)
+    query = (
+        select(*TASK_COLUMNS)
         .where(or_(models.Task.creator == who, models.Task.id.in_(working)))
         .order_by(models.Task.id)
     )
-    return [TaskOut.model_validate(r) for r in rows]
+    return Response(pydantic_core.to_json(task_rows(session, query)), media_type="application/json")
 
 
 @router.get("/{address}/earnings", response_model=Earnings)
