@@ -24,7 +24,7 @@ validation loss against the same run uncompressed, `outer` or `federated`): `spa
 `signs_both` (1-bit up, and down the referee's own 1-bit delta with its residual), with DiLoCo's
 outer optimizer or, `_plain`, without.
 
-    python -m bench.lm [--rounds 8] [--tokens 16384] [--workers 4 8] [--arms ...]
+    python -m bench.lm [--rounds 8] [--tokens 16384] [--workers 4 8] [--arms ...] [--seed 0]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def federated(
     aggregation and outer step: SparseLoCo's all-gather, `gather`), or as the referee's own 1-bit
     delta of the new model from the last, with the referee's residual kept across rounds (`signs`:
     the new global model is what that delta rebuilds). Bytes per round per worker, both ways."""
-    weights = weights_of(build(MODEL, 0))
+    weights = weights_of(build(MODEL, spec.seed))
     curve, tokens_per_second, peaks, ups, downs = [], [], [], [], []
     model_bytes = len(codec.encode(weights))
     delta_bytes = len(codec.encode_delta(weights, weights, "0x" + "0" * 64))
@@ -101,7 +101,7 @@ def federated(
                 model = build(MODEL)
                 load_weights(model, weights)
                 began = time.perf_counter()
-                train(model, share, spec.model_copy(update={"seed": part}), LM, round_)
+                train(model, share, spec.model_copy(update={"seed": spec.seed + part}), LM, round_)
                 tokens_per_second.append(spec.tokens_per_round / (time.perf_counter() - began))
                 trained = weights_of(model)
                 if up == "float32":
@@ -173,7 +173,7 @@ def data_parallel(
     from decentralml.lm.training import train_lm_data_parallel
     from decentralml.lm.transformer import TinyGpt
 
-    model = build(MODEL, 0)
+    model = build(MODEL, spec.seed)
     assert isinstance(model, TinyGpt)
     curve = []
     for round_ in range(1, rounds + 1):
@@ -190,7 +190,7 @@ def central(
     """One model on the union of `shares`, `scale` (default: one per share) times a worker's tokens
     per round; a single share with scale 1 is a worker training alone."""
     data = union(shares)
-    model = build(MODEL, 0)
+    model = build(MODEL, spec.seed)
     tokens = spec.tokens_per_round * (len(shares) if scale is None else scale)
     budget = spec.model_copy(update={"tokens_per_round": tokens})
     curve = []
@@ -222,10 +222,18 @@ def main() -> None:
     parser.add_argument("--splits", nargs="+", choices=("iid", "dirichlet"), default=["iid", "dirichlet"])
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
     parser.add_argument("--density", type=float, default=0.02, help="sparse arm: share of each delta sent")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the initial model and every worker's batches (worker k: seed + k)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "lm.json")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    spec = TrainSpec(learning_rate=1e-3, batch_size=16, tokens_per_round=args.tokens, warmup_steps=4)
+    spec = TrainSpec(
+        learning_rate=1e-3, batch_size=16, tokens_per_round=args.tokens, warmup_steps=4, seed=args.seed
+    )
     validation = demo_splits(DataSpec(dataset="python-stdlib")).validation
     runs = []
     for workers in args.workers:
@@ -294,6 +302,7 @@ def main() -> None:
         "parameters": TRANSFORMER.parameters_count(),
         "training": spec.model_dump(),
         "rounds": args.rounds,
+        "seed": args.seed,
         "density": args.density,
         "runs": runs,
     }
