@@ -34,6 +34,9 @@ An update is rejected when it
 - (optional, off by default) alone scores below the global model's validation score minus
   `max_accuracy_drop`: `FailedValidation`. The score is the task kind's primary metric
   (`metrics.PRIMARY`): accuracy for classification, R² for regression.
+A language model's update is scored alone only when it is rejected (its `metric` is NaN otherwise):
+for it that is a transformer pass over the validation windows that decides nothing unless
+`max_accuracy_drop` is set.
 Updates are read from their spool files one at a time for the checks (the global model, the
 running sum of the deltas and one update); the trigger search and the contribution scores hold
 the deltas of the updates that passed every other check.
@@ -79,7 +82,7 @@ below 20 updates, where no round needs more passes than this)."""
 class Check:
     """The verdict on one update: approved, or the reason it was not; its score in ppm, clamped to
     0..1,000,000, and `metric` the primary metric's value of the update alone on the validation
-    set; `harm` the validation loss the round's mean gained by including it (negative: it helped;
+    set (NaN for an approved language-model update: see the module docstring); `harm` the validation loss the round's mean gained by including it (negative: it helped;
     NaN when it was not part of the mean); `contribution` its Shapley value of the round's loss
     gain (NaN when it was not scored) and `pay` the share of the reward it earns, in ppm;
     `trigger` the lift of the strongest small stamp on its model (`decentralml.judging.triggers`;
@@ -137,7 +140,12 @@ def _check_updates(
     primary = PRIMARY[objective]
     model = build(spec)
     load_weights(model, global_weights)
-    baseline = score(model, validation, objective)[primary]
+    scored = score(model, validation, objective)
+    baseline = scored[primary]
+    # A language model's update scored alone is a transformer pass over every validation window
+    # that decides nothing unless `max_accuracy_drop` is set: it is scored only if rejected (the
+    # score its verdict records).
+    alone_later = objective == "language_modeling" and policy.max_accuracy_drop is None
     layout = tuple((name, tuple(array.shape)) for name, array in global_weights.items())
     origin = np.concatenate([global_weights[name].astype(np.float64).ravel() for name, _ in layout])
     total = np.zeros_like(origin)
@@ -156,8 +164,11 @@ def _check_updates(
         squares = float(np.dot(delta, delta))
         if not np.isfinite(squares):
             continue
-        load_weights(model, update.weights())
-        measured[key] = (float(np.sqrt(squares)), score(model, validation, objective)[primary])
+        if alone_later:
+            measured[key] = (float(np.sqrt(squares)), float("nan"))
+        else:
+            load_weights(model, update.weights())
+            measured[key] = (float(np.sqrt(squares)), score(model, validation, objective)[primary])
         if own is not None:
             cosines[key] = float(np.dot(delta, own)) / max(float(np.sqrt(squares)), 1e-30)
         total += delta
@@ -216,8 +227,13 @@ def _check_updates(
         lambda flat: _loss(model, flat, layout, validation, objective),
         budget=policy.contribution_budget,
         seed=seed,
+        base=scored["loss"],  # the global model's: the same pass
     )
     pay = pay_shares(found.values)
+    if alone_later:
+        for key in sorted(k for k in measured if k in reasons):
+            load_weights(model, files[key].weights())
+            measured[key] = (measured[key][0], score(model, validation, objective)[primary])
     checks = []
     for key, _ in updates:
         if key not in measured:

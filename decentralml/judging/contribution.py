@@ -102,12 +102,14 @@ def shapley(
     budget: int = 128,
     truncation: float = 0.01,
     seed: Sequence[int] = (0,),
+    base: float | None = None,
 ) -> Contributions:
     """The contributions of the updates `deltas` (key -> flat delta from `origin`, weighed by
-    `weights`) to the validation loss `loss`; see the module docstring."""
+    `weights`) to the validation loss `loss`; see the module docstring. `base`: `loss(origin)`,
+    when the caller has it already (one validation pass fewer)."""
     keys = sorted(deltas)
     n = len(keys)
-    base = loss(origin)
+    base = loss(origin) if base is None else base
     total = max(sum(weights[k] for k in keys), 1e-30)
     cache: dict[int, float] = {0: 0.0}
 

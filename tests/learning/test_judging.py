@@ -341,3 +341,57 @@ def test_the_leave_out_search_costs_evaluations_linear_in_the_round(
     # evaluations (one at a time would take 13 passes, about 700 evaluations).
     assert sorted(k for k, h in harms.items() if h is None) == list(range(48, 60))
     assert len(evaluations) <= 6 * 60, len(evaluations)
+
+
+def test_a_language_model_round_scores_an_update_alone_only_when_it_rejects_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three honest updates of a tiny transformer on standard-library text, and one sign-flipped
+    # and scaled. Judged as is, and with a no-op `max_accuracy_drop` that needs every update's
+    # score alone: the same verdicts, pay and values, and one validation pass fewer per approval.
+    from decentralml.lm.corpus import stdlib_corpus, windows
+    from decentralml.lm.tokenizer import byte_tokenizer, encode_documents
+    from decentralml.lm.transformer import TransformerSpec
+
+    spec = ModelSpec(
+        architecture="transformer",
+        input_shape=[32],
+        classes=257,
+        transformer=TransformerSpec(vocab_size=257, context=32, layers=2, heads=2, width=32),
+    )
+    ids = encode_documents(byte_tokenizer(), list(stdlib_corpus(["json", "csv"]).values()))
+    found = windows(ids, 32)
+    validation = Split(found[:40], found[:40, -1].copy())
+    start = weights_of(build(spec, 0))
+    sent = []
+    for part in range(3):
+        share = found[40 + 100 * part : 140 + 100 * part]
+        model = build(spec)
+        load_weights(model, start)
+        training = TrainSpec(tokens_per_round=4096, batch_size=8, learning_rate=3e-3, seed=part)
+        train(model, Split(share, share[:, -1].copy()), training, "language_modeling", 1)
+        sent.append(weights_of(model))
+    sent.append({n: start[n] - 5.0 * (sent[0][n] - start[n]) for n in start})
+    updates = [(key, spooled(tmp_path, f"u{key}", w, 100.0)) for key, w in enumerate(sent, start=1)]
+    passes = {"n": 0}
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, float]:
+        passes["n"] += 1
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr("decentralml.judging.checks.score", counted)
+    _, lazy = check_updates(start, updates, spec, validation, ValidationPolicy(), "language_modeling")
+    lazy_passes, passes["n"] = passes["n"], 0
+    every = ValidationPolicy(max_accuracy_drop=1.0)  # an accuracy never falls by more than 1
+    _, eager = check_updates(start, updates, spec, validation, every, "language_modeling")
+
+    def verdicts(found: list[Any]) -> list[str]:  # repr: NaN (not a member of the mean) equals NaN
+        return [repr((c.key, c.approved, c.reason, c.pay, c.contribution, c.harm, c.distance)) for c in found]
+
+    assert verdicts(lazy) == verdicts(eager)
+    assert [c.approved for c in lazy] == [True, True, True, False], [(c.reason, c.harm) for c in lazy]
+    assert lazy[3].reason == "Outlier"
+    assert lazy[3].metric == eager[3].metric  # a rejected update's verdict still records its score
+    assert np.isfinite(lazy[3].metric)
+    assert all(np.isnan(c.metric) and np.isfinite(e.metric) for c, e in zip(lazy[:3], eager[:3], strict=True))
+    assert passes["n"] - lazy_passes == 3
