@@ -33,9 +33,13 @@ Real workers: the digits demo (`scripts/demo.py`: devnet in Batch mode, Kubo, th
 Flower's deployment engine with TLS and node keys) at 6 and 12 workers, 3 rounds: seconds per
 round (mean of rounds 2..) and their ratio (target: 12 workers' round at most 2.1 times 6
 workers'), and the proportional memory (PSS, from /proc/PID/smaps_rollup) of every role, sampled
-every 2 s: per worker, its daemon, SuperNode, SuperExec and ClientApp together.
+every second: per worker, its daemon, SuperNode, SuperExec and ClientApp together; and the CPU
+seconds of every role over the run: Flower's processes (SuperLink, SuperNodes, SuperExecs,
+ClientApps, key registration) against the daemons' training and the ServerApp's judging (target:
+Flower's below training). `--real-task lm` runs the LM demo instead (4 workers), with the judging
+share of each round (target: at most 15%).
 
-    python -m bench.scale [--sizes 10 100 300] [--rounds 3] [--no-flower] [--real 6 12]
+    python -m bench.scale [--sizes 10 100 300] [--rounds 3] [--no-flower] [--real 6 12] [--real-task lm]
 """
 
 from __future__ import annotations
@@ -341,17 +345,33 @@ def role_of(pid: str, command: str) -> str:
     return next((role for needle, role in ROLES if needle in command), "other")
 
 
+def cpu_seconds(pid: str) -> float:
+    """User and system CPU seconds process `pid` has used (/proc/PID/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class PssSampler:
     """Every `every` seconds, the PSS of each process whose environment holds `marker`, summed
-    per role; keeps each role's largest sum, and the edge roles' largest sum together."""
+    per role; keeps each role's largest sum, and the edge roles' largest sum together. Also each
+    such process's CPU seconds as last seen, summed per role in `cpu_by_role` (a process's last
+    `every` seconds before it exits are not seen: short ClientApps are undercounted a little)."""
 
     def __init__(self, marker: str, every: float = 2.0) -> None:
         self.marker, self.every = marker.encode(), every
         self.peak: dict[str, int] = {}
         self.count: dict[str, int] = {}
         self.edge = 0
+        self.cpu: dict[str, tuple[str, float]] = {}  # pid -> (role, CPU seconds when last seen)
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    @property
+    def cpu_by_role(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for role, seconds in self.cpu.values():
+            totals[role] = totals.get(role, 0.0) + seconds
+        return dict(sorted(totals.items()))
 
     def _loop(self) -> None:
         while not self.stopped.wait(self.every):
@@ -370,7 +390,8 @@ class PssSampler:
                         for line in (entry / "smaps_rollup").read_text().splitlines()
                         if line.startswith("Pss:")
                     )
-                except (OSError, StopIteration):
+                    self.cpu[f"{entry.name}:{command}"] = (role, cpu_seconds(entry.name))
+                except (OSError, StopIteration, IndexError, ValueError):
                     continue
                 sums[role] = sums.get(role, 0) + pss
                 counts[role] = counts.get(role, 0) + 1
@@ -388,35 +409,69 @@ class PssSampler:
         self.thread.join()
 
 
-def real(workers: int, rounds: int) -> dict[str, Any]:
-    """The digits demo with `workers` real workers (each a daemon, a SuperNode and its SuperExec,
-    a ClientApp per round) on Flower's deployment engine, the devnet in Batch mode: seconds per
-    round, and the PSS of every role, sampled while it runs."""
+FLOWER_ROLES = (
+    "superlink",
+    "supernode",
+    "superexec (link)",
+    "superexec (node)",
+    "clientapp",
+    "key registration",
+)
+
+
+def real(workers: int, rounds: int, task: str = "digits") -> dict[str, Any]:
+    """The demo (`task`: the bundled digits, or the LM demo) with `workers` real workers (each a
+    daemon, a SuperNode and its SuperExec, a ClientApp per round) on Flower's deployment engine,
+    the devnet in Batch mode: seconds per round, the PSS of every role, sampled while it runs, and
+    the CPU seconds of every role: Flower's processes against the daemons' training and the
+    ServerApp's judging."""
     from scripts import demo
 
     marker = f"dml-bench-scale-{os.getpid()}-{workers}"
     os.environ["DML_BENCH_SCALE"] = marker
     try:
-        with tempfile.TemporaryDirectory(prefix="dml-bench-scale-") as tmp, PssSampler(marker) as sampler:
+        with (
+            tempfile.TemporaryDirectory(prefix="dml-bench-scale-") as tmp,
+            PssSampler(marker, 1.0) as sampler,
+        ):
             work = Path(tmp)
             args = demo.parse(
                 [
                     "--free-ports", "--workers", str(workers), "--poisoned", "0", "--rounds", str(rounds),
-                    "--summary", str(work / "summary.json"),
+                    "--task", task, "--summary", str(work / "summary.json"),
                 ]
             )  # fmt: skip
             summary = demo.run(args, work)
+            logs = work / "federation"
+            timing = [
+                json.loads(line)
+                for log in sorted(logs.glob("task-*/rounds.jsonl"))
+                for line in log.read_text().splitlines()
+                if line.strip()
+            ]
     finally:
         del os.environ["DML_BENCH_SCALE"]
     seconds = [float(r["seconds"]) for r in summary["rounds"]]
+    cpu = sampler.cpu_by_role
+    committed = [t for t in timing if t.get("status") == "committed"]
     return {
         "workers": workers,
+        "task": task,
         "status": summary["status"],
         "seconds_per_round": seconds,
         "steady_seconds": sum(seconds[1:]) / len(seconds[1:]) if len(seconds) > 1 else seconds[0],
+        "collect_seconds": [t.get("collect_seconds") for t in committed],
+        "judge_seconds": [t.get("judge_seconds") for t in committed],
+        "judging_share": sum(t["judge_seconds"] for t in committed) / sum(t["seconds"] for t in committed)
+        if committed
+        else None,
         "pss_mb_by_role": {role: total / 2**20 for role, total in sorted(sampler.peak.items())},
         "processes_by_role": dict(sorted(sampler.count.items())),
         "pss_mb_per_worker": sampler.edge / workers / 2**20,
+        "cpu_s_by_role": cpu,
+        "flower_cpu_s": sum(cpu.get(role, 0.0) for role in FLOWER_ROLES),
+        "training_cpu_s": cpu.get("worker daemon", 0.0),
+        "judging_cpu_s": cpu.get("serverapp", 0.0),
     }
 
 
@@ -428,6 +483,9 @@ def main() -> None:
     parser.add_argument("--no-flower", action="store_true", help="skip Flower's idle CPU")
     parser.add_argument("--real", type=int, nargs="*", default=[6, 12], help="real workers' demo runs")
     parser.add_argument("--real-rounds", type=int, default=3)
+    parser.add_argument(
+        "--real-task", choices=("digits", "lm"), default="digits", help="the demo the real workers run"
+    )
     args = parser.parse_args()
     if any(size < 2 for size in args.sizes) or args.rounds < 1:
         parser.error("sizes must be at least 2 workers, and rounds at least 1")
@@ -452,7 +510,7 @@ def main() -> None:
         # every 1 s (Flower's default, what it does now).
         idle = {str(interval): flower_idle(interval) for interval in (0.1, 1.0)}
         print("Flower idle CPU s per s (a SuperLink and a SuperNode), by poll interval:", idle)
-    runs = [real(n, args.real_rounds) for n in args.real]
+    runs = [real(n, args.real_rounds, args.real_task) for n in args.real]
     for run in runs:
         print(json.dumps(run))
     ratio = None
