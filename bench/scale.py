@@ -363,6 +363,7 @@ class PssSampler:
         self.count: dict[str, int] = {}
         self.edge = 0
         self.cpu: dict[str, tuple[str, float]] = {}  # pid -> (role, CPU seconds when last seen)
+        self.unclassified: set[str] = set()  # the commands of processes of no known role
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -391,6 +392,8 @@ class PssSampler:
                         if line.startswith("Pss:")
                     )
                     self.cpu[f"{entry.name}:{command}"] = (role, cpu_seconds(entry.name))
+                    if role == "other":
+                        self.unclassified.add(command[:160])
                 except (OSError, StopIteration, IndexError, ValueError):
                     continue
                 sums[role] = sums.get(role, 0) + pss
@@ -469,6 +472,7 @@ def real(workers: int, rounds: int, task: str = "digits") -> dict[str, Any]:
         "processes_by_role": dict(sorted(sampler.count.items())),
         "pss_mb_per_worker": sampler.edge / workers / 2**20,
         "cpu_s_by_role": cpu,
+        "unclassified_commands": sorted(sampler.unclassified),
         "flower_cpu_s": sum(cpu.get(role, 0.0) for role in FLOWER_ROLES),
         "training_cpu_s": cpu.get("worker daemon", 0.0),
         "judging_cpu_s": cpu.get("serverapp", 0.0),
