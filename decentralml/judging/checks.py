@@ -82,8 +82,9 @@ below 20 updates, where no round needs more passes than this)."""
 class Check:
     """The verdict on one update: approved, or the reason it was not; its score in ppm, clamped to
     0..1,000,000, and `metric` the primary metric's value of the update alone on the validation
-    set (NaN for an approved language-model update: see the module docstring); `harm` the validation loss the round's mean gained by including it (negative: it helped;
-    NaN when it was not part of the mean); `contribution` its Shapley value of the round's loss
+    set (NaN for an approved language-model update: see the module docstring); `harm` the
+    validation loss the round's mean gained by including it (negative: it helped; NaN when it was
+    not part of the mean); `contribution` its Shapley value of the round's loss
     gain (NaN when it was not scored) and `pay` the share of the reward it earns, in ppm;
     `trigger` the lift of the strongest small stamp on its model (`decentralml.judging.triggers`;
     NaN when it was not searched)."""
