@@ -60,6 +60,7 @@ import numpy as np
 import torch
 
 from coordinator.federation.referee import Referee
+from coordinator.federation.status import committed, read_rounds
 from decentralml import codec
 from decentralml.content import sha256_hex
 from decentralml.data import Split, digits
@@ -445,28 +446,21 @@ def real(workers: int, rounds: int, task: str = "digits") -> dict[str, Any]:
                 ]
             )  # fmt: skip
             summary = demo.run(args, work)
-            logs = work / "federation"
-            timing = [
-                json.loads(line)
-                for log in sorted(logs.glob("task-*/rounds.jsonl"))
-                for line in log.read_text().splitlines()
-                if line.strip()
-            ]
+            logged = committed(read_rounds(work / "federation", int(summary["task_id"])))
     finally:
         del os.environ["DML_BENCH_SCALE"]
     seconds = [float(r["seconds"]) for r in summary["rounds"]]
     cpu = sampler.cpu_by_role
-    committed = [t for t in timing if t.get("status") == "committed"]
     return {
         "workers": workers,
         "task": task,
         "status": summary["status"],
         "seconds_per_round": seconds,
         "steady_seconds": sum(seconds[1:]) / len(seconds[1:]) if len(seconds) > 1 else seconds[0],
-        "collect_seconds": [t.get("collect_seconds") for t in committed],
-        "judge_seconds": [t.get("judge_seconds") for t in committed],
-        "judging_share": sum(t["judge_seconds"] for t in committed) / sum(t["seconds"] for t in committed)
-        if committed
+        "collect_seconds": [t.get("collect_seconds") for t in logged],
+        "judge_seconds": [t.get("judge_seconds") for t in logged],
+        "judging_share": sum(t["judge_seconds"] for t in logged) / sum(t["seconds"] for t in logged)
+        if logged
         else None,
         "pss_mb_by_role": {role: total / 2**20 for role, total in sorted(sampler.peak.items())},
         "processes_by_role": dict(sorted(sampler.count.items())),
