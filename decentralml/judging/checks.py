@@ -147,6 +147,12 @@ def _check_updates(
     # that decides nothing unless `max_accuracy_drop` is set: it is scored only if rejected (the
     # score its verdict records).
     alone_later = objective == "language_modeling" and policy.max_accuracy_drop is None
+
+    def alone(update: UpdateFile) -> float:
+        """The primary metric of the update's own model on the validation set."""
+        load_weights(model, update.weights())
+        return score(model, validation, objective)[primary]
+
     layout = tuple((name, tuple(array.shape)) for name, array in global_weights.items())
     origin = np.concatenate([global_weights[name].astype(np.float64).ravel() for name, _ in layout])
     total = np.zeros_like(origin)
@@ -165,11 +171,7 @@ def _check_updates(
         squares = float(np.dot(delta, delta))
         if not np.isfinite(squares):
             continue
-        if alone_later:
-            measured[key] = (float(np.sqrt(squares)), float("nan"))
-        else:
-            load_weights(model, update.weights())
-            measured[key] = (float(np.sqrt(squares)), score(model, validation, objective)[primary])
+        measured[key] = (float(np.sqrt(squares)), float("nan") if alone_later else alone(update))
         if own is not None:
             cosines[key] = float(np.dot(delta, own)) / max(float(np.sqrt(squares)), 1e-30)
         total += delta
@@ -233,8 +235,7 @@ def _check_updates(
     pay = pay_shares(found.values)
     if alone_later:
         for key in sorted(k for k in measured if k in reasons):
-            load_weights(model, files[key].weights())
-            measured[key] = (measured[key][0], score(model, validation, objective)[primary])
+            measured[key] = (measured[key][0], alone(files[key]))
     checks = []
     for key, _ in updates:
         if key not in measured:
