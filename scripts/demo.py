@@ -42,7 +42,7 @@ from decentralml.lm.transformer import TransformerSpec  # noqa: E402
 from decentralml.manifest import FederationSpec, TaskManifest  # noqa: E402
 from decentralml.models import ModelSpec  # noqa: E402
 from decentralml.training import TrainSpec  # noqa: E402
-from decentralml_bindings import Call, DecentralMl, calls  # noqa: E402
+from decentralml_bindings import DecentralMl, calls  # noqa: E402
 from decentralml_bindings.dev import ALICE, BOB, FERDIE, UNIT  # noqa: E402
 from decentralml_bindings.types import TaskStatus  # noqa: E402
 from support.devnet import Devnet, Ipfs, free_port  # noqa: E402
@@ -99,8 +99,7 @@ def wait_for(
 
 
 def fund(chain: DecentralMl, keys: list[Keypair], amount: int) -> None:
-    calls = [Call("Balances", "transfer_keep_alive", {"dest": k.ss58_address, "value": amount}) for k in keys]
-    chain.batch(calls, ALICE)
+    chain.batch([calls.transfer_keep_alive(k.ss58_address, amount) for k in keys], ALICE)
 
 
 Inspect = Callable[[DecentralMl, ContentStore, int], None]

@@ -28,7 +28,7 @@ from substrateinterface import Keypair
 
 from decentralml.flower import Process, stop_all
 from decentralml.identity import NodeKey
-from decentralml_bindings import Call, DecentralMl
+from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, FERDIE, UNIT
 from decentralml_bindings.types import TaskStatus
 from support.devnet import ROOT, Devnet, Ipfs
@@ -150,7 +150,7 @@ def publish(net: Network, api: str, rounds: int, workers: int, members: list[str
 
 def fund(chain: DecentralMl, accounts: list[str]) -> None:
     chain.batch(
-        [Call("Balances", "transfer_keep_alive", {"dest": a, "value": 100 * UNIT}) for a in accounts],
+        [calls.transfer_keep_alive(a, 100 * UNIT) for a in accounts],
         ALICE,
     )
 

@@ -176,6 +176,12 @@ def batch_all(inner: Sequence[Call]) -> Call:
     return Call("Utility", "batch_all", {"calls": list(inner)})
 
 
+def transfer_keep_alive(dest: str, value: int) -> Call:
+    """`Balances.transfer_keep_alive`: `value` plancks to `dest`, never reaping the sender. Not a
+    pallet call, so not in `CALLS`."""
+    return Call("Balances", "transfer_keep_alive", {"dest": dest, "value": value})
+
+
 # The builders above, by pallet call name: the metadata conformance test compares this table
 # with the runtime's calls and their arguments.
 CALLS = {

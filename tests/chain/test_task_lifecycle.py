@@ -244,11 +244,7 @@ def test_statically_bad_creates_get_named_errors_on_chain(chain: DecentralMl) ->
 
 @pytest.mark.devnet
 def test_a_bad_signature_is_refused_before_inclusion(chain: DecentralMl) -> None:
-    signed = bytearray.fromhex(
-        chain.sign(
-            calls.Call("Balances", "transfer_keep_alive", {"dest": BOB.ss58_address, "value": UNIT}), ALICE
-        )[2:]
-    )
+    signed = bytearray.fromhex(chain.sign(calls.transfer_keep_alive(BOB.ss58_address, UNIT), ALICE)[2:])
     # compact length (2 bytes here), version, MultiAddress::Id (1 + 32), MultiSignature tag, signature.
     signed[2 + 1 + 33 + 1 + 10] ^= 0xFF
     before = chain.free_and_reserved(ALICE.ss58_address)

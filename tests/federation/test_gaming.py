@@ -22,7 +22,7 @@ from decentralml.models import ModelSpec, build, load_weights, weights_of
 from decentralml.privacy.recipients import update_recipients
 from decentralml.privacy.sealing import Context, open_bytes, seal_bytes
 from decentralml.training import TrainSpec, train
-from decentralml_bindings import Call, DecentralMl, calls
+from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, UNIT
 from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus
 from support.factories import publish
@@ -72,10 +72,7 @@ def test_free_riders_copycats_and_a_backdoor_are_refused_on_chain_and_unpaid_whi
     # Ferdie; Bob, Charlie and Dave train honestly, Eve trains on a backdoored share, and two
     # funded accounts game: one sends the model back, one copies Bob's update (Bob shares it).
     chain.batch(
-        [
-            Call("Balances", "transfer_keep_alive", {"dest": k.ss58_address, "value": 10 * UNIT})
-            for k in (FREE_RIDER, COPYCAT)
-        ],
+        [calls.transfer_keep_alive(k.ss58_address, 10 * UNIT) for k in (FREE_RIDER, COPYCAT)],
         ALICE,
     )
     start = pretrained()
