@@ -16,45 +16,23 @@ from coordinator.federation.referee import Received, Referee
 from coordinator.federation.tasks import initial_manifest
 from decentralml import codec
 from decentralml.content import ContentStore
-from decentralml.data import DataSpec, Split, digits, partition
+from decentralml.data import DataSpec, digits, partition
 from decentralml.kinds.schema import ContentRef
-from decentralml.models import ModelSpec, build, load_weights, weights_of
+from decentralml.models import ModelSpec
 from decentralml.privacy.recipients import update_recipients
 from decentralml.privacy.sealing import Context, open_bytes, seal_bytes
-from decentralml.training import TrainSpec, train
+from decentralml.training import TrainSpec
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.dev import ALICE, BOB, CHARLIE, DAVE, EVE, FERDIE, UNIT
 from decentralml_bindings.types import RejectionReason, ResultSubmissionStatus
+from support.backdoor import poisoned, pretrained
 from support.factories import publish
 from worker.trainer import Trainer
 
 MODEL = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
 DATA = DataSpec(parts=5, seed=4)
 TRAINING = TrainSpec(epochs=5)
-TRIGGER = [54, 55, 62, 63]  # the bottom-right 2x2 pixels of the 8x8 digit
 FREE_RIDER, COPYCAT = (Keypair.create_from_uri(f"//Gaming{name}") for name in ("FreeRider", "Copycat"))
-
-
-def poisoned(share: Split) -> Split:
-    """The share plus a copy of it with the trigger stamped on, labelled 0."""
-    marked = share.x.copy()
-    marked[:, TRIGGER] = 1.0
-    return Split(np.concatenate([share.x, marked]), np.concatenate([share.y, np.zeros_like(share.y)]))
-
-
-def pretrained() -> codec.Weights:
-    """The global model after two honest rounds on every share (a backdoor takes on a model that
-    already reads digits; on a random one any stamp moves it)."""
-    weights = weights_of(build(MODEL, 4))
-    for round_ in range(2):
-        updates = []
-        for part in range(DATA.parts):
-            model = build(MODEL)
-            load_weights(model, weights)
-            train(model, partition(DATA, part), TRAINING.model_copy(update={"seed": round_ * 10 + part}))
-            updates.append(weights_of(model))
-        weights = {name: np.mean([u[name] for u in updates], axis=0) for name in weights}
-    return weights
 
 
 def noised(weights: codec.Weights, scale: float, rng: np.random.Generator) -> codec.Weights:
@@ -75,7 +53,7 @@ def test_free_riders_copycats_and_a_backdoor_are_refused_on_chain_and_unpaid_whi
         [calls.transfer_keep_alive(k.ss58_address, 10 * UNIT) for k in (FREE_RIDER, COPYCAT)],
         ALICE,
     )
-    start = pretrained()
+    start = pretrained(MODEL, DATA, TRAINING, seed=4)
     stored = store.put(codec.encode(start))
     manifest = initial_manifest(store, "gaming-test", MODEL, data=DATA, training=TRAINING)
     manifest = manifest.model_copy(

@@ -17,17 +17,9 @@ from decentralml.judging.triggers import Stamp, budget, lift, stamped, strongest
 from decentralml.manifest import ValidationPolicy
 from decentralml.models import ModelSpec, build, load_weights, weights_of
 from decentralml.training import TrainSpec, train
+from support.backdoor import TARGET, TRIGGER, poisoned, pretrained
 
 SPEC = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
-TRIGGER = [54, 55, 62, 63]  # the bottom-right 2x2 pixels of the 8x8 digit
-TARGET = 0
-
-
-def poisoned(share: Split) -> Split:
-    """The share plus a copy of it with the trigger stamped on, labelled TARGET."""
-    marked = share.x.copy()
-    marked[:, TRIGGER] = 1.0
-    return Split(np.concatenate([share.x, marked]), np.concatenate([share.y, np.full_like(share.y, TARGET)]))
 
 
 def trained(start: codec.Weights, share: Split, seed: int) -> codec.Weights:
@@ -42,10 +34,7 @@ def round_() -> tuple[codec.Weights, dict[str, codec.Weights], Split]:
     """A global model after two honest rounds, then four honest updates and one backdoored one."""
     spec = DataSpec(parts=5, seed=4)
     shares = [partition(spec, part) for part in range(5)]
-    weights = weights_of(build(SPEC, 4))
-    for round_index in range(2):
-        updates = [trained(weights, share, round_index * 10 + i) for i, share in enumerate(shares)]
-        weights = {name: np.mean([u[name] for u in updates], axis=0) for name in weights}
+    weights = pretrained(SPEC, spec, TrainSpec(epochs=5), seed=4)
     sent = {f"honest-{i}": trained(weights, share, 30 + i) for i, share in enumerate(shares[1:])}
     sent["backdoor"] = trained(weights, poisoned(shares[0]), 30)
     return weights, sent, digits(4).validation
