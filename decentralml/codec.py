@@ -69,6 +69,18 @@ def _head(data: bytes | memoryview, magic: bytes) -> tuple[object, int]:
         raise CodecError(f"unreadable header: {bad}") from bad
 
 
+def named_base(data: bytes | memoryview) -> str:
+    """The sha256 of the model a compact file (delta, sparse or 1-bit) was made from, as its
+    header names it; CodecError if it names none."""
+    magic = bytes(data[: len(MAGIC)])
+    if magic not in (DELTA_MAGIC, SPARSE_MAGIC, SIGN_MAGIC):
+        raise CodecError("not a DecentralML change file (bad magic)")
+    head, _ = _head(data, magic)
+    if not isinstance(head, dict) or not isinstance(head.get("base"), str):
+        raise CodecError("unreadable header: no base model named")
+    return str(head["base"])
+
+
 def examples(data: bytes | memoryview) -> int | None:
     """The example count an update (full or delta) carries in its header, or None if it has none;
     CodecError if the header is unreadable or the count is not a positive integer."""

@@ -258,6 +258,12 @@ class TaskManifest(BaseModel):
     update_density: float = Field(
         0.02, gt=0, le=1, description="sparse_int8: the share of each tensor's values a worker sends"
     )
+    model_encoding: Literal["float32", "sign1"] = Field(
+        "float32",
+        description="how the global model goes down to workers: float32 weights each round, or sign1: "
+        "to a worker that holds the last round's, a 1-bit delta from it (1/28 of the bytes), the rest "
+        "carried to the next round's delta (`decentralml.downlink`); the committed model stays float32",
+    )
     federation: FederationSpec | None = Field(
         None,
         description="the SuperLink's TLS CA and node authentication; None: a loopback SuperLink without "

@@ -15,7 +15,7 @@ from substrateinterface import Keypair
 from coordinator.cli import main as dml
 from coordinator.federation.referee import Received, WorkerFailure
 from coordinator.federation.tasks import PublishedTask, load_task, publish_task
-from decentralml import codec, samples
+from decentralml import codec, downlink, samples
 from decentralml.content import ContentStore
 from decentralml.crypto import sealing_statement
 from decentralml.data import partition
@@ -131,14 +131,42 @@ def run_task(chain: DecentralMl, *, rounds: int = 2, label: str = "bafy-factory"
 
 class InProcess:
     """Carries a round to in-process Trainers (no Flower): what `run_task` needs of a transport.
-    Like a worker daemon, it reads the task's manifest from its signed bundle (hash on chain)."""
+    Like a worker daemon, it reads the task's manifest from its signed bundle (hash on chain), and
+    takes the model through `Trainer.model_from`: as the round's 1-bit delta when it answered the
+    round before (as `FlowerTransport` does), whole otherwise or when it says it needs it whole.
+    `sent` counts the bytes of model sent down each round."""
 
     def __init__(self, trainers: list[Trainer], stop_after: int | None = None) -> None:
         self.trainers, self.stop_after = trainers, stop_after
         self.manifests: dict[int, TaskManifest] = {}
+        self.replied: dict[str, int] = {}  # worker -> the last round it answered
+        self.sent: dict[int, int] = {}
+
+    def _model(
+        self,
+        trainer: Trainer,
+        task_id: int,
+        round_: int,
+        weights: codec.Weights,
+        delta: downlink.Delta | None,
+    ) -> codec.Weights:
+        if delta is not None and self.replied.get(trainer.address) == round_ - 1:
+            self.sent[round_] = self.sent.get(round_, 0) + len(delta.data)
+            try:
+                return trainer.model_from(task_id, delta.data)
+            except downlink.MissingBaseError:
+                pass
+        whole = codec.encode(weights)
+        self.sent[round_] = self.sent.get(round_, 0) + len(whole)
+        return trainer.model_from(task_id, whole)
 
     def train_round(
-        self, task_id: int, round_: int, weights: codec.Weights, spool: Path
+        self,
+        task_id: int,
+        round_: int,
+        weights: codec.Weights,
+        spool: Path,
+        delta: downlink.Delta | None = None,
     ) -> Iterator[Received | WorkerFailure]:
         if self.stop_after is not None and round_ > self.stop_after:
             raise KeyboardInterrupt("the coordinator stops here")
@@ -146,7 +174,9 @@ class InProcess:
             try:
                 if task_id not in self.manifests:
                     self.manifests[task_id] = load_task(trainer.chain, trainer.store, task_id)
-                update = trainer.train_round(task_id, round_, self.manifests[task_id], weights)
+                model = self._model(trainer, task_id, round_, weights, delta)
+                update = trainer.train_round(task_id, round_, self.manifests[task_id], model)
+                self.replied[trainer.address] = round_
             except Exception as failed:  # what a SuperNode's error reply carries
                 yield WorkerFailure(trainer.address, f"{type(failed).__name__}: {failed}")
                 continue

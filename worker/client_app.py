@@ -1,4 +1,6 @@
-"""The worker's Flower ClientApp: hands each round's global model to the worker daemon's trainer.
+"""The worker's Flower ClientApp: hands each round's global model to the worker daemon's trainer:
+the model whole (the `arrays` record), or the 1-bit delta from the model the daemon holds
+(`model-delta` in the config record, `decentralml.downlink`).
 
 Flower starts this in a fresh process per message; it stays light (no PyTorch, no chain client,
 no key). The daemon (`worker.service`) trains, puts the update in IPFS, sends its hash on chain and
@@ -22,11 +24,17 @@ app = ClientApp()
 def train(msg: Message, context: Context) -> Message:
     trainer_url = str(context.node_config["trainer-url"])
     config = msg.content.config_records["config"]
-    weights = {name: array.numpy() for name, array in msg.content.array_records["arrays"].items()}
+    delta = config.get("model-delta")
+    if isinstance(delta, bytes):
+        body = delta
+    else:
+        body = codec.encode(
+            {name: array.numpy() for name, array in msg.content.array_records["arrays"].items()}
+        )
     response = httpx.post(
         f"{trainer_url}/train",
         params={"task": str(config["task-id"]), "round": str(config["round"])},
-        content=codec.encode(weights),
+        content=body,
         headers={"X-DML-Token": os.environ["DML_TRAINER_TOKEN"]},
         timeout=3600,
     )

@@ -5,10 +5,12 @@ PyTorch, connect to the chain and load the data again every round, and would nee
 key in that process. Instead the long-running daemon keeps all of that warm and holds the key; the
 ClientApp only hands it the round's global model and returns the update it gets back.
 
-`POST /train?task=T&round=R`, body: the global weights (codec bytes), header `X-DML-Token`: the
-token the daemon gave its SuperNode. Answer: the update's bytes, exactly as hashed on chain, with
+`POST /train?task=T&round=R`, body: the global weights (codec bytes), or a 1-bit delta from the
+model the worker holds of the task (`decentralml.downlink`), header `X-DML-Token`: the token the
+daemon gave its SuperNode. Answer: the update's bytes, exactly as hashed on chain, with
 `X-DML-Worker`, `X-DML-Examples` and `X-DML-Cid` headers (and `X-DML-Epsilon`, the privacy spent so
-far, on a task with differential privacy). Binds 127.0.0.1 only.
+far, on a task with differential privacy); 409 for a delta from a model the worker does not hold
+(the body says it needs the full model), 400 for a body that is neither. Binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from decentralml import codec
+from decentralml import codec, downlink
 from decentralml.manifest import TaskManifest
 from worker.trainer import Trainer
 
@@ -75,12 +77,18 @@ class TrainerService:
             length = int(request.headers.get("Content-Length", "0"))
             if url.path != "/train" or not 0 < length <= MAX_BODY:
                 raise ValueError("POST /train?task=T&round=R with the global weights as body")
-            weights = codec.decode(request.rfile.read(length))
+            body = request.rfile.read(length)
         except (KeyError, ValueError) as bad:
             return _answer(request, 400, str(bad).encode())
         try:
             with self._lock:
                 trainer, manifest = self.trainer_for(task_id)
+                try:
+                    weights = trainer.model_from(task_id, body)
+                except downlink.MissingBaseError as missing:
+                    return _answer(request, 409, str(missing).encode())
+                except codec.CodecError as bad:
+                    return _answer(request, 400, f"not a model or a model delta: {bad}".encode())
                 update = trainer.train_round(task_id, round_, manifest, weights)
         except Exception as failed:  # reported to the ClientApp, which turns it into a Flower error reply
             log.exception("training failed", extra={"task": task_id, "round": round_})

@@ -23,7 +23,7 @@ import numpy as np
 from substrateinterface import Keypair
 from torch import nn
 
-from decentralml import codec, signs, sparse
+from decentralml import codec, downlink, signs, sparse
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import Split
 from decentralml.manifest import TaskManifest
@@ -80,6 +80,31 @@ class Trainer:
 
     def _kept(self, task_id: int, round_: int) -> Path:
         return self.state_dir / f"update-{task_id}-{round_}.bin"
+
+    def _held(self, task_id: int) -> Path:
+        return self.state_dir / f"model-{task_id}.bin"
+
+    def model_from(self, task_id: int, body: bytes) -> codec.Weights:
+        """The round's global model from what came down: the model whole (codec bytes), or a 1-bit
+        delta from the one this worker holds of the task (`decentralml.downlink`). Either is kept
+        in the state directory, for the next round's delta. MissingBaseError for a delta from a
+        model it does not hold (it must be sent the model whole); CodecError if malformed."""
+        path = self._held(task_id)
+        if signs.is_signs(body):
+            wanted = codec.named_base(body)
+            held = path.read_bytes() if path.exists() else b""
+            if sha256_hex(held) != wanted:
+                raise downlink.MissingBaseError(
+                    f"a model delta from {wanted}, which this worker does not hold: it "
+                    f"{downlink.NEEDS_FULL_MODEL}"
+                )
+            weights = downlink.apply(body, codec.decode(held), wanted)
+        else:
+            weights = codec.decode(body)
+        partial = path.with_suffix(".partial")
+        partial.write_bytes(codec.encode(weights))
+        partial.replace(path)
+        return weights
 
     def _residual_path(self, task_id: int, round_: int) -> Path:
         return self.state_dir / f"residual-{task_id}-{round_}.bin"

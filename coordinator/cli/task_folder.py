@@ -147,9 +147,12 @@ def _dp(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _updates(args: argparse.Namespace) -> dict[str, Any]:
-    """The manifest's `update_encoding`, `update_density` and `aggregation.outer` from
-    --update-encoding, --update-density, --outer-lr and --outer-momentum, or a one-line refusal."""
+    """The manifest's `update_encoding`, `update_density`, `model_encoding` and `aggregation.outer`
+    from --update-encoding, --update-density, --model-encoding, --outer-lr and --outer-momentum, or
+    a one-line refusal."""
     found: dict[str, Any] = {}
+    if args.model_encoding is not None:
+        found["model_encoding"] = args.model_encoding
     encoding = args.update_encoding or ("float16_delta" if args.kind == "text" else None)
     if encoding is not None:
         found["update_encoding"] = encoding

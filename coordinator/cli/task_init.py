@@ -96,6 +96,12 @@ def register(task: Any) -> None:
     )
     init.add_argument("--update-density", type=float, help="sparse_int8: the share of values sent (0.02)")
     init.add_argument(
+        "--model-encoding",
+        choices=["float32", "sign1"],
+        help="how the global model goes down (default float32); sign1: a 1-bit delta from the last "
+        "round's to workers that hold it (1/28 of float32), the rest carried to the next round",
+    )
+    init.add_argument(
         "--outer-lr",
         type=float,
         help="DiLoCo's outer optimizer: step the round's aggregate at this rate with Nesterov momentum "

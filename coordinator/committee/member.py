@@ -109,7 +109,7 @@ class Member:
         """Judge round `round_` from the chain and IPFS alone, attest, and log it. With
         `fetch_all`, ContentError (and nothing attested) if any result's update cannot be fetched."""
         from coordinator.federation.referee import Referee
-        from coordinator.federation.runner import best_loss_of, current_weights, model_history
+        from coordinator.federation.runner import best_loss_of, current_weights, model_history, training_base
 
         directory = task_dir(self.root, task_id)
         spool = directory / f"round-{round_}"
@@ -117,6 +117,7 @@ class Member:
         # From the model the round started from: rounds committed since (a member judging late)
         # must not change what it computes.
         _, weights = current_weights(self.chain, self.store, task_id, self.key, before=round_)
+        base = training_base(self.chain, self.store, self.key, task_id, manifest, round_)
         if task_id not in self.sets:
             self.sets[task_id] = judging_sets(manifest, self.store, self.key)
         sets = self.sets[task_id]
@@ -128,7 +129,10 @@ class Member:
         referee.best_loss = best_loss_of(
             self.chain, self.store, self.key, task_id, referee, manifest, directory, before=round_
         )
-        outcome, _ = referee.judge(task_id, round_, manifest, weights, [], spool)
+        if base is None:
+            outcome, _ = referee.judge(task_id, round_, manifest, weights, [], spool)
+        else:  # the workers trained from the base the model's 1-bit deltas rebuilt
+            outcome, _ = referee.judge(task_id, round_, manifest, base, [], spool, start=weights)
         status = "committed" if outcome.model_id is not None else "attested"
         append_record(
             directory,

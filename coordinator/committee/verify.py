@@ -26,9 +26,9 @@ from substrateinterface import Keypair
 
 from coordinator.federation.datasets import judging_sets
 from coordinator.federation.referee import Referee, sha_once
-from coordinator.federation.runner import model_history
+from coordinator.federation.runner import model_history, training_base
 from coordinator.federation.tasks import initial_weights, load_task
-from decentralml import codec
+from decentralml import codec, downlink
 from decentralml.content import ContentError, ContentStore, sha256_hex
 from decentralml.data import Split
 from decentralml.judging.aggregation import UpdateFile
@@ -98,11 +98,19 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
     empty = Split(np.zeros((0,), np.float32), np.zeros((0,), np.int64))
     validation = judging_sets(manifest, store, reader).validation if RULES[rule].needs_reference else empty
     referee = Referee(chain, store, reader, validation, manifest.data.schema_of().objective)
+    # With `model_encoding: sign1` the workers trained from the base the 1-bit deltas rebuilt.
+    try:
+        base = training_base(chain, store, reader, model.task_id, manifest, model.round)
+    except sealing.SealError as sealed:
+        raise VerifyError(f"cannot open task {model.task_id}'s models with this key: {sealed}") from sealed
+    except ContentError as missing:
+        raise VerifyError(f"model content is missing from IPFS: {missing}") from missing
+    trained_from = previous if base is None else base
     with tempfile.TemporaryDirectory(prefix="dml-verify-") as spool_dir:
         spool = Path(spool_dir)
         accepted: list[tuple[int, UpdateFile]] = []
         made: list[Path] = []
-        previous_sha = sha_once(previous)
+        previous_sha = sha_once(trained_from)
         for result_id in model.accepted:
             result = chain.result(result_id)
             if result is None:
@@ -111,7 +119,15 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
             try:
                 path.write_bytes(store.get(result.cid, result.hash))
                 update = referee.open_update(
-                    path, model.task_id, model.round, result.worker, manifest, previous, previous_sha, 1, made
+                    path,
+                    model.task_id,
+                    model.round,
+                    result.worker,
+                    manifest,
+                    trained_from,
+                    previous_sha,
+                    1,
+                    made,
                 )
             except ContentError as missing:
                 raise VerifyError(f"result {result_id}'s update is missing from IPFS: {missing}") from missing
@@ -125,7 +141,11 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
         weights, used = previous, str(rule)
         if accepted:  # a round that accepted nothing commits the model it started from
             with deterministic():  # as the committee judged (the trust rule trains a reference)
-                weights, _, used = referee.aggregate(manifest, accepted, previous, spool, None, model.round)
+                weights, _, used = referee.aggregate(
+                    manifest, accepted, trained_from, spool, None, model.round
+                )
+            if base is not None:
+                weights = downlink.carried(weights, base, previous)
             if manifest.aggregation.outer is not None:  # its momentum, replayed from the chain
                 referee.history = functools.partial(model_history, chain, store, reader)
                 weights = referee.outer_step(

@@ -33,7 +33,7 @@ from typing import Protocol
 import numpy as np
 from substrateinterface import Keypair
 
-from decentralml import codec, compact
+from decentralml import codec, compact, downlink
 from decentralml.content import ContentError, Stored, sha256_hex
 from decentralml.data import Split
 from decentralml.judging import outer, rules
@@ -335,14 +335,20 @@ class Referee:
         global_weights: codec.Weights,
         received: Sequence[Received],
         spool: Path | None = None,
+        start: codec.Weights | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
         """Verdicts and the committed aggregate for the round; the new global weights. Judged in
         the committee's numeric mode (`decentralml.judging.determinism`).
 
+        `global_weights` is the model the workers trained from. With `start` (a task whose model
+        goes down as 1-bit deltas: `decentralml.downlink`), that is the training base, and `start`
+        the committed model the round continues: the updates are judged on the base, and the new
+        model is `start` moved by what they add to it.
+
         With `spool` (a directory), results on chain whose update did not arrive are fetched from
         IPFS into it and judged too; they count the fewest examples any arrived update claimed."""
         with deterministic(self.threads):
-            return self._judge(task_id, round_, manifest, global_weights, received, spool)
+            return self._judge(task_id, round_, manifest, global_weights, received, spool, start)
 
     def _judge(
         self,
@@ -352,7 +358,9 @@ class Referee:
         global_weights: codec.Weights,
         received: Sequence[Received],
         spool: Path | None = None,
+        start: codec.Weights | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
+        previous = global_weights if start is None else start  # the committed model before the round
         rejected: dict[int, str] = {}
         matched: list[tuple[int, UpdateFile]] = []
         arrived: list[tuple[int, Received]] = []
@@ -395,7 +403,7 @@ class Referee:
         claimed = dict(matched)  # the counts as carried, before the cap
         matched = capped(matched)
         if self.best_loss is None:  # the model the round starts from is committed (or initial)
-            self.best_loss = self.validation_loss(manifest, global_weights)
+            self.best_loss = self.validation_loss(manifest, previous)
         floor = self.best_loss * (1 + manifest.validation.max_loss_rise)
         # The referee's own update: the reference-opposition check and the trust rule share it.
         wants_reference = (
@@ -436,14 +444,14 @@ class Referee:
                     manifest, [(r, claimed[r]) for r in approved], global_weights, spool, reference
                 )
             elif dropped:
-                new_weights = global_weights
+                new_weights = previous
+            if approved and start is not None:
+                new_weights = downlink.carried(new_weights, global_weights, start)
             contributions = {c.key: c.contribution for c in checks if c.key in approved}
         else:
-            new_weights = global_weights
+            new_weights = previous
         if approved and manifest.aggregation.outer is not None:
-            new_weights = self.outer_step(
-                task_id, round_, manifest.aggregation.outer, global_weights, new_weights
-            )
+            new_weights = self.outer_step(task_id, round_, manifest.aggregation.outer, previous, new_weights)
         if reference is not None:
             reference.path.unlink(missing_ok=True)
         loss = self.validation_loss(manifest, new_weights)

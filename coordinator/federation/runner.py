@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from substrateinterface import Keypair
 
@@ -30,7 +30,7 @@ from coordinator.federation.datasets import JudgingSets, judging_sets
 from coordinator.federation.referee import Received, Referee, RoundOutcome, WorkerFailure
 from coordinator.federation.status import append_record, committed, read_rounds, task_dir
 from coordinator.federation.tasks import initial_weights, load_task
-from decentralml import codec
+from decentralml import codec, downlink
 from decentralml.admission import unreleased_base
 from decentralml.content import ContentError, ContentStore
 from decentralml.judging.determinism import deterministic
@@ -56,15 +56,34 @@ class RoundFailedError(RuntimeError):
 
 
 class Transport(Protocol):
-    """Sends the global model to the task's workers and yields their updates as they arrive."""
+    """Sends the global model to the task's workers and yields their updates as they arrive.
+    With `delta` (`model_encoding: sign1`), a worker that holds the last round's model may be sent
+    the delta that rebuilds `weights` from it instead (`decentralml.downlink`)."""
 
     def train_round(
-        self, task_id: int, round_: int, weights: codec.Weights, spool: Path
+        self,
+        task_id: int,
+        round_: int,
+        weights: codec.Weights,
+        spool: Path,
+        delta: downlink.Delta | None = None,
     ) -> Iterator[Received | WorkerFailure]: ...
 
 
+@runtime_checkable
+class Metered(Protocol):
+    """A transport that counts what it sends: round -> bytes of model (whole or delta) sent down."""
+
+    sent: dict[int, int]
+
+
 def _collect(
-    transport: Transport, task_id: int, round_: int, weights: codec.Weights, spool: Path
+    transport: Transport,
+    task_id: int,
+    round_: int,
+    weights: codec.Weights,
+    spool: Path,
+    delta: downlink.Delta | None = None,
 ) -> tuple[list[Received], list[WorkerFailure]]:
     received: list[Received] = []
     failures: list[WorkerFailure] = []
@@ -74,7 +93,7 @@ def _collect(
                 "no update arrived: asking again",
                 extra={"task": task_id, "round": round_, "attempt": attempt},
             )
-        for item in transport.train_round(task_id, round_, weights, spool):
+        for item in transport.train_round(task_id, round_, weights, spool, delta):
             if isinstance(item, Received):
                 received.append(item)
             else:
@@ -163,6 +182,22 @@ def model_history(
     return history
 
 
+def training_base(
+    chain: DecentralMl,
+    store: ContentStore,
+    reader: Keypair | None,
+    task_id: int,
+    manifest: TaskManifest,
+    round_: int,
+) -> codec.Weights | None:
+    """The model round `round_`'s workers train from when it is not the committed one: with
+    `model_encoding: sign1`, the training base b_{round-1} replayed from the committed models
+    (`decentralml.downlink`); None when the workers train from the committed model itself."""
+    if manifest.model_encoding != "sign1":
+        return None
+    return downlink.replay(weights for weights, _ in model_history(chain, store, reader, task_id, round_))
+
+
 def run_task(
     chain: DecentralMl,
     store: ContentStore,
@@ -184,6 +219,10 @@ def run_task(
             raise LookupError(f"no task {task_id} on chain")
         done, weights = current_weights(chain, store, task_id, validator)
         round_ = done + 1
+        # The model goes down whole in the run's first round (no node is known to hold the last),
+        # then, with `model_encoding: sign1`, as the delta from the base before.
+        base = training_base(chain, store, validator, task_id, manifest, round_)
+        delta: downlink.Delta | None = None
         sets = judging_sets(manifest, store, validator)
         rebuild_round_log(chain, store, validator, task_id, done, directory, manifest, sets)
         referee = Referee(chain, store, validator, sets.validation, sets.objective, state_dir=directory)
@@ -191,20 +230,25 @@ def run_task(
         referee.best_loss = best_loss_of(chain, store, validator, task_id, referee, manifest, directory)
         outcomes = []
         for round_ in range(done + 1, task.rounds + 1):
+            committed_here = False
             if chain.attestation(task_id, round_, validator.ss58_address) is None:
                 outcome, weights = _round(
-                    transport, referee, manifest, sets, task_id, round_, weights, directory
+                    transport, referee, manifest, sets, task_id, round_, weights, directory, base, delta
                 )
                 outcomes.append(outcome)
-                if outcome.model_id is not None:
-                    continue
-            # Attested, not committed: the committee's other members judge the round from the
-            # chain and IPFS; the next round opens once t of them agree (or the council decides).
-            if not wait_for_commit(chain, task_id, round_, commit_wait_seconds):
-                return outcomes  # the council voided the round: the task ended
-            _, weights = current_weights(chain, store, task_id, validator)
-            # The floor from what the committee committed (this member may have been outvoted).
-            referee.best_loss = best_loss_of(chain, store, validator, task_id, referee, manifest, directory)
+                committed_here = outcome.model_id is not None
+            if not committed_here:
+                # Attested, not committed: the committee's other members judge the round from the
+                # chain and IPFS; the next round opens once t of them agree (or the council decides).
+                if not wait_for_commit(chain, task_id, round_, commit_wait_seconds):
+                    return outcomes  # the council voided the round: the task ended
+                _, weights = current_weights(chain, store, task_id, validator)
+                # The floor from what the committee committed (this member may have been outvoted).
+                referee.best_loss = best_loss_of(
+                    chain, store, validator, task_id, referee, manifest, directory
+                )
+            if base is not None and round_ < task.rounds:  # the next round's base, and its delta
+                delta, base = downlink.advance(base, weights)
         return outcomes
     except Exception as failed:
         reason = (
@@ -363,17 +407,24 @@ def _round(
     round_: int,
     weights: codec.Weights,
     directory: Path,
+    base: codec.Weights | None = None,
+    delta: downlink.Delta | None = None,
 ) -> tuple[RoundOutcome, codec.Weights]:
+    """One round from the committed `weights` (the workers train from `base` where it is given,
+    sent as `delta` to those that hold the base before): collected, judged, logged."""
     started = time.monotonic()
     spool = directory / f"round-{round_}"
     spool.mkdir(exist_ok=True)
-    received, failures = _collect(transport, task_id, round_, weights, spool)
+    down = weights if base is None else base
+    received, failures = _collect(transport, task_id, round_, down, spool, delta)
     if not received and not referee.chain.round_results(task_id, round_):
         why = "; ".join(f"{f.worker}: {f.reason}" for f in failures[:5]) or "no worker replied in time"
         raise RoundFailedError(f"round {round_} failed: no worker could train ({why})")
     collected = time.monotonic()
-    outcome, weights = referee.judge(task_id, round_, manifest, weights, received, spool)
+    start = None if base is None else weights
+    outcome, weights = referee.judge(task_id, round_, manifest, down, received, spool, start)
     judged = time.monotonic()
+    up_bytes = sum(item.path.stat().st_size for item in received if item.path.exists())
     for item in received:
         item.path.unlink(missing_ok=True)
     report = test_report(manifest, sets, weights)
@@ -384,6 +435,8 @@ def _round(
         "collect_seconds": round(collected - started, 3),
         "judge_seconds": round(judged - collected, 3),
         "workers_replied": len(received),
+        "up_bytes": up_bytes,  # the updates that arrived, as sent (sealed, compact)
+        "down_bytes": transport.sent.get(round_) if isinstance(transport, Metered) else None,
         "worker_failures": [asdict(f) for f in failures],
     }
     record["checks"] = [asdict(c) for c in outcome.checks]

@@ -3,7 +3,10 @@
 Flower carries the model to the workers' SuperNodes and their updates back; everything else is
 `runner.run_task`. The transport pushes the round's global model to every connected node and
 pulls replies as they arrive, spooling each update to disk at once, so the ServerApp never holds
-more than one update in memory. The run's configuration: `task-id` in the run config; chain,
+more than one update in memory. With a task's `model_encoding: sign1`, a node that trained the
+round before in this run is sent the model's 1-bit delta instead (`decentralml.downlink`); one
+whose worker answers that it does not hold the base is sent the model whole, in the same round.
+The run's configuration: `task-id` in the run config; chain,
 IPFS and the validator key from the coordinator's `DML_*` settings (the environment the
 SuperLink passes on; no secret travels in a Flower message).
 """
@@ -24,7 +27,7 @@ from coordinator.federation.nodes import read_nodes
 from coordinator.federation.referee import Received, WorkerFailure
 from coordinator.federation.runner import run_task
 from coordinator.settings import Settings
-from decentralml import codec, logs
+from decentralml import codec, downlink, logs
 from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl
 
@@ -52,6 +55,8 @@ class FlowerTransport:
     ) -> None:
         self.grid, self.min_nodes, self.timeout = grid, min_nodes, timeout
         self.accounts, self.admitted = accounts, admitted
+        self.replied: dict[int, int] = {}  # node -> the last round it answered (it holds that model)
+        self.sent: dict[int, int] = {}  # round -> bytes of model sent down (whole or delta)
 
     def _eligible(self, node: int) -> bool:
         if self.accounts is None:
@@ -68,19 +73,50 @@ class FlowerTransport:
             time.sleep(POLL_SECONDS)
         return nodes
 
-    def train_round(
-        self, task_id: int, round_: int, weights: codec.Weights, spool: Path
-    ) -> Iterator[Received | WorkerFailure]:
-        arrays = ArrayRecord({name: Array(np.asarray(value)) for name, value in weights.items()})
+    def _message(
+        self,
+        task_id: int,
+        round_: int,
+        node: int,
+        whole: Callable[[], ArrayRecord],
+        delta: downlink.Delta | None,
+    ) -> Message:
+        """Round `round_`'s model for `node`: as `delta` if given, else whole (its bytes counted)."""
         config = ConfigRecord({"task-id": task_id, "round": round_})
+        if delta is not None:
+            config["model-delta"] = delta.data
+            content, size = RecordDict({"config": config}), len(delta.data)
+        else:
+            arrays = whole()
+            content = RecordDict({"arrays": arrays, "config": config})
+            size = sum(len(array.data) for array in arrays.values())
+        self.sent[round_] = self.sent.get(round_, 0) + size
+        return self.grid.create_message(content, "train", node, str(round_))
+
+    def train_round(
+        self,
+        task_id: int,
+        round_: int,
+        weights: codec.Weights,
+        spool: Path,
+        delta: downlink.Delta | None = None,
+    ) -> Iterator[Received | WorkerFailure]:
+        made: list[ArrayRecord] = []
+
+        def whole() -> ArrayRecord:  # one record, shared by every message that carries it
+            if not made:
+                made.append(ArrayRecord({name: Array(np.asarray(value)) for name, value in weights.items()}))
+            return made[0]
+
+        # A node that answered the round before holds its model: the delta rebuilds this one.
+        nodes = self._nodes()
+        delta_to = {n for n in nodes if delta is not None and self.replied.get(n) == round_ - 1}
         messages = [
-            self.grid.create_message(
-                RecordDict({"arrays": arrays, "config": config}), "train", node, str(round_)
-            )
-            for node in self._nodes()
+            self._message(task_id, round_, node, whole, delta if node in delta_to else None) for node in nodes
         ]
         pending = set(self.grid.push_messages(messages))
-        del messages, arrays
+        del messages
+        made.clear()  # built again only for a node that turns out not to hold the base
         deadline = time.monotonic() + self.timeout
         wait = POLL_SECONDS
         while pending and time.monotonic() < deadline:
@@ -88,6 +124,20 @@ class FlowerTransport:
             for reply in self.grid.pull_messages(list(pending)):
                 pending.discard(reply.metadata.reply_to_message_id)
                 arrived = True
+                node = reply.metadata.src_node_id
+                if (
+                    reply.has_error()
+                    and node in delta_to
+                    and downlink.NEEDS_FULL_MODEL in (reply.error.reason or "")
+                ):
+                    # Its worker does not hold the base (a new state directory): the model whole.
+                    delta_to.discard(node)
+                    log.info("a node needs the full model", extra={"node": node, "round": round_})
+                    again = self._message(task_id, round_, node, whole, None)
+                    pending |= set(self.grid.push_messages([again]))
+                    continue
+                if not reply.has_error():
+                    self.replied[node] = round_
                 yield _spool(reply, spool, self.accounts)
             # Polled often while replies come in, less while the workers train (CPU, not latency).
             wait = POLL_SECONDS if arrived else min(wait * 1.5, MAX_POLL_SECONDS)

@@ -19,7 +19,7 @@ from coordinator.federation.tasks import (
     initial_weights,
     load_task,
 )
-from decentralml import codec
+from decentralml import codec, downlink
 from decentralml.content import ContentStore, sha256_hex
 from decentralml.data import DataSpec, digits, partition
 from decentralml.models import ModelSpec
@@ -295,9 +295,14 @@ class LosesOne(InProcess):
         self.lost = lost
 
     def train_round(
-        self, task_id: int, round_: int, weights: codec.Weights, spool: Path
+        self,
+        task_id: int,
+        round_: int,
+        weights: codec.Weights,
+        spool: Path,
+        delta: downlink.Delta | None = None,
     ) -> Iterator[Received | WorkerFailure]:
-        for item in super().train_round(task_id, round_, weights, spool):
+        for item in super().train_round(task_id, round_, weights, spool, delta):
             if isinstance(item, Received) and item.worker == self.lost:
                 item.path.unlink()
                 continue

@@ -291,7 +291,7 @@ def test_task_init_sets_the_outer_optimizer_and_sparse_updates_or_refuses_in_one
     assert init("plain") == 0
     assert init("diloco", "--outer-lr", "0.7", "--outer-momentum", "0.8", "--update-encoding", "sparse_int8",
                 "--update-density", "0.05") == 0  # fmt: skip
-    assert init("signs", "--update-encoding", "sign1") == 0
+    assert init("signs", "--update-encoding", "sign1", "--model-encoding", "sign1") == 0
     capsys.readouterr()
     plain = json.loads((tmp_path / "plain" / "manifest.json").read_text())
     diloco = json.loads((tmp_path / "diloco" / "manifest.json").read_text())
@@ -303,7 +303,8 @@ def test_task_init_sets_the_outer_optimizer_and_sparse_updates_or_refuses_in_one
     assert (diloco["update_encoding"], diloco["update_density"]) == ("sparse_int8", 0.05)
     assert AggregationSpec.model_validate(diloco["aggregation"]).outer is not None
     signs = json.loads((tmp_path / "signs" / "manifest.json").read_text())
-    assert signs["update_encoding"] == "sign1"
+    assert (signs["update_encoding"], signs["model_encoding"]) == ("sign1", "sign1")
+    assert "model_encoding" not in plain
     assert "update_density" not in signs
     # Refused with one line, nothing written.
     cases = {
