@@ -155,6 +155,14 @@ def test_the_language_model_demo_trains_through_flower_and_prints_a_sample(tmp_p
     assert model["tokenizer"]["file"] == "tokenizer.json"
     losses = [r["validation_loss"] for r in summary["rounds"]]
     assert losses[1] < losses[0] < math.log(4096)  # below an untrained model's
+    # Compact both ways through Flower: round 1 sends the model whole to each worker, round 2 its
+    # 1-bit delta to the workers that hold round 1's; every update goes up as 1-bit signs.
+    full = 4 * model["parameters"]  # float32
+    first, second = summary["rounds"]
+    assert 3 * full <= first["down_bytes"] < 3 * full * 1.01
+    assert second["down_bytes"] < 3 * full / 20
+    assert first["up_bytes"] < 3 * full / 20
+    assert second["up_bytes"] < 3 * full / 20
     assert set(summary["rounds"][-1]["test_metrics"]) == {"loss", "perplexity", "accuracy"}
     assert len(summary["sample"]) > 50
     assert summary["card"]["licences"] == ["PSF-2.0"]

@@ -37,7 +37,7 @@ from coordinator.federation.tasks import (
 )
 from coordinator.indexer import Indexer
 from decentralml import codec
-from decentralml.content import ContentError, ContentStore
+from decentralml.content import ContentError, ContentStore, sha256_hex
 from decentralml.data import DataSpec, digits
 from decentralml.models import ModelSpec
 from decentralml.privacy.models import model_bytes
@@ -113,10 +113,12 @@ MEMBERS = (FERDIE, DAVE, EVE)
 UNIT = 10**12
 
 
-def committee_task(chain: DecentralMl, store: ContentStore, name: str) -> PublishedTask:
+def committee_task(
+    chain: DecentralMl, store: ContentStore, name: str, model_encoding: str = "float32"
+) -> PublishedTask:
     """Alice's 2-round digits task for two workers, judged by the three members (t = 2), its
     updates and models sealed to all three."""
-    manifest = initial_manifest(store, name, MODEL, data=DataSpec(parts=2))
+    manifest = initial_manifest(store, name, MODEL, data=DataSpec(parts=2), model_encoding=model_encoding)
     return publish(chain, store, manifest, rounds=2, workers=2, committee=MEMBERS)
 
 
@@ -250,13 +252,15 @@ class Flaky(ContentStore):
 
 
 @pytest.mark.devnet
+@pytest.mark.parametrize("model_encoding", ["float32", "sign1"])
 def test_members_follow_the_carriers_rounds_and_one_that_was_down_attests_the_next(
-    chain: DecentralMl, store: ContentStore, devnet_url: str, tmp_path: Path
+    chain: DecentralMl, store: ContentStore, devnet_url: str, tmp_path: Path, model_encoding: str
 ) -> None:
     # Prepare: the carrier (Ferdie) runs the task's rounds as its launcher does (`run_task`),
     # waiting after each attestation for the committee; Dave follows every round (his Kubo misses
-    # one update at first), Eve is down for round 1 and back for round 2.
-    task = committee_task(chain, store, "committee-follow")
+    # one update at first), Eve is down for round 1 and back for round 2. With the model sent
+    # down as 1-bit deltas, round 2's workers train from a base each member replays from the chain.
+    task = committee_task(chain, store, f"committee-follow-{model_encoding}", model_encoding)
     task_id = task.task_id
     carrier_chain = DecentralMl.connect(devnet_url)
     honest = {BOB: Behaviour.HONEST, CHARLIE: Behaviour.HONEST}
@@ -322,3 +326,6 @@ def test_members_follow_the_carriers_rounds_and_one_that_was_down_attests_the_ne
     assert flaky.missed == 1, "the flaky store never missed an update"
     assert dave.hash == first_model.hash, "Dave judged round 1 without the update he missed"
     assert list(dave.accepted) == list(first_model.accepted)
+    # What round 2's workers trained from: the committed model itself, or the base its delta rebuilt.
+    held = sha256_hex(trainers[0]._held(task_id).read_bytes())
+    assert (held != first_model.hash) == (model_encoding == "sign1")
