@@ -208,17 +208,7 @@ def change_head(
 def decode_delta(data: bytes | memoryview, base: Weights, base_sha256: str) -> Weights:
     """The float32 update a delta file stands for, rebuilt on `base`; CodecError if the file is
     malformed, was made from another base model, or does not fit the base's tensors."""
-    if not is_delta(data):
-        raise CodecError("not a DecentralML delta file (bad magic)")
-    head, offset = _head(data, DELTA_MAGIC)
-    if not isinstance(head, dict) or "base" not in head:
-        raise CodecError("unreadable header: no base model named")
-    named_base = str(head["base"])
-    layout = _layout(head.get("tensors"))
-    if named_base != base_sha256:
-        raise CodecError(f"the delta is from model {named_base}, not the round's global model {base_sha256}")
-    if [(n, s) for n, s in layout] != [(n, tuple(a.shape)) for n, a in base.items()]:
-        raise CodecError("the delta's tensors do not fit the global model")
+    _, layout, offset = change_head(data, DELTA_MAGIC, "delta file", base, base_sha256)
     expected = offset + sum(int(np.prod(s, dtype=np.int64)) for _, s in layout) * DELTA_DTYPE.itemsize
     if expected != len(data):
         raise CodecError(f"the deltas take {expected - offset} bytes, the file has {len(data) - offset}")
