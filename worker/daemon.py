@@ -42,7 +42,7 @@ from worker.service import TrainerService
 from worker.settings import WorkerSettings
 from worker.source import MirrorSource, TaskSource
 from worker.supernode import SuperNode, SuperNodeProcess
-from worker.trainer import Behaviour, Trainer
+from worker.trainer import Behaviour, Trainer, forget_task
 
 __all__ = ["WorkerDaemon", "WorkerSettings"]
 
@@ -238,6 +238,9 @@ class WorkerDaemon:
                     self._reconnect()
                     task = None
                 if task is not None and task.status in DONE:
+                    # Its warm trainer (the data in memory) and its running state go with it.
+                    self._trainers.pop(task_id, None)
+                    forget_task(self.state, task_id)
                     return task.status
                 if restart_at is None and not node.alive():
                     log.warning(

@@ -250,6 +250,21 @@ class Trainer:
         return Update(data=kept.read_bytes(), examples=len(self.data), result_id=result_id, cid=result.cid)
 
 
+def forget_task(state_dir: Path, task_id: int) -> list[Path]:
+    """Remove what a worker keeps of a task only while it runs, once it has ended: the model it was
+    last sent (`model_encoding: sign1`) and the residuals of its compact updates, a float32 model
+    each. The updates it sent (the chain names them) and its privacy ledger stay. The removed paths."""
+    found = [
+        path
+        for pattern in (f"model-{task_id}.*", f"residual-{task_id}-*")
+        for path in state_dir.glob(pattern)
+        if path.suffix in (".bin", ".partial")
+    ]
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
 def _tampered(data: bytes) -> bytes:
     """The same bytes with the lowest bit of the last one flipped: the same layout (a plaintext
     update still decodes), but not the bytes hashed on chain. Adding to a value would not do: a

@@ -111,6 +111,16 @@ def test_once_admits_claims_serves_and_restarts_a_supernode_by_looping(
     ender = threading.Thread(target=cancel_after_restarts, daemon=True)
     ender.start()
 
+    # What a worker keeps of a task while it runs, and what it keeps after.
+    running = [
+        f"model-{task.task_id}.bin",
+        f"residual-{task.task_id}-1.bin",
+        f"residual-{task.task_id}-2.partial",
+    ]
+    kept = [f"update-{task.task_id}-1.bin", f"dp-{task.task_id}.json", f"model-{task.task_id}0.bin"]
+    for name in running + kept:
+        (daemon.state / name).write_bytes(b"kept while the task runs")
+
     # Execute
     served = daemon.run(once=True)
 
@@ -127,6 +137,8 @@ def test_once_admits_claims_serves_and_restarts_a_supernode_by_looping(
     on_chain = chain.task(task.task_id)
     assert on_chain is not None
     assert on_chain.status == TaskStatus.WITHDRAWN
+    # The task is over: the model it was last sent and its residuals are gone, nothing else.
+    assert sorted(p.name for p in daemon.state.iterdir() if p.name in running + kept) == sorted(kept)
     # The claim declared the demo source's dataset card, pinned and hashed as on chain.
     claimed = chain.assignment(task.task_id, BOB.ss58_address)
     assert claimed is not None
