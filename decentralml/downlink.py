@@ -53,9 +53,9 @@ def model_sha(weights: Weights) -> str:
     return sha256_hex(codec.encode(weights))
 
 
-def advance(base: Weights, model: Weights, base_sha: str | None = None) -> tuple[Delta, Weights]:
+def advance(base: Weights, model: Weights) -> tuple[Delta, Weights]:
     """(the delta that moves `base` towards the committed `model`, the base it rebuilds)."""
-    previous = base_sha or model_sha(base)
+    previous = model_sha(base)
     data, _ = signs.encode_signs(model, base, previous)
     return Delta(data, previous), signs.decode_signs(data, base, previous)
 

@@ -90,6 +90,8 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
             if parent is None:
                 raise VerifyError(f"model {model_id}'s parent {model.parent} is not on chain")
             previous = codec.decode(model_bytes(store, parent, reader))
+        # With `model_encoding: sign1` the workers trained from the base the 1-bit deltas rebuilt.
+        base = training_base(chain, store, reader, model.task_id, manifest, model.round)
     except sealing.SealError as sealed:
         raise VerifyError(f"cannot open task {model.task_id}'s models with this key: {sealed}") from sealed
     except ContentError as missing:
@@ -98,13 +100,6 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
     empty = Split(np.zeros((0,), np.float32), np.zeros((0,), np.int64))
     validation = judging_sets(manifest, store, reader).validation if RULES[rule].needs_reference else empty
     referee = Referee(chain, store, reader, validation, manifest.data.schema_of().objective)
-    # With `model_encoding: sign1` the workers trained from the base the 1-bit deltas rebuilt.
-    try:
-        base = training_base(chain, store, reader, model.task_id, manifest, model.round)
-    except sealing.SealError as sealed:
-        raise VerifyError(f"cannot open task {model.task_id}'s models with this key: {sealed}") from sealed
-    except ContentError as missing:
-        raise VerifyError(f"model content is missing from IPFS: {missing}") from missing
     trained_from = previous if base is None else base
     with tempfile.TemporaryDirectory(prefix="dml-verify-") as spool_dir:
         spool = Path(spool_dir)
