@@ -126,12 +126,16 @@ impl pallet_decentralml::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type ReleaseOrigin = CouncilMajority;
-	type MaxAssignments = ConstU32<64>;
+	/// Enough for the 300-worker rounds `bench/scale.py` commits to the devnet.
+	type MaxAssignments = ConstU32<512>;
 	type MaxRounds = ConstU32<100>;
 	type MaxValidators = ConstU32<16>;
 	type MaxCidLength = ConstU32<128>;
 	type MaxTaskDuration = ConstU32<{ 30 * DAYS }>;
 	type MaxExpiringPerBlock = ConstU32<16>;
+	/// Two of the largest tasks a block: the expiry hook's worst block is then under a quarter
+	/// of the block's weight (the pallet's `integrity_test`).
+	type MaxExpiringAssignments = ConstU32<1024>;
 	type MinReward = ConstU128<EXISTENTIAL_DEPOSIT>;
 	type TaskDeposit = ConstU128<{ UNIT / 100 }>;
 	type ReapDelay = ConstU32<{ DAYS }>;

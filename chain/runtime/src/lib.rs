@@ -48,7 +48,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: Cow::Borrowed("decentralml"),
 	impl_name: Cow::Borrowed("decentralml"),
 	authoring_version: 1,
-	spec_version: 102,
+	spec_version: 103,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -130,6 +130,7 @@ mod runtime {
 type Migrations = (
 	pallet_decentralml::migrations::v1::MigrateV0ToV1<Runtime>,
 	pallet_decentralml::migrations::v2::MigrateV1ToV2<Runtime>,
+	pallet_decentralml::migrations::v3::MigrateV2ToV3<Runtime>,
 );
 
 type RuntimeExecutive = Executive<

@@ -37,12 +37,23 @@ fn new_task<T: Config>(
 	validators: Vec<T::AccountId>,
 	rounds: RoundIndex,
 ) -> Result<TaskId, BenchmarkError> {
+	new_task_of::<T>(creator, validation, validators, rounds, T::MaxAssignments::get())
+}
+
+/// `new_task` with `slots` workers.
+fn new_task_of<T: Config>(
+	creator: &T::AccountId,
+	validation: ValidationStrategy,
+	validators: Vec<T::AccountId>,
+	rounds: RoundIndex,
+	slots: u32,
+) -> Result<TaskId, BenchmarkError> {
 	let task_id = NextTaskId::<T>::get();
 	Pallet::<T>::create_task(
 		RawOrigin::Signed(creator.clone()).into(),
 		TaskType::ModelContributor,
 		rounds,
-		T::MaxAssignments::get(),
+		slots,
 		expiry::<T>(),
 		validation,
 		validators,
@@ -426,8 +437,12 @@ mod benchmarks {
 		n: Linear<0, { T::MaxExpiringPerBlock::get() }>,
 	) -> Result<(), BenchmarkError> {
 		let creator = funded::<T>("creator", 0);
+		// As many slots each as lets `MaxExpiringPerBlock` tasks share one expiry block.
+		let slots = (T::MaxExpiringAssignments::get() / T::MaxExpiringPerBlock::get().max(1))
+			.clamp(1, T::MaxAssignments::get());
 		for _ in 0..n {
-			new_task::<T>(&creator, ValidationStrategy::ManualAccept, Default::default(), 1)?;
+			let manual = ValidationStrategy::ManualAccept;
+			new_task_of::<T>(&creator, manual, Default::default(), 1, slots)?;
 		}
 		let at = expiry::<T>();
 		#[block]

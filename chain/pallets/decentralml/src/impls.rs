@@ -1,6 +1,6 @@
 //! The pallet's internal helpers: lookups that enforce preconditions, settlement and expiry.
 
-use crate::{escrow, pallet::*, types::*, Config, Error, Event, Pallet};
+use crate::{escrow, pallet::*, types::*, weights::WeightInfo, Config, Error, Event, Pallet};
 use alloc::vec::Vec;
 use frame::{
 	prelude::*,
@@ -16,17 +16,38 @@ impl<T: Config> Pallet<T> {
 		bytes.try_into().map_err(|_| Error::<T>::CidTooLong.into())
 	}
 
-	/// Take an ended task out of the expiry queue of its expiry block, so that ended tasks never
-	/// fill the queue for others.
-	pub(crate) fn leave_expiry_queue(task_id: TaskId, expires_at: BlockNumberFor<T>) {
-		ExpiryQueue::<T>::mutate_exists(expires_at, |due| {
+	/// Take an ended task, and its worker slots, out of the expiry queue of its expiry block, so
+	/// that ended tasks never fill the queue for others.
+	pub(crate) fn leave_expiry_queue(task_id: TaskId, task: &TaskOf<T>) {
+		let mut left = false;
+		ExpiryQueue::<T>::mutate_exists(task.expires_at, |due| {
 			if let Some(queue) = due {
+				let before = queue.len();
 				queue.retain(|id| *id != task_id);
+				left = queue.len() < before;
 				if queue.is_empty() {
 					*due = None;
 				}
 			}
 		});
+		if left {
+			ExpiringSlots::<T>::mutate_exists(task.expires_at, |slots| {
+				let rest = slots.unwrap_or(0).saturating_sub(task.max_assignments);
+				*slots = (rest > 0).then_some(rest);
+			});
+		}
+	}
+
+	/// The expiry hook's heaviest block: `MaxExpiringPerBlock` tasks expire, and every one of
+	/// their `MaxExpiringAssignments` slots holds an approved result to pay.
+	pub fn expiry_worst_case() -> Weight {
+		let tasks = T::MaxExpiringPerBlock::get();
+		let per_task = T::WeightInfo::pay_approved(0);
+		let per_result = T::WeightInfo::pay_approved(1).saturating_sub(per_task);
+		T::WeightInfo::on_initialize_expiry(tasks)
+			.saturating_add(T::DbWeight::get().writes(1))
+			.saturating_add(per_task.saturating_mul(u64::from(tasks)))
+			.saturating_add(per_result.saturating_mul(u64::from(T::MaxExpiringAssignments::get())))
 	}
 
 	/// The share of the reward per result an accepted result earns: the mean score of its
@@ -153,7 +174,7 @@ impl<T: Config> Pallet<T> {
 		if round == task.rounds {
 			let refunded = escrow::refund::<T>(task)?;
 			task.status = TaskStatus::Completed;
-			Self::leave_expiry_queue(task_id, task.expires_at);
+			Self::leave_expiry_queue(task_id, task);
 			Self::deposit_event(Event::TaskCompleted {
 				task_id,
 				creator: task.creator.clone(),
@@ -523,11 +544,18 @@ impl<T: Config> Pallet<T> {
 			let held = T::Currency::balance_on_hold(&HoldReason::TaskStorage.into(), &creator);
 			ensure!(held == deposit, "held storage deposit differs from the creator's tasks");
 		}
-		for (_, due) in ExpiryQueue::<T>::iter() {
+		for (at, due) in ExpiryQueue::<T>::iter() {
+			let mut slots: u32 = 0;
 			for task_id in due {
-				let open = Tasks::<T>::get(task_id).is_some_and(|t| t.status.is_open());
-				ensure!(open, "an ended task is still in the expiry queue");
+				let task = Tasks::<T>::get(task_id).filter(|t| t.status.is_open());
+				let task = task.ok_or("an ended task is still in the expiry queue")?;
+				slots = slots.checked_add(task.max_assignments).ok_or("slot sum overflow")?;
 			}
+			ensure!(slots == ExpiringSlots::<T>::get(at), "expiring slots differ from the queue");
+			ensure!(slots <= T::MaxExpiringAssignments::get(), "too many slots expire at a block");
+		}
+		for (at, _) in ExpiringSlots::<T>::iter() {
+			ensure!(ExpiryQueue::<T>::contains_key(at), "slots counted for an empty expiry block");
 		}
 		Ok(())
 	}

@@ -97,7 +97,7 @@ pub mod pallet {
 	>;
 
 	/// The layout of this pallet's storage (`migrations` moves a chain from each to the next).
-	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(3);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -130,6 +130,11 @@ pub mod pallet {
 		/// Most tasks that may expire at the same block.
 		#[pallet::constant]
 		type MaxExpiringPerBlock: Get<u32>;
+		/// Most worker slots (`max_assignments`, summed) of the tasks that expire at the same block.
+		/// The expiry hook pays at most this many approved results in one block, so this bounds its
+		/// weight; it must be at least `MaxAssignments`.
+		#[pallet::constant]
+		type MaxExpiringAssignments: Get<u32>;
 		/// The smallest reward per result (at least the existential deposit, so a reward can always
 		/// be paid to a new account).
 		#[pallet::constant]
@@ -269,6 +274,11 @@ pub mod pallet {
 		BoundedVec<TaskId, T::MaxExpiringPerBlock>,
 		ValueQuery,
 	>;
+
+	/// The worker slots (`max_assignments`, summed) of the tasks in `ExpiryQueue` at a block.
+	#[pallet::storage]
+	pub type ExpiringSlots<T: Config> =
+		StorageMap<_, Twox64Concat, BlockNumberFor<T>, u32, ValueQuery>;
 
 	#[pallet::event]
 	#[pallet::generate_deposit(pub(super) fn deposit_event)]
@@ -411,7 +421,8 @@ pub mod pallet {
 		ExpiryInPast,
 		/// The expiry block is further away than `MaxTaskDuration`.
 		ExpiryTooFar,
-		/// Too many tasks already expire at that block; choose another expiry block.
+		/// Too many tasks, or tasks with too many worker slots, already expire at that block;
+		/// choose another expiry block.
 		ExpiryQueueFull,
 		/// The reward per result must be above zero.
 		ZeroReward,
@@ -524,13 +535,31 @@ pub mod pallet {
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
 			let due = ExpiryQueue::<T>::take(now);
+			ExpiringSlots::<T>::remove(now);
 			let count = u32::try_from(due.len()).unwrap_or(u32::MAX);
-			let mut weight = T::WeightInfo::on_initialize_expiry(count);
+			let mut weight = T::WeightInfo::on_initialize_expiry(count)
+				.saturating_add(T::DbWeight::get().writes(1));
 			for task_id in due {
 				let paid = Self::expire(task_id);
 				weight = weight.saturating_add(T::WeightInfo::pay_approved(paid));
 			}
 			weight
+		}
+
+		/// The expiry hook's worst block (every queue full, every slot an approved result to pay)
+		/// must fit in a quarter of the block, and a task of `MaxAssignments` must fit one block.
+		fn integrity_test() {
+			assert!(
+				T::MaxExpiringAssignments::get() >= T::MaxAssignments::get(),
+				"MaxExpiringAssignments is below MaxAssignments: the largest task could never expire"
+			);
+			let block = T::BlockWeights::get().max_block;
+			let quarter = block.checked_div(4).unwrap_or(block);
+			assert!(
+				Self::expiry_worst_case().all_lte(quarter),
+				"the expiry hook's worst case exceeds a quarter of the block: lower \
+				 MaxExpiringAssignments or MaxExpiringPerBlock"
+			);
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -593,8 +622,13 @@ pub mod pallet {
 			let budget = Self::budget(reward_per_result, max_assignments, rounds)?;
 			let task_id = NextTaskId::<T>::get();
 			let next_task_id = task_id.checked_add(1).ok_or(Error::<T>::Overflow)?;
+			let slots = ExpiringSlots::<T>::get(expires_at)
+				.checked_add(max_assignments)
+				.filter(|slots| *slots <= T::MaxExpiringAssignments::get())
+				.ok_or(Error::<T>::ExpiryQueueFull)?;
 			ExpiryQueue::<T>::try_mutate(expires_at, |due| due.try_push(task_id))
 				.map_err(|_| Error::<T>::ExpiryQueueFull)?;
+			ExpiringSlots::<T>::insert(expires_at, slots);
 			escrow::hold_deposit::<T>(&creator, T::TaskDeposit::get())?;
 			escrow::hold::<T>(&creator, budget)?;
 
@@ -893,7 +927,7 @@ pub mod pallet {
 			Self::pay_approved(task_id, &mut task)?;
 			let refunded = escrow::refund::<T>(&mut task)?;
 			task.status = TaskStatus::Withdrawn;
-			Self::leave_expiry_queue(task_id, task.expires_at);
+			Self::leave_expiry_queue(task_id, &task);
 			Tasks::<T>::insert(task_id, task);
 			Self::deposit_event(Event::TaskCancelled { task_id, creator: who, refunded });
 			Ok(())
@@ -1022,7 +1056,7 @@ pub mod pallet {
 					Disputes::<T>::remove(task_id, round);
 					let refunded = escrow::refund::<T>(&mut task)?;
 					task.status = TaskStatus::Withdrawn;
-					Self::leave_expiry_queue(task_id, task.expires_at);
+					Self::leave_expiry_queue(task_id, &task);
 					Self::deposit_event(Event::TaskCancelled {
 						task_id,
 						creator: task.creator.clone(),

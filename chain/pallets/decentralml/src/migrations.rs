@@ -111,3 +111,42 @@ pub mod v2 {
 		<T as frame_system::Config>::DbWeight,
 	>;
 }
+
+/// Version 2 to 3: the worker slots of the tasks that expire at each block are counted
+/// (`ExpiringSlots`), so the expiry hook's payouts per block are bounded.
+pub mod v3 {
+	use super::*;
+
+	/// Counts the slots of every queued task from the tasks themselves.
+	pub struct UncheckedCountSlotsV2ToV3<T>(PhantomData<T>);
+
+	impl<T: Config> UncheckedOnRuntimeUpgrade for UncheckedCountSlotsV2ToV3<T> {
+		fn on_runtime_upgrade() -> Weight {
+			let mut reads: u64 = 0;
+			let mut writes: u64 = 0;
+			for (at, due) in ExpiryQueue::<T>::iter() {
+				reads = reads.saturating_add(1);
+				let mut slots: u32 = 0;
+				for task_id in due {
+					reads = reads.saturating_add(1);
+					if let Some(task) = Tasks::<T>::get(task_id) {
+						slots = slots.saturating_add(task.max_assignments);
+					}
+				}
+				ExpiringSlots::<T>::insert(at, slots);
+				writes = writes.saturating_add(1);
+			}
+			T::DbWeight::get().reads_writes(reads, writes)
+		}
+	}
+
+	/// The migration a runtime lists: runs once, when the pallet's on-chain storage version is 2,
+	/// and sets it to 3.
+	pub type MigrateV2ToV3<T> = VersionedMigration<
+		2,
+		3,
+		UncheckedCountSlotsV2ToV3<T>,
+		Pallet<T>,
+		<T as frame_system::Config>::DbWeight,
+	>;
+}

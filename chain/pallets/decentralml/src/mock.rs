@@ -82,6 +82,7 @@ impl pallet_decentralml::Config for Test {
 	type MaxCidLength = ConstU32<64>;
 	type MaxTaskDuration = ConstU64<1_000>;
 	type MaxExpiringPerBlock = ConstU32<2>;
+	type MaxExpiringAssignments = ConstU32<12>;
 	type MinReward = ConstU64<5>;
 	type TaskDeposit = TaskDeposit;
 	type ReapDelay = ConstU64<10>;

@@ -238,6 +238,57 @@ mod create_task {
 	}
 
 	#[test]
+	fn refuses_an_expiry_block_whose_worker_slots_are_full() {
+		run(|| {
+			// The mock allows 12 slots a block; a task of 8 and one of 5 would be 13.
+			let big = create(TaskSpec { max_assignments: 8, ..Default::default() });
+			assert_eq!(ExpiringSlots::<Test>::get(100), 8);
+			let too_many = TaskSpec { max_assignments: 5, ..Default::default() };
+			assert_noop!(create_as(CREATOR, too_many.clone()), Error::<Test>::ExpiryQueueFull);
+			assert_ok!(create_as(
+				CREATOR,
+				TaskSpec { max_assignments: 5, expires_at: 101, ..too_many }
+			));
+			assert_ok!(create_as(CREATOR, TaskSpec { max_assignments: 4, ..Default::default() }));
+			assert_eq!(ExpiringSlots::<Test>::get(100), 12);
+			// A cancelled task frees its slots, and only its own.
+			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), big));
+			assert_eq!(ExpiringSlots::<Test>::get(100), 4);
+			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), big + 2));
+			assert!(!ExpiringSlots::<Test>::contains_key(100), "an empty block keeps no count");
+			assert_ok!(create_as(CREATOR, TaskSpec { max_assignments: 8, ..Default::default() }));
+			// The expiry hook drops the block's count with its queue.
+			run_to_block(101);
+			assert!(!ExpiringSlots::<Test>::contains_key(100));
+			assert!(!ExpiringSlots::<Test>::contains_key(101));
+		});
+	}
+
+	#[test]
+	fn the_expiry_hook_at_the_runtime_limits_fits_a_quarter_block() {
+		// The runtime's values (runtime/src/configs.rs): 16 tasks and 1,024 slots a block, a
+		// two-second block, and the measured weights with RocksDB's reads and writes.
+		use crate::weights::WeightInfo as _;
+		type W = ();
+		let per_task = W::pay_approved(0);
+		let per_result = W::pay_approved(1).saturating_sub(per_task);
+		let worst = W::on_initialize_expiry(16)
+			.saturating_add(per_task.saturating_mul(16))
+			.saturating_add(per_result.saturating_mul(1024));
+		let block = frame::deps::frame_support::weights::constants::WEIGHT_REF_TIME_PER_SECOND * 2;
+		assert!(
+			worst.ref_time() <= block / 4,
+			"{} ps > a quarter of {} ps",
+			worst.ref_time(),
+			block
+		);
+		// and the test can fail: twice the slots would not fit
+		assert!(worst.saturating_add(per_result.saturating_mul(1024)).ref_time() > block / 4);
+		// The pallet's own check, on the mock's values.
+		run(<DecentralMl as frame::traits::Hooks<u64>>::integrity_test);
+	}
+
+	#[test]
 	fn refuses_a_full_expiry_block() {
 		run(|| {
 			create(TaskSpec::default());
@@ -1815,6 +1866,33 @@ mod migrations {
 			));
 			MigrateV1ToV2::<Test>::on_runtime_upgrade();
 			assert!(Assignments::<Test>::get(task_id, WORKER_A).and_then(|a| a.dataset).is_some());
+		});
+	}
+
+	#[test]
+	fn a_chain_at_version_2_has_its_expiring_slots_counted_once() {
+		use crate::migrations::v3::MigrateV2ToV3;
+		run(|| {
+			let first = create(TaskSpec { max_assignments: 3, ..Default::default() });
+			create(TaskSpec { max_assignments: 5, ..Default::default() });
+			create(TaskSpec { max_assignments: 2, expires_at: 120, ..Default::default() });
+			// Prepare: a version-2 chain kept no counts.
+			let _ = ExpiringSlots::<Test>::clear(u32::MAX, None);
+			StorageVersion::new(2).put::<DecentralMl>();
+
+			let weight = MigrateV2ToV3::<Test>::on_runtime_upgrade();
+
+			assert_eq!(StorageVersion::get::<DecentralMl>(), 3);
+			assert_eq!(ExpiringSlots::<Test>::get(100), 8);
+			assert_eq!(ExpiringSlots::<Test>::get(120), 2);
+			let db: frame::deps::frame_support::weights::RuntimeDbWeight =
+				<Test as frame_system::Config>::DbWeight::get();
+			// two blocks and three tasks read; two counts and the version written
+			assert_eq!(weight, db.reads_writes(5 + 1, 2 + 1));
+			// A second run changes nothing: the version says it is done.
+			assert_ok!(DecentralMl::cancel_task(RuntimeOrigin::signed(CREATOR), first));
+			MigrateV2ToV3::<Test>::on_runtime_upgrade();
+			assert_eq!(ExpiringSlots::<Test>::get(100), 5);
 		});
 	}
 }

@@ -38,13 +38,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `DecentralMl::Models` (r:1 w:0)
 	/// Storage: `DecentralMl::NextTaskId` (r:1 w:1)
 	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1)
+	/// Storage: `DecentralMl::ExpiringSlots` (r:1 w:1) (counted by hand; not yet re-measured)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Storage: `DecentralMl::Tasks` (r:0 w:1)
 	fn create_task() -> Weight {
 		Weight::from_parts(145_232_000, 4_350)
-			.saturating_add(T::DbWeight::get().reads(5_u64))
-			.saturating_add(T::DbWeight::get().writes(5_u64))
+			.saturating_add(T::DbWeight::get().reads(6_u64))
+			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
 	/// Storage: `DecentralMl::Tasks` (r:1 w:1)
 	/// Storage: `DecentralMl::Assignments` (r:1 w:1)
@@ -107,16 +108,18 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Storage: `DecentralMl::NextModelId` (r:1 w:1)
 	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1)
+	/// Storage: `DecentralMl::ExpiringSlots` (r:1 w:1) (counted by hand; not yet re-measured)
 	/// Storage: `DecentralMl::Models` (r:0 w:1)
 	/// The range of component `n` is `[0, 64]`.
 	fn commit_model(n: u32) -> Weight {
 		Weight::from_parts(525_443_794, 7_452)
 			.saturating_add(Weight::from_parts(147_623_530, 5_104).saturating_mul(n.into()))
 			.saturating_add(
-				T::DbWeight::get().reads((11_u64).saturating_add((5_u64).saturating_mul(n.into()))),
+				T::DbWeight::get().reads((12_u64).saturating_add((5_u64).saturating_mul(n.into()))),
 			)
 			.saturating_add(
-				T::DbWeight::get().writes((9_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+				T::DbWeight::get()
+					.writes((10_u64).saturating_add((2_u64).saturating_mul(n.into()))),
 			)
 	}
 	/// Storage: `DecentralMl::Tasks` (r:1 w:1)
@@ -127,15 +130,16 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:65 w:65)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1)
+	/// Storage: `DecentralMl::ExpiringSlots` (r:1 w:1) (counted by hand; not yet re-measured)
 	/// The range of component `n` is `[0, 64]`.
 	fn cancel_task(n: u32) -> Weight {
 		Weight::from_parts(84_278_000, 4_308)
 			.saturating_add(Weight::from_parts(157_050_403, 5_104).saturating_mul(n.into()))
 			.saturating_add(
-				T::DbWeight::get().reads((6_u64).saturating_add((5_u64).saturating_mul(n.into()))),
+				T::DbWeight::get().reads((7_u64).saturating_add((5_u64).saturating_mul(n.into()))),
 			)
 			.saturating_add(
-				T::DbWeight::get().writes((5_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+				T::DbWeight::get().writes((6_u64).saturating_add((2_u64).saturating_mul(n.into()))),
 			)
 	}
 	/// Storage: `DecentralMl::Models` (r:1 w:1)
@@ -151,6 +155,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1)
+	/// Storage: `DecentralMl::ExpiringSlots` (r:1 w:1) (counted by hand; not yet re-measured)
 	/// Storage: `DecentralMl::Tasks` (r:16 w:16)
 	/// Storage: `DecentralMl::ResultIndex` (r:16 w:0)
 	/// Storage: `System::Account` (r:1 w:1)
@@ -224,6 +229,7 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Storage: `Balances::Holds` (r:1 w:1)
 	/// Storage: `DecentralMl::ExpiryQueue` (r:1 w:1)
+	/// Storage: `DecentralMl::ExpiringSlots` (r:1 w:1) (counted by hand; not yet re-measured)
 	/// Storage: `DecentralMl::RoundModels` (r:0 w:1)
 	/// Storage: `DecentralMl::Models` (r:0 w:1)
 	/// The range of component `n` is `[0, 64]`.
@@ -231,10 +237,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(370_335_753, 55_917)
 			.saturating_add(Weight::from_parts(21_053_548, 2_714).saturating_mul(n.into()))
 			.saturating_add(
-				T::DbWeight::get().reads((25_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+				T::DbWeight::get().reads((26_u64).saturating_add((2_u64).saturating_mul(n.into()))),
 			)
 			.saturating_add(
-				T::DbWeight::get().writes((9_u64).saturating_add((1_u64).saturating_mul(n.into()))),
+				T::DbWeight::get()
+					.writes((10_u64).saturating_add((1_u64).saturating_mul(n.into()))),
 			)
 	}
 	/// Storage: `DecentralMl::Models` (r:1 w:1)
@@ -257,8 +264,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 impl WeightInfo for () {
 	fn create_task() -> Weight {
 		Weight::from_parts(145_232_000, 4_350)
-			.saturating_add(RocksDbWeight::get().reads(5_u64))
-			.saturating_add(RocksDbWeight::get().writes(5_u64))
+			.saturating_add(RocksDbWeight::get().reads(6_u64))
+			.saturating_add(RocksDbWeight::get().writes(6_u64))
 	}
 	fn assign_task() -> Weight {
 		Weight::from_parts(48_852_000, 4_308)
@@ -290,11 +297,11 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(147_623_530, 5_104).saturating_mul(n.into()))
 			.saturating_add(
 				RocksDbWeight::get()
-					.reads((11_u64).saturating_add((5_u64).saturating_mul(n.into()))),
+					.reads((12_u64).saturating_add((5_u64).saturating_mul(n.into()))),
 			)
 			.saturating_add(
 				RocksDbWeight::get()
-					.writes((9_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+					.writes((10_u64).saturating_add((2_u64).saturating_mul(n.into()))),
 			)
 	}
 	fn cancel_task(n: u32) -> Weight {
@@ -302,11 +309,11 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(157_050_403, 5_104).saturating_mul(n.into()))
 			.saturating_add(
 				RocksDbWeight::get()
-					.reads((6_u64).saturating_add((5_u64).saturating_mul(n.into()))),
+					.reads((7_u64).saturating_add((5_u64).saturating_mul(n.into()))),
 			)
 			.saturating_add(
 				RocksDbWeight::get()
-					.writes((5_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+					.writes((6_u64).saturating_add((2_u64).saturating_mul(n.into()))),
 			)
 	}
 	fn approve_model() -> Weight {
@@ -365,11 +372,11 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(21_053_548, 2_714).saturating_mul(n.into()))
 			.saturating_add(
 				RocksDbWeight::get()
-					.reads((25_u64).saturating_add((2_u64).saturating_mul(n.into()))),
+					.reads((26_u64).saturating_add((2_u64).saturating_mul(n.into()))),
 			)
 			.saturating_add(
 				RocksDbWeight::get()
-					.writes((9_u64).saturating_add((1_u64).saturating_mul(n.into()))),
+					.writes((10_u64).saturating_add((1_u64).saturating_mul(n.into()))),
 			)
 	}
 	fn publish_model() -> Weight {
