@@ -1,11 +1,13 @@
 """The referee at 10, 100 and 300 workers: what a round costs and how it grows.
 
 Simulated workers (`support.simulation`) train their shares in this process and send their
-updates as real workers do (stored, hash on chain, spooled); the real `Referee.judge` checks
-them (distance, reference cosine, copies, the leave-out harm search, the trigger search),
-scores their contributions, aggregates and commits. The chain and the content store are the
-in-process twins (`support.twins`): the devnet's `MaxAssignments` (64) refuses more workers
-per task than that today.
+updates as real workers do: each worker is its own funded account on the devnet (Batch mode:
+many extrinsics a block), holds a slot of one task (the runtime's `MaxAssignments` is 512), and
+signs its own `send_task_result`; the update goes to the content store and the referee's spool.
+The real `Referee.judge` checks them (distance, reference cosine, copies, the leave-out harm
+search, the trigger search), scores their contributions, aggregates and commits: one batch of
+verdicts and `commit_model` on the devnet, which pays every accepted worker. The content store
+is the in-process twin (`support.twins`): Kubo's cost is not what grows with the workers here.
 
 Data: scikit-learn's digits (shipped with it): each worker holds 40 examples of a label mix drawn
 from Dirichlet(0.5), sampled from the training pool with replacement; the same validation split
@@ -19,15 +21,17 @@ Flower's processes while no round runs: the CPU a SuperLink and one SuperNode (w
 SuperExecs) spend per second, the SuperExecs polling every 0.1 s (the baseline: what the demo
 did) and every 1 s (Flower's default, what it does now).
 
-Reported per size, for each round: the referee's wall and CPU seconds, its peak resident memory
-above the process's before it judged, the FedAvg baseline's seconds, extrinsics (one
-`send_task_result` per worker and one batch) and calls in the batch, the updates' bytes, the
-verdicts (flippers and free riders rejected, honest workers rejected), and what the round's
+Reported per size: the seconds to fund the accounts and take every slot; then for each round:
+the workers' training seconds, the seconds after the last one trained until every result was
+on chain, the referee's wall and CPU seconds (the wall includes its chain reads and the batch's
+inclusion), its peak resident memory above the process's before it judged, the FedAvg
+baseline's seconds, extrinsics (one `send_task_result` per worker and the referee's batch),
+blocks, calls in the batch, the updates' bytes, the verdicts (flippers and free riders rejected,
+honest workers rejected; accepted results found paid on chain), and what the round's
 extrinsics cost the chain: each signed extrinsic's length and its weight as the runtime itself
-reports them (a devnet the benchmark starts sizes the calls the chain twin took; one validator
-signs the batch, a committee of n sends n of them), against the runtime's limits for one
-extrinsic and one block. Then the growth exponents of the referee's CPU seconds and of the
-round's bytes on chain between sizes (1.0 is linear).
+reports them, against the runtime's limits for one extrinsic and one block. Then the growth
+exponents of the referee's CPU seconds and of the round's bytes on chain between sizes (1.0 is
+linear).
 
 Real workers: the digits demo (`scripts/demo.py`: devnet in Batch mode, Kubo, the coordinator,
 Flower's deployment engine with TLS and node keys) at 6 and 12 workers, 3 rounds: seconds per
@@ -62,7 +66,6 @@ import torch
 from coordinator.federation.referee import Referee
 from coordinator.federation.status import committed, read_rounds
 from decentralml import codec
-from decentralml.content import sha256_hex
 from decentralml.data import Split, digits
 from decentralml.judging.aggregation import UpdateFile
 from decentralml.judging.rules import RuleParams, aggregate
@@ -73,9 +76,10 @@ from decentralml_bindings import DecentralMl
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import Cost
 from decentralml_bindings.dev import FERDIE
+from decentralml_bindings.types import ResultSubmissionStatus
 from support.devnet import Devnet, free_port
-from support.simulation import Role, SimulatedWorker, simulate_round
-from support.twins import ChainTwin, StoreTwin
+from support.simulation import DevnetCrowd, RecordingChain, Role, SimulatedWorker, simulate_round
+from support.twins import StoreTwin
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -116,8 +120,8 @@ class Coster:
     """Each extrinsic's signed length, weight and fee from the devnet's runtime (`DecentralMl.cost`).
     Calls of one function and one encoded length weigh the same, so each is asked once."""
 
-    def __init__(self, url: str) -> None:
-        self.chain = DecentralMl.connect(url)
+    def __init__(self, chain: DecentralMl) -> None:
+        self.chain = chain
         self.known: dict[tuple[str, int], Cost] = {}
 
     def __call__(self, call: Call) -> Cost:
@@ -127,77 +131,102 @@ class Coster:
         return self.known[key]
 
 
-def measure(workers: int, rounds: int, seed: int = 0, chain_url: str | None = None) -> dict[str, Any]:
-    """Rounds of `workers` simulated workers judged by the referee (run in a fresh process); with
-    `chain_url`, every extrinsic of a round sized and weighed by that devnet's runtime."""
+def measure(workers: int, rounds: int, seed: int, chain_url: str) -> dict[str, Any]:
+    """Rounds of `workers` simulated workers on the devnet at `chain_url`, each its own funded
+    account holding a slot of one task, judged and committed by the referee (run in a fresh
+    process); every extrinsic of a round sized and weighed by the devnet's runtime."""
     torch.set_num_threads(1)
-    coster = Coster(chain_url) if chain_url else None
+    chain = DecentralMl.connect(chain_url)
+    coster = Coster(chain)
     parts, validation = problem(workers, seed)
     who = roles(workers)
+    crowd = DevnetCrowd(chain, f"scale-{workers}", workers)
+    crowd.fund()
     # The misbehaving ones send last in each round (higher result ids), as a copier must.
-    crowd = [SimulatedWorker(f"worker-{i}", part, who[workers - 1 - i]) for i, part in enumerate(parts)]
+    simulated = [
+        SimulatedWorker(name, part, who[workers - 1 - i])
+        for i, (name, part) in enumerate(zip(crowd.names, parts, strict=True))
+    ]
     weights = weights_of(build(MODEL, seed))
+    store = StoreTwin()
+    initial = store.put(codec.encode(weights))
     manifest = TaskManifest(
         name=f"scale-{workers}",
         model=MODEL,
-        initial_weights=ContentRef(cid="twin-initial", sha256=sha256_hex(codec.encode(weights))),
+        initial_weights=ContentRef(cid=initial.cid, sha256=initial.sha256),
         training=TRAINING,
         min_workers=workers,
     )
-    chain, store = ChainTwin(), StoreTwin()
+    described = store.put(manifest.model_dump_json().encode())
+    began = time.perf_counter()
+    task_id = crowd.open_task(described.cid, described.sha256, rounds, [FERDIE.ss58_address])
+    setup = {"task_id": task_id, "assign_seconds": time.perf_counter() - began}
+    recorded = RecordingChain(chain)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        spool = Path(tmp)
-        referee = Referee(chain, store, FERDIE, validation, state_dir=spool)
-        for round_ in range(1, rounds + 1):
-            batch_before = chain.block
-            sent_before = len(chain.extrinsics)
-            verdicts_before = len(chain.verdicts)
-            done = simulate_round(chain, store, referee, manifest, weights, crowd, 1, round_, spool)
-            outcome = done.outcome
-            # The baseline: unfiltered FedAvg of the same updates, from the store.
-            files = [
-                UpdateFile.spool(spool, f"b{i}", store.get(chain.results[r].cid, chain.results[r].hash), 1.0)
-                for i, r in enumerate(sorted(chain.round_results(1, round_).values()))
-            ]
-            began = time.perf_counter()
-            aggregate("fedavg", files, RuleParams())
-            fedavg = time.perf_counter() - began
-            for f in files:
-                f.path.unlink(missing_ok=True)
-            owner = {r: chain.results[r].worker for r in chain.round_results(1, round_).values()}
-            role_of = {c.name: c.role for c in crowd}
-            rejected = {role: 0 for role in ("honest", "label_flip", "free_rider")}
-            for result_id in outcome.rejected:
-                rejected[role_of[owner[result_id]]] += 1
-            rows.append(
-                {
-                    "round": round_,
-                    "training_s": done.training,
-                    "judging_s": done.judging,
-                    "judging_cpu_s": done.judging_cpu,
-                    "referee_peak_mb": done.referee_peak / 2**20,
-                    "fedavg_s": fedavg,
-                    "extrinsics": workers + (chain.block - batch_before),
-                    "batch_calls": len(chain.verdicts) - verdicts_before + 1,
-                    "update_bytes": done.update_bytes,
-                    "accepted": len(outcome.accepted),
-                    "rejected": rejected,
-                    "reasons": sorted(set(outcome.rejected.values())),
-                    "validation_loss": outcome.validation_loss,
-                }
-            )
-            if coster is not None:
-                costs = [(c.function, coster(c)) for c in chain.extrinsics[sent_before:]]
-                batches = [cost for function, cost in costs if function == "batch_all"]
-                rows[-1] |= {
-                    "chain_bytes": sum(cost.length for _, cost in costs),
-                    "chain_ref_time_ms": sum(cost.ref_time for _, cost in costs) / 1e9,
-                    "batch_bytes": sum(cost.length for cost in batches),
-                    "batch_ref_time_ms": sum(cost.ref_time for cost in batches) / 1e9,
-                }
-            weights = done.weights
-    return {"workers": workers, "roles": {r: who.count(r) for r in set(who)}, "rounds": rows}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            spool = Path(tmp)
+            referee = Referee(recorded, store, FERDIE, validation, state_dir=spool)
+            for round_ in range(1, rounds + 1):
+                block_before = chain.block_number()
+                sent_before, batches_before = len(crowd.calls), len(recorded.batches)
+                done = simulate_round(
+                    crowd, store, referee, manifest, weights, simulated, task_id, round_, spool
+                )
+                outcome = done.outcome
+                # The baseline: unfiltered FedAvg of the same updates, from the store.
+                on_chain = chain.round_results(task_id, round_)
+                owner = {result_id: worker for worker, result_id in on_chain.items()}
+                files = []
+                for i, result_id in enumerate(sorted(on_chain.values())):
+                    result = chain.result(result_id)
+                    assert result is not None
+                    files.append(UpdateFile.spool(spool, f"b{i}", store.get(result.cid, result.hash), 1.0))
+                started = time.perf_counter()
+                aggregate("fedavg", files, RuleParams())
+                fedavg = time.perf_counter() - started
+                for f in files:
+                    f.path.unlink(missing_ok=True)
+                role_of = {w.name: w.role for w in simulated}
+                rejected = {role: 0 for role in ("honest", "label_flip", "free_rider")}
+                for result_id in outcome.rejected:
+                    rejected[role_of[owner[result_id]]] += 1
+                settled = [chain.result(result_id) for result_id in outcome.accepted]
+                paid = sum(1 for r in settled if r and r.status is ResultSubmissionStatus.ACCEPTED)
+                sent = crowd.calls[sent_before:]
+                batches = recorded.batches[batches_before:]
+                costs = [coster(call) for call in [*sent, *batches]]
+                batch_costs = costs[len(sent) :]
+                rows.append(
+                    {
+                        "round": round_,
+                        "training_s": done.training,
+                        "sending_s": done.sending,
+                        "judging_s": done.judging,
+                        "judging_cpu_s": done.judging_cpu,
+                        "referee_peak_mb": done.referee_peak / 2**20,
+                        "fedavg_s": fedavg,
+                        "extrinsics": len(sent) + len(batches),
+                        "blocks": chain.block_number() - block_before,
+                        "batch_calls": sum(len(b.params["calls"]) for b in batches),
+                        "update_bytes": done.update_bytes,
+                        "accepted": len(outcome.accepted),
+                        "accepted_paid_on_chain": paid,
+                        "committed_model": chain.round_model(task_id, round_),
+                        "rejected": rejected,
+                        "reasons": sorted(set(outcome.rejected.values())),
+                        "validation_loss": outcome.validation_loss,
+                        "chain_bytes": sum(cost.length for cost in costs),
+                        "chain_ref_time_ms": sum(cost.ref_time for cost in costs) / 1e9,
+                        "batch_bytes": sum(cost.length for cost in batch_costs),
+                        "batch_ref_time_ms": sum(cost.ref_time for cost in batch_costs) / 1e9,
+                    }
+                )
+                weights = done.weights
+    finally:
+        crowd.close()
+        chain.close()
+    return {"workers": workers, "roles": {r: who.count(r) for r in set(who)}, "setup": setup, "rounds": rows}
 
 
 def block_limits(url: str) -> dict[str, float]:
@@ -230,7 +259,8 @@ def growth(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
-        f"{'workers':>7} {'round':>5} {'judge s':>8} {'cpu s':>7} {'fedavg s':>8} {'x fedavg':>8} "
+        f"{'workers':>7} {'round':>5} {'send s':>6} {'blocks':>6} {'judge s':>8} {'cpu s':>7} "
+        f"{'fedavg s':>8} {'x fedavg':>8} "
         f"{'peak MB':>8} {'extr.':>6} {'calls':>6} {'MB sent':>7} {'flip rej':>8} {'ride rej':>8} "
         f"{'honest rej':>10} {'chain KB':>8} {'chain ms':>8} {'batch ms':>8}"
     )
@@ -239,7 +269,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         flips, rides = size["roles"].get("label_flip", 0), size["roles"].get("free_rider", 0)
         for r in size["rounds"]:
             lines.append(
-                f"{size['workers']:>7} {r['round']:>5} {r['judging_s']:>8.1f} {r['judging_cpu_s']:>7.1f} "
+                f"{size['workers']:>7} {r['round']:>5} {r['sending_s']:>6.1f} {r['blocks']:>6} "
+                f"{r['judging_s']:>8.1f} {r['judging_cpu_s']:>7.1f} "
                 f"{r['fedavg_s']:>8.3f} {r['judging_s'] / max(r['fedavg_s'], 1e-9):>8.0f} "
                 f"{r['referee_peak_mb']:>8.1f} {r['extrinsics']:>6} {r['batch_calls']:>6} "
                 f"{r['update_bytes'] / 1e6:>7.2f} {r['rejected']['label_flip']:>4}/{flips:<3} "
@@ -492,8 +523,9 @@ def main() -> None:
     context = multiprocessing.get_context("spawn")
     limits: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="dml-bench-scale-") as tmp:
-        net = Devnet(state_dir=Path(tmp) / "devnet", port=free_port())
-        net.start()  # the runtime that sizes and weighs each round's extrinsics
+        # Batch mode: the devnet packs what arrives together into one block, as a real chain does.
+        net = Devnet(state_dir=Path(tmp) / "devnet", port=free_port(), block_mode="Batch")
+        net.start()  # every round's results, verdicts and commits go on it
         try:
             for size in sorted(args.sizes):
                 with context.Pool(1) as pool:  # a fresh process per size: its memory is its own

@@ -5,7 +5,8 @@ A `SimulatedWorker` holds its share and trains the round's global model on it in
 real workers does, with the transport taken out: every update is stored (the content store),
 its hash sent on chain (`send_result`, one result per worker), and the update handed to the
 real `Referee.judge`, which checks, scores, aggregates and commits. `bench/scale.py` drives it
-with the chain and the store as in-process twins (`support.twins`).
+against the devnet (`DevnetCrowd`: each worker its own funded account, sending from it), with
+the content store as the in-process twin (`support.twins`); `bench/robustness.py` uses both twins.
 
 Roles: `honest`; `label_flip` (trains on labels y -> classes - 1 - y: a harmful update that
 still points roughly the usual way); `free_rider` (sends the global model back with a little
@@ -15,11 +16,14 @@ noise).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
+from substrateinterface import Keypair
 
 from coordinator.federation.referee import Received, Referee, RoundOutcome
 from decentralml import codec
@@ -28,14 +32,83 @@ from decentralml.data import Split
 from decentralml.manifest import TaskManifest
 from decentralml.models import ModelSpec, build, load_weights, weights_of
 from decentralml.training import TrainSpec, train
+from decentralml_bindings import DecentralMl, calls, events
+from decentralml_bindings.calls import Call
+from decentralml_bindings.client import Receipt
+from decentralml_bindings.dev import ALICE, UNIT
+from decentralml_bindings.types import TaskInfo, TaskResult, TaskType, ValidationStrategy
 
 Role = Literal["honest", "label_flip", "free_rider"]
 
 
 class SimulationChain(Protocol):
-    """Where a simulated worker sends its result's hash (`ChainTwin.send_result`)."""
+    """Where a simulated worker sends its result's hash (`ChainTwin.send_result`, or
+    `DevnetCrowd.send_result`); `settle` returns once every result sent is on chain."""
 
-    def send_result(self, task_id: int, round_: int, worker: str, cid: str, sha256: str) -> int: ...
+    def send_result(self, task_id: int, round_: int, worker: str, cid: str, sha256: str) -> None: ...
+
+    def settle(self) -> None: ...
+
+
+class DevnetCrowd:
+    """Simulated workers on a real chain: worker `i` is the account `//{label}-{i}`, funded by
+    Alice, and sends its own `send_task_result`, up to `threads` of them in flight at once (a
+    real round's workers send independently). `calls` keeps every call sent, to be sized."""
+
+    def __init__(self, chain: DecentralMl, label: str, workers: int, *, threads: int = 32) -> None:
+        self.chain = chain
+        self.keys = [Keypair.create_from_uri(f"//{label}-{i}") for i in range(workers)]
+        self.by_name = {key.ss58_address: key for key in self.keys}
+        self.calls: list[Call] = []
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="crowd")
+        self._pending: list[Future[Receipt]] = []
+
+    @property
+    def names(self) -> list[str]:
+        return [key.ss58_address for key in self.keys]
+
+    def fund(self, amount: int = UNIT) -> None:
+        """One batch from Alice giving every worker `amount` (their fees)."""
+        transfers = [calls.transfer_keep_alive(name, amount) for name in self.names]
+        self.chain.batch(transfers, ALICE, deadline=300)
+
+    def open_task(
+        self, manifest_cid: str, manifest_sha256: str, rounds: int, validators: Sequence[str]
+    ) -> int:
+        """Alice creates a task with a slot per worker that `validators` judge (the first alone
+        settles, AutoAccept), and every worker takes its slot; the task's id."""
+        call = calls.create_task(
+            task_type=TaskType.MODEL_CONTRIBUTOR,
+            rounds=rounds,
+            max_assignments=len(self.keys),
+            expires_at=self.chain.block_number() + 5_000,
+            validation=ValidationStrategy.auto_accept(),
+            validators=list(validators),
+            reward_per_result=UNIT,
+            manifest_cid=manifest_cid,
+            manifest_hash=manifest_sha256,
+        )
+        task_id = self.chain.submit(call, ALICE).one(events.TaskCreated).task_id
+        for key in self.keys:
+            self._submit(calls.assign_task(task_id), key)
+        self.settle()
+        return task_id
+
+    def _submit(self, call: Call, key: Keypair) -> None:
+        self.calls.append(call)
+        self._pending.append(self._pool.submit(self.chain.submit, call, key, deadline=300))
+
+    def send_result(self, task_id: int, round_: int, worker: str, cid: str, sha256: str) -> None:
+        self._submit(calls.send_task_result(task_id, round_, cid, sha256), self.by_name[worker])
+
+    def settle(self) -> None:
+        """Wait until every call in flight is included; raises the first one's error."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class SimulationStore(Protocol):
@@ -69,17 +142,50 @@ class SimulatedWorker:
 @dataclass(frozen=True)
 class SimulatedRound:
     """A judged round: the referee's outcome, the new global weights, and what the round cost:
-    `training` the workers' seconds, `judging` and `judging_cpu` the referee's wall and CPU
+    `training` the workers' seconds, `sending` the seconds after the last worker trained until
+    every result was on chain, `judging` and `judging_cpu` the referee's wall and CPU
     seconds, `referee_peak` the referee's peak resident memory above the process's before it
     judged (bytes; 0 where the kernel cannot reset the peak), `update_bytes` the updates' bytes."""
 
     outcome: RoundOutcome
     weights: codec.Weights
     training: float
+    sending: float
     judging: float
     judging_cpu: float
     referee_peak: int
     update_bytes: int
+
+
+class RecordingChain:
+    """The referee's view of a real chain that keeps each batch it signs (`batches`, to be sized
+    and weighed) and the batch's receipt (`receipts`: its `ResultAccepted` events carry the pay)."""
+
+    def __init__(self, chain: DecentralMl) -> None:
+        self.chain = chain
+        self.batches: list[Call] = []
+        self.receipts: list[Receipt] = []
+
+    def result(self, result_id: int) -> TaskResult | None:
+        return self.chain.result(result_id)
+
+    def task(self, task_id: int) -> TaskInfo | None:
+        return self.chain.task(task_id)
+
+    def result_of(self, task_id: int, round_: int, worker: str) -> int | None:
+        return self.chain.result_of(task_id, round_, worker)
+
+    def round_results(self, task_id: int, round_: int) -> dict[str, int]:
+        return self.chain.round_results(task_id, round_)
+
+    def round_model(self, task_id: int, round_: int) -> int | None:
+        return self.chain.round_model(task_id, round_)
+
+    def batch(self, inner: Sequence[Call], signer: Keypair) -> Receipt:
+        self.batches.append(calls.batch_all(inner))
+        receipt = self.chain.batch(inner, signer, deadline=300)
+        self.receipts.append(receipt)
+        return receipt
 
 
 def simulate_round(
@@ -104,6 +210,8 @@ def simulate_round(
         received.append(Received.spool(spool, worker.name, blob, len(worker.share.y)))
         sent += len(blob)
     trained = time.perf_counter()
+    chain.settle()
+    settled = time.perf_counter()
     before = _rss()
     reset = _reset_peak()
     cpu = time.process_time()
@@ -113,7 +221,9 @@ def simulate_round(
     peak = max(_peak() - before, 0) if reset else 0
     for item in received:
         item.path.unlink(missing_ok=True)
-    return SimulatedRound(outcome, new_weights, trained - began, judged - trained, judging_cpu, peak, sent)
+    return SimulatedRound(
+        outcome, new_weights, trained - began, settled - trained, judged - settled, judging_cpu, peak, sent
+    )
 
 
 def _rss() -> int:

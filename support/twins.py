@@ -76,6 +76,9 @@ class ChainTwin:
         )
         return self.tasks[task_id]
 
+    def settle(self) -> None:
+        """Nothing is ever in flight: the twin applies each call as it is made."""
+
     def send_result(self, task_id: int, round_: int, worker: str, cid: str, sha256: str) -> int:
         """Record a worker's result for a round, as `send_task_result` does; its id. Like the pallet,
         it refuses a second result of a worker, and a hash already sent in the round."""

@@ -101,7 +101,8 @@ class ExpiryTooFar(DecentralMlError):
 
 
 class ExpiryQueueFull(DecentralMlError):
-    """Too many tasks already expire at that block; choose another expiry block."""
+    """Too many tasks, or tasks with too many worker slots, already expire at that block;
+    choose another expiry block."""
 
 
 class ZeroReward(DecentralMlError):
