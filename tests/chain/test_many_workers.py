@@ -87,8 +87,9 @@ def test_a_round_of_72_workers_commits_on_the_devnet_and_pays_each_accepted_work
         assert set(paid) == accepted
         honest = [w.name for w in workers if w.role == "honest"]
         riders = [w.name for w in workers if w.role == "free_rider"]
-        assert set(honest) <= accepted, f"honest workers rejected: {sorted(set(honest) - accepted)}"
-        typical = statistics.median(paid[w] for w in honest)
+        turned_away = set(honest) - accepted  # the fairness target: at most 5% of honest updates
+        assert len(turned_away) <= 0.05 * len(honest), f"honest rejected: {done.outcome.rejected}"
+        typical = statistics.median(paid[w] for w in honest if w in paid)
         assert typical > 0
         for rider in riders:
             assert paid.get(rider, 0) <= 0.05 * typical, "a free rider is paid at most 5% of an honest worker"
