@@ -194,12 +194,13 @@ def test_the_pallet_constants_and_the_existential_deposit_come_from_the_metadata
     existential_deposit = chain.existential_deposit()
 
     assert constants == {
-        "MaxAssignments": 64,
+        "MaxAssignments": 512,
         "MaxRounds": 100,
         "MaxValidators": 16,
         "MaxCidLength": 128,
         "MaxTaskDuration": 30 * DAYS,
         "MaxExpiringPerBlock": 16,
+        "MaxExpiringAssignments": 1024,
         "MinReward": UNIT // 1_000,
         "TaskDeposit": UNIT // 100,
         "ReapDelay": DAYS,
