@@ -87,6 +87,7 @@ from decentralml.manifest import AggregationSpec, ContentRef, TaskManifest, Vali
 from decentralml.models import ModelSpec, build, load_weights, weights_of
 from decentralml.training import TrainSpec, score, train
 from decentralml_bindings.dev import FERDIE
+from support.backdoor import TARGET, TRIGGER  # the bottom-right 2x2 pixels of the 8x8 digit, to class 0
 from support.twins import ChainTwin, StoreTwin
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,9 +119,7 @@ ATTACKS = (
     "backdoor_wide",
 )
 BACKDOORS = ("backdoor", "backdoor_wide")
-TRIGGER = [54, 55, 62, 63]  # the bottom-right 2x2 pixels of the 8x8 digit
 WIDE_TRIGGER = ([52, 53, 54, 55, 60, 61, 62, 63], 0.5)  # the bottom two rows' right half, half grey
-TARGET_CLASS = 0
 UNFILTERED = "fedavg_unfiltered"
 Flat = NDArray[np.float64]
 
@@ -298,10 +297,10 @@ def triggered(x: NDArray[np.float32], attack: str = "backdoor") -> NDArray[np.fl
 
 def backdoor_success(model: torch.nn.Module, test: Split, attack: str = "backdoor") -> float:
     """Share of triggered test digits that are not the target and are classified as it."""
-    keep = test.y != TARGET_CLASS
+    keep = test.y != TARGET
     with torch.no_grad():
         predicted = model(torch.from_numpy(triggered(test.x[keep], attack))).argmax(dim=1).numpy()
-    return float(np.mean(predicted == TARGET_CLASS))
+    return float(np.mean(predicted == TARGET))
 
 
 @dataclass
@@ -370,7 +369,7 @@ def run(alpha: float, seed: int, rule: str, attack: str, rounds: int) -> Run:
                     own = Split(share.x[: TRAINING.batch_size], share.y[: TRAINING.batch_size])
                     training = training.model_copy(update={"epochs": 1})
                 if part in attackers and attack in BACKDOORS:
-                    target = np.full_like(share.y, TARGET_CLASS)
+                    target = np.full_like(share.y, TARGET)
                     own = Split(
                         np.concatenate([share.x, triggered(share.x, attack)]),
                         np.concatenate([share.y, target]),
