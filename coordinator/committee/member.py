@@ -19,7 +19,6 @@ from the model the chain committed last. Rounds committed while it was away are 
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from pathlib import Path
@@ -109,7 +108,7 @@ class Member:
         """Judge round `round_` from the chain and IPFS alone, attest, and log it. With
         `fetch_all`, ContentError (and nothing attested) if any result's update cannot be fetched."""
         from coordinator.federation.referee import Referee
-        from coordinator.federation.runner import best_loss_of, current_weights, model_history, training_base
+        from coordinator.federation.runner import best_loss_of, current_weights, read_once, training_base
 
         directory = task_dir(self.root, task_id)
         spool = directory / f"round-{round_}"
@@ -117,7 +116,8 @@ class Member:
         # From the model the round started from: rounds committed since (a member judging late)
         # must not change what it computes.
         _, weights = current_weights(self.chain, self.store, task_id, self.key, before=round_)
-        base = training_base(self.chain, self.store, self.key, task_id, manifest, round_)
+        history = read_once(self.chain, self.store, self.key)  # the base and the momentum share it
+        base = training_base(self.chain, self.store, self.key, task_id, manifest, round_, history)
         if task_id not in self.sets:
             self.sets[task_id] = judging_sets(manifest, self.store, self.key)
         sets = self.sets[task_id]
@@ -125,7 +125,7 @@ class Member:
             self.chain, self.store, self.key, sets.validation, sets.objective, state_dir=directory
         )
         referee.fetch_all = fetch_all
-        referee.history = functools.partial(model_history, self.chain, self.store, self.key)
+        referee.history = history
         referee.best_loss = best_loss_of(
             self.chain, self.store, self.key, task_id, referee, manifest, directory, before=round_
         )

@@ -16,7 +16,6 @@ be recomputed from one round's inputs: `VerifyError` says so rather than report 
 
 from __future__ import annotations
 
-import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from substrateinterface import Keypair
 
 from coordinator.federation.datasets import judging_sets
 from coordinator.federation.referee import Referee, sha_once
-from coordinator.federation.runner import model_history, training_base
+from coordinator.federation.runner import read_once, training_base
 from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec, downlink
 from decentralml.content import ContentError, ContentStore, sha256_hex
@@ -91,7 +90,8 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
                 raise VerifyError(f"model {model_id}'s parent {model.parent} is not on chain")
             previous = codec.decode(model_bytes(store, parent, reader))
         # With `model_encoding: sign1` the workers trained from the base the 1-bit deltas rebuilt.
-        base = training_base(chain, store, reader, model.task_id, manifest, model.round)
+        history = read_once(chain, store, reader)  # the base and the momentum share it
+        base = training_base(chain, store, reader, model.task_id, manifest, model.round, history)
     except sealing.SealError as sealed:
         raise VerifyError(f"cannot open task {model.task_id}'s models with this key: {sealed}") from sealed
     except ContentError as missing:
@@ -142,7 +142,7 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
             if base is not None:
                 weights = downlink.carried(weights, base, previous)
             if manifest.aggregation.outer is not None:  # its momentum, replayed from the chain
-                referee.history = functools.partial(model_history, chain, store, reader)
+                referee.history = history
                 weights = referee.outer_step(
                     model.task_id, model.round, manifest.aggregation.outer, previous, weights
                 )

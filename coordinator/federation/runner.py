@@ -19,7 +19,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -182,6 +182,17 @@ def model_history(
     return history
 
 
+History = Callable[[int, int], list[tuple[codec.Weights, bool]]]
+"""`model_history` bound to a chain, a store and a reader: (task id, round) -> the models."""
+
+
+def read_once(chain: DecentralMl, store: ContentStore, reader: Keypair | None) -> History:
+    """`model_history` that reads the chain and IPFS once for the last (task, round) asked, for a
+    judgement that needs the history twice (the sign1 base and the outer optimizer's momentum).
+    It holds that history until asked for another: keep it only as long as the judgement."""
+    return functools.lru_cache(maxsize=1)(functools.partial(model_history, chain, store, reader))
+
+
 def training_base(
     chain: DecentralMl,
     store: ContentStore,
@@ -189,13 +200,16 @@ def training_base(
     task_id: int,
     manifest: TaskManifest,
     round_: int,
+    history: History | None = None,
 ) -> codec.Weights | None:
     """The model round `round_`'s workers train from when it is not the committed one: with
     `model_encoding: sign1`, the training base b_{round-1} replayed from the committed models
-    (`decentralml.downlink`); None when the workers train from the committed model itself."""
+    (`decentralml.downlink`), read through `history` if given; None when the workers train from
+    the committed model itself."""
     if manifest.model_encoding != "sign1":
         return None
-    return downlink.replay(weights for weights, _ in model_history(chain, store, reader, task_id, round_))
+    read = history or functools.partial(model_history, chain, store, reader)
+    return downlink.replay(weights for weights, _ in read(task_id, round_))
 
 
 def run_task(

@@ -329,3 +329,28 @@ def test_members_follow_the_carriers_rounds_and_one_that_was_down_attests_the_ne
     # What round 2's workers trained from: the committed model itself, or the base its delta rebuilt.
     held = sha256_hex(trainers[0]._held(task_id).read_bytes())
     assert (held != first_model.hash) == (model_encoding == "sign1")
+
+
+def test_a_judgement_reads_the_model_history_once_for_the_base_and_the_momentum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from coordinator.federation import runner
+
+    reads: list[tuple[int, int]] = []
+
+    def history(chain: Any, store: Any, reader: Any, task_id: int, round_: int) -> list[tuple[Any, bool]]:
+        reads.append((task_id, round_))
+        return [({"w": np.full(3, float(round_), np.float32)}, True)]
+
+    monkeypatch.setattr(runner, "model_history", history)
+    read = runner.read_once(None, None, None)  # type: ignore[arg-type]
+    manifest = type("Manifest", (), {"model_encoding": "sign1"})()
+
+    base = runner.training_base(None, None, None, 7, manifest, 3, read)  # type: ignore[arg-type]
+    again = read(7, 3)  # the outer optimizer's momentum, the same round
+
+    assert base is not None
+    assert reads == [(7, 3)]
+    assert again[0][0]["w"].tolist() == [3.0, 3.0, 3.0]
+    read(7, 4)  # another round is read afresh
+    assert reads == [(7, 3), (7, 4)]
