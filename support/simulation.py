@@ -52,13 +52,16 @@ class SimulationChain(Protocol):
 
 class DevnetCrowd:
     """Simulated workers on a real chain: worker `i` is the account `//{label}-{i}`, funded by
-    Alice, and sends its own `send_task_result`, up to `threads` of them in flight at once (a
-    real round's workers send independently). `calls` keeps every call sent, to be sized."""
+    Alice (fresh accounts, so their nonces are counted here from 0), and sends its own
+    `send_task_result`: signed when the worker has trained (as a worker's own machine would),
+    then relayed with up to `threads` others in flight at once, so that a round's results reach
+    the chain together, as independent workers' do. `calls` keeps every call sent, to be sized."""
 
     def __init__(self, chain: DecentralMl, label: str, workers: int, *, threads: int = 32) -> None:
         self.chain = chain
         self.keys = [Keypair.create_from_uri(f"//{label}-{i}") for i in range(workers)]
         self.by_name = {key.ss58_address: key for key in self.keys}
+        self.nonces = dict.fromkeys(self.by_name, 0)
         self.calls: list[Call] = []
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="crowd")
         self._pending: list[Future[Receipt]] = []
@@ -95,8 +98,11 @@ class DevnetCrowd:
         return task_id
 
     def _submit(self, call: Call, key: Keypair) -> None:
+        nonce = self.nonces[key.ss58_address]
+        signed = self.chain.sign(call, key, nonce=nonce)
+        self.nonces[key.ss58_address] = nonce + 1
         self.calls.append(call)
-        self._pending.append(self._pool.submit(self.chain.submit, call, key, deadline=300))
+        self._pending.append(self._pool.submit(self.chain.relay, signed, deadline=300))
 
     def send_result(self, task_id: int, round_: int, worker: str, cid: str, sha256: str) -> None:
         self._submit(calls.send_task_result(task_id, round_, cid, sha256), self.by_name[worker])
