@@ -15,14 +15,15 @@ noise).
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
+import websocket
 from substrateinterface import Keypair
 
 from coordinator.federation.referee import Received, Referee, RoundOutcome
@@ -52,19 +53,21 @@ class SimulationChain(Protocol):
 
 class DevnetCrowd:
     """Simulated workers on a real chain: worker `i` is the account `//{label}-{i}`, funded by
-    Alice (fresh accounts, so their nonces are counted here from 0), and sends its own
-    `send_task_result`: signed when the worker has trained (as a worker's own machine would),
-    then relayed with up to `threads` others in flight at once, so that a round's results reach
-    the chain together, as independent workers' do. `calls` keeps every call sent, to be sized."""
+    Alice (fresh accounts, so their nonces are counted here from 0), and signs its own calls:
+    its slot, and each round's `send_task_result` when it has trained (as a worker's own machine
+    would). `settle` hands everything signed to the node at once (`author_submitExtrinsic` on
+    one connection: a round's results reach the pool together, as independent workers' do) and
+    waits until the chain shows it. `calls` keeps every call sent, to be sized."""
 
-    def __init__(self, chain: DecentralMl, label: str, workers: int, *, threads: int = 32) -> None:
+    def __init__(self, chain: DecentralMl, label: str, workers: int, *, deadline: float = 600.0) -> None:
         self.chain = chain
         self.keys = [Keypair.create_from_uri(f"//{label}-{i}") for i in range(workers)]
         self.by_name = {key.ss58_address: key for key in self.keys}
         self.nonces = dict.fromkeys(self.by_name, 0)
         self.calls: list[Call] = []
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="crowd")
-        self._pending: list[Future[Receipt]] = []
+        self.deadline = deadline
+        self._outbox: list[str] = []
+        self._sent: dict[tuple[int, int], set[str]] = {}  # (task, round) -> its senders
 
     @property
     def names(self) -> list[str]:
@@ -93,28 +96,68 @@ class DevnetCrowd:
         )
         task_id = self.chain.submit(call, ALICE).one(events.TaskCreated).task_id
         for key in self.keys:
-            self._submit(calls.assign_task(task_id), key)
-        self.settle()
+            self._sign(calls.assign_task(task_id), key)
+        self._flush()
+
+        def assigned() -> bool:
+            task = self.chain.task(task_id)
+            return task is not None and task.assigned == len(self.keys)
+
+        self._wait(assigned, f"every worker's slot of task {task_id}")
         return task_id
 
-    def _submit(self, call: Call, key: Keypair) -> None:
+    def _sign(self, call: Call, key: Keypair) -> None:
         nonce = self.nonces[key.ss58_address]
-        signed = self.chain.sign(call, key, nonce=nonce)
+        self._outbox.append(self.chain.sign(call, key, nonce=nonce))
         self.nonces[key.ss58_address] = nonce + 1
         self.calls.append(call)
-        self._pending.append(self._pool.submit(self.chain.relay, signed, deadline=300))
 
     def send_result(self, task_id: int, round_: int, worker: str, cid: str, sha256: str) -> None:
-        self._submit(calls.send_task_result(task_id, round_, cid, sha256), self.by_name[worker])
+        self._sign(calls.send_task_result(task_id, round_, cid, sha256), self.by_name[worker])
+        self._sent.setdefault((task_id, round_), set()).add(worker)
 
     def settle(self) -> None:
-        """Wait until every call in flight is included; raises the first one's error."""
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+        """Submit everything signed, then wait until every result sent is on chain."""
+        self._flush()
+        sent, self._sent = self._sent, {}
+        for (task_id, round_), workers in sent.items():
+
+            def arrived(task_id: int = task_id, round_: int = round_, workers: set[str] = workers) -> bool:
+                return workers <= set(self.chain.round_results(task_id, round_))
+
+            self._wait(arrived, f"{len(workers)} results of round {round_} of task {task_id}")
+
+    def _flush(self) -> None:
+        """Every signed extrinsic to the node's pool on one connection; raises on a refusal."""
+        outbox, self._outbox = self._outbox, []
+        if not outbox:
+            return
+        socket = websocket.create_connection(self.chain.url, timeout=60)
+        try:
+            for number, signed in enumerate(outbox):
+                request = {
+                    "jsonrpc": "2.0",
+                    "id": number,
+                    "method": "author_submitExtrinsic",
+                    "params": [signed],
+                }
+                socket.send(json.dumps(request))
+            for _ in outbox:
+                answer = json.loads(socket.recv())
+                if "error" in answer:
+                    raise RuntimeError(f"the node refused extrinsic {answer.get('id')}: {answer['error']}")
+        finally:
+            socket.close()
+
+    def _wait(self, done: Callable[[], bool], what: str) -> None:
+        end = time.monotonic() + self.deadline
+        while not done():
+            if time.monotonic() > end:
+                raise TimeoutError(f"the chain did not show {what} within {self.deadline:.0f} s")
+            time.sleep(0.2)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Nothing is held open between calls (kept for symmetry with the twin)."""
 
 
 class SimulationStore(Protocol):
