@@ -294,16 +294,20 @@ class DecentralMl:
     def council_motion(self, proposal: Call, proposer: Keypair, ayes: Sequence[Keypair]) -> Receipt:
         """Propose `proposal` to the council, vote aye with `ayes`, close it; the closing receipt.
 
-        The proposer votes aye too, so the threshold is 1 + len(ayes). Raises
-        `DispatchFailed` when the proposal was closed but its call failed.
+        The proposer votes aye too, so the threshold is 1 + len(ayes). The motion is closed with
+        the proposal's weight as the runtime itself reports it (`cost`) as the bound, so a call
+        whose weight grows with the runtime's limits (`resolve_dispute`) can still be closed.
+        Raises `DispatchFailed` when the proposal was closed but its call failed.
         """
         length = len(self.encoded(proposal))
+        weight = self.cost(proposal, proposer)
+        bound = {"ref_time": weight.ref_time, "proof_size": weight.proof_size}
         proposed = self.submit(council.propose(proposal, 1 + len(ayes), length), proposer)
         motion = next(a for m, n, a in proposed.other_events if (m, n) == (council.COUNCIL, "Proposed"))
         proposal_hash, index = str(motion["proposal_hash"]), int(motion["proposal_index"])
         for member in (proposer, *ayes):
             self.submit(council.vote(proposal_hash, index, True), member)
-        closed = self.submit(council.close(proposal_hash, index, length), proposer)
+        closed = self.submit(council.close(proposal_hash, index, length, bound), proposer)
         for module, name, attributes in closed.other_events:
             outcome = attributes.get("result") if (module, name) == (council.COUNCIL, "Executed") else None
             if isinstance(outcome, dict) and "Err" in outcome:

@@ -26,15 +26,19 @@ def vote(proposal_hash: str, index: int, approve: bool) -> Call:
     return Call(COUNCIL, "vote", {"proposal": proposal_hash, "index": index, "approve": approve})
 
 
-def close(proposal_hash: str, index: int, length_bound: int) -> Call:
-    """Close a motion: executes it if approved, drops it if it can no longer pass."""
+def close(
+    proposal_hash: str, index: int, length_bound: int, weight_bound: dict[str, int] | None = None
+) -> Call:
+    """Close a motion: executes it if approved, drops it if it can no longer pass. The runtime
+    refuses a `weight_bound` below the proposal's own weight (`WrongProposalWeight`); without
+    one, `CLOSE_WEIGHT_BOUND`, enough for the release calls."""
     return Call(
         COUNCIL,
         "close",
         {
             "proposal_hash": proposal_hash,
             "index": index,
-            "proposal_weight_bound": CLOSE_WEIGHT_BOUND,
+            "proposal_weight_bound": weight_bound or CLOSE_WEIGHT_BOUND,
             "length_bound": length_bound,
         },
     )
