@@ -224,7 +224,6 @@ def measure(workers: int, rounds: int, seed: int, chain_url: str) -> dict[str, A
                 )
                 weights = done.weights
     finally:
-        crowd.close()
         chain.close()
     return {"workers": workers, "roles": {r: who.count(r) for r in set(who)}, "setup": setup, "rounds": rows}
 

@@ -156,9 +156,6 @@ class DevnetCrowd:
                 raise TimeoutError(f"the chain did not show {what} within {self.deadline:.0f} s")
             time.sleep(0.2)
 
-    def close(self) -> None:
-        """Nothing is held open between calls (kept for symmetry with the twin)."""
-
 
 class SimulationStore(Protocol):
     def put(self, data: bytes) -> Stored: ...

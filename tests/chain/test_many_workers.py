@@ -94,7 +94,6 @@ def test_a_round_of_72_workers_commits_on_the_devnet_and_pays_each_accepted_work
         for rider in riders:
             assert paid.get(rider, 0) <= 0.05 * typical, "a free rider is paid at most 5% of an honest worker"
     finally:
-        crowd.close()
         chain.close()
         net.stop()
 
