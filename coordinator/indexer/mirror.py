@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from coordinator.db import models
 from coordinator.indexer.council import apply_council_event
 from decentralml_bindings import DecentralMl
+from decentralml_bindings.blocks import StorageRead
+from decentralml_bindings.calls import PALLET
 from decentralml_bindings.council import COUNCIL
 from decentralml_bindings.types import ResultSubmissionStatus
 
@@ -40,6 +42,14 @@ TOUCHES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
 }
 # Parents before children, so foreign keys hold within a block.
 ORDER = ("task", "assignment", "result", "verdict", "model")
+# The storage item each kind is read from (by `_refresh`, through the client), and its key's types.
+STORAGE: dict[str, tuple[str, tuple[type[int] | type[str], ...]]] = {
+    "task": ("Tasks", (int,)),
+    "assignment": ("Assignments", (int, str)),
+    "result": ("Results", (int,)),
+    "verdict": ("Verdicts", (int, str)),
+    "model": ("Models", (int,)),
+}
 
 
 def apply_block(
@@ -50,7 +60,7 @@ def apply_block(
     events: list[tuple[int, str, str, dict[str, Any]]],
 ) -> None:
     """Record the block's DecentralMl and Council events and refresh every entity they touched."""
-    touched: set[tuple[str, tuple[Any, ...]]] = set()
+    touched = touched_by(events)
     rewards: dict[int, int] = {}  # result -> what its acceptance paid (a share of the reward)
     reaped: list[int] = []
     for index, pallet, name, attributes in events:
@@ -71,9 +81,7 @@ def apply_block(
             rewards[int(attributes["result_id"])] = int(attributes["reward"])
         if name == "TaskReaped":
             reaped.append(int(attributes["task_id"]))
-        for kind, keys in TOUCHES.get(name, []):
-            touched.add((kind, tuple(attributes[k] for k in keys)))
-    for kind, key in sorted(touched, key=lambda t: (ORDER.index(t[0]), str(t[1]))):
+    for kind, key in touched:
         row = _refresh(chain, kind, key, block_hash, number)
         if isinstance(row, models.Result) and row.status == ResultSubmissionStatus.ACCEPTED.value:
             known = session.get(models.Result, row.id)
@@ -84,6 +92,30 @@ def apply_block(
         mirrored = session.get(models.Task, task_id)
         if mirrored is not None:
             mirrored.status, mirrored.synced_block = "Reaped", number
+
+
+def touched_by(events: list[tuple[int, str, str, dict[str, Any]]]) -> list[tuple[str, tuple[Any, ...]]]:
+    """The entities (kind, key) a block's events touched, parents first."""
+    touched = {
+        (kind, tuple(attributes[k] for k in keys))
+        for _, pallet, name, attributes in events
+        if pallet != COUNCIL
+        for kind, keys in TOUCHES.get(name, [])
+    }
+    return sorted(touched, key=lambda t: (ORDER.index(t[0]), str(t[1])))
+
+
+def storage_reads(block_hash: str, events: list[tuple[int, str, str, dict[str, Any]]]) -> list[StorageRead]:
+    """The chain storage reads `apply_block` will make for the block: to prefetch in one batch."""
+    return [
+        (
+            PALLET,
+            STORAGE[kind][0],
+            tuple(typed(value) for typed, value in zip(STORAGE[kind][1], key, strict=True)),
+            block_hash,
+        )
+        for kind, key in touched_by(events)
+    ]
 
 
 def _refresh(chain: DecentralMl, kind: str, key: tuple[Any, ...], at: str, number: int) -> models.Base | None:

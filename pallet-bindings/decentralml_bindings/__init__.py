@@ -3,6 +3,7 @@
 - `calls`: one builder per pallet call, returning a `Call`;
 - `council`: propose, vote and close council motions (model release goes through them);
 - `client.DecentralMl`: signs, submits (`Receipt` with typed events), batches, relays, reads storage;
+  `blocks` and `event_spans` are its batched reads of runs of blocks (the indexer's catch-up);
 - `types`: one type per on-chain struct and enum;
 - `events`: one dataclass per pallet event;
 - `errors`: one exception per pallet error, carrying its doc line;

@@ -21,6 +21,7 @@ replaced on the next read.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import threading
 import time
@@ -35,6 +36,7 @@ from substrateinterface.exceptions import SubstrateRequestException
 from websocket import WebSocketException, WebSocketTimeoutException
 
 from decentralml_bindings import council
+from decentralml_bindings.blocks import Event, StorageRead, event_tuple, read_run, read_storage, spans_for
 from decentralml_bindings.calls import PALLET, Call, batch_all
 from decentralml_bindings.errors import (
     FINAL_STATUSES,
@@ -44,6 +46,7 @@ from decentralml_bindings.errors import (
     doc_line,
     error_for,
 )
+from decentralml_bindings.event_spans import EventSpans
 from decentralml_bindings.events import PalletEvent, decode_event
 from decentralml_bindings.types import (
     Assignment,
@@ -57,6 +60,7 @@ from decentralml_bindings.types import (
 )
 
 E = TypeVar("E", bound=PalletEvent)
+PREFETCH_LIMIT = 4096  # storage values `prefetch` keeps at most
 R = TypeVar("R")
 
 _SILENT = (WebSocketTimeoutException, TimeoutError)
@@ -71,6 +75,9 @@ _SETUP = threading.Lock()
 
 def _open(url: str, **options: Any) -> SubstrateInterface:
     """A connection to `url` with its runtime metadata loaded, set up under the process-wide lock."""
+    # websocket-client checks every text frame's UTF-8 in pure Python (about 1 s per 10 MB read);
+    # decoding the frame to text for JSON checks it again, so the first check is skipped.
+    options["ws_options"] = {"skip_utf8_validation": True, **options.get("ws_options", {})}
     with _SETUP:
         substrate = SubstrateInterface(url=url, **options)
         if options.get("auto_discover", True):
@@ -158,6 +165,8 @@ class DecentralMl:
         self._signers: dict[str, threading.Lock] = {}
         self._constants: dict[str, int] | None = None
         self._existential_deposit: int | None = None
+        self._spans: tuple[int, EventSpans] | None = None
+        self._prefetched: dict[StorageRead, Any] = {}
 
     @classmethod
     def connect(cls, url: str, *, read_timeout: float = 30.0) -> DecentralMl:
@@ -190,6 +199,7 @@ class DecentralMl:
         self._substrate = None
         self._constants = None
         self._existential_deposit = None
+        self._spans = None
 
     def _read(self, action: Callable[[SubstrateInterface], R]) -> R:
         """`action` on the shared connection under the lock; once more on a new connection if
@@ -460,7 +470,26 @@ class DecentralMl:
         return self._query_in(PALLET, item, *keys, at=at)
 
     def _query_in(self, pallet: str, item: str, *keys: Any, at: str | None = None) -> Any:
+        if at is not None:
+            with self._lock:
+                read = (pallet, item, keys, at)
+                if read in self._prefetched:
+                    return self._prefetched.pop(read)
         return self._read(lambda substrate: substrate.query(pallet, item, list(keys), block_hash=at).value)
+
+    def prefetch(self, reads: Sequence[StorageRead]) -> None:
+        """Read these storage values ((pallet, item, keys, block hash), keys as the accessors
+        take them) in batch requests, and keep each until it is first asked for: a block's state
+        never changes, so the answer is the one a read would get then. Keeps at most
+        `PREFETCH_LIMIT` values; a run across a runtime upgrade prefetches nothing."""
+        reads = list(dict.fromkeys(reads))[:PREFETCH_LIMIT]
+        values = self._read(lambda substrate: read_storage(substrate, reads))
+        if values is None:
+            return
+        with self._lock:
+            if len(self._prefetched) + len(reads) > PREFETCH_LIMIT:
+                self._prefetched.clear()  # values nobody asked for
+            self._prefetched.update(zip(reads, values, strict=True))
 
     def task(self, task_id: int, at: str | None = None) -> TaskInfo | None:
         value = self._query("Tasks", task_id, at=at)
@@ -547,25 +576,43 @@ class DecentralMl:
         """(index in the block, name, attributes) of every DecentralMl event in a block."""
         return [(i, name, attrs) for i, _, name, attrs in self.block_events(block_hash, (PALLET,))]
 
-    def block_events(
-        self, block_hash: str, pallets: Sequence[str]
-    ) -> list[tuple[int, str, str, dict[str, Any]]]:
+    def block_events(self, block_hash: str, pallets: Sequence[str]) -> list[Event]:
         """(index in the block, pallet, name, attributes) of the block's events from `pallets`."""
         records = self._read(lambda substrate: substrate.get_events(block_hash))
-        found = []
-        for index, record in enumerate(records):
-            event = record.value["event"]
-            if event["module_id"] in pallets:
-                attributes = event["attributes"]
-                found.append(
-                    (
-                        index,
-                        str(event["module_id"]),
-                        str(event["event_id"]),
-                        dict(attributes) if isinstance(attributes, dict) else {"value": attributes},
-                    )
-                )
+        return [
+            event_tuple(index, record.value)
+            for index, record in enumerate(records)
+            if record.value["event"]["module_id"] in pallets
+        ]
+
+    def blocks_events(
+        self, first: int, last: int, pallets: Sequence[str], *, run: int = 50
+    ) -> list[tuple[int, str, list[Event]]]:
+        """(number, hash, events from `pallets`) of each block `first`..`last`, in order: what
+        `block_hash` and `block_events` give for each, read `run` blocks at a time in batch
+        requests (`blocks.read_run`). LookupError if a block is not on the chain yet."""
+        found: list[tuple[int, str, list[Event]]] = []
+        for start in range(first, last + 1, run):
+            end = min(last, start + run - 1)
+            read = self._read(
+                functools.partial(read_run, first=start, last=end, pallets=pallets, spans=self._event_spans)
+            )
+            if read is None:  # a runtime upgrade inside the run: block by block
+                read = []
+                for number in range(start, end + 1):
+                    block_hash = self.block_hash(number)
+                    if block_hash is None:
+                        raise LookupError(f"block #{number} is not on the chain yet")
+                    read.append((number, block_hash, self.block_events(block_hash, pallets)))
+            found.extend(read)
         return found
+
+    def _event_spans(self, substrate: SubstrateInterface) -> EventSpans:
+        """The loaded runtime's `EventSpans`, built once per runtime version (under the lock)."""
+        version = int(substrate.runtime_version)
+        if self._spans is None or self._spans[0] != version:
+            self._spans = (version, spans_for(substrate))
+        return self._spans[1]
 
     def council_proposal(self, proposal_hash: str, at: str | None = None) -> dict[str, Any] | None:
         """The call a council motion proposes ({call_module, call_function, call_args}), while open."""
