@@ -1,19 +1,22 @@
 """What `dml coordinator serve` itself bounds, tested on the real server (uvicorn) over loopback:
-X-Forwarded-For counts only from the proxies named in DML_TRUSTED_PROXIES, and a request line or
-headers beyond DML_MAX_HEADER_BYTES are refused without disturbing the server."""
+X-Forwarded-For counts only from the proxies named in DML_TRUSTED_PROXIES, a request line or
+headers beyond DML_MAX_HEADER_BYTES are refused without disturbing the server, and a stalled
+database server holds only the requests that wait on it."""
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from support.devnet import Devnet
-from tests.coordinator.conftest import serving
+from tests.coordinator.conftest import NewDatabase, serving
 
 
 def writes(url: str, forwarded: list[str]) -> list[int]:
@@ -114,3 +117,31 @@ def test_a_request_head_that_dribbles_in_is_cut_off(devnet: Devnet, tmp_path: Pa
     assert served == 200
     assert prompt.startswith(b"HTTP/1.1 200")
     assert "sent no whole request head in time" in (tmp_path / "slow.log").read_text()
+
+
+@pytest.mark.devnet
+@pytest.mark.parametrize("new_database", ["postgresql"], indirect=True)
+def test_a_stalled_database_server_stalls_only_the_requests_that_wait_on_it(
+    devnet: Devnet, new_database: NewDatabase, tmp_path: Path
+) -> None:
+    """A PostgreSQL that stops answering holds `GET /tasks` (the table is locked here), and the
+    server goes on answering everything else."""
+    database = new_database("stalled")
+    with serving(environment(devnet, tmp_path, DML_DATABASE_URL=database), tmp_path / "stalled.log") as url:
+        locker = create_engine(database)
+        listed: list[int] = []
+        with locker.connect() as connection:
+            connection.execute(text("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"))
+            waiting = threading.Thread(
+                target=lambda: listed.append(httpx.get(f"{url}/tasks", timeout=60).status_code)
+            )
+            waiting.start()
+            time.sleep(1.0)  # the listing is now waiting on the lock
+            assert waiting.is_alive()
+            assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+            assert httpx.get(f"{url}/openapi.json", timeout=10).status_code == 200
+            assert waiting.is_alive()  # still held by the database, not by the server
+            connection.rollback()  # the database answers again
+        waiting.join(timeout=30)
+        locker.dispose()
+    assert listed == [200]
