@@ -59,9 +59,10 @@ from numpy.typing import NDArray
 from torch import nn
 
 from decentralml.codec import Weights
-from decentralml.judging.aggregation import UpdateFile, read_slices, unflatten
+from decentralml.judging.aggregation import UpdateFile, read_slices
 from decentralml.judging.contribution import copy_groups, pay_shares, shapley, work_share
 from decentralml.judging.determinism import deterministic
+from decentralml.judging.evaluation import PASSES_AT_ONCE, Evaluator, load_flat
 from decentralml.judging.triggers import MIN_FEATURES, SEARCH_EXAMPLES, budget, lift, strongest
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
@@ -111,6 +112,7 @@ def check_updates(
     floor_loss: float | None = None,
     reference: UpdateFile | None = None,
     seed: Sequence[int] = (0,),
+    parallel: int = PASSES_AT_ONCE,
 ) -> tuple[float, list[Check]]:
     """(global model's validation score, a Check per (key, update)) in the order given.
 
@@ -120,10 +122,20 @@ def check_updates(
     (the task and round) seeds the contribution scores' sampled permutations. Keys are result ids:
     of near-identical updates, the lowest key is the one judged. Judged in the committee's numeric
     mode (`decentralml.judging.determinism`: one PyTorch thread, deterministic algorithms), whoever
-    calls it."""
+    calls it; up to `parallel` validation passes run at once (`evaluation.Evaluator`: the same
+    values whatever `parallel` is)."""
     with deterministic():
         return _check_updates(
-            global_weights, updates, spec, validation, policy, objective, floor_loss, reference, seed
+            global_weights,
+            updates,
+            spec,
+            validation,
+            policy,
+            objective,
+            floor_loss,
+            reference,
+            seed,
+            parallel,
         )
 
 
@@ -137,6 +149,7 @@ def _check_updates(
     floor_loss: float | None,
     reference: UpdateFile | None,
     seed: Sequence[int],
+    parallel: int,
 ) -> tuple[float, list[Check]]:
     primary = PRIMARY[objective]
     model = build(spec)
@@ -154,6 +167,7 @@ def _check_updates(
         return score(model, validation, objective)[primary]
 
     layout = tuple((name, tuple(array.shape)) for name, array in global_weights.items())
+    evaluator = Evaluator(model, spec, layout, validation, objective, parallel)
     origin = np.concatenate([global_weights[name].astype(np.float64).ravel() for name, _ in layout])
     total = np.zeros_like(origin)
     measured: dict[int, tuple[float, float]] = {}  # key -> (distance, metric alone)
@@ -200,16 +214,7 @@ def _check_updates(
             continue
         total -= _delta(files[key], origin)
     harms = _contributions(
-        model,
-        origin,
-        total,
-        files,
-        [k for k in measured if k not in reasons],
-        validation,
-        policy,
-        objective,
-        floor_loss,
-        layout,
+        evaluator, origin, total, files, [k for k in measured if k not in reasons], policy, floor_loss
     )
     for key, harm in harms.items():
         if harm is None:
@@ -227,8 +232,10 @@ def _check_updates(
         origin,
         {k: _delta(files[k], origin) for k in players},
         {k: files[k].weight for k in players},
-        lambda flat: _loss(model, flat, layout, validation, objective),
+        evaluator.loss,
         budget=policy.contribution_budget,
+        losses=evaluator.losses,
+        batch=evaluator.parallel,
         seed=seed,
         base=scored["loss"],  # the global model's: the same pass
     )
@@ -291,7 +298,7 @@ def _triggered(
     deltas = {key: _delta(files[key], origin) for key in keys}
     lifts: dict[int, float] = {}
     for key in keys:
-        _load(model, origin + deltas[key], layout)
+        load_flat(model, origin + deltas[key], layout)
         lifts[key] = strongest(model, x, y, classes, size, examples).lift
     kept = [key for key in keys if lifts[key] < limit]
     removed = len(keys) - len(kept)
@@ -300,13 +307,13 @@ def _triggered(
         if not kept or 2 * (removed + 1) >= len(keys):
             break
         mean = origin + sum((deltas[key] for key in kept), np.zeros_like(origin)) / len(kept)
-        _load(model, mean, layout)
+        load_flat(model, mean, layout)
         stamp = strongest(model, x, y, classes, size, examples)
         if stamp.lift < limit:
             break
         moved: dict[int, float] = {}
         for key in kept:
-            _load(model, origin + deltas[key], layout)
+            load_flat(model, origin + deltas[key], layout)
             moved[key] = lift(model, stamp, x, y)
         ranked = sorted(kept, key=lambda k: (-moved[k], k))
         # The one the stamp moves most goes; in a large round, so does each other one that the
@@ -318,25 +325,6 @@ def _triggered(
             kept.remove(key)
         removed += len(chosen)
     return lifts
-
-
-def _loss(
-    model: nn.Module,
-    flat: NDArray[np.float64],
-    layout: tuple[tuple[str, tuple[int, ...]], ...],
-    validation: Split,
-    objective: Objective,
-) -> float:
-    """The validation loss of the flat parameters `flat`."""
-    _load(model, flat, layout)
-    return score(model, validation, objective)["loss"]
-
-
-def _load(
-    model: nn.Module, flat: NDArray[np.float64], layout: tuple[tuple[str, tuple[int, ...]], ...]
-) -> None:
-    """Put the flat float64 parameters `flat` (in `layout`'s order) into `model`."""
-    load_weights(model, unflatten(flat.astype(np.float32), layout))
 
 
 def _delta(update: UpdateFile, origin: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -354,26 +342,27 @@ def _gram(files: Sequence[UpdateFile], origin: NDArray[np.float64]) -> NDArray[n
 
 
 def _contributions(
-    model: nn.Module,
+    evaluator: Evaluator,
     origin: NDArray[np.float64],
     total: NDArray[np.float64],
     files: dict[int, UpdateFile],
     keys: list[int],
-    validation: Split,
     policy: ValidationPolicy,
-    objective: Objective,
     floor_loss: float | None,
-    layout: tuple[tuple[str, tuple[int, ...]], ...],
 ) -> dict[int, float | None]:
     """Greedy leave-a-group-out on the mean of the deltas: key -> the loss its inclusion added to
     the mean of those kept (negative when it helped), or None for the rejected ones.
 
     An update's group is itself and every kept update whose delta points the same way (cosine at
     least `policy.collusion_cosine`): colluding workers that send one poisoned update between them
-    are left out together, so each cannot hide behind the others."""
+    are left out together, so each cannot hide behind the others. A pass evaluates its leave-outs
+    `evaluator.parallel` at a time."""
+
+    def point(delta_sum: NDArray[np.float64], count: int) -> NDArray[np.float64]:
+        return origin + delta_sum / count if count else origin
 
     def loss_of(delta_sum: NDArray[np.float64], count: int) -> float:
-        return _loss(model, origin + delta_sum / count if count else origin, layout, validation, objective)
+        return evaluator.loss(point(delta_sum, count))
 
     gram = _gram([files[k] for k in keys], origin)
     norms = np.sqrt(np.maximum(np.diag(gram), 1e-30))
@@ -392,13 +381,18 @@ def _contributions(
         # Only the losses are kept per candidate: the sum without the chosen groups is rebuilt
         # once, so memory stays a few copies of the model, not one per update.
         columns = np.array([position[j] for j in kept], dtype=np.intp)
-        without: dict[int, tuple[float, list[int]]] = {}
+        groups: dict[int, list[int]] = {}
         for key in kept:
             close = cosines[position[key], columns] >= policy.collusion_cosine
-            group = [kept[i] for i in np.flatnonzero(close)]
-            if key not in group:
-                group.append(key)
-            without[key] = (loss_of(rest_of(group), len(kept) - len(group)), group)
+            groups[key] = [kept[i] for i in np.flatnonzero(close)]
+            if key not in groups[key]:
+                groups[key].append(key)
+        without: dict[int, tuple[float, list[int]]] = {}
+        for start in range(0, len(kept), evaluator.parallel):
+            batch = kept[start : start + evaluator.parallel]
+            points = [point(rest_of(groups[key]), len(kept) - len(groups[key])) for key in batch]
+            for key, loss in zip(batch, evaluator.losses(points), strict=True):
+                without[key] = (loss, groups[key])
         above_floor = floor_loss is not None and not current <= floor_loss
         chosen: list[int] = []
         taken = 0

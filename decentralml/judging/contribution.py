@@ -103,31 +103,48 @@ def shapley(
     truncation: float = 0.01,
     seed: Sequence[int] = (0,),
     base: float | None = None,
+    losses: Callable[[list[NDArray[np.float64]]], list[float]] | None = None,
+    batch: int = 1,
 ) -> Contributions:
     """The contributions of the updates `deltas` (key -> flat delta from `origin`, weighed by
     `weights`) to the validation loss `loss`; see the module docstring. `base`: `loss(origin)`,
-    when the caller has it already (one validation pass fewer)."""
+    when the caller has it already (one validation pass fewer). With `losses` (the losses of
+    several points, as `loss` gives each), the exact scores evaluate their coalitions `batch` at a
+    time: the same values, in fewer rounds of passes."""
     keys = sorted(deltas)
     n = len(keys)
     base = loss(origin) if base is None else base
     total = max(sum(weights[k] for k in keys), 1e-30)
     cache: dict[int, float] = {0: 0.0}
 
+    def step_of(mask: int) -> NDArray[np.float64]:
+        step = np.zeros_like(origin)
+        for p in range(n):  # in key order: the same sum on every validator
+            if mask >> p & 1:
+                step += weights[keys[p]] * deltas[keys[p]]
+        return step
+
+    def keep(mask: int, found_loss: float) -> None:
+        found = base - found_loss
+        cache[mask] = found if np.isfinite(found) else -1e30
+
     def value(mask: int, step: NDArray[np.float64] | None = None) -> float:
         """v(mask); `step` (the weighted sum of the coalition's deltas), when the caller holds it."""
         if mask not in cache:
-            if step is None:
-                step = np.zeros_like(origin)
-                for p in range(n):  # in key order: the same sum on every validator
-                    if mask >> p & 1:
-                        step += weights[keys[p]] * deltas[keys[p]]
-            found = base - loss(origin + step / total)
-            cache[mask] = found if np.isfinite(found) else -1e30
+            keep(mask, loss(origin + (step_of(mask) if step is None else step) / total))
         return cache[mask]
 
+    exact = n <= exact_players
+    if exact and losses is not None and batch > 1:
+        masks = list(range(1, 1 << n))
+        for start in range(0, len(masks), batch):
+            chunk = masks[start : start + batch]
+            for mask, found_loss in zip(
+                chunk, losses([origin + step_of(mask) / total for mask in chunk]), strict=True
+            ):
+                keep(mask, found_loss)
     gain = value((1 << n) - 1) if n else 0.0
     phi = np.zeros(n)
-    exact = n <= exact_players
     if exact:
         for p in range(n):
             others = [q for q in range(n) if q != p]

@@ -15,6 +15,7 @@ from decentralml import codec
 from decentralml.data import DataSpec, Split, digits, partition
 from decentralml.judging.aggregation import UpdateFile, unflatten
 from decentralml.judging.checks import check_updates
+from decentralml.judging.evaluation import Evaluator
 from decentralml.judging.rules import RuleParams, aggregate
 from decentralml.manifest import ContentRef, TaskManifest, ValidationPolicy
 from decentralml.models import ModelSpec, build, load_weights, weights_of
@@ -93,6 +94,25 @@ def _skewed_round(
         if round_ < rounds_before:
             weights = {k: np.array(v) for k, v in aggregate("fedavg", files, RuleParams()).weights.items()}
     return weights, files, digits(3).validation
+
+
+def test_validation_passes_run_at_once_give_the_same_verdicts_bit_for_bit(tmp_path: Path) -> None:
+    # Prepare: a skewed round, two of its updates turned against the round (so the leave-out
+    # search takes more than one pass) and one sent twice (a duplicate).
+    weights, files, validation = _skewed_round(tmp_path, rounds_before=1)
+    for part in (0, 1):
+        turned = {n: weights[n] - 4.0 * (files[part].weights()[n] - weights[n]) for n in weights}
+        files[part] = spooled(tmp_path, f"turned-{part}", turned, files[part].weight)
+    updates = list(enumerate([*files[:6], files[5]]))
+
+    # Execute: one pass at a time, and three.
+    one = check_updates(weights, updates, SPEC, validation, ValidationPolicy(), parallel=1)
+    three = check_updates(weights, updates, SPEC, validation, ValidationPolicy(), parallel=3)
+
+    # Assert: the same verdicts, values and pay, to the bit (repr: NaN equals NaN).
+    assert repr(one) == repr(three)
+    assert [c.reason for c in one[1]].count("Duplicate") == 1
+    assert sum(not c.approved for c in one[1]) >= 2, [(c.reason, c.harm) for c in one[1]]
 
 
 def test_honest_skewed_updates_are_accepted(tmp_path: Path) -> None:
@@ -313,28 +333,18 @@ def test_the_leave_out_search_costs_evaluations_linear_in_the_round(
         key: UpdateFile.spool(tmp_path, f"u{key}", codec.encode(unflatten(origin + d, layout)), 1.0)
         for key, d in enumerate(deltas)
     }
-    evaluations: list[float] = []
-    loss = judging._loss
+    evaluations: list[dict[str, float]] = []
 
-    def counted(*args: Any) -> float:
-        evaluations.append(loss(*args))
+    def counted(*args: Any) -> dict[str, float]:
+        evaluations.append(score(*args))
         return evaluations[-1]
 
-    monkeypatch.setattr(judging, "_loss", counted)
-    model = build(SPEC)
+    monkeypatch.setattr("decentralml.judging.evaluation.score", counted)
+    evaluator = Evaluator(build(SPEC), SPEC, layout, validation, "classification", parallel=2)
 
     # Execute
     harms = judging._contributions(
-        model,
-        origin,
-        np.sum(deltas, axis=0),
-        files,
-        list(files),
-        validation,
-        ValidationPolicy(max_harm=0.01),
-        "classification",
-        None,
-        layout,
+        evaluator, origin, np.sum(deltas, axis=0), files, list(files), ValidationPolicy(max_harm=0.01), None
     )
 
     # Assert: every harmful update and no honest one is rejected, in a few passes of 60
