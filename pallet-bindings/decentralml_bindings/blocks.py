@@ -40,12 +40,27 @@ Event = tuple[int, str, str, dict[str, Any]]
 EVENTS_KEY = "0x26aa394eea5630e07c48ae0c9558cef780d41e5e16056765bc8461851072c9d7"
 
 
+class BatchRefused(SubstrateRequestException):  # type: ignore[misc]  # untyped base
+    """The node does not take JSON-RPC batch requests (or not this large a one)."""
+
+
+BATCH_LIMIT = 512
+"""The most requests `rpc_batch` sends in one batch (nodes bound a batch's length and answer)."""
+
+
 def rpc_batch(substrate: SubstrateInterface, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
     """The results of `calls`, in order, sent as one JSON-RPC batch on `substrate`'s websocket.
 
-    An error answer raises `SubstrateRequestException`; a message that is not the batch's answer
-    raises `ConnectionError` (the reading connection carries no subscriptions, so the connection
-    is out of step and must be replaced)."""
+    More than `BATCH_LIMIT` calls go as several batches. A node that refuses batches raises
+    `BatchRefused`; an error answer raises `SubstrateRequestException`; a message that is not the
+    batch's answer raises `ConnectionError` (the reading connection carries no subscriptions, so
+    the connection is out of step and must be replaced)."""
+    if len(calls) > BATCH_LIMIT:
+        return [
+            result
+            for start in range(0, len(calls), BATCH_LIMIT)
+            for result in rpc_batch(substrate, calls[start : start + BATCH_LIMIT])
+        ]
     if not calls:
         return []
     payload = [
@@ -58,9 +73,7 @@ def rpc_batch(substrate: SubstrateInterface, calls: Sequence[tuple[str, list[Any
     websocket.send(json.dumps(payload))
     answer = json.loads(websocket.recv())
     if isinstance(answer, dict) and "error" in answer:
-        raise SubstrateRequestException(
-            f"the node refused a batch of {len(calls)} requests: {answer['error']}"
-        )
+        raise BatchRefused(f"the node refused a batch of {len(calls)} requests: {answer['error']}")
     if not isinstance(answer, list) or len(answer) != len(calls):
         raise ConnectionError("the node's answer is not the batch's: the reading connection is out of step")
     by_id = {str(item.get("id")): item for item in answer}

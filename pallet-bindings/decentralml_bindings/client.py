@@ -36,7 +36,15 @@ from substrateinterface.exceptions import SubstrateRequestException
 from websocket import WebSocketException, WebSocketTimeoutException
 
 from decentralml_bindings import council
-from decentralml_bindings.blocks import Event, StorageRead, event_tuple, read_run, read_storage, spans_for
+from decentralml_bindings.blocks import (
+    BatchRefused,
+    Event,
+    StorageRead,
+    event_tuple,
+    read_run,
+    read_storage,
+    spans_for,
+)
 from decentralml_bindings.calls import PALLET, Call, batch_all
 from decentralml_bindings.errors import (
     FINAL_STATUSES,
@@ -167,6 +175,7 @@ class DecentralMl:
         self._existential_deposit: int | None = None
         self._spans: tuple[int, EventSpans] | None = None
         self._prefetched: dict[StorageRead, Any] = {}
+        self._batches = True  # until the node refuses a batch request
 
     @classmethod
     def connect(cls, url: str, *, read_timeout: float = 30.0) -> DecentralMl:
@@ -481,9 +490,16 @@ class DecentralMl:
         """Read these storage values ((pallet, item, keys, block hash), keys as the accessors
         take them) in batch requests, and keep each until it is first asked for: a block's state
         never changes, so the answer is the one a read would get then. Keeps at most
-        `PREFETCH_LIMIT` values; a run across a runtime upgrade prefetches nothing."""
+        `PREFETCH_LIMIT` values; a run across a runtime upgrade, or a node that refuses batch
+        requests, prefetches nothing."""
         reads = list(dict.fromkeys(reads))[:PREFETCH_LIMIT]
-        values = self._read(lambda substrate: read_storage(substrate, reads))
+        if not self._batches:
+            return
+        try:
+            values = self._read(lambda substrate: read_storage(substrate, reads))
+        except BatchRefused:
+            self._batches = False
+            return
         if values is None:
             return
         with self._lock:
@@ -594,10 +610,17 @@ class DecentralMl:
         found: list[tuple[int, str, list[Event]]] = []
         for start in range(first, last + 1, run):
             end = min(last, start + run - 1)
-            read = self._read(
-                functools.partial(read_run, first=start, last=end, pallets=pallets, spans=self._event_spans)
-            )
-            if read is None:  # a runtime upgrade inside the run: block by block
+            read = None
+            if self._batches:
+                try:
+                    read = self._read(
+                        functools.partial(
+                            read_run, first=start, last=end, pallets=pallets, spans=self._event_spans
+                        )
+                    )
+                except BatchRefused:
+                    self._batches = False  # this node takes none: one request at a time from now
+            if read is None:  # a runtime upgrade inside the run, or no batches: block by block
                 read = []
                 for number in range(start, end + 1):
                     block_hash = self.block_hash(number)

@@ -10,7 +10,7 @@ import pytest
 from substrateinterface.exceptions import SubstrateRequestException
 
 from decentralml_bindings import DecentralMl, calls
-from decentralml_bindings.blocks import read_run, read_storage, rpc_batch
+from decentralml_bindings.blocks import BATCH_LIMIT, BatchRefused, read_run, read_storage, rpc_batch
 from decentralml_bindings.event_spans import EventSpans, compact
 from support.factories import run_task
 
@@ -160,11 +160,20 @@ def test_a_run_across_a_runtime_upgrade_is_left_to_the_block_by_block_path() -> 
     assert [r["method"] for r in node.sent[1]] == ["state_getRuntimeVersion"] * 2  # no events read
 
 
+def test_a_long_batch_goes_in_parts_and_keeps_its_order() -> None:
+    node = _Node(_results(lambda request: request["params"][0] * 2))
+
+    found = rpc_batch(_Substrate(node), [("chain_getBlockHash", [n]) for n in range(2 * BATCH_LIMIT + 3)])
+
+    assert found == [2 * n for n in range(2 * BATCH_LIMIT + 3)]
+    assert [len(batch) for batch in node.sent] == [BATCH_LIMIT, BATCH_LIMIT, 3]
+
+
 def test_batch_answers_that_are_not_the_batchs_raise() -> None:
     refused = _Node(
         lambda batch: {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "no batches"}}
     )
-    with pytest.raises(SubstrateRequestException, match="refused a batch"):
+    with pytest.raises(BatchRefused, match="refused a batch"):
         rpc_batch(_Substrate(refused), [("chain_getBlockHash", [1])])
 
     short = _Node(lambda batch: [{"jsonrpc": "2.0", "id": batch[0]["id"], "result": None}])
@@ -215,3 +224,29 @@ def test_a_run_of_blocks_reads_the_events_and_storage_that_single_reads_do(chain
 
     with pytest.raises(LookupError, match="not on the chain yet"):
         chain.blocks_events(head, head + 5, EVERY_PALLET)
+
+
+@pytest.mark.devnet
+def test_a_node_that_refuses_batches_is_read_one_request_at_a_time(
+    chain: DecentralMl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = chain.block_number()
+    first = max(1, head - 5)
+    expected = chain.blocks_events(first, head, EVERY_PALLET)
+    reader = DecentralMl.connect(chain.url)
+
+    asked: list[str] = []
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        asked.append("batch")
+        raise BatchRefused("the node refused a batch of 1 requests: batches are off")
+
+    monkeypatch.setattr("decentralml_bindings.client.read_run", refused)
+    monkeypatch.setattr("decentralml_bindings.client.read_storage", refused)
+
+    assert reader.blocks_events(first, head, EVERY_PALLET) == expected
+    reader.prefetch([(calls.PALLET, "NextTaskId", (), expected[-1][1])])  # nothing kept, nothing raised
+    assert reader._prefetched == {}
+    assert reader.blocks_events(first, head, EVERY_PALLET) == expected
+    assert asked == ["batch"]  # refused once, never asked again
+    reader.close()
