@@ -11,6 +11,7 @@ from substrateinterface.exceptions import SubstrateRequestException
 
 from decentralml_bindings import DecentralMl, calls
 from decentralml_bindings.blocks import BATCH_LIMIT, BatchRefused, read_run, read_storage, rpc_batch
+from decentralml_bindings.dev import ALICE, BOB
 from decentralml_bindings.event_spans import EventSpans, compact
 from support.factories import run_task
 
@@ -190,6 +191,7 @@ def test_batch_answers_that_are_not_the_batchs_raise() -> None:
 @pytest.mark.devnet
 def test_a_run_of_blocks_reads_the_events_and_storage_that_single_reads_do(chain: DecentralMl) -> None:
     task_id = run_task(chain, rounds=2, label="bafy-batch")
+    chain.council_motion(calls.approve_model(chain.next_ids()[2] - 1), ALICE, [BOB])  # Council events too
     head = chain.block_number()
 
     batched = chain.blocks_events(1, head, EVERY_PALLET, run=7)  # runs that do not align with anything
@@ -200,7 +202,11 @@ def test_a_run_of_blocks_reads_the_events_and_storage_that_single_reads_do(chain
         one_by_one.append((number, block_hash, chain.block_events(block_hash, EVERY_PALLET)))
     assert batched == one_by_one
     mine = [name for _, _, events in batched for _, pallet, name, _ in events if pallet == calls.PALLET]
-    assert {"TaskCreated", "ResultSubmitted", "ResultAccepted", "ModelCommitted"} <= set(mine)
+    assert {"TaskCreated", "ResultSubmitted", "ResultAccepted", "ModelCommitted", "ModelApproved"} <= set(
+        mine
+    )
+    council = {name for _, _, events in batched for _, pallet, name, _ in events if pallet == "Council"}
+    assert {"Proposed", "Voted", "Closed", "Executed"} <= council
 
     early, late = one_by_one[0][1], one_by_one[-1][1]
     reads = [
