@@ -100,6 +100,29 @@ def event_tuple(index: int, record: dict[str, Any]) -> Event:
     )
 
 
+def block_events(substrate: SubstrateInterface, block_hash: str, pallets: Sequence[str]) -> list[Event]:
+    """The block's events from `pallets`, every event decoded (substrate-interface's way)."""
+    return [
+        event_tuple(index, record.value)
+        for index, record in enumerate(substrate.get_events(block_hash))
+        if record.value["event"]["module_id"] in pallets
+    ]
+
+
+def _one_runtime(substrate: SubstrateInterface, parents: Sequence[str], block: str) -> bool:
+    """Whether the blocks whose parents are `parents` were all made by one runtime; if so, that
+    runtime is loaded (from `block`, one of them). A block's events and state decode with the
+    runtime of its parent, as substrate-interface does; a runtime's `spec_version` only grows, so
+    the first and last parent of a run stand for the whole run."""
+    versions = rpc_batch(substrate, [("state_getRuntimeVersion", [h]) for h in parents])
+    spec = {int(v["specVersion"]) for v in versions}
+    if len(spec) != 1:
+        return False
+    if substrate.runtime_version not in spec:
+        substrate.init_runtime(block_hash=block)
+    return True
+
+
 def spans_for(substrate: SubstrateInterface) -> EventSpans:
     """The `EventSpans` of the runtime `substrate` has loaded."""
     metadata = substrate.metadata
@@ -125,14 +148,8 @@ def read_run(
     if missing:
         raise LookupError(f"block #{missing[0]} is not on the chain yet")
     hash_of = dict(zip(numbers, (str(h) for h in hashes), strict=True))
-    # Block n's events and state decode with the runtime of its parent (as substrate-interface does).
-    ends = [hash_of[max(first - 1, 0)], hash_of[max(last - 1, 0)]]
-    versions = rpc_batch(substrate, [("state_getRuntimeVersion", [h]) for h in ends])
-    spec = {int(v["specVersion"]) for v in versions}
-    if len(spec) != 1:
+    if not _one_runtime(substrate, [hash_of[max(first - 1, 0)], hash_of[max(last - 1, 0)]], hash_of[last]):
         return None
-    if substrate.runtime_version not in spec:
-        substrate.init_runtime(block_hash=hash_of[last])
     walker = spans(substrate)
     blocks = [(n, hash_of[n]) for n in range(first, last + 1)]
     raws = rpc_batch(substrate, [("state_getStorage", [EVENTS_KEY, h]) for _, h in blocks])
@@ -148,11 +165,7 @@ def read_run(
                 "events not walkable; decoding the whole block", extra={"block": number, "why": str(odd)}
             )
             records = []
-            events = [
-                event_tuple(i, r.value)
-                for i, r in enumerate(substrate.get_events(block_hash))
-                if r.value["event"]["module_id"] in wanted
-            ]
+            events = block_events(substrate, block_hash, pallets)
         for index, pallet, start, end in records:
             if pallet not in wanted:
                 continue
@@ -188,13 +201,8 @@ def read_storage(substrate: SubstrateInterface, reads: Sequence[StorageRead]) ->
     headers = rpc_batch(substrate, [("chain_getHeader", [h]) for h in blocks])
     if any(header is None for header in headers):
         raise LookupError("a block to read storage at is not on the chain")
-    parents = sorted({str(header["parentHash"]) for header in headers})
-    versions = rpc_batch(substrate, [("state_getRuntimeVersion", [h]) for h in parents])
-    spec = {int(v["specVersion"]) for v in versions}
-    if len(spec) != 1:
+    if not _one_runtime(substrate, sorted({str(header["parentHash"]) for header in headers}), blocks[0]):
         return None
-    if substrate.runtime_version not in spec:
-        substrate.init_runtime(block_hash=blocks[0])
     metadata, config = substrate.metadata, substrate.runtime_config
     items: dict[tuple[str, str], Any] = {}
     keys = []

@@ -40,7 +40,7 @@ from decentralml_bindings.blocks import (
     BatchRefused,
     Event,
     StorageRead,
-    event_tuple,
+    block_events,
     read_run,
     read_storage,
     spans_for,
@@ -492,9 +492,9 @@ class DecentralMl:
         never changes, so the answer is the one a read would get then. Keeps at most
         `PREFETCH_LIMIT` values; a run across a runtime upgrade, or a node that refuses batch
         requests, prefetches nothing."""
-        reads = list(dict.fromkeys(reads))[:PREFETCH_LIMIT]
         if not self._batches:
             return
+        reads = list(dict.fromkeys(reads))[:PREFETCH_LIMIT]
         try:
             values = self._read(lambda substrate: read_storage(substrate, reads))
         except BatchRefused:
@@ -594,12 +594,7 @@ class DecentralMl:
 
     def block_events(self, block_hash: str, pallets: Sequence[str]) -> list[Event]:
         """(index in the block, pallet, name, attributes) of the block's events from `pallets`."""
-        records = self._read(lambda substrate: substrate.get_events(block_hash))
-        return [
-            event_tuple(index, record.value)
-            for index, record in enumerate(records)
-            if record.value["event"]["module_id"] in pallets
-        ]
+        return self._read(lambda substrate: block_events(substrate, block_hash, pallets))
 
     def blocks_events(
         self, first: int, last: int, pallets: Sequence[str], *, run: int = 50
