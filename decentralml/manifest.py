@@ -121,6 +121,16 @@ class ValidationPolicy(BaseModel):
         "drawn once per task, so a large validation set keeps each round's judging bounded (every "
         "update is scored against the round's mean several times); None: all of them",
     )
+    sample_windows: int | None = Field(
+        16,
+        ge=8,
+        le=4096,
+        description="language-model tasks: each round's leave-out search first measures on a sample of "
+        "this many validation windows (drawn from the task and round) and stands only when every update "
+        "lies clear of a rejection by 4 standard errors, else it measures on every window; the "
+        "contribution scores are measured on the sample. None (or a validation set under twice this): "
+        "every window",
+    )
     max_loss_rise: float = Field(
         0.5,
         ge=0,

@@ -62,7 +62,7 @@ from decentralml.codec import Weights
 from decentralml.judging.aggregation import UpdateFile, read_slices
 from decentralml.judging.contribution import copy_groups, pay_shares, shapley, work_share
 from decentralml.judging.determinism import deterministic
-from decentralml.judging.evaluation import PASSES_AT_ONCE, Evaluator, load_flat
+from decentralml.judging.evaluation import PASSES_AT_ONCE, Evaluator, load_flat, upper_bound
 from decentralml.judging.triggers import MIN_FEATURES, SEARCH_EXAMPLES, budget, lift, strongest
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
@@ -77,6 +77,10 @@ MAX_PASSES = 20
 pass evaluates every update still kept once, so judging costs at most (MAX_PASSES + 1) x n
 evaluations, linear in the updates. A pass removes up to a tenth of the round's updates (one group
 below 20 updates, where no round needs more passes than this)."""
+
+
+SAMPLE_STREAM = 0x57494E44
+"""Mixed into the task and round to seed the sample of windows (apart from the Shapley seed)."""
 
 
 @dataclass(frozen=True)
@@ -213,8 +217,16 @@ def _check_updates(
         else:
             continue
         total -= _delta(files[key], origin)
-    harms = _contributions(
-        evaluator, origin, total, files, [k for k in measured if k not in reasons], policy, floor_loss
+    judged = [k for k in measured if k not in reasons]
+    picked = window_sample(len(validation), objective, policy.sample_windows, seed)
+    quick = evaluator if picked is None else evaluator.narrowed(picked)
+    cleared = None
+    if picked is not None:
+        cleared = _cleared(quick, origin, total, files, judged, policy, floor_loss, len(validation))
+    harms = (
+        _contributions(evaluator, origin, total, files, judged, policy, floor_loss)
+        if cleared is None
+        else cleared
     )
     for key, harm in harms.items():
         if harm is None:
@@ -232,12 +244,12 @@ def _check_updates(
         origin,
         {k: _delta(files[k], origin) for k in players},
         {k: files[k].weight for k in players},
-        evaluator.loss,
+        quick.loss,
         budget=policy.contribution_budget,
-        losses=evaluator.losses,
-        batch=evaluator.parallel,
+        losses=quick.losses,
+        batch=quick.parallel,
         seed=seed,
-        base=scored["loss"],  # the global model's: the same pass
+        base=scored["loss"] if picked is None else None,  # the global model's: the same pass
     )
     pay = pay_shares(found.values)
     if alone_later:
@@ -325,6 +337,65 @@ def _triggered(
             kept.remove(key)
         removed += len(chosen)
     return lifts
+
+
+def window_sample(
+    windows: int, objective: Objective, size: int | None, seed: Sequence[int]
+) -> NDArray[np.intp] | None:
+    """The validation windows a language model's round is first judged on: `size` of `windows`,
+    drawn from the task and round (`seed`), in order; None (judge on all) for another kind of
+    task, with no sample asked for, or with fewer than twice `size` windows."""
+    if objective != "language_modeling" or size is None or windows < 2 * size:
+        return None
+    drawn = np.random.default_rng([*seed, SAMPLE_STREAM]).choice(windows, size, replace=False)
+    return np.sort(drawn).astype(np.intp)
+
+
+def _cleared(
+    quick: Evaluator,
+    origin: NDArray[np.float64],
+    total: NDArray[np.float64],
+    files: dict[int, UpdateFile],
+    keys: list[int],
+    policy: ValidationPolicy,
+    floor_loss: float | None,
+    population: int,
+) -> dict[int, float | None] | None:
+    """The leave-out search's verdict measured on a sample of the windows (`quick`, drawn from
+    `population`), when it is sure: key -> the loss its inclusion added to the mean (the sample's
+    estimate), nobody rejected. None when the sample cannot say so: the mean's loss may be above
+    `floor_loss` or not finite, or some update's (or group's) absence may gain more than `max_harm`
+    of the loss, each within `SAMPLE_CONFIDENCE` standard errors of the paired per-window values.
+    Then the search runs on every window (`_contributions`): a rejection for harm is always
+    decided on all of them."""
+    if not keys:
+        return {}
+    gram = _gram([files[k] for k in keys], origin)
+    norms = np.sqrt(np.maximum(np.diag(gram), 1e-30))
+    close = gram / np.outer(norms, norms) >= policy.collusion_cosine
+    groups = {key: sorted({key, *(keys[j] for j in np.flatnonzero(close[i]))}) for i, key in enumerate(keys)}
+
+    def mean_of(delta_sum: NDArray[np.float64], count: int) -> NDArray[np.float64]:
+        return origin + delta_sum / count if count else origin
+
+    points = [mean_of(total, len(keys))]
+    for key in keys:
+        rest = total - sum((_delta(files[j], origin) for j in groups[key]), np.zeros_like(origin))
+        points.append(mean_of(rest, len(keys) - len(groups[key])))
+    current, *without = quick.window_losses(points)
+    if not np.isfinite(current).all():
+        return None
+    if floor_loss is not None and not upper_bound(current, population) < floor_loss:
+        return None
+    for key, losses in zip(keys, without, strict=True):
+        # Harmful: current - without > max_harm x current (a loss is never negative); a group of
+        # half the round or more is never removed for harm alone.
+        if 2 * len(groups[key]) < len(keys):
+            if not upper_bound((1 - policy.max_harm) * current - losses, population) < 0:
+                return None
+        elif not np.isfinite(losses).all():
+            return None
+    return {key: float(np.mean(current) - np.mean(losses)) for key, losses in zip(keys, without, strict=True)}
 
 
 def _delta(update: UpdateFile, origin: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -11,28 +11,44 @@ its kernels: on 2 cores, two passes of the LM demo's transformer take about the 
 
 `PASSES_AT_ONCE` is the machine's cores, at most 4 (each holds one more copy of the model and one
 flat vector of the parameters in float64).
+
+A language model's validation passes can also run on a sample of the windows (`narrowed`), with
+each window's loss kept (`window_losses`), so a decision taken on the sample can say how sure it
+is: `upper_bound` is a mean's one-sided bound at `SAMPLE_CONFIDENCE` standard errors.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import queue
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 from torch import nn
 
 from decentralml.judging.aggregation import unflatten
 from decentralml.kinds.schema import Objective, Split
+from decentralml.lm.transformer import TinyGpt
 from decentralml.models import ModelSpec, build, load_weights
 from decentralml.training import score
 
 PASSES_AT_ONCE = max(1, min(os.cpu_count() or 1, 4))
 """Validation passes judging runs at once by default."""
 
+SAMPLE_CONFIDENCE = 4.0
+"""Standard errors between a sampled mean and a threshold for a decision taken on a sample of the
+validation windows to stand (one-sided: about 3 in 100,000 for a normal mean)."""
+
+WINDOW_BATCH = 32
+"""Windows per forward in `window_losses` (as in `training.lm_scores`)."""
+
 Layout = tuple[tuple[str, tuple[int, ...]], ...]
+T = TypeVar("T")
 
 
 def load_flat(model: nn.Module, flat: NDArray[np.float64], layout: Layout) -> None:
@@ -67,8 +83,36 @@ class Evaluator:
 
     def losses(self, flats: Sequence[NDArray[np.float64]]) -> list[float]:
         """The validation loss of each of `flats`, in order, up to `parallel` at a time."""
+        return self._map(self._loss, flats)
+
+    def window_losses(self, flats: Sequence[NDArray[np.float64]]) -> list[NDArray[np.float64]]:
+        """Each of `flats`' loss on each validation window (a language model's), in order, up to
+        `parallel` at a time: their mean is the validation loss (every window holds as many tokens)."""
+        if self.objective != "language_modeling":
+            raise ValueError(f"window losses are a language model's, not a {self.objective} task's")
+
+        def one(model: nn.Module, flat: NDArray[np.float64]) -> NDArray[np.float64]:
+            load_flat(model, flat, self.layout)
+            assert isinstance(model, TinyGpt), "language-model data needs the transformer"
+            return window_losses(model, self.validation.x)
+
+        return self._map(one, flats)
+
+    def narrowed(self, indices: NDArray[np.intp]) -> Evaluator:
+        """This evaluator on the validation examples at `indices` only (its model and copies shared:
+        use one of the two at a time)."""
+        picked = Split(self.validation.x[indices], self.validation.y[indices])
+        other = Evaluator(self.model, self.spec, self.layout, picked, self.objective, self.parallel)
+        other._copies = self._copies
+        return other
+
+    def _map(
+        self, run: Callable[[nn.Module, NDArray[np.float64]], T], flats: Sequence[NDArray[np.float64]]
+    ) -> list[T]:
+        """`run(model, flat)` for each of `flats`, in order, up to `parallel` at a time, each on a
+        model of its own."""
         if self.parallel == 1 or len(flats) <= 1:
-            return [self.loss(flat) for flat in flats]
+            return [run(self.model, flat) for flat in flats]
         threads = min(self.parallel, len(flats))
         while len(self._copies) < threads - 1:
             self._copies.append(build(self.spec))
@@ -76,10 +120,10 @@ class Evaluator:
         for model in [self.model, *self._copies[: threads - 1]]:
             free.put(model)
 
-        def one(flat: NDArray[np.float64]) -> float:
+        def one(flat: NDArray[np.float64]) -> T:
             model = free.get()
             try:
-                return self._loss(model, flat)
+                return run(model, flat)
             finally:
                 free.put(model)
 
@@ -89,3 +133,31 @@ class Evaluator:
     def _loss(self, model: nn.Module, flat: NDArray[np.float64]) -> float:
         load_flat(model, flat, self.layout)
         return score(model, self.validation, self.objective)["loss"]
+
+
+@torch.no_grad()
+def window_losses(model: TinyGpt, windows: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Each window's mean next-token cross-entropy (`WINDOW_BATCH` windows per forward); every
+    window inf where the model's logits are not finite (as `training.lm_scores` scores it)."""
+    model.eval()
+    data = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.int64))
+    found = np.empty(len(data), dtype=np.float64)
+    for start in range(0, len(data), WINDOW_BATCH):
+        chunk = data[start : start + WINDOW_BATCH]
+        logits = model(chunk[:, :-1])
+        if not torch.isfinite(logits).all():
+            return np.full(len(data), np.inf)
+        each = nn.functional.cross_entropy(logits.transpose(1, 2), chunk[:, 1:], reduction="none")
+        found[start : start + len(chunk)] = each.double().mean(dim=1).numpy()
+    return found
+
+
+def upper_bound(values: NDArray[np.float64], population: int, z: float = SAMPLE_CONFIDENCE) -> float:
+    """The one-sided upper bound at `z` standard errors of the mean of `values`, a sample drawn
+    without replacement from `population` values (inf when it cannot say: fewer than 2 values, or
+    any not finite)."""
+    m = len(values)
+    if m < 2 or not np.isfinite(values).all():
+        return float("inf")
+    spread = float(np.std(values, ddof=1)) * math.sqrt(max(0.0, 1 - m / max(population, m)) / m)
+    return float(np.mean(values)) + z * spread

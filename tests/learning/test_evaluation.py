@@ -8,7 +8,7 @@ import pytest
 
 from decentralml.data import digits
 from decentralml.judging.determinism import deterministic
-from decentralml.judging.evaluation import Evaluator
+from decentralml.judging.evaluation import Evaluator, upper_bound
 from decentralml.kinds.schema import Objective, Split
 from decentralml.lm.corpus import stdlib_corpus, windows
 from decentralml.lm.tokenizer import byte_tokenizer, encode_documents
@@ -59,3 +59,55 @@ def test_fewer_than_one_pass_at_a_time_is_refused() -> None:
     layout, _ = _points(MLP, 1)
     with pytest.raises(ValueError, match="at least 1"):
         Evaluator(build(MLP), MLP, layout, digits(3).validation, "classification", parallel=0)
+
+
+def _lm_windows(count: int) -> Split:
+    ids = encode_documents(byte_tokenizer(), list(stdlib_corpus(["json", "csv"]).values()))
+    found = windows(ids, 32)[:count]
+    return Split(found, found[:, -1].copy())
+
+
+def test_window_losses_average_to_the_validation_loss_and_a_sample_scores_as_its_own_split() -> None:
+    validation = _lm_windows(70)  # more windows than one forward takes, in an uneven last batch
+    layout, points = _points(LM, 2)
+    picked = np.array([3, 17, 40, 41, 69], dtype=np.intp)
+
+    with deterministic():
+        evaluator = Evaluator(build(LM), LM, layout, validation, "language_modeling", parallel=2)
+        each = evaluator.window_losses(points)
+        whole = evaluator.losses(points)
+        narrow = evaluator.narrowed(picked)
+        sampled = narrow.losses(points)
+        on_its_own = Evaluator(
+            build(LM), LM, layout, Split(validation.x[picked], validation.y[picked]), "language_modeling", 1
+        ).losses(points)
+        broken = evaluator.window_losses([points[0] * np.nan])[0]
+
+    assert [len(e) for e in each] == [70, 70]
+    assert np.allclose([e.mean() for e in each], whole, rtol=1e-5)
+    assert each[0].std() > 0.01  # windows differ: the sample's spread is real
+    assert sampled == on_its_own
+    assert np.allclose([e[picked].mean() for e in each], sampled, rtol=1e-5)
+    assert np.isinf(broken).all()
+    assert len(broken) == 70
+
+
+def test_window_losses_are_a_language_models_only() -> None:
+    layout, points = _points(MLP, 1)
+    evaluator = Evaluator(build(MLP), MLP, layout, digits(3).validation, "classification")
+    with pytest.raises(ValueError, match="language model"):
+        evaluator.window_losses(points)
+
+
+def test_the_upper_bound_is_above_the_mean_by_the_sampling_error_and_unsure_when_it_cannot_say() -> None:
+    values = np.random.default_rng(0).normal(1.0, 0.5, 16)
+    mean = float(values.mean())
+
+    tight = upper_bound(values, 10_000)
+    assert mean < tight < mean + 4 * 0.5  # about 4 standard errors of 0.125 above
+    assert tight == pytest.approx(mean + 4 * values.std(ddof=1) / 4 * np.sqrt(1 - 16 / 10_000))
+    assert upper_bound(values, 16) == pytest.approx(mean)  # the whole population: no error left
+    assert upper_bound(values, 10_000, z=1.0) < tight
+    assert upper_bound(values[:1], 100) == np.inf  # one value has no spread to speak of
+    assert upper_bound(np.append(values, np.inf), 100) == np.inf
+    assert upper_bound(np.append(values, np.nan), 100) == np.inf

@@ -405,3 +405,142 @@ def test_a_language_model_round_scores_an_update_alone_only_when_it_rejects_it(
     assert np.isfinite(lazy[3].metric)
     assert all(np.isnan(c.metric) and np.isfinite(e.metric) for c, e in zip(lazy[:3], eager[:3], strict=True))
     assert passes["n"] - lazy_passes == 3
+
+
+def _lm_round(tmp_path: Path) -> tuple[ModelSpec, Split, codec.Weights, list[tuple[int, UpdateFile]]]:
+    """A tiny transformer's round on standard-library text: 3 honest updates, one random step of an
+    honest update's length (harmful, yet inside the distance and direction checks), and one
+    sign-flipped and scaled (an outlier); 80 validation windows."""
+    from decentralml.lm.corpus import stdlib_corpus, windows
+    from decentralml.lm.tokenizer import byte_tokenizer, encode_documents
+    from decentralml.lm.transformer import TransformerSpec
+
+    spec = ModelSpec(
+        architecture="transformer",
+        input_shape=[32],
+        classes=257,
+        transformer=TransformerSpec(vocab_size=257, context=32, layers=2, heads=2, width=32),
+    )
+    ids = encode_documents(byte_tokenizer(), list(stdlib_corpus(["json", "csv"]).values()))
+    found = windows(ids, 32)
+    validation = Split(found[:80], found[:80, -1].copy())
+    start = weights_of(build(spec, 0))
+    sent = []
+    for part in range(3):
+        share = found[80 + 100 * part : 180 + 100 * part]
+        model = build(spec)
+        load_weights(model, start)
+        training = TrainSpec(tokens_per_round=4096, batch_size=8, learning_rate=3e-3, seed=part)
+        train(model, Split(share, share[:, -1].copy()), training, "language_modeling", 1)
+        sent.append(weights_of(model))
+    length = size({n: sent[0][n] - start[n] for n in start})
+    rng = np.random.default_rng(7)
+    noise = {n: rng.normal(0, 1, start[n].shape) for n in start}
+    sent.append({n: (start[n] + noise[n] * length / size(noise)).astype(np.float32) for n in start})
+    sent.append({n: start[n] - 5.0 * (sent[0][n] - start[n]) for n in start})
+    updates = [(key, spooled(tmp_path, f"u{key}", w, 100.0)) for key, w in enumerate(sent, start=1)]
+    return spec, validation, start, updates
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the windows a transformer is run on, and the full leave-out searches."""
+    from decentralml.judging import checks as judging
+    from decentralml.lm.transformer import TinyGpt
+
+    counts = {"windows": 0, "searches": 0}
+    forward, search = TinyGpt.forward, judging._contributions
+
+    def counted_forward(self: TinyGpt, tokens: Any) -> Any:
+        counts["windows"] += int(tokens.shape[0])
+        return forward(self, tokens)
+
+    def counted_search(*args: Any, **kwargs: Any) -> Any:
+        counts["searches"] += 1
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(TinyGpt, "forward", counted_forward)
+    monkeypatch.setattr(judging, "_contributions", counted_search)
+    return counts
+
+
+@pytest.mark.parametrize("max_harm", [0.1, 0.002])
+def test_a_language_model_round_judged_on_a_sample_of_windows_reaches_the_verdicts_of_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_harm: float
+) -> None:
+    # By default (max_harm 0.1) every update lies far from a rejection for harm: the sample of 16
+    # windows clears the round and the full search never runs. At 0.002 the random step's harm is
+    # within reach: the sample cannot clear it, the search runs on every window and rejects it,
+    # exactly as judging on all the windows does.
+    spec, validation, start, updates = _lm_round(tmp_path)
+    counts = _counting(monkeypatch)
+    policy = ValidationPolicy(max_harm=max_harm)
+
+    _, sampled = check_updates(start, updates, spec, validation, policy, "language_modeling", seed=(3, 1))
+    sampled_counts = dict(counts)
+    counts |= {"windows": 0, "searches": 0}
+    everything = policy.model_copy(update={"sample_windows": None})
+    _, full = check_updates(start, updates, spec, validation, everything, "language_modeling", seed=(3, 1))
+
+    def verdicts(found: list[Any]) -> list[tuple[int, bool, str | None]]:
+        return [(c.key, c.approved, c.reason) for c in found]
+
+    assert verdicts(sampled) == verdicts(full)
+    assert full[4].reason == "Outlier"
+    if max_harm == 0.1:
+        assert [c.approved for c in full] == [True, True, True, True, False]
+        assert sampled_counts["searches"] == 0
+        # 1 pass of the global model on all 80 windows; the rest on 16 each.
+        assert sampled_counts["windows"] < 0.4 * counts["windows"], (sampled_counts, counts)
+        assert all(
+            np.sign(s.contribution) == np.sign(f.contribution)
+            for s, f in zip(sampled[:3], full[:3], strict=True)
+        )
+    else:
+        assert full[3].reason == "FailedValidation"  # the random step, rejected for its harm
+        assert sampled_counts["searches"] == 1
+        assert repr([c.harm for c in sampled]) == repr([c.harm for c in full])  # measured on every window
+
+
+def test_a_sample_whose_mean_may_be_above_the_floor_hands_the_search_to_every_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The anchored floor just above the loss of the round's mean (on every window): the mean is
+    # below it, by less than a sample of 16 windows can tell apart from the spread of their losses.
+    spec, validation, start, updates = _lm_round(tmp_path)
+    counts = _counting(monkeypatch)
+    model = build(spec)
+    kept = [update.weights() for _, update in updates[:4]]
+    load_weights(model, {n: np.mean([w[n] for w in kept], axis=0) for n in start})
+    floor = score(model, validation, "language_modeling")["loss"] * 1.001
+
+    _, sampled = check_updates(
+        start, updates, spec, validation, ValidationPolicy(), "language_modeling", floor, seed=(3, 1)
+    )
+    everything = ValidationPolicy(sample_windows=None)
+    _, full = check_updates(
+        start, updates, spec, validation, everything, "language_modeling", floor, seed=(3, 1)
+    )
+
+    assert counts["searches"] == 2
+    assert repr([(c.key, c.approved, c.reason, c.harm) for c in sampled]) == repr(
+        [(c.key, c.approved, c.reason, c.harm) for c in full]
+    )
+
+
+def test_the_window_sample_is_drawn_per_round_for_language_models_only() -> None:
+    from decentralml.judging.checks import window_sample
+
+    first = window_sample(200, "language_modeling", 16, (3, 1))
+    assert first is not None
+    assert len(first) == 16
+    assert len(set(first.tolist())) == 16
+    assert list(first) == sorted(first)
+    assert first.min() >= 0
+    assert first.max() < 200
+    assert np.array_equal(first, window_sample(200, "language_modeling", 16, (3, 1)))  # every member's
+    again = window_sample(200, "language_modeling", 16, (3, 2))
+    assert again is not None
+    assert not np.array_equal(first, again)
+    assert window_sample(200, "classification", 16, (3, 1)) is None
+    assert window_sample(200, "language_modeling", None, (3, 1)) is None
+    assert window_sample(31, "language_modeling", 16, (3, 1)) is None  # too few to sample
