@@ -26,6 +26,7 @@ import functools
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -242,6 +243,23 @@ class Referee:
             directory, "reference-update", codec.encode(weights_of(model)), float(len(self.validation))
         )
 
+    def _reference_and_scores(
+        self, manifest: TaskManifest, global_weights: codec.Weights, spool: Path | None, round_: int
+    ) -> tuple[UpdateFile, dict[str, float]]:
+        """The referee's own update (`_reference`) and the global model's validation metrics, the
+        update trained in a thread while the global model is scored: the same values as one after
+        the other. The scoring model is built before the training starts: building a model seeds
+        torch's global generator, which a transformer's dropout draws from while it trains."""
+        model = build(manifest.model)
+        load_weights(model, global_weights)
+        with ThreadPoolExecutor(1, thread_name_prefix="reference") as pool:
+            training = pool.submit(self._reference, manifest, global_weights, spool, round_)
+            try:
+                scores = score(model, self.validation, self.objective)
+            finally:
+                reference = training.result()
+        return reference, scores
+
     def validation_loss(self, manifest: TaskManifest, weights: codec.Weights) -> float:
         """The validation loss of `weights` (of the task's model)."""
         model = build(manifest.model)
@@ -409,9 +427,10 @@ class Referee:
         wants_reference = (
             manifest.validation.min_cosine is not None or RULES[manifest.aggregation.rule].needs_reference
         )
-        reference = (
-            self._reference(manifest, global_weights, spool, round_) if wants_reference and matched else None
-        )
+        reference = None
+        global_scores = None
+        if wants_reference and matched:
+            reference, global_scores = self._reference_and_scores(manifest, global_weights, spool, round_)
         baseline, checks = check_updates(
             global_weights,
             matched,
@@ -422,6 +441,7 @@ class Referee:
             floor_loss=floor,
             reference=reference,
             seed=(task_id, round_),
+            global_scores=global_scores,
         )
         approved = sorted(c.key for c in checks if self.approves(c))
         rejected |= {c.key: c.reason or "FailedValidation" for c in checks if c.key not in approved}

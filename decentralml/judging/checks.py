@@ -117,6 +117,7 @@ def check_updates(
     reference: UpdateFile | None = None,
     seed: Sequence[int] = (0,),
     parallel: int = PASSES_AT_ONCE,
+    global_scores: dict[str, float] | None = None,
 ) -> tuple[float, list[Check]]:
     """(global model's validation score, a Check per (key, update)) in the order given.
 
@@ -127,7 +128,8 @@ def check_updates(
     of near-identical updates, the lowest key is the one judged. Judged in the committee's numeric
     mode (`decentralml.judging.determinism`: one PyTorch thread, deterministic algorithms), whoever
     calls it; up to `parallel` validation passes run at once (`evaluation.Evaluator`: the same
-    values whatever `parallel` is)."""
+    values whatever `parallel` is). `global_scores`: `training.score` of the global model on
+    `validation`, when the caller has it (one validation pass fewer)."""
     with deterministic():
         return _check_updates(
             global_weights,
@@ -140,6 +142,7 @@ def check_updates(
             reference,
             seed,
             parallel,
+            global_scores,
         )
 
 
@@ -154,11 +157,12 @@ def _check_updates(
     reference: UpdateFile | None,
     seed: Sequence[int],
     parallel: int,
+    global_scores: dict[str, float] | None,
 ) -> tuple[float, list[Check]]:
     primary = PRIMARY[objective]
     model = build(spec)
     load_weights(model, global_weights)
-    scored = score(model, validation, objective)
+    scored = score(model, validation, objective) if global_scores is None else global_scores
     baseline = scored[primary]
     # A language model's update scored alone is a transformer pass over every validation window
     # that decides nothing unless `max_accuracy_drop` is set: it is scored only if rejected (the

@@ -15,6 +15,7 @@ from decentralml import codec
 from decentralml.data import DataSpec, Split, digits, partition
 from decentralml.judging.aggregation import UpdateFile, unflatten
 from decentralml.judging.checks import check_updates
+from decentralml.judging.determinism import deterministic
 from decentralml.judging.evaluation import Evaluator
 from decentralml.judging.rules import RuleParams, aggregate
 from decentralml.manifest import ContentRef, TaskManifest, ValidationPolicy
@@ -546,3 +547,41 @@ def test_the_window_sample_is_drawn_per_round_for_language_models_only() -> None
     assert window_sample(200, "classification", 16, (3, 1)) is None
     assert window_sample(200, "language_modeling", None, (3, 1)) is None
     assert window_sample(31, "language_modeling", 16, (3, 1)) is None  # too few to sample
+
+
+def test_the_reference_trained_while_the_global_model_is_scored_is_the_one_trained_alone(
+    tmp_path: Path,
+) -> None:
+    # A transformer with dropout, which draws from torch's global generator while it trains: the
+    # referee's own update and the global model's scores, computed at once, are the bytes and
+    # values computed one after the other.
+    from decentralml.lm.corpus import stdlib_corpus, windows
+    from decentralml.lm.tokenizer import byte_tokenizer, encode_documents
+    from decentralml.lm.transformer import TransformerSpec
+
+    sizes = TransformerSpec(vocab_size=257, context=64, layers=2, heads=2, width=32, dropout=0.2)
+    spec = ModelSpec(architecture="transformer", input_shape=[64], classes=257, transformer=sizes)
+    ids = encode_documents(byte_tokenizer(), list(stdlib_corpus(["json"]).values()))
+    found = windows(ids, 64)[:60]
+    validation = Split(found, found[:, -1].copy())
+    manifest = TaskManifest(
+        name="lm",
+        model=spec,
+        initial_weights=ContentRef(cid="twin", sha256="0x" + "0" * 64),
+        data=DataSpec(dataset="python-stdlib", parts=2),
+        training=TrainSpec(tokens_per_round=16384, batch_size=8, learning_rate=3e-3),
+    )
+    referee = Referee(ChainTwin(), StoreTwin(), FERDIE, validation, "language_modeling", state_dir=tmp_path)
+    start = weights_of(build(spec, 0))
+
+    with deterministic(referee.threads):
+        together, scores = referee._reference_and_scores(manifest, start, tmp_path, 2)
+        together_bytes = together.path.read_bytes()
+        alone = referee._reference(manifest, start, tmp_path, 2)
+        model = build(spec)
+        load_weights(model, start)
+        alone_scores = score(model, validation, "language_modeling")
+
+    assert together_bytes == alone.path.read_bytes()
+    assert scores == alone_scores
+    assert together_bytes != codec.encode(start)  # it trained
