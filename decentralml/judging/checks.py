@@ -20,7 +20,13 @@ An update is rejected when it
   also goes on while the mean's loss is above `floor_loss` (the best committed model's loss
   raised by `max_loss_rise`: an anchored floor that does not fall with a poisoned global model).
   An honest worker with a skewed share improves the mean even when its model alone scores
-  badly, so it stays.
+  badly, so it stays. A language model's round is first measured on a sample of
+  `sample_windows` validation windows (`window_sample`: drawn from the task and round, the same
+  on every validator): the mean and each leave-out, window by window. The sample's verdict stands
+  only when it rejects nothing and is sure of it: the mean's loss lies below `floor_loss`, and
+  every update's leave-out gains less than `max_harm`, each by `evaluation.SAMPLE_CONFIDENCE`
+  standard errors of the paired per-window values. Otherwise the search runs on every window, so
+  a rejection for harm is always decided on all of them.
 - is a copy: its delta's cosine with an earlier result's (lower result id) is at least
   `copy_cosine`: `Duplicate` (one trainer behind k accounts, or a copier, counts once);
 - adds nothing: it lies closer to the global model than `min_contribution` times that scale (the
@@ -41,7 +47,8 @@ Updates are read from their spool files one at a time for the checks (the global
 running sum of the deltas and one update); the trigger search and the contribution scores hold
 the deltas of the updates that passed every other check.
 An approved update's `pay` is its share of the per-result reward (`contribution.pay_shares`): its
-Shapley value of the round's validation-loss gain (`decentralml.judging.contribution`), capped by
+Shapley value of the round's validation-loss gain (`decentralml.judging.contribution`; a language
+model's on the round's sample of windows, an unbiased estimate of the value on all), capped by
 the work its distance shows against the round's scale (`contribution.work_share`). The model
 sent back with noise as large as an update passes the distance check but adds nothing: valued
 about zero, it is paid about nothing. One valued below zero passed the harm check: it stays in the
