@@ -341,6 +341,53 @@ class Referee:
             path.write_bytes(codec.encode(decode(delta.read_bytes(), global_weights, global_sha())))
         return UpdateFile.open(path, examples)
 
+    def _commit(
+        self,
+        task_id: int,
+        round_: int,
+        manifest: TaskManifest,
+        new_weights: codec.Weights,
+        approved: list[int],
+        rejected: dict[int, str],
+        checks: list[Check],
+    ) -> tuple[Receipt, Stored, str]:
+        """Store the new model (sealed where the task seals) and send the verdicts still open with
+        the commitment in one batch: (its receipt, the stored model, the model's hash)."""
+        data = codec.encode(new_weights)
+        model_hash = sha256_hex(data)
+        stored = self.store.put(self._seal_model(task_id, round_, manifest, data))
+        del data
+        scores = {c.key: c.pay for c in checks}
+        metric = {c.key: c.score for c in checks}
+
+        # A committee member that judges after the others committed the round attests only: the
+        # chain takes no verdict on a settled result or an ended task (its attestation still
+        # records its view, and flags it if it disagrees).
+        def verdicts_on_open() -> list[Call]:
+            """Verdicts on the results still open: none once the round is committed, and none on
+            a result the other members' verdicts settled already (the chain takes none there)."""
+            if self.chain.round_model(task_id, round_) is not None:
+                return []
+            open_ = {r for r in [*approved, *rejected] if self._unsettled(r)}
+            found = [calls.validate_task_result(r, True, scores[r]) for r in approved if r in open_]
+            return found + [
+                calls.validate_task_result(r, False, metric.get(r, 0), RejectionReason(rejected[r]))
+                for r in sorted(rejected)
+                if r in open_
+            ]
+
+        verdicts = verdicts_on_open()
+        commit = calls.commit_model(task_id, round_, stored.cid, model_hash, approved)
+        try:
+            receipt = self.chain.batch([*verdicts, commit], self.validator)
+        except DispatchFailed:
+            if not verdicts:
+                raise
+            # The others committed, or settled some of these results, while this batch was on its
+            # way: once more with the verdicts still open (none: attest only).
+            receipt = self.chain.batch([*verdicts_on_open(), commit], self.validator)
+        return receipt, stored, model_hash
+
     def _unsettled(self, result_id: int) -> bool:
         result = self.chain.result(result_id)
         return result is not None and result.status not in SETTLED
@@ -474,41 +521,16 @@ class Referee:
             new_weights = self.outer_step(task_id, round_, manifest.aggregation.outer, previous, new_weights)
         if reference is not None:
             reference.path.unlink(missing_ok=True)
-        loss = self.validation_loss(manifest, new_weights)
+        # The new model is scored while it is stored and committed (which wait on IPFS and the chain).
+        with ThreadPoolExecutor(1, thread_name_prefix="new-model") as pool:
+            scoring = pool.submit(self.validation_loss, manifest, new_weights)
+            try:
+                receipt, stored, model_hash = self._commit(
+                    task_id, round_, manifest, new_weights, approved, rejected, checks
+                )
+            finally:
+                loss = scoring.result()
         self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
-        data = codec.encode(new_weights)
-        model_hash = sha256_hex(data)
-        stored = self.store.put(self._seal_model(task_id, round_, manifest, data))
-        del data
-        scores = {c.key: c.pay for c in checks}
-        metric = {c.key: c.score for c in checks}
-
-        # A committee member that judges after the others committed the round attests only: the
-        # chain takes no verdict on a settled result or an ended task (its attestation still
-        # records its view, and flags it if it disagrees).
-        def verdicts_on_open() -> list[Call]:
-            """Verdicts on the results still open: none once the round is committed, and none on
-            a result the other members' verdicts settled already (the chain takes none there)."""
-            if self.chain.round_model(task_id, round_) is not None:
-                return []
-            open_ = {r for r in [*approved, *rejected] if self._unsettled(r)}
-            found = [calls.validate_task_result(r, True, scores[r]) for r in approved if r in open_]
-            return found + [
-                calls.validate_task_result(r, False, metric.get(r, 0), RejectionReason(rejected[r]))
-                for r in sorted(rejected)
-                if r in open_
-            ]
-
-        verdicts = verdicts_on_open()
-        commit = calls.commit_model(task_id, round_, stored.cid, model_hash, approved)
-        try:
-            receipt = self.chain.batch([*verdicts, commit], self.validator)
-        except DispatchFailed:
-            if not verdicts:
-                raise
-            # The others committed, or settled some of these results, while this batch was on its
-            # way: once more with the verdicts still open (none: attest only).
-            receipt = self.chain.batch([*verdicts_on_open(), commit], self.validator)
         # Committed now, or (a committee) once enough members attest the same hash and set.
         committed = receipt.all(ModelCommitted)
         outcome = RoundOutcome(
