@@ -47,13 +47,14 @@ DEMO_ARGS ?=
 demo: setup ## The whole system on this machine: devnet, IPFS, coordinator, 5 workers (1 poisoned), 5 rounds.
 	$(PY) scripts/demo.py --summary $(ROOT)/demo/summary.json $(DEMO_ARGS)
 
-bench: setup ## Benchmarks: REST reads and indexer catch-up, aggregation memory, round time vs plain Flower, own task vs central, robustness, LM federated vs central, privacy (DP accuracy, sealing cost, sealed rounds), committee agreement and cost, the referee at 10/100/300 workers.
+bench: setup ## Benchmarks: REST reads and indexer catch-up, aggregation memory, round time vs plain Flower, own task vs central, robustness, LM federated vs central, LM judging on a sample of windows vs every window, privacy (DP accuracy, sealing cost, sealed rounds), committee agreement and cost, the referee at 10/100/300 workers.
 	$(PY) -m bench.run
 	$(PY) -m bench.aggregation
 	$(PY) -m bench.rounds
 	$(PY) -m bench.own_task
 	$(PY) -m bench.robustness
 	$(PY) -m bench.lm
+	$(PY) -m bench.lm_judging
 	$(PY) -m bench.privacy
 	$(PY) -m bench.sealed_rounds
 	$(PY) -m bench.agreement
