@@ -59,6 +59,16 @@ log = logging.getLogger(__name__)
 SETTLED = (ResultSubmissionStatus.ACCEPTED, ResultSubmissionStatus.REJECTED)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What a round's judging needs before any update arrives (`Referee.prepare`): the global
+    model's validation metrics and, where the task checks updates against it, the referee's own
+    update (None otherwise)."""
+
+    global_scores: dict[str, float]
+    reference: UpdateFile | None
+
+
 class RefereeChain(Protocol):
     """What the referee reads from and writes to the chain (`DecentralMl`, or the benchmarks' twin
     in `support.twins`)."""
@@ -243,6 +253,30 @@ class Referee:
             directory, "reference-update", codec.encode(weights_of(model)), float(len(self.validation))
         )
 
+    def prepare(
+        self, manifest: TaskManifest, global_weights: codec.Weights, spool: Path | None, round_: int
+    ) -> Prepared:
+        """What judging the round will need and can have before any update arrives, from the model
+        the workers train from (`global_weights`): for `judge(..., prepared=)`, computed while the
+        workers train elsewhere. In the committee's numeric mode: the same values `judge` finds."""
+        with deterministic(self.threads):
+            if not self.wants_reference(manifest):
+                return Prepared(self.scores(manifest, global_weights), None)
+            reference, scores = self._reference_and_scores(manifest, global_weights, spool, round_)
+            return Prepared(scores, reference)
+
+    @staticmethod
+    def wants_reference(manifest: TaskManifest) -> bool:
+        """Whether judging the task needs the referee's own update: the reference-opposition check
+        (`min_cosine`) and the trust rule share it."""
+        return manifest.validation.min_cosine is not None or RULES[manifest.aggregation.rule].needs_reference
+
+    def scores(self, manifest: TaskManifest, weights: codec.Weights) -> dict[str, float]:
+        """The validation metrics of `weights` (of the task's model)."""
+        model = build(manifest.model)
+        load_weights(model, weights)
+        return score(model, self.validation, self.objective)
+
     def _reference_and_scores(
         self, manifest: TaskManifest, global_weights: codec.Weights, spool: Path | None, round_: int
     ) -> tuple[UpdateFile, dict[str, float]]:
@@ -262,9 +296,7 @@ class Referee:
 
     def validation_loss(self, manifest: TaskManifest, weights: codec.Weights) -> float:
         """The validation loss of `weights` (of the task's model)."""
-        model = build(manifest.model)
-        load_weights(model, weights)
-        return score(model, self.validation, self.objective)["loss"]
+        return self.scores(manifest, weights)["loss"]
 
     def _orphans(
         self, task_id: int, round_: int, seen: set[int], spool: Path, examples: int
@@ -401,9 +433,11 @@ class Referee:
         received: Sequence[Received],
         spool: Path | None = None,
         start: codec.Weights | None = None,
+        prepared: Prepared | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
         """Verdicts and the committed aggregate for the round; the new global weights. Judged in
-        the committee's numeric mode (`decentralml.judging.determinism`).
+        the committee's numeric mode (`decentralml.judging.determinism`). `prepared`: what
+        `prepare` found for this round and model, when the caller had it made while collecting.
 
         `global_weights` is the model the workers trained from. With `start` (a task whose model
         goes down as 1-bit deltas: `decentralml.downlink`), that is the training base, and `start`
@@ -413,7 +447,7 @@ class Referee:
         With `spool` (a directory), results on chain whose update did not arrive are fetched from
         IPFS into it and judged too; they count the fewest examples any arrived update claimed."""
         with deterministic(self.threads):
-            return self._judge(task_id, round_, manifest, global_weights, received, spool, start)
+            return self._judge(task_id, round_, manifest, global_weights, received, spool, start, prepared)
 
     def _judge(
         self,
@@ -424,6 +458,7 @@ class Referee:
         received: Sequence[Received],
         spool: Path | None = None,
         start: codec.Weights | None = None,
+        prepared: Prepared | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
         previous = global_weights if start is None else start  # the committed model before the round
         rejected: dict[int, str] = {}
@@ -470,14 +505,14 @@ class Referee:
         if self.best_loss is None:  # the model the round starts from is committed (or initial)
             self.best_loss = self.validation_loss(manifest, previous)
         floor = self.best_loss * (1 + manifest.validation.max_loss_rise)
-        # The referee's own update: the reference-opposition check and the trust rule share it.
-        wants_reference = (
-            manifest.validation.min_cosine is not None or RULES[manifest.aggregation.rule].needs_reference
-        )
-        reference = None
-        global_scores = None
-        if wants_reference and matched:
+        wants_reference = self.wants_reference(manifest)
+        reference = None if prepared is None else prepared.reference
+        global_scores = None if prepared is None else prepared.global_scores
+        if prepared is None and wants_reference and matched:
             reference, global_scores = self._reference_and_scores(manifest, global_weights, spool, round_)
+        elif reference is not None and not matched:
+            reference.path.unlink(missing_ok=True)
+            reference = None
         baseline, checks = check_updates(
             global_weights,
             matched,

@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -68,6 +69,16 @@ class Transport(Protocol):
         spool: Path,
         delta: downlink.Delta | None = None,
     ) -> Iterator[Received | WorkerFailure]: ...
+
+
+@runtime_checkable
+class Elsewhere(Protocol):
+    """A transport whose workers train in processes of their own (`trains_elsewhere`): the referee
+    prepares the round's judging (`Referee.prepare`) while they train. A transport that trains in
+    this process must not say so: preparing trains the referee's own update, and building a model
+    seeds torch's global generator."""
+
+    trains_elsewhere: bool
 
 
 @runtime_checkable
@@ -430,13 +441,22 @@ def _round(
     spool = directory / f"round-{round_}"
     spool.mkdir(exist_ok=True)
     down = weights if base is None else base
-    received, failures = _collect(transport, task_id, round_, down, spool, delta)
+    early = isinstance(transport, Elsewhere) and transport.trains_elsewhere
+    with ThreadPoolExecutor(1, thread_name_prefix="prepare") as pool:
+        # What judging needs before any update arrives is made while the workers train.
+        preparing = pool.submit(referee.prepare, manifest, down, spool, round_) if early else None
+        try:
+            received, failures = _collect(transport, task_id, round_, down, spool, delta)
+        finally:
+            collected = time.monotonic()
+            prepared = None if preparing is None else preparing.result()
     if not received and not referee.chain.round_results(task_id, round_):
+        if prepared is not None and prepared.reference is not None:
+            prepared.reference.path.unlink(missing_ok=True)
         why = "; ".join(f"{f.worker}: {f.reason}" for f in failures[:5]) or "no worker replied in time"
         raise RoundFailedError(f"round {round_} failed: no worker could train ({why})")
-    collected = time.monotonic()
     start = None if base is None else weights
-    outcome, weights = referee.judge(task_id, round_, manifest, down, received, spool, start)
+    outcome, weights = referee.judge(task_id, round_, manifest, down, received, spool, start, prepared)
     judged = time.monotonic()
     up_bytes = sum(item.path.stat().st_size for item in received if item.path.exists())
     for item in received:

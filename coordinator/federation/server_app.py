@@ -43,7 +43,10 @@ class FlowerTransport:
 
     With `accounts` (node authentication on), a node gets the model only if its key is bound to an
     account assigned to the task (`admitted(node_id)`), and every reply is attributed to the
-    account bound to the node that sent it, whatever the reply says about itself."""
+    account bound to the node that sent it, whatever the reply says about itself. The workers
+    train in processes of their own (`runner.Elsewhere`)."""
+
+    trains_elsewhere = True
 
     def __init__(
         self,

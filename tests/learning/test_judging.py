@@ -585,3 +585,47 @@ def test_the_reference_trained_while_the_global_model_is_scored_is_the_one_train
     assert together_bytes == alone.path.read_bytes()
     assert scores == alone_scores
     assert together_bytes != codec.encode(start)  # it trained
+
+
+@pytest.mark.parametrize("min_cosine", [-0.1, None])
+def test_a_round_judged_with_what_was_prepared_while_collecting_is_the_round_judged_without(
+    tmp_path: Path, min_cosine: float | None
+) -> None:
+    # The same skewed round (one update turned against it) judged by two referees on their own
+    # twins: one prepared the round (the global model's scores and, with the reference check on,
+    # its own update) before the updates arrived, the other found them while judging.
+    weights, files, validation = _skewed_round(tmp_path, rounds_before=1)
+    turned = {n: weights[n] - 4.0 * (files[0].weights()[n] - weights[n]) for n in weights}
+    sent = [codec.encode(turned, 50), *(f.path.read_bytes() for f in files[1:6])]
+    manifest = TaskManifest(
+        name="prepared",
+        model=SPEC,
+        initial_weights=ContentRef(cid="twin", sha256="0x" + "0" * 64),
+        data=DataSpec(parts=10, alpha=0.1, seed=3),
+        validation=ValidationPolicy(min_cosine=min_cosine),
+    )
+    outcomes = []
+    for prepare in (True, False):
+        chain, store = ChainTwin(), StoreTwin()
+        spool = tmp_path / f"spool-{prepare}"
+        spool.mkdir()
+        received = []
+        for i, data in enumerate(sent):
+            stored = store.put(data)
+            chain.send_result(1, 2, f"w{i}", stored.cid, stored.sha256)
+            received.append(Received.spool(spool, f"w{i}", data, 50))
+        referee = Referee(chain, store, FERDIE, validation, state_dir=spool)
+        prepared = referee.prepare(manifest, weights, spool, 2) if prepare else None
+        if prepared is not None:
+            assert (prepared.reference is None) == (min_cosine is None)
+        outcome, new_weights = referee.judge(1, 2, manifest, weights, received, spool, prepared=prepared)
+        outcomes.append((outcome, new_weights))
+        assert not list(spool.glob("reference-update*"))  # the referee's own update is not left behind
+
+    (prepared_outcome, prepared_weights), (outcome, new_weights) = outcomes
+    assert prepared_outcome.model_hash == outcome.model_hash
+    assert repr(prepared_outcome.checks) == repr(outcome.checks)
+    assert prepared_outcome.baseline == outcome.baseline
+    assert prepared_outcome.validation_loss == outcome.validation_loss
+    assert 1 in outcome.rejected  # the turned update (result 1) is refused both ways
+    assert all(np.array_equal(prepared_weights[n], new_weights[n]) for n in new_weights)
