@@ -97,7 +97,9 @@ class Check:
     set (NaN for an approved language-model update: see the module docstring); `harm` the
     validation loss the round's mean gained by including it (negative: it helped; NaN when it was
     not part of the mean); `contribution` its Shapley value of the round's loss
-    gain (NaN when it was not scored) and `pay` the share of the reward it earns, in ppm;
+    gain (NaN when it was not scored) and `pay` the share of the reward it earns, in ppm (for a
+    language model, `harm` and `contribution` as measured on the round's sample of windows when
+    the sample cleared the round: `window_sample`);
     `trigger` the lift of the strongest small stamp on its model (`decentralml.judging.triggers`;
     NaN when it was not searched)."""
 
