@@ -388,27 +388,38 @@ def _cleared(
     close = gram / np.outer(norms, norms) >= policy.collusion_cosine
     groups = {key: sorted({key, *(keys[j] for j in np.flatnonzero(close[i]))}) for i, key in enumerate(keys)}
 
-    def mean_of(delta_sum: NDArray[np.float64], count: int) -> NDArray[np.float64]:
-        return origin + delta_sum / count if count else origin
-
-    points = [mean_of(total, len(keys))]
-    for key in keys:
+    def point(key: int | None) -> NDArray[np.float64]:
+        """The mean of the kept deltas (key None), or of those without `key`'s group."""
+        if key is None:
+            return origin + total / len(keys)
         rest = total - sum((_delta(files[j], origin) for j in groups[key]), np.zeros_like(origin))
-        points.append(mean_of(rest, len(keys) - len(groups[key])))
-    current, *without = quick.window_losses(points)
-    if not np.isfinite(current).all():
-        return None
-    if floor_loss is not None and not upper_bound(current, population) < floor_loss:
-        return None
-    for key, losses in zip(keys, without, strict=True):
-        # Harmful: current - without > max_harm x current (a loss is never negative); a group of
-        # half the round or more is never removed for harm alone.
-        if 2 * len(groups[key]) < len(keys):
-            if not upper_bound((1 - policy.max_harm) * current - losses, population) < 0:
+        left = len(keys) - len(groups[key])
+        return origin + rest / left if left else origin
+
+    # Measured `quick.parallel` points at a time, the mean first, keeping only each point's window
+    # losses: memory stays a few copies of the model, however many updates the round has.
+    todo: list[int | None] = [None, *keys]
+    current = np.zeros(0)
+    gains: dict[int, float | None] = {}
+    for start in range(0, len(todo), quick.parallel):
+        chunk = todo[start : start + quick.parallel]
+        for key, losses in zip(chunk, quick.window_losses([point(k) for k in chunk]), strict=True):
+            if key is None:
+                current = losses
+                if not np.isfinite(current).all():
+                    return None
+                if floor_loss is not None and not upper_bound(current, population) < floor_loss:
+                    return None
+                continue
+            # Harmful: current - without > max_harm x current (a loss is never negative); a group
+            # of half the round or more is never removed for harm alone.
+            if 2 * len(groups[key]) < len(keys):
+                if not upper_bound((1 - policy.max_harm) * current - losses, population) < 0:
+                    return None
+            elif not np.isfinite(losses).all():
                 return None
-        elif not np.isfinite(losses).all():
-            return None
-    return {key: float(np.mean(current) - np.mean(losses)) for key, losses in zip(keys, without, strict=True)}
+            gains[key] = float(np.mean(current) - np.mean(losses))
+    return gains
 
 
 def _delta(update: UpdateFile, origin: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -629,3 +629,24 @@ def test_a_round_judged_with_what_was_prepared_while_collecting_is_the_round_jud
     assert prepared_outcome.validation_loss == outcome.validation_loss
     assert 1 in outcome.rejected  # the turned update (result 1) is refused both ways
     assert all(np.array_equal(prepared_weights[n], new_weights[n]) for n in new_weights)
+
+
+def test_the_sampled_search_holds_a_few_points_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Five updates judged two passes at a time: the mean and its leave-outs are measured two by
+    # two, never all six at once (an LM round of many workers would hold one model copy each).
+    spec, validation, start, updates = _lm_round(tmp_path)
+    sizes: list[int] = []
+    measure = Evaluator.window_losses
+
+    def recorded(self: Evaluator, flats: Any) -> Any:
+        sizes.append(len(flats))
+        return measure(self, flats)
+
+    monkeypatch.setattr(Evaluator, "window_losses", recorded)
+    check_updates(
+        start, updates, spec, validation, ValidationPolicy(), "language_modeling", seed=(3, 1), parallel=2
+    )
+
+    assert sizes == [2, 2, 1]  # the mean and 4 leave-outs (the outlier is out before the search)
