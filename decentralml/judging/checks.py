@@ -383,10 +383,7 @@ def _cleared(
     decided on all of them."""
     if not keys:
         return {}
-    gram = _gram([files[k] for k in keys], origin)
-    norms = np.sqrt(np.maximum(np.diag(gram), 1e-30))
-    close = gram / np.outer(norms, norms) >= policy.collusion_cosine
-    groups = {key: sorted({key, *(keys[j] for j in np.flatnonzero(close[i]))}) for i, key in enumerate(keys)}
+    groups = _groups(keys, _cosines([files[k] for k in keys], origin), keys, policy.collusion_cosine)
 
     def point(key: int | None) -> NDArray[np.float64]:
         """The mean of the kept deltas (key None), or of those without `key`'s group."""
@@ -436,6 +433,30 @@ def _gram(files: Sequence[UpdateFile], origin: NDArray[np.float64]) -> NDArray[n
     return gram
 
 
+def _cosines(files: Sequence[UpdateFile], origin: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The deltas' pairwise cosine similarities (`_gram` over their norms)."""
+    gram = _gram(files, origin)
+    norms = np.sqrt(np.maximum(np.diag(gram), 1e-30))
+    cosines: NDArray[np.float64] = gram / np.outer(norms, norms)
+    return cosines
+
+
+def _groups(
+    keys: list[int], cosines: NDArray[np.float64], kept: list[int], collusion_cosine: float
+) -> dict[int, list[int]]:
+    """Each of `kept` -> its leave-out group: itself and every kept update whose delta points the
+    same way (cosine at least `collusion_cosine`), in `kept`'s order; `cosines` in `keys`' order."""
+    position = {key: i for i, key in enumerate(keys)}
+    columns = np.array([position[j] for j in kept], dtype=np.intp)
+    groups: dict[int, list[int]] = {}
+    for key in kept:
+        close = cosines[position[key], columns] >= collusion_cosine
+        groups[key] = [kept[i] for i in np.flatnonzero(close)]
+        if key not in groups[key]:
+            groups[key].append(key)
+    return groups
+
+
 def _contributions(
     evaluator: Evaluator,
     origin: NDArray[np.float64],
@@ -459,10 +480,7 @@ def _contributions(
     def loss_of(delta_sum: NDArray[np.float64], count: int) -> float:
         return evaluator.loss(point(delta_sum, count))
 
-    gram = _gram([files[k] for k in keys], origin)
-    norms = np.sqrt(np.maximum(np.diag(gram), 1e-30))
-    cosines = gram / np.outer(norms, norms)
-    position = {key: i for i, key in enumerate(keys)}
+    cosines = _cosines([files[k] for k in keys], origin)
     out: dict[int, float | None] = {}
     kept = list(keys)
     removed = 0
@@ -475,13 +493,7 @@ def _contributions(
     for pass_ in range(MAX_PASSES + 1):  # the last pass only measures what is left
         # Only the losses are kept per candidate: the sum without the chosen groups is rebuilt
         # once, so memory stays a few copies of the model, not one per update.
-        columns = np.array([position[j] for j in kept], dtype=np.intp)
-        groups: dict[int, list[int]] = {}
-        for key in kept:
-            close = cosines[position[key], columns] >= policy.collusion_cosine
-            groups[key] = [kept[i] for i in np.flatnonzero(close)]
-            if key not in groups[key]:
-                groups[key].append(key)
+        groups = _groups(keys, cosines, kept, policy.collusion_cosine)
         without: dict[int, tuple[float, list[int]]] = {}
         for start in range(0, len(kept), evaluator.parallel):
             batch = kept[start : start + evaluator.parallel]

@@ -354,12 +354,10 @@ def test_the_leave_out_search_costs_evaluations_linear_in_the_round(
     assert len(evaluations) <= 6 * 60, len(evaluations)
 
 
-def test_a_language_model_round_scores_an_update_alone_only_when_it_rejects_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Three honest updates of a tiny transformer on standard-library text, and one sign-flipped
-    # and scaled. Judged as is, and with a no-op `max_accuracy_drop` that needs every update's
-    # score alone: the same verdicts, pay and values, and one validation pass fewer per approval.
+def _honest_lm_updates(held_out: int) -> tuple[ModelSpec, Split, codec.Weights, list[codec.Weights]]:
+    """A tiny transformer on standard-library text: its spec, the first `held_out` windows as the
+    validation set, its initial weights, and 3 honest workers' models trained from them on 100
+    windows each."""
     from decentralml.lm.corpus import stdlib_corpus, windows
     from decentralml.lm.tokenizer import byte_tokenizer, encode_documents
     from decentralml.lm.transformer import TransformerSpec
@@ -372,16 +370,26 @@ def test_a_language_model_round_scores_an_update_alone_only_when_it_rejects_it(
     )
     ids = encode_documents(byte_tokenizer(), list(stdlib_corpus(["json", "csv"]).values()))
     found = windows(ids, 32)
-    validation = Split(found[:40], found[:40, -1].copy())
+    validation = Split(found[:held_out], found[:held_out, -1].copy())
     start = weights_of(build(spec, 0))
     sent = []
     for part in range(3):
-        share = found[40 + 100 * part : 140 + 100 * part]
+        share = found[held_out + 100 * part : held_out + 100 * (part + 1)]
         model = build(spec)
         load_weights(model, start)
         training = TrainSpec(tokens_per_round=4096, batch_size=8, learning_rate=3e-3, seed=part)
         train(model, Split(share, share[:, -1].copy()), training, "language_modeling", 1)
         sent.append(weights_of(model))
+    return spec, validation, start, sent
+
+
+def test_a_language_model_round_scores_an_update_alone_only_when_it_rejects_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three honest updates of a tiny transformer on standard-library text, and one sign-flipped
+    # and scaled. Judged as is, and with a no-op `max_accuracy_drop` that needs every update's
+    # score alone: the same verdicts, pay and values, and one validation pass fewer per approval.
+    spec, validation, start, sent = _honest_lm_updates(40)
     sent.append({n: start[n] - 5.0 * (sent[0][n] - start[n]) for n in start})
     updates = [(key, spooled(tmp_path, f"u{key}", w, 100.0)) for key, w in enumerate(sent, start=1)]
     passes = {"n": 0}
@@ -412,28 +420,7 @@ def _lm_round(tmp_path: Path) -> tuple[ModelSpec, Split, codec.Weights, list[tup
     """A tiny transformer's round on standard-library text: 3 honest updates, one random step of an
     honest update's length (harmful, yet inside the distance and direction checks), and one
     sign-flipped and scaled (an outlier); 80 validation windows."""
-    from decentralml.lm.corpus import stdlib_corpus, windows
-    from decentralml.lm.tokenizer import byte_tokenizer, encode_documents
-    from decentralml.lm.transformer import TransformerSpec
-
-    spec = ModelSpec(
-        architecture="transformer",
-        input_shape=[32],
-        classes=257,
-        transformer=TransformerSpec(vocab_size=257, context=32, layers=2, heads=2, width=32),
-    )
-    ids = encode_documents(byte_tokenizer(), list(stdlib_corpus(["json", "csv"]).values()))
-    found = windows(ids, 32)
-    validation = Split(found[:80], found[:80, -1].copy())
-    start = weights_of(build(spec, 0))
-    sent = []
-    for part in range(3):
-        share = found[80 + 100 * part : 180 + 100 * part]
-        model = build(spec)
-        load_weights(model, start)
-        training = TrainSpec(tokens_per_round=4096, batch_size=8, learning_rate=3e-3, seed=part)
-        train(model, Split(share, share[:, -1].copy()), training, "language_modeling", 1)
-        sent.append(weights_of(model))
+    spec, validation, start, sent = _honest_lm_updates(80)
     length = size({n: (sent[0][n] - start[n]).astype(np.float64) for n in start})
     rng = np.random.default_rng(7)
     noise = {n: rng.normal(0, 1, start[n].shape) for n in start}
