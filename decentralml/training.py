@@ -10,6 +10,10 @@ they score next-token loss, perplexity and accuracy.
 from __future__ import annotations
 
 import math
+import queue
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -78,6 +82,45 @@ def outputs(model: nn.Module, data: Split) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
 
 
+@dataclass(frozen=True)
+class Scored:
+    """A model's metrics on a set (`score`) and, for a language model, each window's loss (their
+    mean is the loss)."""
+
+    metrics: dict[str, float]
+    windows: NDArray[np.float64] | None = None
+
+
+def scored(models: Sequence[nn.Module], data: Split, objective: Objective = "classification") -> Scored:
+    """`score` of a model on `data` (every one of `models` holds its weights), with each window's
+    loss for a language model. A language model's forwards (`LM_BATCH` windows each) are spread
+    over `models`, a thread each: the same values, to the bit, as one model scoring them in turn."""
+    if objective != "language_modeling":
+        return Scored(score(models[0], data, objective))
+    windows = np.ascontiguousarray(data.x, dtype=np.int64)
+    starts = list(range(0, len(windows), LM_BATCH))
+    threads = max(1, min(len(models), len(starts)))
+    free: queue.SimpleQueue[nn.Module] = queue.SimpleQueue()
+    for model in models[:threads]:
+        free.put(model)
+
+    def part(start: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        model = free.get()
+        try:
+            assert isinstance(model, TinyGpt), "language-model data needs the transformer"
+            return lm_windows(model, windows[start : start + LM_BATCH], hits=True)
+        finally:
+            free.put(model)
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="scoring") as pool:
+        parts = list(pool.map(part, starts))
+    losses = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+    hits = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+    if not np.isfinite(losses).all():  # one forward's logits were not finite: the model's are not
+        losses = np.full(len(windows), np.inf)
+    return Scored(lm_summary(losses, hits, windows.shape[1] - 1 if len(windows) else 0), losses)
+
+
 def score(model: nn.Module, data: Split, objective: Objective = "classification") -> dict[str, float]:
     """The task kind's metrics on `data` (loss for all; see `decentralml.metrics`)."""
     if objective == "language_modeling":
@@ -86,32 +129,57 @@ def score(model: nn.Module, data: Split, objective: Objective = "classification"
     return scores(objective, outputs(model, data), data.y)
 
 
+LM_BATCH = 32
+"""Windows per forward when a language model is scored."""
+
+
 @torch.no_grad()
-def lm_scores(model: TinyGpt, windows: NDArray[Any], batch: int = 32) -> dict[str, float]:
-    """Next-token "loss" (mean cross-entropy per token), "perplexity" and "accuracy" (top-1) on the
-    windows; a model whose logits are not finite scores loss inf and accuracy 0."""
+def lm_windows(
+    model: TinyGpt, windows: NDArray[Any], batch: int = LM_BATCH, hits: bool = False
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """(each window's mean next-token cross-entropy, each window's top-1 hits, counted only with
+    `hits`). A model whose logits are not finite (their sum is checked: a sum that overflows
+    counts as not finite) loses inf on every window and hits nothing. A window's values do not
+    depend on the other windows in its forward (`batch`) except in the last bits."""
     model.eval()
     data = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.int64))
-    total, correct, tokens = 0.0, 0, 0
+    losses = np.empty(len(data), dtype=np.float64)
+    found = np.zeros(len(data), dtype=np.int64)
     for start in range(0, len(data), batch):
         chunk = data[start : start + batch]
         logits = model(chunk[:, :-1])
+        if not torch.isfinite(logits.sum()):
+            return np.full(len(data), np.inf), np.zeros(len(data), dtype=np.int64)
         targets = chunk[:, 1:]
-        if not torch.isfinite(logits).all():
-            return {"loss": float("inf"), "perplexity": float("inf"), "accuracy": 0.0}
-        total += float(
-            nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum"
-            )
+        each = nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none"
         )
-        correct += int((logits.argmax(dim=-1) == targets).sum())
-        tokens += targets.numel()
-    loss = total / max(tokens, 1)
+        losses[start : start + len(chunk)] = each.view(len(chunk), -1).double().mean(dim=1).numpy()
+        if hits:
+            found[start : start + len(chunk)] = (logits.argmax(dim=-1) == targets).sum(dim=1).numpy()
+    return losses, found
+
+
+def lm_summary(
+    losses: NDArray[np.float64], hits: NDArray[np.int64], tokens_per_window: int
+) -> dict[str, float]:
+    """Next-token "loss" (mean cross-entropy per token), "perplexity" and "accuracy" (top-1) from
+    `lm_windows`' per-window values (every window predicts `tokens_per_window` tokens)."""
+    if len(losses) and not np.isfinite(losses).all():
+        return {"loss": float("inf"), "perplexity": float("inf"), "accuracy": 0.0}
+    loss = float(np.mean(losses)) if len(losses) else 0.0
     return {
         "loss": loss,
         "perplexity": math.exp(loss) if loss < 700 else math.inf,
-        "accuracy": correct / max(tokens, 1),
+        "accuracy": int(hits.sum()) / max(len(hits) * tokens_per_window, 1),
     }
+
+
+def lm_scores(model: TinyGpt, windows: NDArray[Any], batch: int = LM_BATCH) -> dict[str, float]:
+    """Next-token "loss" (mean cross-entropy per token), "perplexity" and "accuracy" (top-1) on the
+    windows; a model whose logits are not finite scores loss inf and accuracy 0."""
+    losses, hits = lm_windows(model, windows, batch, hits=True)
+    return lm_summary(losses, hits, np.shape(windows)[1] - 1 if len(windows) else 0)
 
 
 def evaluate(model: nn.Module, data: Split) -> tuple[float, float]:

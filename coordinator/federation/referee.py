@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,7 @@ from typing import Protocol
 
 import numpy as np
 from substrateinterface import Keypair
+from torch import nn
 
 from decentralml import codec, compact, downlink
 from decentralml.content import ContentError, Stored, sha256_hex
@@ -41,6 +43,7 @@ from decentralml.judging import outer, rules
 from decentralml.judging.aggregation import UpdateFile
 from decentralml.judging.checks import Check, check_updates
 from decentralml.judging.determinism import JUDGING_THREADS, deterministic
+from decentralml.judging.evaluation import PASSES_AT_ONCE
 from decentralml.judging.outer import OuterSpec
 from decentralml.judging.rules import RULES, RuleError, RuleParams, RuleState
 from decentralml.kinds.schema import Objective
@@ -48,7 +51,7 @@ from decentralml.manifest import TaskManifest
 from decentralml.models import build, load_weights, weights_of
 from decentralml.privacy import sealing
 from decentralml.privacy.recipients import model_recipients
-from decentralml.training import score, train
+from decentralml.training import Scored, scored, train
 from decentralml_bindings import DispatchFailed, calls
 from decentralml_bindings.calls import Call
 from decentralml_bindings.client import Receipt
@@ -65,7 +68,7 @@ class Prepared:
     model's validation metrics and, where the task checks updates against it, the referee's own
     update (None otherwise)."""
 
-    global_scores: dict[str, float]
+    global_scores: Scored
     reference: UpdateFile | None
 
 
@@ -121,6 +124,19 @@ class Received:
         return cls(worker, path, examples, epsilon)
 
 
+class Phases:
+    """Wall seconds by phase: each `mark(name)` closes the phase that ran since the last mark."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def mark(self, name: str) -> None:
+        now = time.monotonic()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+
+
 def capped(matched: list[tuple[int, UpdateFile]]) -> list[tuple[int, UpdateFile]]:
     """The updates with their self-reported example counts capped at the round's median claim:
     nothing checks a claim, so inflating it past the median gains nothing."""
@@ -161,6 +177,7 @@ class RoundOutcome:
     validation_loss: float = float("nan")  # of the new global model
     counted_examples: dict[int, float] = field(default_factory=dict)  # result -> examples counted (capped)
     epsilon: dict[str, float] = field(default_factory=dict)  # worker -> ε it reports spent so far (DP)
+    phases: dict[str, float] = field(default_factory=dict)  # judging's phase -> wall seconds it took
 
 
 class Referee:
@@ -271,32 +288,39 @@ class Referee:
         (`min_cosine`) and the trust rule share it."""
         return manifest.validation.min_cosine is not None or RULES[manifest.aggregation.rule].needs_reference
 
-    def scores(self, manifest: TaskManifest, weights: codec.Weights) -> dict[str, float]:
-        """The validation metrics of `weights` (of the task's model)."""
-        model = build(manifest.model)
-        load_weights(model, weights)
-        return score(model, self.validation, self.objective)
+    def scores(self, manifest: TaskManifest, weights: codec.Weights) -> Scored:
+        """The validation metrics of `weights` (of the task's model), with each window's loss for a
+        language model (its forwards spread over `PASSES_AT_ONCE` threads: the same values)."""
+        return scored(self._loaded(manifest, weights), self.validation, self.objective)
+
+    def _loaded(self, manifest: TaskManifest, weights: codec.Weights) -> list[nn.Module]:
+        """Models holding `weights` to score them with: one per pass at once for a language model.
+        Built before any training starts: building seeds torch's global generator."""
+        copies = PASSES_AT_ONCE if self.objective == "language_modeling" else 1
+        models = [build(manifest.model) for _ in range(copies)]
+        for model in models:
+            load_weights(model, weights)
+        return models
 
     def _reference_and_scores(
         self, manifest: TaskManifest, global_weights: codec.Weights, spool: Path | None, round_: int
-    ) -> tuple[UpdateFile, dict[str, float]]:
+    ) -> tuple[UpdateFile, Scored]:
         """The referee's own update (`_reference`) and the global model's validation metrics, the
         update trained in a thread while the global model is scored: the same values as one after
         the other. The scoring model is built before the training starts: building a model seeds
         torch's global generator, which a transformer's dropout draws from while it trains."""
-        model = build(manifest.model)
-        load_weights(model, global_weights)
+        models = self._loaded(manifest, global_weights)
         with ThreadPoolExecutor(1, thread_name_prefix="reference") as pool:
             training = pool.submit(self._reference, manifest, global_weights, spool, round_)
             try:
-                scores = score(model, self.validation, self.objective)
+                scores = scored(models, self.validation, self.objective)
             finally:
                 reference = training.result()
         return reference, scores
 
     def validation_loss(self, manifest: TaskManifest, weights: codec.Weights) -> float:
         """The validation loss of `weights` (of the task's model)."""
-        return self.scores(manifest, weights)["loss"]
+        return self.scores(manifest, weights).metrics["loss"]
 
     def _orphans(
         self, task_id: int, round_: int, seen: set[int], spool: Path, examples: int
@@ -461,6 +485,7 @@ class Referee:
         prepared: Prepared | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
         previous = global_weights if start is None else start  # the committed model before the round
+        phases = Phases()
         rejected: dict[int, str] = {}
         matched: list[tuple[int, UpdateFile]] = []
         arrived: list[tuple[int, Received]] = []
@@ -502,14 +527,17 @@ class Referee:
                 rejected[result_id] = "Malformed"
         claimed = dict(matched)  # the counts as carried, before the cap
         matched = capped(matched)
+        phases.mark("open")
         if self.best_loss is None:  # the model the round starts from is committed (or initial)
             self.best_loss = self.validation_loss(manifest, previous)
+            phases.mark("floor")
         floor = self.best_loss * (1 + manifest.validation.max_loss_rise)
         wants_reference = self.wants_reference(manifest)
         reference = None if prepared is None else prepared.reference
         global_scores = None if prepared is None else prepared.global_scores
         if prepared is None and wants_reference and matched:
             reference, global_scores = self._reference_and_scores(manifest, global_weights, spool, round_)
+            phases.mark("reference")
         elif reference is not None and not matched:
             reference.path.unlink(missing_ok=True)
             reference = None
@@ -525,6 +553,7 @@ class Referee:
             seed=(task_id, round_),
             global_scores=global_scores,
         )
+        phases.mark("check")
         approved = sorted(c.key for c in checks if self.approves(c))
         rejected |= {c.key: c.reason or "FailedValidation" for c in checks if c.key not in approved}
         contributions: dict[int, float] = {}
@@ -556,6 +585,7 @@ class Referee:
             new_weights = self.outer_step(task_id, round_, manifest.aggregation.outer, previous, new_weights)
         if reference is not None:
             reference.path.unlink(missing_ok=True)
+        phases.mark("aggregate")
         # The new model is scored while it is stored and committed (which wait on IPFS and the chain).
         with ThreadPoolExecutor(1, thread_name_prefix="new-model") as pool:
             scoring = pool.submit(self.validation_loss, manifest, new_weights)
@@ -563,8 +593,10 @@ class Referee:
                 receipt, stored, model_hash = self._commit(
                     task_id, round_, manifest, new_weights, approved, rejected, checks
                 )
+                phases.mark("commit")
             finally:
                 loss = scoring.result()
+                phases.mark("score_new")
         self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
         # Committed now, or (a committee) once enough members attest the same hash and set.
         committed = receipt.all(ModelCommitted)
@@ -585,6 +617,7 @@ class Referee:
             validation_loss=loss,
             counted_examples={key: update.weight for key, update in matched},
             epsilon={item.worker: item.epsilon for _, item in arrived if item.epsilon is not None},
+            phases=phases.seconds,
         )
         for _, item in fetched:
             item.path.unlink(missing_ok=True)

@@ -450,6 +450,7 @@ def _round(
         finally:
             collected = time.monotonic()
             prepared = None if preparing is None else preparing.result()
+            waited = time.monotonic() - collected
     if not received and not referee.chain.round_results(task_id, round_):
         if prepared is not None and prepared.reference is not None:
             prepared.reference.path.unlink(missing_ok=True)
@@ -468,6 +469,7 @@ def _round(
         "seconds": round(time.monotonic() - started, 3),
         "collect_seconds": round(collected - started, 3),
         "judge_seconds": round(judged - collected, 3),
+        "prepare_wait_seconds": round(waited, 3),  # of judging: the preparation still running
         "workers_replied": len(received),
         "up_bytes": up_bytes,  # the updates that arrived, as sent (sealed, compact)
         "down_bytes": transport.sent.get(round_) if isinstance(transport, Metered) else None,

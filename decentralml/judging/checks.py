@@ -58,6 +58,7 @@ rest for a round; single-round values are noisy, so they reject nothing by thems
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
 from decentralml.metrics import PRIMARY
 from decentralml.models import ModelSpec, build, load_weights
-from decentralml.training import score
+from decentralml.training import Scored, score, scored
 from decentralml_bindings.types import RejectionKind
 
 Reason = RejectionKind
@@ -126,7 +127,7 @@ def check_updates(
     reference: UpdateFile | None = None,
     seed: Sequence[int] = (0,),
     parallel: int = PASSES_AT_ONCE,
-    global_scores: dict[str, float] | None = None,
+    global_scores: Scored | None = None,
 ) -> tuple[float, list[Check]]:
     """(global model's validation score, a Check per (key, update)) in the order given.
 
@@ -137,8 +138,9 @@ def check_updates(
     of near-identical updates, the lowest key is the one judged. Judged in the committee's numeric
     mode (`decentralml.judging.determinism`: one PyTorch thread, deterministic algorithms), whoever
     calls it; up to `parallel` validation passes run at once (`evaluation.Evaluator`: the same
-    values whatever `parallel` is). `global_scores`: `training.score` of the global model on
-    `validation`, when the caller has it (one validation pass fewer)."""
+    values whatever `parallel` is). `global_scores`: `training.scored` of the global model on
+    `validation`, when the caller has it (one validation pass fewer; a language model's sampled
+    contribution scores start from its windows' losses, so whoever scored it, they are the same)."""
     with deterministic():
         return _check_updates(
             global_weights,
@@ -166,13 +168,14 @@ def _check_updates(
     reference: UpdateFile | None,
     seed: Sequence[int],
     parallel: int,
-    global_scores: dict[str, float] | None,
+    global_scores: Scored | None,
 ) -> tuple[float, list[Check]]:
     primary = PRIMARY[objective]
     model = build(spec)
     load_weights(model, global_weights)
-    scored = score(model, validation, objective) if global_scores is None else global_scores
-    baseline = scored[primary]
+    if global_scores is None:
+        global_scores = scored([model], validation, objective)
+    baseline = global_scores.metrics[primary]
     # A language model's update scored alone is a transformer pass over every validation window
     # that decides nothing unless `max_accuracy_drop` is set: it is scored only if rejected (the
     # score its verdict records).
@@ -253,6 +256,10 @@ def _check_updates(
             if strength >= policy.max_trigger_lift:
                 reasons[key] = "FailedValidation"
     players = sorted(k for k in measured if k not in reasons)
+    # The global model's loss, from the pass that scored it: on every window, or the sample's.
+    base = global_scores.metrics["loss"]
+    if picked is not None and global_scores.windows is not None:
+        base = float(np.mean(global_scores.windows[picked]))
     found = shapley(
         origin,
         {k: _delta(files[k], origin) for k in players},
@@ -262,7 +269,7 @@ def _check_updates(
         losses=quick.losses,
         batch=quick.parallel,
         seed=seed,
-        base=scored["loss"] if picked is None else None,  # the global model's: the same pass
+        base=base,
     )
     pay = pay_shares(found.values)
     if alone_later:
@@ -400,7 +407,8 @@ def _cleared(
     gains: dict[int, float | None] = {}
     for start in range(0, len(todo), quick.parallel):
         chunk = todo[start : start + quick.parallel]
-        for key, losses in zip(chunk, quick.window_losses([point(k) for k in chunk]), strict=True):
+        made = quick.window_losses([functools.partial(point, k) for k in chunk])
+        for key, losses in zip(chunk, made, strict=True):
             if key is None:
                 current = losses
                 if not np.isfinite(current).all():
@@ -477,6 +485,9 @@ def _contributions(
     def point(delta_sum: NDArray[np.float64], count: int) -> NDArray[np.float64]:
         return origin + delta_sum / count if count else origin
 
+    def point_without(group: list[int], count: int) -> NDArray[np.float64]:
+        return point(rest_of(group), count)
+
     def loss_of(delta_sum: NDArray[np.float64], count: int) -> float:
         return evaluator.loss(point(delta_sum, count))
 
@@ -497,7 +508,9 @@ def _contributions(
         without: dict[int, tuple[float, list[int]]] = {}
         for start in range(0, len(kept), evaluator.parallel):
             batch = kept[start : start + evaluator.parallel]
-            points = [point(rest_of(groups[key]), len(kept) - len(groups[key])) for key in batch]
+            points = [
+                functools.partial(point_without, groups[key], len(kept) - len(groups[key])) for key in batch
+            ]
             for key, loss in zip(batch, evaluator.losses(points), strict=True):
                 without[key] = (loss, groups[key])
         above_floor = floor_loss is not None and not current <= floor_loss

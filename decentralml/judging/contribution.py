@@ -45,6 +45,7 @@ longer a small clean step: its value then decides (attack `lazy_scaled`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -103,14 +104,15 @@ def shapley(
     truncation: float = 0.01,
     seed: Sequence[int] = (0,),
     base: float | None = None,
-    losses: Callable[[list[NDArray[np.float64]]], list[float]] | None = None,
+    losses: Callable[[list[Callable[[], NDArray[np.float64]]]], list[float]] | None = None,
     batch: int = 1,
 ) -> Contributions:
     """The contributions of the updates `deltas` (key -> flat delta from `origin`, weighed by
     `weights`) to the validation loss `loss`; see the module docstring. `base`: `loss(origin)`,
     when the caller has it already (one validation pass fewer). With `losses` (the losses of
-    several points, as `loss` gives each), the exact scores evaluate their coalitions `batch` at a
-    time: the same values, in fewer rounds of passes."""
+    several points, each given as a function that makes it, as `loss` gives each), the exact
+    scores evaluate their coalitions `batch` at a time: the same values, in fewer rounds of
+    passes."""
     keys = sorted(deltas)
     n = len(keys)
     base = loss(origin) if base is None else base
@@ -119,10 +121,18 @@ def shapley(
 
     def step_of(mask: int) -> NDArray[np.float64]:
         step = np.zeros_like(origin)
+        scaled = np.empty_like(origin)
         for p in range(n):  # in key order: the same sum on every validator
             if mask >> p & 1:
-                step += weights[keys[p]] * deltas[keys[p]]
+                step += np.multiply(deltas[keys[p]], weights[keys[p]], out=scaled)
         return step
+
+    def point_of(mask: int) -> NDArray[np.float64]:
+        """The coalition's point (made in the thread that evaluates it, where `losses` runs them)."""
+        found = step_of(mask)
+        found /= total
+        found += origin
+        return found
 
     def keep(mask: int, found_loss: float) -> None:
         found = base - found_loss
@@ -140,7 +150,7 @@ def shapley(
         for start in range(0, len(masks), batch):
             chunk = masks[start : start + batch]
             for mask, found_loss in zip(
-                chunk, losses([origin + step_of(mask) / total for mask in chunk]), strict=True
+                chunk, losses([functools.partial(point_of, mask) for mask in chunk]), strict=True
             ):
                 keep(mask, found_loss)
     gain = value((1 << n) - 1) if n else 0.0

@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 from torch import nn
 
@@ -35,7 +34,7 @@ from decentralml.judging.aggregation import unflatten
 from decentralml.kinds.schema import Objective, Split
 from decentralml.lm.transformer import TinyGpt
 from decentralml.models import ModelSpec, build, load_weights
-from decentralml.training import score
+from decentralml.training import LM_BATCH, lm_windows, score
 
 PASSES_AT_ONCE = max(1, min(os.cpu_count() or 1, 4))
 """Validation passes judging runs at once by default."""
@@ -44,10 +43,12 @@ SAMPLE_CONFIDENCE = 4.0
 """Standard errors between a sampled mean and a threshold for a decision taken on a sample of the
 validation windows to stand (one-sided: about 3 in 100,000 for a normal mean)."""
 
-WINDOW_BATCH = 32
-"""Windows per forward in `window_losses` (as in `training.lm_scores`)."""
+WINDOW_BATCH = LM_BATCH
+"""Windows per forward in `window_losses` (as when a model is scored)."""
 
 Layout = tuple[tuple[str, tuple[int, ...]], ...]
+Point = NDArray[np.float64] | Callable[[], NDArray[np.float64]]
+"""A flat parameter vector to evaluate, or a function that makes it (in the evaluating thread)."""
 T = TypeVar("T")
 
 
@@ -77,26 +78,20 @@ class Evaluator:
         self.validation, self.objective, self.parallel = validation, objective, parallel
         self._copies: list[nn.Module] = []
 
-    def loss(self, flat: NDArray[np.float64]) -> float:
+    def loss(self, flat: Point) -> float:
         """The validation loss of `flat`, on the caller's model."""
         return self._loss(self.model, flat)
 
-    def losses(self, flats: Sequence[NDArray[np.float64]]) -> list[float]:
+    def losses(self, flats: Sequence[Point]) -> list[float]:
         """The validation loss of each of `flats`, in order, up to `parallel` at a time."""
         return self._map(self._loss, flats)
 
-    def window_losses(self, flats: Sequence[NDArray[np.float64]]) -> list[NDArray[np.float64]]:
+    def window_losses(self, flats: Sequence[Point]) -> list[NDArray[np.float64]]:
         """Each of `flats`' loss on each validation window (a language model's), in order, up to
         `parallel` at a time: their mean is the validation loss (every window holds as many tokens)."""
         if self.objective != "language_modeling":
             raise ValueError(f"window losses are a language model's, not a {self.objective} task's")
-
-        def one(model: nn.Module, flat: NDArray[np.float64]) -> NDArray[np.float64]:
-            load_flat(model, flat, self.layout)
-            assert isinstance(model, TinyGpt), "language-model data needs the transformer"
-            return window_losses(model, self.validation.x)
-
-        return self._map(one, flats)
+        return self._map(self._windows, flats)
 
     def narrowed(self, indices: NDArray[np.intp]) -> Evaluator:
         """This evaluator on the validation examples at `indices` only (its model and copies shared:
@@ -106,11 +101,9 @@ class Evaluator:
         other._copies = self._copies
         return other
 
-    def _map(
-        self, run: Callable[[nn.Module, NDArray[np.float64]], T], flats: Sequence[NDArray[np.float64]]
-    ) -> list[T]:
+    def _map(self, run: Callable[[nn.Module, Point], T], flats: Sequence[Point]) -> list[T]:
         """`run(model, flat)` for each of `flats`, in order, up to `parallel` at a time, each on a
-        model of its own."""
+        model of its own (a point given as a function is made in the thread that evaluates it)."""
         if self.parallel == 1 or len(flats) <= 1:
             return [run(self.model, flat) for flat in flats]
         threads = min(self.parallel, len(flats))
@@ -120,7 +113,7 @@ class Evaluator:
         for model in [self.model, *self._copies[: threads - 1]]:
             free.put(model)
 
-        def one(flat: NDArray[np.float64]) -> T:
+        def one(flat: Point) -> T:
             model = free.get()
             try:
                 return run(model, flat)
@@ -130,26 +123,27 @@ class Evaluator:
         with ThreadPoolExecutor(threads, thread_name_prefix="judging-pass") as pool:
             return list(pool.map(one, flats))
 
-    def _loss(self, model: nn.Module, flat: NDArray[np.float64]) -> float:
-        load_flat(model, flat, self.layout)
+    def _loss(self, model: nn.Module, flat: Point) -> float:
+        if self.objective == "language_modeling":
+            return float(np.mean(self._windows(model, flat))) if len(self.validation.x) else 0.0
+        load_flat(model, made(flat), self.layout)
         return score(model, self.validation, self.objective)["loss"]
 
+    def _windows(self, model: nn.Module, flat: Point) -> NDArray[np.float64]:
+        load_flat(model, made(flat), self.layout)
+        assert isinstance(model, TinyGpt), "language-model data needs the transformer"
+        return window_losses(model, self.validation.x)
 
-@torch.no_grad()
+
+def made(point: Point) -> NDArray[np.float64]:
+    """The flat vector `point` is, or makes."""
+    return point() if callable(point) else point
+
+
 def window_losses(model: TinyGpt, windows: NDArray[np.int64]) -> NDArray[np.float64]:
     """Each window's mean next-token cross-entropy (`WINDOW_BATCH` windows per forward); every
-    window inf where the model's logits are not finite (as `training.lm_scores` scores it)."""
-    model.eval()
-    data = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.int64))
-    found = np.empty(len(data), dtype=np.float64)
-    for start in range(0, len(data), WINDOW_BATCH):
-        chunk = data[start : start + WINDOW_BATCH]
-        logits = model(chunk[:, :-1])
-        if not torch.isfinite(logits).all():
-            return np.full(len(data), np.inf)
-        each = nn.functional.cross_entropy(logits.transpose(1, 2), chunk[:, 1:], reduction="none")
-        found[start : start + len(chunk)] = each.double().mean(dim=1).numpy()
-    return found
+    window inf where the model's logits are not finite (`training.lm_windows`)."""
+    return lm_windows(model, windows, WINDOW_BATCH)[0]
 
 
 def upper_bound(values: NDArray[np.float64], population: int, z: float = SAMPLE_CONFIDENCE) -> float:

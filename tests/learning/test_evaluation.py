@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from decentralml.data import digits
 from decentralml.judging.determinism import deterministic
@@ -13,7 +14,8 @@ from decentralml.kinds.schema import Objective, Split
 from decentralml.lm.corpus import stdlib_corpus, windows
 from decentralml.lm.tokenizer import byte_tokenizer, encode_documents
 from decentralml.lm.transformer import TransformerSpec
-from decentralml.models import ModelSpec, build, weights_of
+from decentralml.models import ModelSpec, build, load_weights, weights_of
+from decentralml.training import LM_BATCH, score, scored
 
 MLP = ModelSpec(architecture="mlp", input_shape=[64], classes=10, hidden=[32])
 LM = ModelSpec(
@@ -49,8 +51,10 @@ def test_passes_at_once_give_the_losses_of_one_at_a_time(kind: str) -> None:
         together = Evaluator(build(spec), spec, layout, validation, objective, parallel=3)
         one_by_one = [alone.loss(point) for point in points]
         at_once = together.losses(points)
+        made_there = together.losses([lambda p=point: p.copy() for point in points])  # made in the threads
 
-    assert repr(at_once) == repr(one_by_one)  # repr: NaN equals NaN, and every bit shows
+    assert repr(at_once) == repr(one_by_one)
+    assert repr(made_there) == repr(one_by_one)  # repr: NaN equals NaN, and every bit shows
     assert len(set(one_by_one[:7])) == 7  # seven different points, seven different losses
     assert together.losses([]) == []
 
@@ -111,3 +115,41 @@ def test_the_upper_bound_is_above_the_mean_by_the_sampling_error_and_unsure_when
     assert upper_bound(values[:1], 100) == np.inf  # one value has no spread to speak of
     assert upper_bound(np.append(values, np.inf), 100) == np.inf
     assert upper_bound(np.append(values, np.nan), 100) == np.inf
+
+
+def test_a_language_model_scored_over_several_threads_scores_as_one_model_does() -> None:
+    ids = encode_documents(byte_tokenizer(), list(stdlib_corpus(["json"]).values()))
+    found = windows(ids, 32)[: 3 * LM_BATCH + 5]  # four forwards, the last one short
+    validation = Split(found, found[:, -1].copy())
+    weights = weights_of(build(LM, 0))
+
+    def loaded(count: int, nan: bool = False) -> list[torch.nn.Module]:
+        models = [build(LM) for _ in range(count)]
+        for model in models:
+            load_weights(model, {n: a * np.float32("nan") if nan else a for n, a in weights.items()})
+        return models
+
+    with deterministic():
+        one = scored(loaded(1), validation, "language_modeling")
+        three = scored(loaded(3), validation, "language_modeling")
+        alone = score(loaded(1)[0], validation, "language_modeling")
+        broken = scored(loaded(2, nan=True), validation, "language_modeling")
+
+    assert repr(three.metrics) == repr(one.metrics) == repr(alone)
+    assert one.windows is not None
+    assert three.windows is not None
+    assert three.windows.tobytes() == one.windows.tobytes()
+    assert len(three.windows) == len(found)
+    assert float(np.mean(three.windows)) == three.metrics["loss"]
+    assert 0 < three.metrics["accuracy"] < 1
+    assert broken.metrics == {"loss": float("inf"), "perplexity": float("inf"), "accuracy": 0.0}
+    assert broken.windows is not None
+    assert np.isinf(broken.windows).all()
+
+
+def test_a_classifier_is_scored_without_windows() -> None:
+    model = build(MLP, 0)
+    data = digits(3).validation
+    found = scored([model, build(MLP, 1)], data, "classification")
+    assert found.windows is None
+    assert found.metrics == score(model, data, "classification")

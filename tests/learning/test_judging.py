@@ -570,7 +570,7 @@ def test_the_reference_trained_while_the_global_model_is_scored_is_the_one_train
         alone_scores = score(model, validation, "language_modeling")
 
     assert together_bytes == alone.path.read_bytes()
-    assert scores == alone_scores
+    assert scores.metrics == alone_scores
     assert together_bytes != codec.encode(start)  # it trained
 
 
