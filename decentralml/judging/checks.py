@@ -59,7 +59,7 @@ rest for a round; single-round values are noisy, so they reject nothing by thems
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,10 +67,17 @@ from numpy.typing import NDArray
 from torch import nn
 
 from decentralml.codec import Weights
-from decentralml.judging.aggregation import UpdateFile, read_slices
-from decentralml.judging.contribution import copy_groups, pay_shares, shapley, work_share
+from decentralml.judging.aggregation import UpdateFile
+from decentralml.judging.contribution import (
+    EXACT_PLAYERS,
+    coalition_points,
+    copy_groups,
+    pay_shares,
+    shapley,
+    work_share,
+)
 from decentralml.judging.determinism import deterministic
-from decentralml.judging.evaluation import PASSES_AT_ONCE, Evaluator, load_flat, upper_bound
+from decentralml.judging.evaluation import PASSES_AT_ONCE, Evaluator, Point, load_flat, upper_bound
 from decentralml.judging.triggers import MIN_FEATURES, SEARCH_EXAMPLES, budget, lift, strongest
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
@@ -89,6 +96,10 @@ below 20 updates, where no round needs more passes than this)."""
 
 SAMPLE_STREAM = 0x57494E44
 """Mixed into the task and round to seed the sample of windows (apart from the Shapley seed)."""
+
+
+STACKED_GRAM_BYTES = 64 * 2**20
+"""Deltas up to this many bytes in all have their Gram matrix computed as one product."""
 
 
 @dataclass(frozen=True)
@@ -190,6 +201,9 @@ def _check_updates(
     evaluator = Evaluator(model, spec, layout, validation, objective, parallel)
     origin = np.concatenate([global_weights[name].astype(np.float64).ravel() for name, _ in layout])
     total = np.zeros_like(origin)
+    # key -> its update's delta from the global model, read once and kept while it is judged (the
+    # contribution scores hold every player's at once in any case).
+    deltas: dict[int, NDArray[np.float64]] = {}
     measured: dict[int, tuple[float, float]] = {}  # key -> (distance, metric alone)
     cosines: dict[int, float] = {}
     own = None
@@ -209,13 +223,15 @@ def _check_updates(
         if own is not None:
             cosines[key] = float(np.dot(delta, own)) / max(float(np.sqrt(squares)), 1e-30)
         total += delta
+        deltas[key] = delta
     files = dict(updates)
     reasons: dict[int, Reason] = {}
     in_order = sorted(measured)
-    for group in copy_groups(in_order, _gram([files[k] for k in in_order], origin), policy.copy_cosine):
+    gram = _gram([deltas[k] for k in in_order])
+    for group in copy_groups(in_order, gram, policy.copy_cosine):
         for key in group[1:]:
             reasons[key] = "Duplicate"
-            total -= _delta(files[key], origin)
+            total -= deltas[key]
     distances = [d for k, (d, _) in measured.items() if k not in reasons]
     scale = max(float(np.median(distances)), own_norm) if distances else own_norm
     limit = policy.norm_factor * scale if len(distances) >= 3 else float("inf")
@@ -232,15 +248,36 @@ def _check_updates(
             reasons[key] = "LowTrust"
         else:
             continue
-        total -= _delta(files[key], origin)
+        total -= deltas[key]
+    for key in reasons:
+        del deltas[key]
     judged = [k for k in measured if k not in reasons]
+    cosines_of = _cosines(gram, in_order, judged)
     picked = window_sample(len(validation), objective, policy.sample_windows, seed)
     quick = evaluator if picked is None else evaluator.narrowed(picked)
+    weights = {k: files[k].weight for k in judged}
     cleared = None
+    known: dict[int, float] = {}  # coalition -> its loss on the sample, measured beside the search
     if picked is not None:
-        cleared = _cleared(quick, origin, total, files, judged, policy, floor_loss, len(validation))
+        # The contribution scores' coalitions are measured in the same stream as the sampled
+        # search: where it clears the round, its players are the judged ones (a transformer's
+        # updates are not searched for triggers).
+        ahead = coalition_points(origin, deltas, weights) if len(judged) <= EXACT_PLAYERS else {}
+        cleared = _cleared(
+            quick,
+            origin,
+            total,
+            deltas,
+            judged,
+            policy,
+            floor_loss,
+            len(validation),
+            cosines_of,
+            ahead,
+            known,
+        )
     harms = (
-        _contributions(evaluator, origin, total, files, judged, policy, floor_loss)
+        _contributions(evaluator, origin, total, deltas, judged, policy, floor_loss, cosines_of)
         if cleared is None
         else cleared
     )
@@ -251,7 +288,7 @@ def _check_updates(
     searchable = int(np.prod(spec.input_shape)) >= MIN_FEATURES and spec.transformer is None
     if policy.max_trigger_lift is not None and objective == "classification" and searchable:
         searched = sorted(k for k in measured if k not in reasons)
-        lifts = _triggered(model, origin, files, searched, validation, policy, spec, layout)
+        lifts = _triggered(model, origin, deltas, searched, validation, policy, spec, layout)
         for key, strength in lifts.items():
             if strength >= policy.max_trigger_lift:
                 reasons[key] = "FailedValidation"
@@ -262,14 +299,15 @@ def _check_updates(
         base = float(np.mean(global_scores.windows[picked]))
     found = shapley(
         origin,
-        {k: _delta(files[k], origin) for k in players},
-        {k: files[k].weight for k in players},
+        {k: deltas[k] for k in players},
+        {k: weights[k] for k in players},
         quick.loss,
         budget=policy.contribution_budget,
         losses=quick.losses,
         batch=quick.parallel,
         seed=seed,
         base=base,
+        known=known if players == sorted(judged) else None,
     )
     pay = pay_shares(found.values)
     if alone_later:
@@ -303,7 +341,7 @@ def _check_updates(
 def _triggered(
     model: nn.Module,
     origin: NDArray[np.float64],
-    files: dict[int, UpdateFile],
+    deltas: dict[int, NDArray[np.float64]],
     keys: list[int],
     validation: Split,
     policy: ValidationPolicy,
@@ -327,7 +365,6 @@ def _triggered(
     size = budget(int(np.prod(x.shape[1:])), policy.trigger_features)
     classes = spec.classes
     examples = SEARCH_EXAMPLES.get(spec.architecture, SEARCH_EXAMPLES["cnn"])
-    deltas = {key: _delta(files[key], origin) for key in keys}
     lifts: dict[int, float] = {}
     for key in keys:
         load_flat(model, origin + deltas[key], layout)
@@ -375,11 +412,14 @@ def _cleared(
     quick: Evaluator,
     origin: NDArray[np.float64],
     total: NDArray[np.float64],
-    files: dict[int, UpdateFile],
+    deltas: dict[int, NDArray[np.float64]],
     keys: list[int],
     policy: ValidationPolicy,
     floor_loss: float | None,
     population: int,
+    cosines: NDArray[np.float64],
+    ahead: Mapping[int, Point] | None = None,
+    known: dict[int, float] | None = None,
 ) -> dict[int, float | None] | None:
     """The leave-out search's verdict measured on a sample of the windows (`quick`, drawn from
     `population`), when it is sure: key -> the loss its inclusion added to the mean (the sample's
@@ -387,65 +427,81 @@ def _cleared(
     `floor_loss` or not finite, or some update's (or group's) absence may gain more than `max_harm`
     of the loss, each within `SAMPLE_CONFIDENCE` standard errors of the paired per-window values.
     Then the search runs on every window (`_contributions`): a rejection for harm is always
-    decided on all of them."""
+    decided on all of them. `cosines`: the deltas' pairwise cosines in `keys`' order.
+
+    `ahead` (tag -> point) are measured after the search's points, in the same stream of passes,
+    and their sampled losses put in `known` (by tag): what the round needs next where the sample
+    clears it, measured with no thread left idle between the two."""
     if not keys:
         return {}
-    groups = _groups(keys, _cosines([files[k] for k in keys], origin), keys, policy.collusion_cosine)
+    groups = _groups(keys, cosines, keys, policy.collusion_cosine)
+    ahead = ahead or {}
 
     def point(key: int | None) -> NDArray[np.float64]:
         """The mean of the kept deltas (key None), or of those without `key`'s group."""
         if key is None:
             return origin + total / len(keys)
-        rest = total - sum((_delta(files[j], origin) for j in groups[key]), np.zeros_like(origin))
+        rest = total - sum((deltas[j] for j in groups[key]), np.zeros_like(origin))
         left = len(keys) - len(groups[key])
         return origin + rest / left if left else origin
 
-    # Measured `quick.parallel` points at a time, the mean first, keeping only each point's window
-    # losses: memory stays a few copies of the model, however many updates the round has.
-    todo: list[int | None] = [None, *keys]
+    # Measured `quick.parallel` points at a time, the mean first, each made in the thread that
+    # measures it and only its window losses kept: memory stays a few copies of the model.
+    todo: list[tuple[bool, int | None]] = [(False, None), *((False, k) for k in keys)]
+    todo += [(True, tag) for tag in ahead]
     current = np.zeros(0)
     gains: dict[int, float | None] = {}
     for start in range(0, len(todo), quick.parallel):
         chunk = todo[start : start + quick.parallel]
-        made = quick.window_losses([functools.partial(point, k) for k in chunk])
-        for key, losses in zip(chunk, made, strict=True):
-            if key is None:
+        points = [
+            ahead[tag] if later and tag is not None else functools.partial(point, tag) for later, tag in chunk
+        ]
+        for (later, key), losses in zip(chunk, quick.window_losses(points), strict=True):
+            if later and key is not None:
+                if known is not None:
+                    known[key] = float(np.mean(losses))
+            elif key is None:
                 current = losses
                 if not np.isfinite(current).all():
                     return None
                 if floor_loss is not None and not upper_bound(current, population) < floor_loss:
                     return None
-                continue
             # Harmful: current - without > max_harm x current (a loss is never negative); a group
             # of half the round or more is never removed for harm alone.
-            if 2 * len(groups[key]) < len(keys):
+            elif 2 * len(groups[key]) < len(keys):
                 if not upper_bound((1 - policy.max_harm) * current - losses, population) < 0:
                     return None
+                gains[key] = float(np.mean(current) - np.mean(losses))
             elif not np.isfinite(losses).all():
                 return None
-            gains[key] = float(np.mean(current) - np.mean(losses))
+            else:
+                gains[key] = float(np.mean(current) - np.mean(losses))
     return gains
 
 
-def _delta(update: UpdateFile, origin: NDArray[np.float64]) -> NDArray[np.float64]:
-    return update.read(0, update.size).astype(np.float64) - origin
-
-
-def _gram(files: Sequence[UpdateFile], origin: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The deltas' pairwise dot products, accumulated slice by slice."""
-    gram = np.zeros((len(files), len(files)), dtype=np.float64)
-    if files:
-        for start, stack in read_slices(files):
-            deltas = stack.astype(np.float64) - origin[start : start + stack.shape[1]]
-            gram += deltas @ deltas.T
+def _gram(deltas: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
+    """The deltas' pairwise dot products: one product of their stack where it is small, else pair by
+    pair (no copy of a large model's deltas)."""
+    n = len(deltas)
+    if n == 0 or n * deltas[0].nbytes <= STACKED_GRAM_BYTES:
+        stack = np.stack(deltas) if n else np.zeros((0, 0))
+        found: NDArray[np.float64] = stack @ stack.T
+        return found
+    gram = np.zeros((n, n), dtype=np.float64)
+    for i in range(n):
+        for j in range(i, n):
+            gram[i, j] = gram[j, i] = float(np.dot(deltas[i], deltas[j]))
     return gram
 
 
-def _cosines(files: Sequence[UpdateFile], origin: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The deltas' pairwise cosine similarities (`_gram` over their norms)."""
-    gram = _gram(files, origin)
-    norms = np.sqrt(np.maximum(np.diag(gram), 1e-30))
-    cosines: NDArray[np.float64] = gram / np.outer(norms, norms)
+def _cosines(gram: NDArray[np.float64], keys: list[int], kept: list[int]) -> NDArray[np.float64]:
+    """The pairwise cosine similarities of the deltas of `kept` (in its order), from their `gram`
+    in `keys`' order."""
+    position = {key: i for i, key in enumerate(keys)}
+    rows = np.array([position[k] for k in kept], dtype=np.intp)
+    sub = gram[np.ix_(rows, rows)]
+    norms = np.sqrt(np.maximum(np.diag(sub), 1e-30))
+    cosines: NDArray[np.float64] = sub / np.outer(norms, norms)
     return cosines
 
 
@@ -469,18 +525,19 @@ def _contributions(
     evaluator: Evaluator,
     origin: NDArray[np.float64],
     total: NDArray[np.float64],
-    files: dict[int, UpdateFile],
+    deltas: dict[int, NDArray[np.float64]],
     keys: list[int],
     policy: ValidationPolicy,
     floor_loss: float | None,
+    cosines: NDArray[np.float64],
 ) -> dict[int, float | None]:
     """Greedy leave-a-group-out on the mean of the deltas: key -> the loss its inclusion added to
     the mean of those kept (negative when it helped), or None for the rejected ones.
 
     An update's group is itself and every kept update whose delta points the same way (cosine at
     least `policy.collusion_cosine`): colluding workers that send one poisoned update between them
-    are left out together, so each cannot hide behind the others. A pass evaluates its leave-outs
-    `evaluator.parallel` at a time."""
+    are left out together, so each cannot hide behind the others (`cosines`: the deltas' pairwise
+    cosines in `keys`' order). A pass evaluates its leave-outs `evaluator.parallel` at a time."""
 
     def point(delta_sum: NDArray[np.float64], count: int) -> NDArray[np.float64]:
         return origin + delta_sum / count if count else origin
@@ -491,7 +548,6 @@ def _contributions(
     def loss_of(delta_sum: NDArray[np.float64], count: int) -> float:
         return evaluator.loss(point(delta_sum, count))
 
-    cosines = _cosines([files[k] for k in keys], origin)
     out: dict[int, float | None] = {}
     kept = list(keys)
     removed = 0
@@ -499,7 +555,7 @@ def _contributions(
     per_pass = max(1, len(keys) // 10)
 
     def rest_of(group: list[int]) -> NDArray[np.float64]:
-        return total - sum((_delta(files[j], origin) for j in group), np.zeros_like(origin))
+        return total - sum((deltas[j] for j in group), np.zeros_like(origin))
 
     for pass_ in range(MAX_PASSES + 1):  # the last pass only measures what is left
         # Only the losses are kept per candidate: the sum without the chosen groups is rebuilt

@@ -93,65 +93,99 @@ def copy_groups(keys: Sequence[int], gram: NDArray[np.float64], copy_cosine: flo
     return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
 
 
+EXACT_PLAYERS = 6
+"""At most this many players, every coalition is evaluated."""
+
+
+def coalition_points(
+    origin: NDArray[np.float64], deltas: dict[int, NDArray[np.float64]], weights: dict[int, float]
+) -> dict[int, Callable[[], NDArray[np.float64]]]:
+    """Every non-empty coalition's point (by its mask over the sorted keys) as `shapley` evaluates
+    it, each a function that makes it: for a caller that measures them ahead (`shapley(known=)`).
+    At most `EXACT_PLAYERS` players (2^n - 1 coalitions)."""
+    keys = sorted(deltas)
+    if len(keys) > EXACT_PLAYERS:
+        raise ValueError(f"{len(keys)} players have too many coalitions to list; at most {EXACT_PLAYERS}")
+    total = max(sum(weights[k] for k in keys), 1e-30)
+    return {
+        mask: functools.partial(
+            _coalition_point, origin, [deltas[k] for k in keys], [weights[k] for k in keys], total, mask
+        )
+        for mask in range(1, 1 << len(keys))
+    }
+
+
+def _coalition_point(
+    origin: NDArray[np.float64],
+    deltas: list[NDArray[np.float64]],
+    weights: list[float],
+    total: float,
+    mask: int,
+) -> NDArray[np.float64]:
+    """origin + the weighted sum of the coalition's deltas (in key order: the same sum on every
+    validator) over every player's weight `total`."""
+    found = np.zeros_like(origin)
+    scaled = np.empty_like(origin)
+    for p, (delta, weight) in enumerate(zip(deltas, weights, strict=True)):
+        if mask >> p & 1:
+            found += np.multiply(delta, weight, out=scaled)
+    found /= total
+    found += origin
+    return found
+
+
 def shapley(
     origin: NDArray[np.float64],
     deltas: dict[int, NDArray[np.float64]],
     weights: dict[int, float],
     loss: Loss,
     *,
-    exact_players: int = 6,
+    exact_players: int = EXACT_PLAYERS,
     budget: int = 128,
     truncation: float = 0.01,
     seed: Sequence[int] = (0,),
     base: float | None = None,
     losses: Callable[[list[Callable[[], NDArray[np.float64]]]], list[float]] | None = None,
     batch: int = 1,
+    known: dict[int, float] | None = None,
 ) -> Contributions:
     """The contributions of the updates `deltas` (key -> flat delta from `origin`, weighed by
     `weights`) to the validation loss `loss`; see the module docstring. `base`: `loss(origin)`,
     when the caller has it already (one validation pass fewer). With `losses` (the losses of
     several points, each given as a function that makes it, as `loss` gives each), the exact
     scores evaluate their coalitions `batch` at a time: the same values, in fewer rounds of
-    passes."""
+    passes. `known`: coalitions' losses measured ahead (mask -> loss, at `coalition_points`)."""
     keys = sorted(deltas)
     n = len(keys)
     base = loss(origin) if base is None else base
     total = max(sum(weights[k] for k in keys), 1e-30)
     cache: dict[int, float] = {0: 0.0}
 
-    def step_of(mask: int) -> NDArray[np.float64]:
-        step = np.zeros_like(origin)
-        scaled = np.empty_like(origin)
-        for p in range(n):  # in key order: the same sum on every validator
-            if mask >> p & 1:
-                step += np.multiply(deltas[keys[p]], weights[keys[p]], out=scaled)
-        return step
+    ordered, scales = [deltas[k] for k in keys], [weights[k] for k in keys]
 
-    def point_of(mask: int) -> NDArray[np.float64]:
-        """The coalition's point (made in the thread that evaluates it, where `losses` runs them)."""
-        found = step_of(mask)
-        found /= total
-        found += origin
-        return found
+    def point(mask: int) -> NDArray[np.float64]:
+        return _coalition_point(origin, ordered, scales, total, mask)
 
     def keep(mask: int, found_loss: float) -> None:
         found = base - found_loss
         cache[mask] = found if np.isfinite(found) else -1e30
 
+    for mask, found_loss in sorted((known or {}).items()):
+        keep(mask, found_loss)
+
     def value(mask: int, step: NDArray[np.float64] | None = None) -> float:
         """v(mask); `step` (the weighted sum of the coalition's deltas), when the caller holds it."""
         if mask not in cache:
-            keep(mask, loss(origin + (step_of(mask) if step is None else step) / total))
+            keep(mask, loss(point(mask) if step is None else origin + step / total))
         return cache[mask]
 
     exact = n <= exact_players
     if exact and losses is not None and batch > 1:
-        masks = list(range(1, 1 << n))
+        masks = [mask for mask in range(1, 1 << n) if mask not in cache]
         for start in range(0, len(masks), batch):
             chunk = masks[start : start + batch]
-            for mask, found_loss in zip(
-                chunk, losses([functools.partial(point_of, mask) for mask in chunk]), strict=True
-            ):
+            made = losses([functools.partial(point, mask) for mask in chunk])
+            for mask, found_loss in zip(chunk, made, strict=True):
                 keep(mask, found_loss)
     gain = value((1 << n) - 1) if n else 0.0
     phi = np.zeros(n)

@@ -4,11 +4,13 @@ exact Shapley values."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from decentralml.judging.contribution import copy_groups, pay_shares, shapley, work_share
+from decentralml.judging.contribution import coalition_points, copy_groups, pay_shares, shapley, work_share
 
 TARGET = np.array([1.0, 2.0, -1.0, 0.5, 3.0, -2.0])
 
@@ -125,3 +127,33 @@ def test_pay_is_capped_by_the_work_an_update_shows() -> None:
     assert work_share(1.0, 2.0) == 1_000_000  # half the typical step is paid in full
     assert work_share(50.0, 2.0) == 1_000_000  # never more than the reward
     assert work_share(0.3, 0.0) == 1_000_000  # no typical step to compare with: no cap
+
+
+def test_coalitions_measured_ahead_give_the_values_measured_in_place_and_need_no_more_passes() -> None:
+    origin = np.zeros_like(TARGET)
+    deltas = honest_deltas(4, seed=3)
+    weights = {k: 50.0 + k for k in deltas}  # unequal: the points are weighted sums
+    evaluated: list[int] = []
+
+    def counted(x: NDArray[np.float64]) -> float:
+        evaluated.append(1)
+        return quadratic(x)
+
+    def batched(points: list[Callable[[], NDArray[np.float64]]]) -> list[float]:
+        return [counted(point()) for point in points]
+
+    in_place = shapley(origin, deltas, weights, counted, losses=batched, batch=2)
+    spent = len(evaluated)
+    evaluated.clear()
+    known = {mask: quadratic(make()) for mask, make in coalition_points(origin, deltas, weights).items()}
+    ahead = shapley(
+        origin, deltas, weights, counted, losses=batched, batch=2, known=known, base=quadratic(origin)
+    )
+    one_by_one = shapley(origin, deltas, weights, quadratic)
+
+    assert spent == 16  # the base and the 15 coalitions
+    assert evaluated == []
+    assert ahead.values == in_place.values == one_by_one.values  # to the bit
+    assert len(known) == 15
+    with pytest.raises(ValueError, match="too many coalitions"):
+        coalition_points(origin, honest_deltas(7), dict.fromkeys(honest_deltas(7), 1.0))

@@ -3,6 +3,8 @@ vector the loss one pass at a time gives it, to the bit, in order."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -51,7 +53,9 @@ def test_passes_at_once_give_the_losses_of_one_at_a_time(kind: str) -> None:
         together = Evaluator(build(spec), spec, layout, validation, objective, parallel=3)
         one_by_one = [alone.loss(point) for point in points]
         at_once = together.losses(points)
-        made_there = together.losses([lambda p=point: p.copy() for point in points])  # made in the threads
+        made_there = together.losses(
+            [functools.partial(np.copy, point) for point in points]
+        )  # made in the threads
 
     assert repr(at_once) == repr(one_by_one)
     assert repr(made_there) == repr(one_by_one)  # repr: NaN equals NaN, and every bit shows

@@ -344,8 +344,17 @@ def test_the_leave_out_search_costs_evaluations_linear_in_the_round(
     evaluator = Evaluator(build(SPEC), SPEC, layout, validation, "classification", parallel=2)
 
     # Execute
+    read = {key: f.read(0, f.size).astype(np.float64) - origin for key, f in files.items()}
+    cosines = judging._cosines(judging._gram(list(read.values())), list(read), list(read))
     harms = judging._contributions(
-        evaluator, origin, np.sum(deltas, axis=0), files, list(files), ValidationPolicy(max_harm=0.01), None
+        evaluator,
+        origin,
+        np.sum(list(read.values()), axis=0),
+        read,
+        list(read),
+        ValidationPolicy(max_harm=0.01),
+        None,
+        cosines,
     )
 
     # Assert: every harmful update and no honest one is rejected, in a few passes of 60
@@ -621,19 +630,31 @@ def test_a_round_judged_with_what_was_prepared_while_collecting_is_the_round_jud
 def test_the_sampled_search_holds_a_few_points_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Five updates judged two passes at a time: the mean and its leave-outs are measured two by
-    # two, never all six at once (an LM round of many workers would hold one model copy each).
+    # Five updates judged two passes at a time: the mean and its leave-outs, then the contribution
+    # scores' coalitions, are measured two by two in one stream, never all at once (an LM round
+    # of many workers would hold one model copy each), and nothing is measured twice.
     spec, validation, start, updates = _lm_round(tmp_path)
     sizes: list[int] = []
-    measure = Evaluator.window_losses
+    later: list[int] = []
+    measure, losses = Evaluator.window_losses, Evaluator.losses
 
     def recorded(self: Evaluator, flats: Any) -> Any:
         sizes.append(len(flats))
         return measure(self, flats)
 
+    def afterwards(self: Evaluator, flats: Any) -> Any:
+        later.append(len(flats))
+        return losses(self, flats)
+
     monkeypatch.setattr(Evaluator, "window_losses", recorded)
-    check_updates(
+    monkeypatch.setattr(Evaluator, "losses", afterwards)
+    _, checks = check_updates(
         start, updates, spec, validation, ValidationPolicy(), "language_modeling", seed=(3, 1), parallel=2
     )
 
-    assert sizes == [2, 2, 1]  # the mean and 4 leave-outs (the outlier is out before the search)
+    # The mean, 4 leave-outs (the outlier is out before the search) and the 4 players' 15
+    # coalitions: 20 points, two at a time; the scores then need no pass of their own.
+    assert sizes == [2] * 10
+    assert later == []
+    assert sum(c.approved for c in checks) == 4
+    assert all(np.isfinite(c.contribution) for c in checks if c.approved)
