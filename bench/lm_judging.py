@@ -5,15 +5,16 @@ The LM demo's sizes (a 5M-parameter transformer: 5 layers, width 256, 4 heads, 1
 a 4,096-token vocabulary; the byte tokenizer here), 72 held-out validation windows and 4 workers,
 each training 8,192 tokens a round on whole standard-library modules of its own (non-IID by
 module). Each round every worker trains from the global model, and the round is judged twice by
-`decentralml.judging.checks.check_updates` with the referee's own update: with
-`validation.sample_windows` at its default (16) and with None (every window). The global model
+`decentralml.judging.checks.check_updates` with the referee's own update: with None (every
+window) and with each `validation.sample_windows` in `--samples` (16 and 8). The global model
 then moves to the mean of the updates accepted on every window.
 
 Reported per round: the seconds of each judging and their ratio; whether the verdicts (approved,
 reason) are the same; whether the sampled leave-out search handed over to every window; each
-worker's Shapley value and pay both ways.
+worker's Shapley value and pay each way, and the largest gap between a sampled and a full value
+over the largest full value.
 
-    python -m bench.lm_judging [--rounds 3] [--workers 4]
+    python -m bench.lm_judging [--rounds 3] [--workers 4] [--samples 16 8]
 """
 
 from __future__ import annotations
@@ -111,13 +112,16 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=4, choices=range(2, len(WORKER_MODULES) + 1))
+    parser.add_argument(
+        "--samples", type=int, nargs="+", default=[16, 8], help="sample sizes to judge with, side by side"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "lm-judging.json")
     args = parser.parse_args()
     held_out = split_of(VALIDATION_MODULES)
     validation = Split(held_out.x[:72], held_out.y[:72])
     shares = [split_of(modules) for modules in WORKER_MODULES[: args.workers]]
     start = weights_of(build(SPEC, 0))
-    sampled_policy, full_policy = ValidationPolicy(), ValidationPolicy(sample_windows=None)
+    full_policy = ValidationPolicy(sample_windows=None)
     rounds = []
     for round_ in range(1, args.rounds + 1):
         with tempfile.TemporaryDirectory() as work:
@@ -130,41 +134,50 @@ def main() -> None:
                 path.write_bytes(codec.encode(weights_of(model)))
                 updates.append((key, UpdateFile.open(path, float(len(share)))))
             full, full_s, _ = judged(start, updates, validation, full_policy, round_)
-            sample, sample_s, handed = judged(start, updates, validation, sampled_policy, round_)
+            row: dict[str, Any] = {
+                "round": round_,
+                "full_seconds": round(full_s, 2),
+                "verdicts": [(c.key, c.approved, c.reason) for c in full],
+                "values_full": [round(c.contribution, 5) for c in full],
+                "pay_full": [c.pay for c in full],
+                "sampled": {},
+            }
+            for size in args.samples:
+                policy = ValidationPolicy(sample_windows=size)
+                sample, sample_s, handed = judged(start, updates, validation, policy, round_)
+                gaps = [abs(s.contribution - f.contribution) for s, f in zip(sample, full, strict=True)]
+                row["sampled"][str(size)] = {
+                    "seconds": round(sample_s, 2),
+                    "ratio": round(sample_s / full_s, 3),
+                    "same_verdicts": [(c.key, c.approved, c.reason) for c in sample] == row["verdicts"],
+                    "handed_to_every_window": bool(handed),
+                    "values": [round(c.contribution, 5) for c in sample],
+                    "largest_gap_of_largest_value": round(
+                        max(gaps) / max(abs(f.contribution) for f in full), 4
+                    ),
+                    "pay": [c.pay for c in sample],
+                }
             accepted = [
                 update.weights() for key, update in updates if any(c.key == key and c.approved for c in full)
             ]
             if accepted:
                 start = {n: np.mean([w[n] for w in accepted], axis=0).astype(np.float32) for n in start}
-        row = {
-            "round": round_,
-            "full_seconds": round(full_s, 2),
-            "sampled_seconds": round(sample_s, 2),
-            "ratio": round(sample_s / full_s, 3),
-            "same_verdicts": [(c.key, c.approved, c.reason) for c in full]
-            == [(c.key, c.approved, c.reason) for c in sample],
-            "handed_to_every_window": bool(handed),
-            "values_full": [round(c.contribution, 5) for c in full],
-            "values_sampled": [round(c.contribution, 5) for c in sample],
-            "pay_full": [c.pay for c in full],
-            "pay_sampled": [c.pay for c in sample],
-            "verdicts": [(c.key, c.approved, c.reason) for c in full],
-        }
         print(json.dumps(row), flush=True)
         rounds.append(row)
     result = {
         "model": SPEC.model_dump(mode="json"),
         "validation_windows": len(validation),
-        "sample_windows": sampled_policy.sample_windows,
+        "sample_windows": args.samples,
         "workers": args.workers,
         "rounds": rounds,
-        "mean_ratio": round(float(np.mean([r["ratio"] for r in rounds])), 3),
+        "mean_ratio": {
+            str(size): round(float(np.mean([r["sampled"][str(size)]["ratio"] for r in rounds])), 3)
+            for size in args.samples
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(
-        f"sampled judging took {result['mean_ratio']}x the time of judging on every window; wrote {args.out}"
-    )
+    print(f"sampled over every-window judging's time, by sample: {result['mean_ratio']}; wrote {args.out}")
 
 
 if __name__ == "__main__":

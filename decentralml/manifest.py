@@ -122,7 +122,7 @@ class ValidationPolicy(BaseModel):
         "update is scored against the round's mean several times); None: all of them",
     )
     sample_windows: int | None = Field(
-        16,
+        8,
         ge=8,
         le=4096,
         description="language-model tasks: each round's leave-out search first measures on a sample of "

@@ -271,16 +271,34 @@ class Referee:
         )
 
     def prepare(
-        self, manifest: TaskManifest, global_weights: codec.Weights, spool: Path | None, round_: int
+        self,
+        manifest: TaskManifest,
+        global_weights: codec.Weights,
+        spool: Path | None,
+        round_: int,
+        scored_before: Scored | None = None,
     ) -> Prepared:
         """What judging the round will need and can have before any update arrives, from the model
         the workers train from (`global_weights`): for `judge(..., prepared=)`, computed while the
-        workers train elsewhere. In the committee's numeric mode: the same values `judge` finds."""
+        workers train elsewhere. In the committee's numeric mode: the same values `judge` finds.
+        `scored_before`: `scores` of `global_weights`, where the caller has them (`committed`)."""
         with deterministic(self.threads):
             if not self.wants_reference(manifest):
-                return Prepared(self.scores(manifest, global_weights), None)
+                scores = self.scores(manifest, global_weights) if scored_before is None else scored_before
+                return Prepared(scores, None)
+            if scored_before is not None:
+                return Prepared(scored_before, self._reference(manifest, global_weights, spool, round_))
             reference, scores = self._reference_and_scores(manifest, global_weights, spool, round_)
             return Prepared(scores, reference)
+
+    def committed(self, manifest: TaskManifest, weights: codec.Weights) -> Scored:
+        """The validation scores of the model a round committed, where `judge(score_new=False)` left
+        them to the caller; the anchored floor's best loss takes them in."""
+        with deterministic(self.threads):
+            found = self.scores(manifest, weights)
+        loss = found.metrics["loss"]
+        self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
+        return found
 
     @staticmethod
     def wants_reference(manifest: TaskManifest) -> bool:
@@ -458,10 +476,13 @@ class Referee:
         spool: Path | None = None,
         start: codec.Weights | None = None,
         prepared: Prepared | None = None,
+        score_new: bool = True,
     ) -> tuple[RoundOutcome, codec.Weights]:
         """Verdicts and the committed aggregate for the round; the new global weights. Judged in
         the committee's numeric mode (`decentralml.judging.determinism`). `prepared`: what
         `prepare` found for this round and model, when the caller had it made while collecting.
+        `score_new` False: the new model's validation loss is left to the caller (`committed`),
+        NaN in the outcome and not yet in the anchored floor.
 
         `global_weights` is the model the workers trained from. With `start` (a task whose model
         goes down as 1-bit deltas: `decentralml.downlink`), that is the training base, and `start`
@@ -471,7 +492,9 @@ class Referee:
         With `spool` (a directory), results on chain whose update did not arrive are fetched from
         IPFS into it and judged too; they count the fewest examples any arrived update claimed."""
         with deterministic(self.threads):
-            return self._judge(task_id, round_, manifest, global_weights, received, spool, start, prepared)
+            return self._judge(
+                task_id, round_, manifest, global_weights, received, spool, start, prepared, score_new
+            )
 
     def _judge(
         self,
@@ -483,6 +506,7 @@ class Referee:
         spool: Path | None = None,
         start: codec.Weights | None = None,
         prepared: Prepared | None = None,
+        score_new: bool = True,
     ) -> tuple[RoundOutcome, codec.Weights]:
         previous = global_weights if start is None else start  # the committed model before the round
         phases = Phases()
@@ -588,16 +612,17 @@ class Referee:
         phases.mark("aggregate")
         # The new model is scored while it is stored and committed (which wait on IPFS and the chain).
         with ThreadPoolExecutor(1, thread_name_prefix="new-model") as pool:
-            scoring = pool.submit(self.validation_loss, manifest, new_weights)
+            scoring = pool.submit(self.validation_loss, manifest, new_weights) if score_new else None
             try:
                 receipt, stored, model_hash = self._commit(
                     task_id, round_, manifest, new_weights, approved, rejected, checks
                 )
                 phases.mark("commit")
             finally:
-                loss = scoring.result()
+                loss = float("nan") if scoring is None else scoring.result()
                 phases.mark("score_new")
-        self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
+        if score_new:
+            self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
         # Committed now, or (a committee) once enough members attest the same hash and set.
         committed = receipt.all(ModelCommitted)
         outcome = RoundOutcome(

@@ -39,7 +39,7 @@ from decentralml.manifest import TaskManifest
 from decentralml.metrics import PRIMARY, in_target_units
 from decentralml.models import build, load_weights
 from decentralml.privacy.models import model_bytes
-from decentralml.training import score
+from decentralml.training import Scored, score
 from decentralml_bindings import DecentralMl
 from decentralml_bindings.types import ModelCommit
 
@@ -254,11 +254,22 @@ def run_task(
         referee.history = functools.partial(model_history, chain, store, validator)
         referee.best_loss = best_loss_of(chain, store, validator, task_id, referee, manifest, directory)
         outcomes = []
+        scored: Scored | None = None  # the validation scores of the model the next round starts from
         for round_ in range(done + 1, task.rounds + 1):
             committed_here = False
             if chain.attestation(task_id, round_, validator.ss58_address) is None:
-                outcome, weights = _round(
-                    transport, referee, manifest, sets, task_id, round_, weights, directory, base, delta
+                outcome, weights, scored = _round(
+                    transport,
+                    referee,
+                    manifest,
+                    sets,
+                    task_id,
+                    round_,
+                    weights,
+                    directory,
+                    base,
+                    delta,
+                    scored,
                 )
                 outcomes.append(outcome)
                 committed_here = outcome.model_id is not None
@@ -268,12 +279,14 @@ def run_task(
                 if not wait_for_commit(chain, task_id, round_, commit_wait_seconds):
                     return outcomes  # the council voided the round: the task ended
                 _, weights = current_weights(chain, store, task_id, validator)
+                scored = None
                 # The floor from what the committee committed (this member may have been outvoted).
                 referee.best_loss = best_loss_of(
                     chain, store, validator, task_id, referee, manifest, directory
                 )
             if base is not None and round_ < task.rounds:  # the next round's base, and its delta
                 delta, base = downlink.advance(base, weights)
+                scored = None  # the workers train from the base: its scores are not the model's
         return outcomes
     except Exception as failed:
         reason = (
@@ -434,9 +447,12 @@ def _round(
     directory: Path,
     base: codec.Weights | None = None,
     delta: downlink.Delta | None = None,
-) -> tuple[RoundOutcome, codec.Weights]:
+    scored: Scored | None = None,
+) -> tuple[RoundOutcome, codec.Weights, Scored]:
     """One round from the committed `weights` (the workers train from `base` where it is given,
-    sent as `delta` to those that hold the base before): collected, judged, logged."""
+    sent as `delta` to those that hold the base before): collected, judged, logged. `scored`: the
+    validation scores of the model the workers train from, where the last round found them. Returns
+    the outcome, the new model and its validation scores (found beside its test report)."""
     started = time.monotonic()
     spool = directory / f"round-{round_}"
     spool.mkdir(exist_ok=True)
@@ -444,7 +460,7 @@ def _round(
     early = isinstance(transport, Elsewhere) and transport.trains_elsewhere
     with ThreadPoolExecutor(1, thread_name_prefix="prepare") as pool:
         # What judging needs before any update arrives is made while the workers train.
-        preparing = pool.submit(referee.prepare, manifest, down, spool, round_) if early else None
+        preparing = pool.submit(referee.prepare, manifest, down, spool, round_, scored) if early else None
         try:
             received, failures = _collect(transport, task_id, round_, down, spool, delta)
         finally:
@@ -457,12 +473,22 @@ def _round(
         why = "; ".join(f"{f.worker}: {f.reason}" for f in failures[:5]) or "no worker replied in time"
         raise RoundFailedError(f"round {round_} failed: no worker could train ({why})")
     start = None if base is None else weights
-    outcome, weights = referee.judge(task_id, round_, manifest, down, received, spool, start, prepared)
+    outcome, weights = referee.judge(
+        task_id, round_, manifest, down, received, spool, start, prepared, score_new=False
+    )
     judged = time.monotonic()
+    # The new model's validation scores (the anchored floor's, and the next round's starting
+    # scores) are found beside its test report, after the round is committed.
+    with ThreadPoolExecutor(1, thread_name_prefix="validation") as pool:
+        scoring = pool.submit(referee.committed, manifest, weights)
+        try:
+            report = test_report(manifest, sets, weights)
+        finally:
+            new_scores = scoring.result()
+    outcome = replace(outcome, validation_loss=new_scores.metrics["loss"])
     up_bytes = sum(item.path.stat().st_size for item in received if item.path.exists())
     for item in received:
         item.path.unlink(missing_ok=True)
-    report = test_report(manifest, sets, weights)
     record = asdict(outcome) | {
         "status": "committed" if outcome.model_id is not None else "attested",
         **report,
@@ -485,4 +511,4 @@ def _round(
         log.warning(record["warning"], extra={"task": task_id, "round": round_})
     append_record(directory, record)
     log.info("round done", extra={"task": task_id, "round": round_, "test_metrics": report["test_metrics"]})
-    return outcome, weights
+    return outcome, weights, new_scores

@@ -464,7 +464,7 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 def test_a_language_model_round_judged_on_a_sample_of_windows_reaches_the_verdicts_of_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_harm: float
 ) -> None:
-    # By default (max_harm 0.1) every update lies far from a rejection for harm: the sample of 16
+    # By default (max_harm 0.1) every update lies far from a rejection for harm: the sample of 8
     # windows clears the round and the full search never runs. At 0.002 the random step's harm is
     # within reach: the sample cannot clear it, the search runs on every window and rejects it,
     # exactly as judging on all the windows does.
@@ -486,7 +486,7 @@ def test_a_language_model_round_judged_on_a_sample_of_windows_reaches_the_verdic
     if max_harm == 0.1:
         assert [c.approved for c in full] == [True, True, True, True, False]
         assert sampled_counts["searches"] == 0
-        # 1 pass of the global model on all 80 windows; the rest on 16 each.
+        # 1 pass of the global model on all 80 windows; the rest on 8 each.
         assert sampled_counts["windows"] < 0.4 * counts["windows"], (sampled_counts, counts)
         assert all(
             np.sign(s.contribution) == np.sign(f.contribution)
@@ -502,7 +502,7 @@ def test_a_sample_whose_mean_may_be_above_the_floor_hands_the_search_to_every_wi
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The anchored floor just above the loss of the round's mean (on every window): the mean is
-    # below it, by less than a sample of 16 windows can tell apart from the spread of their losses.
+    # below it, by less than a sample of 8 windows can tell apart from the spread of their losses.
     spec, validation, start, updates = _lm_round(tmp_path)
     counts = _counting(monkeypatch)
     model = build(spec)
