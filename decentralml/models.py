@@ -70,6 +70,15 @@ def build(spec: ModelSpec, seed: int = 0) -> nn.Module:
     return ARCHITECTURES[spec.architecture](spec)
 
 
+def blank(spec: ModelSpec) -> nn.Module:
+    """The architecture `spec` names with its weights left unset, for a caller that loads them:
+    nothing is initialised and nothing is drawn from torch's global generator (which `build`
+    seeds, and a transformer's dropout draws from while another thread trains)."""
+    with torch.device("meta"):
+        model = ARCHITECTURES[spec.architecture](spec)
+    return model.to_empty(device="cpu")
+
+
 def weights_of(model: nn.Module) -> Weights:
     return {
         name: tensor.detach().cpu().numpy().astype(np.float32) for name, tensor in model.state_dict().items()

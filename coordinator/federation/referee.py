@@ -48,7 +48,7 @@ from decentralml.judging.outer import OuterSpec
 from decentralml.judging.rules import RULES, RuleError, RuleParams, RuleState
 from decentralml.kinds.schema import Objective
 from decentralml.manifest import TaskManifest
-from decentralml.models import build, load_weights, weights_of
+from decentralml.models import blank, build, load_weights, weights_of
 from decentralml.privacy import sealing
 from decentralml.privacy.recipients import model_recipients
 from decentralml.training import Scored, scored, train
@@ -315,7 +315,7 @@ class Referee:
         """Models holding `weights` to score them with: one per pass at once for a language model.
         Built before any training starts: building seeds torch's global generator."""
         copies = PASSES_AT_ONCE if self.objective == "language_modeling" else 1
-        models = [build(manifest.model) for _ in range(copies)]
+        models = [blank(manifest.model) for _ in range(copies)]
         for model in models:
             load_weights(model, weights)
         return models
@@ -526,9 +526,15 @@ class Referee:
             fetched = self._orphans(task_id, round_, seen, spool, fewest)
         expanded: list[Path] = []
         global_sha = sha_once(global_weights)  # hashed only if a compact update arrives
-        for result_id, item in [*arrived, *fetched]:
+        everything = [*arrived, *fetched]
+        # Hashed a few at a time (hashlib lets go of the GIL on large buffers).
+        with ThreadPoolExecutor(
+            max(1, min(PASSES_AT_ONCE, len(everything))), thread_name_prefix="hash"
+        ) as pool:
+            hashes = list(pool.map(file_sha256, [item.path for _, item in everything]))
+        for (result_id, item), found_hash in zip(everything, hashes, strict=True):
             on_chain = self.chain.result(result_id)
-            if on_chain is None or on_chain.hash != file_sha256(item.path):
+            if on_chain is None or on_chain.hash != found_hash:
                 rejected[result_id] = "HashMismatch"
                 continue
             try:

@@ -37,7 +37,7 @@ from decentralml.content import ContentError, ContentStore
 from decentralml.judging.determinism import deterministic
 from decentralml.manifest import TaskManifest
 from decentralml.metrics import PRIMARY, in_target_units
-from decentralml.models import build, load_weights
+from decentralml.models import blank, load_weights
 from decentralml.privacy.models import model_bytes
 from decentralml.training import Scored, score
 from decentralml_bindings import DecentralMl
@@ -320,7 +320,7 @@ def wait_for_commit(
 def test_report(manifest: TaskManifest, sets: JudgingSets, weights: codec.Weights) -> dict[str, Any]:
     """What a round log line says of a model: the task's primary metric's name, which set it is
     measured on, and every metric there (a regression's squared error in the target's units)."""
-    model = build(manifest.model)
+    model = blank(manifest.model)
     load_weights(model, weights)
     metrics = in_target_units(score(model, sets.test, sets.objective), sets.target_std)
     report: dict[str, Any] = {

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,7 +83,7 @@ from decentralml.judging.triggers import MIN_FEATURES, SEARCH_EXAMPLES, budget, 
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
 from decentralml.metrics import PRIMARY
-from decentralml.models import ModelSpec, build, load_weights
+from decentralml.models import ModelSpec, blank, load_weights
 from decentralml.training import Scored, score, scored
 from decentralml_bindings.types import RejectionKind
 
@@ -182,7 +183,7 @@ def _check_updates(
     global_scores: Scored | None,
 ) -> tuple[float, list[Check]]:
     primary = PRIMARY[objective]
-    model = build(spec)
+    model = blank(spec)
     load_weights(model, global_weights)
     if global_scores is None:
         global_scores = scored([model], validation, objective)
@@ -212,10 +213,20 @@ def _check_updates(
         own = reference.read(0, reference.size).astype(np.float64) - origin
         own_norm = float(np.linalg.norm(own))
         own = own / own_norm if own_norm > 0 and policy.min_cosine is not None else None
-    for key, update in updates:
+
+    def read(update: UpdateFile) -> NDArray[np.float64] | None:
+        """The update's delta from the global model (None where its layout is not the model's)."""
         if update.layout != layout:
+            return None
+        found: NDArray[np.float64] = update.read(0, update.size).astype(np.float64)
+        found -= origin
+        return found
+
+    with ThreadPoolExecutor(max(1, min(parallel, len(updates))), thread_name_prefix="reading") as pool:
+        read_all = list(pool.map(read, [update for _, update in updates]))
+    for (key, update), delta in zip(updates, read_all, strict=True):
+        if delta is None:
             continue
-        delta = update.read(0, update.size).astype(np.float64) - origin
         squares = float(np.dot(delta, delta))
         if not np.isfinite(squares):
             continue
@@ -224,6 +235,7 @@ def _check_updates(
             cosines[key] = float(np.dot(delta, own)) / max(float(np.sqrt(squares)), 1e-30)
         total += delta
         deltas[key] = delta
+    del read_all
     files = dict(updates)
     reasons: dict[int, Reason] = {}
     in_order = sorted(measured)

@@ -33,7 +33,7 @@ from torch import nn
 from decentralml.judging.aggregation import unflatten
 from decentralml.kinds.schema import Objective, Split
 from decentralml.lm.transformer import TinyGpt
-from decentralml.models import ModelSpec, build, load_weights
+from decentralml.models import ModelSpec, blank, load_weights
 from decentralml.training import LM_BATCH, lm_windows, score
 
 PASSES_AT_ONCE = max(1, min(os.cpu_count() or 1, 4))
@@ -108,7 +108,7 @@ class Evaluator:
             return [run(self.model, flat) for flat in flats]
         threads = min(self.parallel, len(flats))
         while len(self._copies) < threads - 1:
-            self._copies.append(build(self.spec))
+            self._copies.append(blank(self.spec))
         free: queue.SimpleQueue[nn.Module] = queue.SimpleQueue()
         for model in [self.model, *self._copies[: threads - 1]]:
             free.put(model)
