@@ -58,6 +58,7 @@ rest for a round; single-round values are noisy, so they reject nothing by thems
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -275,6 +276,12 @@ def _check_updates(
         # search: where it clears the round, its players are the judged ones (a transformer's
         # updates are not searched for triggers).
         ahead = coalition_points(origin, deltas, weights) if len(judged) <= EXACT_PLAYERS else {}
+        mean_tag = None
+        if ahead and len(set(weights.values())) == 1:
+            # Every update weighs the same: the whole coalition's point is the round's mean (up to
+            # rounding), measured once.
+            mean_tag = (1 << len(judged)) - 1
+            del ahead[mean_tag]
         cleared = _cleared(
             quick,
             origin,
@@ -287,6 +294,7 @@ def _check_updates(
             cosines_of,
             ahead,
             known,
+            mean_tag,
         )
     harms = (
         _contributions(evaluator, origin, total, deltas, judged, policy, floor_loss, cosines_of)
@@ -432,6 +440,7 @@ def _cleared(
     cosines: NDArray[np.float64],
     ahead: Mapping[int, Point] | None = None,
     known: dict[int, float] | None = None,
+    mean_tag: int | None = None,
 ) -> dict[int, float | None] | None:
     """The leave-out search's verdict measured on a sample of the windows (`quick`, drawn from
     `population`), when it is sure: key -> the loss its inclusion added to the mean (the sample's
@@ -443,7 +452,8 @@ def _cleared(
 
     `ahead` (tag -> point) are measured after the search's points, in the same stream of passes,
     and their sampled losses put in `known` (by tag): what the round needs next where the sample
-    clears it, measured with no thread left idle between the two."""
+    clears it, measured with no thread left idle between the two. The mean's own loss goes into
+    `known` as `mean_tag` where that is given (a point `ahead` would measure again)."""
     if not keys:
         return {}
     groups = _groups(keys, cosines, keys, policy.collusion_cosine)
@@ -457,23 +467,25 @@ def _cleared(
         left = len(keys) - len(groups[key])
         return origin + rest / left if left else origin
 
-    # Measured `quick.parallel` points at a time, the mean first, each made in the thread that
-    # measures it and only its window losses kept: memory stays a few copies of the model.
+    # Measured `quick.parallel` points at a time, in order, the mean first, each made in the thread
+    # that measures it and only its window losses kept: memory stays a few copies of the model.
+    # A verdict the sample cannot give stops the stream (the points not started are dropped).
     todo: list[tuple[bool, int | None]] = [(False, None), *((False, k) for k in keys)]
     todo += [(True, tag) for tag in ahead]
+    points = [
+        ahead[tag] if later and tag is not None else functools.partial(point, tag) for later, tag in todo
+    ]
     current = np.zeros(0)
     gains: dict[int, float | None] = {}
-    for start in range(0, len(todo), quick.parallel):
-        chunk = todo[start : start + quick.parallel]
-        points = [
-            ahead[tag] if later and tag is not None else functools.partial(point, tag) for later, tag in chunk
-        ]
-        for (later, key), losses in zip(chunk, quick.window_losses(points), strict=True):
+    with contextlib.closing(quick.window_stream(points)) as stream:
+        for (later, key), losses in zip(todo, stream, strict=True):
             if later and key is not None:
                 if known is not None:
                     known[key] = float(np.mean(losses))
             elif key is None:
                 current = losses
+                if mean_tag is not None and known is not None:
+                    known[mean_tag] = float(np.mean(losses))
                 if not np.isfinite(current).all():
                     return None
                 if floor_loss is not None and not upper_bound(current, population) < floor_loss:
@@ -574,13 +586,9 @@ def _contributions(
         # once, so memory stays a few copies of the model, not one per update.
         groups = _groups(keys, cosines, kept, policy.collusion_cosine)
         without: dict[int, tuple[float, list[int]]] = {}
-        for start in range(0, len(kept), evaluator.parallel):
-            batch = kept[start : start + evaluator.parallel]
-            points = [
-                functools.partial(point_without, groups[key], len(kept) - len(groups[key])) for key in batch
-            ]
-            for key, loss in zip(batch, evaluator.losses(points), strict=True):
-                without[key] = (loss, groups[key])
+        points = [functools.partial(point_without, groups[key], len(kept) - len(groups[key])) for key in kept]
+        for key, loss in zip(kept, evaluator.losses(points), strict=True):
+            without[key] = (loss, groups[key])
         above_floor = floor_loss is not None and not current <= floor_loss
         chosen: list[int] = []
         taken = 0

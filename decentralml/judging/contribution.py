@@ -182,11 +182,10 @@ def shapley(
     exact = n <= exact_players
     if exact and losses is not None and batch > 1:
         masks = [mask for mask in range(1, 1 << n) if mask not in cache]
-        for start in range(0, len(masks), batch):
-            chunk = masks[start : start + batch]
-            made = losses([functools.partial(point, mask) for mask in chunk])
-            for mask, found_loss in zip(chunk, made, strict=True):
-                keep(mask, found_loss)
+        # Every point made where it is measured, `batch` at a time: memory stays `batch` points.
+        made = losses([functools.partial(point, mask) for mask in masks]) if masks else []
+        for mask, found_loss in zip(masks, made, strict=True):
+            keep(mask, found_loss)
     gain = value((1 << n) - 1) if n else 0.0
     phi = np.zeros(n)
     if exact:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import queue
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -89,9 +89,15 @@ class Evaluator:
     def window_losses(self, flats: Sequence[Point]) -> list[NDArray[np.float64]]:
         """Each of `flats`' loss on each validation window (a language model's), in order, up to
         `parallel` at a time: their mean is the validation loss (every window holds as many tokens)."""
+        return list(self.window_stream(flats))
+
+    def window_stream(self, flats: Sequence[Point]) -> Generator[NDArray[np.float64], None, None]:
+        """`window_losses` one by one as they are found, in order: the next points are measured
+        while the caller looks at one. Closing the stream early cancels the points not started
+        (and waits for those that are)."""
         if self.objective != "language_modeling":
             raise ValueError(f"window losses are a language model's, not a {self.objective} task's")
-        return self._map(self._windows, flats)
+        return self._stream(self._windows, flats)
 
     def narrowed(self, indices: NDArray[np.intp]) -> Evaluator:
         """This evaluator on the validation examples at `indices` only (its model and copies shared:
@@ -104,8 +110,16 @@ class Evaluator:
     def _map(self, run: Callable[[nn.Module, Point], T], flats: Sequence[Point]) -> list[T]:
         """`run(model, flat)` for each of `flats`, in order, up to `parallel` at a time, each on a
         model of its own (a point given as a function is made in the thread that evaluates it)."""
+        return list(self._stream(run, flats))
+
+    def _stream(
+        self, run: Callable[[nn.Module, Point], T], flats: Sequence[Point]
+    ) -> Generator[T, None, None]:
+        """`_map`'s values one by one, in order, as they are found (see `window_stream`)."""
         if self.parallel == 1 or len(flats) <= 1:
-            return [run(self.model, flat) for flat in flats]
+            for flat in flats:
+                yield run(self.model, flat)
+            return
         threads = min(self.parallel, len(flats))
         while len(self._copies) < threads - 1:
             self._copies.append(blank(self.spec))
@@ -120,8 +134,13 @@ class Evaluator:
             finally:
                 free.put(model)
 
-        with ThreadPoolExecutor(threads, thread_name_prefix="judging-pass") as pool:
-            return list(pool.map(one, flats))
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="judging-pass")
+        try:
+            futures = [pool.submit(one, flat) for flat in flats]
+            for future in futures:
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _loss(self, model: nn.Module, flat: Point) -> float:
         if self.objective == "language_modeling":

@@ -3,6 +3,8 @@ and not a floor that falls with a poisoned global model (the anchored loss floor
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -631,30 +633,68 @@ def test_the_sampled_search_holds_a_few_points_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Five updates judged two passes at a time: the mean and its leave-outs, then the contribution
-    # scores' coalitions, are measured two by two in one stream, never all at once (an LM round
-    # of many workers would hold one model copy each), and nothing is measured twice.
+    # scores' coalitions, are measured in one stream, never more than two at once (an LM round of
+    # many workers would hold one model copy each), and nothing is measured twice.
     spec, validation, start, updates = _lm_round(tmp_path)
-    sizes: list[int] = []
+    lock = threading.Lock()
+    running, most, measured = [0], [0], [0]
+    windows, losses = Evaluator._windows, Evaluator.losses
     later: list[int] = []
-    measure, losses = Evaluator.window_losses, Evaluator.losses
 
-    def recorded(self: Evaluator, flats: Any) -> Any:
-        sizes.append(len(flats))
-        return measure(self, flats)
+    def recorded(self: Evaluator, model: Any, flat: Any) -> Any:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            measured[0] += 1
+        try:
+            return windows(self, model, flat)
+        finally:
+            with lock:
+                running[0] -= 1
 
     def afterwards(self: Evaluator, flats: Any) -> Any:
         later.append(len(flats))
         return losses(self, flats)
 
-    monkeypatch.setattr(Evaluator, "window_losses", recorded)
+    monkeypatch.setattr(Evaluator, "_windows", recorded)
     monkeypatch.setattr(Evaluator, "losses", afterwards)
     _, checks = check_updates(
         start, updates, spec, validation, ValidationPolicy(), "language_modeling", seed=(3, 1), parallel=2
     )
 
     # The mean, 4 leave-outs (the outlier is out before the search) and the 4 players' 15
-    # coalitions: 20 points, two at a time; the scores then need no pass of their own.
-    assert sizes == [2] * 10
+    # coalitions, the whole one being the mean (they weigh the same): 19 points, at most two at a
+    # time; the scores then need no pass of their own.
+    assert measured[0] == 19
+    assert most[0] == 2
     assert later == []
     assert sum(c.approved for c in checks) == 4
     assert all(np.isfinite(c.contribution) for c in checks if c.approved)
+
+
+def test_a_sampled_search_that_cannot_clear_stops_measuring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The floor below the mean's loss: the sample cannot clear the round at its first point, and
+    # the points queued behind it (the leave-outs and the coalitions) are not measured.
+    spec, validation, start, updates = _lm_round(tmp_path)
+    sampled: list[int] = []
+    windows = Evaluator._windows
+
+    def recorded(self: Evaluator, model: Any, flat: Any) -> Any:
+        sampled.append(len(self.validation.x))
+        if len(self.validation.x) < len(validation.x):
+            time.sleep(0.2)  # a pass as long as the demo model's: the stream's reader keeps up
+        return windows(self, model, flat)
+
+    monkeypatch.setattr(Evaluator, "_windows", recorded)
+    policy = ValidationPolicy()
+    check_updates(
+        start, updates, spec, validation, policy, "language_modeling", 1e-3, seed=(3, 1), parallel=2
+    )
+
+    before_all = sampled[: sampled.index(len(validation.x))]  # then the search runs on every window
+    assert set(before_all) == {policy.sample_windows}
+    # The mean and the leave-out started beside it, and at most one more each freed thread took
+    # up before the stream was closed: not the other 15 points queued.
+    assert 1 <= len(before_all) <= 4
