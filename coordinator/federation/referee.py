@@ -361,18 +361,29 @@ class Referee:
             found.append((result_id, Received.spool(spool, worker, data, examples)))
         return found
 
-    def _seal_model(self, task_id: int, round_: int, manifest: TaskManifest, data: bytes) -> bytes:
+    def _seal_model(
+        self, task_id: int, round_: int, manifest: TaskManifest, data: bytes, task: TaskInfo | None
+    ) -> bytes:
         """The aggregate's bytes as stored: sealed to the validators and the creator where the task
         seals and its models await the council (`release: council`), else as they are (a task whose
-        models are public once committed, `release: none`, stores them in plaintext)."""
-        if not manifest.privacy.sealed or manifest.release == "none":
+        models are public once committed, `release: none`, stores them in plaintext). `task`: the
+        task as on chain (asked for by the caller: the chain's client stays on one thread)."""
+        if not self._seals_model(manifest):
             return data
-        task = self.chain.task(task_id)
         if task is None:
             raise LookupError(f"task {task_id} is not on chain")
         recipients = model_recipients(manifest.privacy, task.validators, task.creator)
         context = sealing.Context("model", task_id, round_, self.validator.ss58_address)
         return sealing.seal_bytes(data, context, recipients)
+
+    def _store_model(
+        self, task_id: int, round_: int, manifest: TaskManifest, data: bytes, task: TaskInfo | None
+    ) -> Stored:
+        return self.store.put(self._seal_model(task_id, round_, manifest, data, task))
+
+    @staticmethod
+    def _seals_model(manifest: TaskManifest) -> bool:
+        return manifest.privacy.sealed and manifest.release != "none"
 
     def open_update(
         self,
@@ -427,10 +438,6 @@ class Referee:
     ) -> tuple[Receipt, Stored, str]:
         """Store the new model (sealed where the task seals) and send the verdicts still open with
         the commitment in one batch: (its receipt, the stored model, the model's hash)."""
-        data = codec.encode(new_weights)
-        model_hash = sha256_hex(data)
-        stored = self.store.put(self._seal_model(task_id, round_, manifest, data))
-        del data
         scores = {c.key: c.pay for c in checks}
         metric = {c.key: c.score for c in checks}
 
@@ -450,7 +457,17 @@ class Referee:
                 if r in open_
             ]
 
-        verdicts = verdicts_on_open()
+        data = codec.encode(new_weights)
+        model_hash = sha256_hex(data)
+        task = self.chain.task(task_id) if self._seals_model(manifest) else None
+        with ThreadPoolExecutor(1, thread_name_prefix="store") as pool:
+            # Stored while the chain is asked which verdicts are still open.
+            storing = pool.submit(self._store_model, task_id, round_, manifest, data, task)
+            try:
+                verdicts = verdicts_on_open()
+            finally:
+                stored = storing.result()
+        del data
         commit = calls.commit_model(task_id, round_, stored.cid, model_hash, approved)
         try:
             receipt = self.chain.batch([*verdicts, commit], self.validator)
@@ -527,18 +544,16 @@ class Referee:
         expanded: list[Path] = []
         global_sha = sha_once(global_weights)  # hashed only if a compact update arrives
         everything = [*arrived, *fetched]
-        # Hashed a few at a time (hashlib lets go of the GIL on large buffers).
-        with ThreadPoolExecutor(
-            max(1, min(PASSES_AT_ONCE, len(everything))), thread_name_prefix="hash"
-        ) as pool:
-            hashes = list(pool.map(file_sha256, [item.path for _, item in everything]))
-        for (result_id, item), found_hash in zip(everything, hashes, strict=True):
-            on_chain = self.chain.result(result_id)
-            if on_chain is None or on_chain.hash != found_hash:
-                rejected[result_id] = "HashMismatch"
-                continue
+
+        # Asked of the chain here, one at a time: its client is not shared between threads.
+        results = [self.chain.result(result_id) for result_id, _ in everything]
+
+        def opened(result_id: int, item: Received, on_chain: TaskResult | None) -> UpdateFile | str:
+            """The update `item` carries, checked against its result on chain, or why not."""
+            if on_chain is None or on_chain.hash != file_sha256(item.path):
+                return "HashMismatch"
             try:
-                update = self.open_update(
+                return self.open_update(
                     item.path,
                     task_id,
                     round_,
@@ -549,12 +564,22 @@ class Referee:
                     item.examples,
                     expanded,
                 )
-                matched.append((result_id, update))
             except sealing.SealError as unsealable:
                 log.warning("an update does not open", extra={"result": result_id, "error": str(unsealable)})
-                rejected[result_id] = "Unsealable"
+                return "Unsealable"
             except codec.CodecError:
-                rejected[result_id] = "Malformed"
+                return "Malformed"
+
+        # Checked and opened a few at a time (hashing, decrypting and decoding let go of the GIL).
+        threads = max(1, min(PASSES_AT_ONCE, len(everything)))
+        with ThreadPoolExecutor(threads, thread_name_prefix="opening") as pool:
+            ids, items = [result_id for result_id, _ in everything], [item for _, item in everything]
+            found = list(pool.map(opened, ids, items, results))
+        for (result_id, _), update in zip(everything, found, strict=True):
+            if isinstance(update, str):
+                rejected[result_id] = update
+            else:
+                matched.append((result_id, update))
         claimed = dict(matched)  # the counts as carried, before the cap
         matched = capped(matched)
         phases.mark("open")

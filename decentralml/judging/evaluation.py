@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
+import torch
 from numpy.typing import NDArray
 from torch import nn
 
@@ -53,8 +54,21 @@ T = TypeVar("T")
 
 
 def load_flat(model: nn.Module, flat: NDArray[np.float64], layout: Layout) -> None:
-    """Put the flat float64 parameters `flat` (in `layout`'s order) into `model`."""
-    load_weights(model, unflatten(flat.astype(np.float32), layout))
+    """Put the flat float64 parameters `flat` (in `layout`'s order) into `model`, each rounded to
+    float32 as it is copied in (the values `astype(float32)` gives); refuses a layout whose names
+    or shapes are not the model's."""
+    own = model.state_dict()
+    if [name for name, _ in layout] != list(own) or any(
+        tuple(own[name].shape) != shape for name, shape in layout
+    ):
+        load_weights(model, unflatten(flat.astype(np.float32), layout))  # refuses it, saying why
+        return
+    at = 0
+    with torch.no_grad():
+        for name, shape in layout:
+            count = int(np.prod(shape, dtype=np.int64))
+            own[name].copy_(torch.from_numpy(flat[at : at + count]).view(shape))
+            at += count
 
 
 class Evaluator:
