@@ -596,6 +596,7 @@ class Referee:
         elif reference is not None and not matched:
             reference.path.unlink(missing_ok=True)
             reference = None
+        steps: dict[str, float] = {}
         baseline, checks = check_updates(
             global_weights,
             matched,
@@ -607,8 +608,10 @@ class Referee:
             reference=reference,
             seed=(task_id, round_),
             global_scores=global_scores,
+            timings=steps,
         )
         phases.mark("check")
+        phases.seconds |= {f"check.{step}": seconds for step, seconds in steps.items()}
         approved = sorted(c.key for c in checks if self.approves(c))
         rejected |= {c.key: c.reason or "FailedValidation" for c in checks if c.key not in approved}
         contributions: dict[int, float] = {}

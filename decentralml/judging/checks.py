@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -141,6 +142,7 @@ def check_updates(
     seed: Sequence[int] = (0,),
     parallel: int = PASSES_AT_ONCE,
     global_scores: Scored | None = None,
+    timings: dict[str, float] | None = None,
 ) -> tuple[float, list[Check]]:
     """(global model's validation score, a Check per (key, update)) in the order given.
 
@@ -153,7 +155,11 @@ def check_updates(
     calls it; up to `parallel` validation passes run at once (`evaluation.Evaluator`: the same
     values whatever `parallel` is). `global_scores`: `training.scored` of the global model on
     `validation`, when the caller has it (one validation pass fewer; a language model's sampled
-    contribution scores start from its windows' losses, so whoever scored it, they are the same)."""
+    contribution scores start from its windows' losses, so whoever scored it, they are the same).
+    `timings`, where given, gets the wall seconds of each step: "read" (the updates, the distance
+    and copy checks), "sampled" (a language model's sampled search, with the coalitions measured
+    beside it), "search" (the leave-out search on every window, where it ran), "triggers" and
+    "scores" (the contribution scores' own passes)."""
     with deterministic():
         return _check_updates(
             global_weights,
@@ -167,6 +173,7 @@ def check_updates(
             seed,
             parallel,
             global_scores,
+            {} if timings is None else timings,
         )
 
 
@@ -182,7 +189,15 @@ def _check_updates(
     seed: Sequence[int],
     parallel: int,
     global_scores: Scored | None,
+    timings: dict[str, float],
 ) -> tuple[float, list[Check]]:
+    began = [time.monotonic()]
+
+    def took(step: str) -> None:
+        now = time.monotonic()
+        timings[step] = round(timings.get(step, 0.0) + now - began[0], 3)
+        began[0] = now
+
     primary = PRIMARY[objective]
     model = blank(spec)
     load_weights(model, global_weights)
@@ -266,6 +281,7 @@ def _check_updates(
         del deltas[key]
     judged = [k for k in measured if k not in reasons]
     cosines_of = _cosines(gram, in_order, judged)
+    took("read")
     picked = window_sample(len(validation), objective, policy.sample_windows, seed)
     quick = evaluator if picked is None else evaluator.narrowed(picked)
     weights = {k: files[k].weight for k in judged}
@@ -296,11 +312,14 @@ def _check_updates(
             known,
             mean_tag,
         )
+        took("sampled")
     harms = (
         _contributions(evaluator, origin, total, deltas, judged, policy, floor_loss, cosines_of)
         if cleared is None
         else cleared
     )
+    if cleared is None:
+        took("search")
     for key, harm in harms.items():
         if harm is None:
             reasons[key] = "FailedValidation"
@@ -312,6 +331,7 @@ def _check_updates(
         for key, strength in lifts.items():
             if strength >= policy.max_trigger_lift:
                 reasons[key] = "FailedValidation"
+        took("triggers")
     players = sorted(k for k in measured if k not in reasons)
     # The global model's loss, from the pass that scored it: on every window, or the sample's.
     base = global_scores.metrics["loss"]
@@ -329,6 +349,7 @@ def _check_updates(
         base=base,
         known=known if players == sorted(judged) else None,
     )
+    took("scores")
     pay = pay_shares(found.values)
     if alone_later:
         for key in sorted(k for k in measured if k in reasons):

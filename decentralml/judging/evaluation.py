@@ -9,6 +9,11 @@ members with different core counts still reach the same values. PyTorch releases
 its kernels: on 2 cores, two passes of the LM demo's transformer take about the time of one
 (2.03x, bit-identical losses).
 
+Passes run as a stream (`window_stream`, and `losses` over it): in order, `parallel` at a time,
+each point made in the thread that measures it when it is given as a function (`Point`), so
+memory holds `parallel` points however many are queued; a caller that stops reading (a sampled
+verdict that cannot stand) drops the points not started.
+
 `PASSES_AT_ONCE` is the machine's cores, at most 4 (each holds one more copy of the model and one
 flat vector of the parameters in float64).
 
