@@ -133,7 +133,7 @@ LM_BATCH = 32
 """Windows per forward when a language model is scored."""
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def lm_windows(
     model: TinyGpt, windows: NDArray[Any], batch: int = LM_BATCH, hits: bool = False
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:

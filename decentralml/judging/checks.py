@@ -234,8 +234,7 @@ def _check_updates(
         """The update's delta from the global model (None where its layout is not the model's)."""
         if update.layout != layout:
             return None
-        found: NDArray[np.float64] = update.read(0, update.size).astype(np.float64)
-        found -= origin
+        found: NDArray[np.float64] = np.subtract(update.read(0, update.size), origin, dtype=np.float64)
         return found
 
     with ThreadPoolExecutor(max(1, min(parallel, len(updates))), thread_name_prefix="reading") as pool:
