@@ -156,10 +156,11 @@ def check_updates(
     values whatever `parallel` is). `global_scores`: `training.scored` of the global model on
     `validation`, when the caller has it (one validation pass fewer; a language model's sampled
     contribution scores start from its windows' losses, so whoever scored it, they are the same).
-    `timings`, where given, gets the wall seconds of each step: "read" (the updates, the distance
-    and copy checks), "sampled" (a language model's sampled search, with the coalitions measured
-    beside it), "search" (the leave-out search on every window, where it ran), "triggers" and
-    "scores" (the contribution scores' own passes)."""
+    `timings`, where given, gets the wall seconds of each step: "model" (the global model
+    loaded), "read" (the updates and the referee's own), "distances" (the distance and copy
+    checks), "sampled" (a language model's sampled search, with the coalitions measured beside
+    it), "search" (the leave-out search on every window, where it ran), "triggers" and "scores"
+    (the contribution scores' own passes)."""
     with deterministic():
         return _check_updates(
             global_weights,
@@ -223,12 +224,7 @@ def _check_updates(
     deltas: dict[int, NDArray[np.float64]] = {}
     measured: dict[int, tuple[float, float]] = {}  # key -> (distance, metric alone)
     cosines: dict[int, float] = {}
-    own = None
-    own_norm = 0.0
-    if reference is not None and reference.layout == layout:
-        own = reference.read(0, reference.size).astype(np.float64) - origin
-        own_norm = float(np.linalg.norm(own))
-        own = own / own_norm if own_norm > 0 and policy.min_cosine is not None else None
+    took("model")
 
     def read(update: UpdateFile) -> NDArray[np.float64] | None:
         """The update's delta from the global model (None where its layout is not the model's)."""
@@ -237,8 +233,17 @@ def _check_updates(
         found: NDArray[np.float64] = np.subtract(update.read(0, update.size), origin, dtype=np.float64)
         return found
 
-    with ThreadPoolExecutor(max(1, min(parallel, len(updates))), thread_name_prefix="reading") as pool:
-        read_all = list(pool.map(read, [update for _, update in updates]))
+    # The updates and the referee's own one, read a few at a time.
+    files_read = [update for _, update in updates] + ([] if reference is None else [reference])
+    with ThreadPoolExecutor(max(1, min(parallel, len(files_read))), thread_name_prefix="reading") as pool:
+        read_all = list(pool.map(read, files_read))
+    own = read_all.pop() if reference is not None else None
+    own_norm = 0.0 if own is None else float(np.linalg.norm(own))
+    if own is not None and own_norm > 0 and policy.min_cosine is not None:
+        own /= own_norm
+    else:
+        own = None
+    took("read")
     for (key, update), delta in zip(updates, read_all, strict=True):
         if delta is None:
             continue
@@ -280,7 +285,7 @@ def _check_updates(
         del deltas[key]
     judged = [k for k in measured if k not in reasons]
     cosines_of = _cosines(gram, in_order, judged)
-    took("read")
+    took("distances")
     picked = window_sample(len(validation), objective, policy.sample_windows, seed)
     quick = evaluator if picked is None else evaluator.narrowed(picked)
     weights = {k: files[k].weight for k in judged}

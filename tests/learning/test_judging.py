@@ -479,7 +479,7 @@ def test_a_language_model_round_judged_on_a_sample_of_windows_reaches_the_verdic
         start, updates, spec, validation, policy, "language_modeling", seed=(3, 1), timings=steps
     )
     sampled_counts = dict(counts)
-    assert {"read", "sampled", "scores"} <= set(steps)
+    assert {"model", "read", "distances", "sampled", "scores"} <= set(steps)
     assert ("search" in steps) == (max_harm == 0.002)  # the round handed to every window is timed
     counts |= {"windows": 0, "searches": 0}
     everything = policy.model_copy(update={"sample_windows": None})
