@@ -41,7 +41,7 @@ from decentralml.content import ContentError, Stored, sha256_hex
 from decentralml.data import Split
 from decentralml.judging import outer, rules
 from decentralml.judging.aggregation import UpdateFile
-from decentralml.judging.checks import Check, check_updates
+from decentralml.judging.checks import Check, Origin, check_updates, origin_of
 from decentralml.judging.determinism import JUDGING_THREADS, deterministic
 from decentralml.judging.evaluation import PASSES_AT_ONCE
 from decentralml.judging.outer import OuterSpec
@@ -70,6 +70,7 @@ class Prepared:
 
     global_scores: Scored
     reference: UpdateFile | None
+    origin: Origin | None = None  # the model the workers train from, loaded and flattened
 
 
 class RefereeChain(Protocol):
@@ -283,13 +284,14 @@ class Referee:
         workers train elsewhere. In the committee's numeric mode: the same values `judge` finds.
         `scored_before`: `scores` of `global_weights`, where the caller has them (`committed`)."""
         with deterministic(self.threads):
+            reference = None
             if not self.wants_reference(manifest):
                 scores = self.scores(manifest, global_weights) if scored_before is None else scored_before
-                return Prepared(scores, None)
-            if scored_before is not None:
-                return Prepared(scored_before, self._reference(manifest, global_weights, spool, round_))
-            reference, scores = self._reference_and_scores(manifest, global_weights, spool, round_)
-            return Prepared(scores, reference)
+            elif scored_before is not None:
+                scores, reference = scored_before, self._reference(manifest, global_weights, spool, round_)
+            else:
+                reference, scores = self._reference_and_scores(manifest, global_weights, spool, round_)
+            return Prepared(scores, reference, origin_of(global_weights, manifest.model, reference))
 
     def committed(self, manifest: TaskManifest, weights: codec.Weights) -> Scored:
         """The validation scores of the model a round committed, where `judge(score_new=False)` left
@@ -609,6 +611,7 @@ class Referee:
             seed=(task_id, round_),
             global_scores=global_scores,
             timings=steps,
+            prepared=None if prepared is None else prepared.origin,
         )
         phases.mark("check")
         phases.seconds |= {f"check.{step}": seconds for step, seconds in steps.items()}

@@ -80,7 +80,7 @@ from decentralml.judging.contribution import (
     work_share,
 )
 from decentralml.judging.determinism import deterministic
-from decentralml.judging.evaluation import PASSES_AT_ONCE, Evaluator, Point, load_flat, upper_bound
+from decentralml.judging.evaluation import PASSES_AT_ONCE, Evaluator, Layout, Point, load_flat, upper_bound
 from decentralml.judging.triggers import MIN_FEATURES, SEARCH_EXAMPLES, budget, lift, strongest
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
@@ -130,6 +130,37 @@ class Check:
     trigger: float = float("nan")
 
 
+@dataclass(frozen=True)
+class Origin:
+    """What judging a round needs of the model the workers trained from, which can be made before
+    any update arrives (`origin_of`): its layout, its parameters as one float64 vector, a model
+    loaded with them (judging loads other weights into it), and the referee's own update's delta
+    from it (None without one, or where its layout is not the model's)."""
+
+    layout: Layout
+    flat: NDArray[np.float64]
+    model: nn.Module
+    own: NDArray[np.float64] | None = None
+
+
+def origin_of(global_weights: Weights, spec: ModelSpec, reference: UpdateFile | None = None) -> Origin:
+    """The `Origin` of a round from `global_weights` (of the model `spec`), with `reference`."""
+    layout = tuple((name, tuple(array.shape)) for name, array in global_weights.items())
+    flat = np.concatenate([global_weights[name].astype(np.float64).ravel() for name, _ in layout])
+    model = blank(spec)
+    load_weights(model, global_weights)
+    own = None if reference is None else _delta_of(layout, flat, reference)
+    return Origin(layout, flat, model, own)
+
+
+def _delta_of(layout: Layout, origin: NDArray[np.float64], update: UpdateFile) -> NDArray[np.float64] | None:
+    """The update's delta from `origin` (None where its layout is not `layout`)."""
+    if update.layout != layout:
+        return None
+    found: NDArray[np.float64] = np.subtract(update.read(0, update.size), origin, dtype=np.float64)
+    return found
+
+
 def check_updates(
     global_weights: Weights,
     updates: Sequence[tuple[int, UpdateFile]],
@@ -143,6 +174,7 @@ def check_updates(
     parallel: int = PASSES_AT_ONCE,
     global_scores: Scored | None = None,
     timings: dict[str, float] | None = None,
+    prepared: Origin | None = None,
 ) -> tuple[float, list[Check]]:
     """(global model's validation score, a Check per (key, update)) in the order given.
 
@@ -160,7 +192,8 @@ def check_updates(
     loaded), "read" (the updates and the referee's own), "distances" (the distance and copy
     checks), "sampled" (a language model's sampled search, with the coalitions measured beside
     it), "search" (the leave-out search on every window, where it ran), "triggers" and "scores"
-    (the contribution scores' own passes)."""
+    (the contribution scores' own passes). `prepared`: `origin_of(global_weights, spec, reference)`,
+    made while the caller waited for the updates."""
     with deterministic():
         return _check_updates(
             global_weights,
@@ -175,6 +208,7 @@ def check_updates(
             parallel,
             global_scores,
             {} if timings is None else timings,
+            prepared,
         )
 
 
@@ -191,6 +225,7 @@ def _check_updates(
     parallel: int,
     global_scores: Scored | None,
     timings: dict[str, float],
+    prepared: Origin | None,
 ) -> tuple[float, list[Check]]:
     began = [time.monotonic()]
 
@@ -200,8 +235,8 @@ def _check_updates(
         began[0] = now
 
     primary = PRIMARY[objective]
-    model = blank(spec)
-    load_weights(model, global_weights)
+    start = origin_of(global_weights, spec, reference) if prepared is None else prepared
+    model, layout, origin = start.model, start.layout, start.flat
     if global_scores is None:
         global_scores = scored([model], validation, objective)
     baseline = global_scores.metrics[primary]
@@ -215,9 +250,7 @@ def _check_updates(
         load_weights(model, update.weights())
         return score(model, validation, objective)[primary]
 
-    layout = tuple((name, tuple(array.shape)) for name, array in global_weights.items())
     evaluator = Evaluator(model, spec, layout, validation, objective, parallel)
-    origin = np.concatenate([global_weights[name].astype(np.float64).ravel() for name, _ in layout])
     total = np.zeros_like(origin)
     # key -> its update's delta from the global model, read once and kept while it is judged (the
     # contribution scores hold every player's at once in any case).
@@ -225,24 +258,12 @@ def _check_updates(
     measured: dict[int, tuple[float, float]] = {}  # key -> (distance, metric alone)
     cosines: dict[int, float] = {}
     took("model")
-
-    def read(update: UpdateFile) -> NDArray[np.float64] | None:
-        """The update's delta from the global model (None where its layout is not the model's)."""
-        if update.layout != layout:
-            return None
-        found: NDArray[np.float64] = np.subtract(update.read(0, update.size), origin, dtype=np.float64)
-        return found
-
-    # The updates and the referee's own one, read a few at a time.
-    files_read = [update for _, update in updates] + ([] if reference is None else [reference])
-    with ThreadPoolExecutor(max(1, min(parallel, len(files_read))), thread_name_prefix="reading") as pool:
-        read_all = list(pool.map(read, files_read))
-    own = read_all.pop() if reference is not None else None
-    own_norm = 0.0 if own is None else float(np.linalg.norm(own))
-    if own is not None and own_norm > 0 and policy.min_cosine is not None:
-        own /= own_norm
-    else:
-        own = None
+    with ThreadPoolExecutor(max(1, min(parallel, len(updates))), thread_name_prefix="reading") as pool:
+        read_all = list(pool.map(functools.partial(_delta_of, layout, origin), [u for _, u in updates]))
+    own_norm = 0.0 if start.own is None else float(np.linalg.norm(start.own))
+    own = None
+    if start.own is not None and own_norm > 0 and policy.min_cosine is not None:
+        own = start.own / own_norm
     took("read")
     for (key, update), delta in zip(updates, read_all, strict=True):
         if delta is None:
