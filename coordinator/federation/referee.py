@@ -125,6 +125,17 @@ class Received:
         return cls(worker, path, examples, epsilon)
 
 
+@dataclass(frozen=True)
+class Opened:
+    """An update opened as it arrived (`Referee.open_early`): its file's sha256 (to check against
+    the chain when the round is judged), the update or why it does not open, and the files
+    opening it made."""
+
+    sha256: str
+    update: UpdateFile | str
+    made: list[Path]
+
+
 class Phases:
     """Wall seconds by phase: each `mark(name)` closes the phase that ran since the last mark."""
 
@@ -387,6 +398,40 @@ class Referee:
     def _seals_model(manifest: TaskManifest) -> bool:
         return manifest.privacy.sealed and manifest.release != "none"
 
+    def open_early(
+        self,
+        task_id: int,
+        round_: int,
+        manifest: TaskManifest,
+        global_weights: codec.Weights,
+        global_sha: Callable[[], str],
+        item: Received,
+    ) -> Opened:
+        """`item` hashed and opened as it arrives, while the others train: what `judge(...,
+        opened=)` would otherwise do once they are all in. Nothing here asks the chain (the
+        sealing context is the worker the item says sent it; `judge` checks the hash against
+        that worker's result on chain)."""
+        made: list[Path] = []
+        digest = file_sha256(item.path)
+        try:
+            update: UpdateFile | str = self.open_update(
+                item.path,
+                task_id,
+                round_,
+                item.worker,
+                manifest,
+                global_weights,
+                global_sha,
+                item.examples,
+                made,
+            )
+        except sealing.SealError as unsealable:
+            log.warning("an update does not open", extra={"worker": item.worker, "error": str(unsealable)})
+            update = "Unsealable"
+        except codec.CodecError:
+            update = "Malformed"
+        return Opened(digest, update, made)
+
     def open_update(
         self,
         path: Path,
@@ -496,12 +541,15 @@ class Referee:
         start: codec.Weights | None = None,
         prepared: Prepared | None = None,
         score_new: bool = True,
+        opened: dict[Path, Opened] | None = None,
+        global_sha: Callable[[], str] | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
         """Verdicts and the committed aggregate for the round; the new global weights. Judged in
         the committee's numeric mode (`decentralml.judging.determinism`). `prepared`: what
         `prepare` found for this round and model, when the caller had it made while collecting.
         `score_new` False: the new model's validation loss is left to the caller (`committed`),
-        NaN in the outcome and not yet in the anchored floor.
+        NaN in the outcome and not yet in the anchored floor. `opened`: updates `open_early`
+        opened as they arrived, by their file (with `global_sha`, the one they were opened with).
 
         `global_weights` is the model the workers trained from. With `start` (a task whose model
         goes down as 1-bit deltas: `decentralml.downlink`), that is the training base, and `start`
@@ -512,7 +560,17 @@ class Referee:
         IPFS into it and judged too; they count the fewest examples any arrived update claimed."""
         with deterministic(self.threads):
             return self._judge(
-                task_id, round_, manifest, global_weights, received, spool, start, prepared, score_new
+                task_id,
+                round_,
+                manifest,
+                global_weights,
+                received,
+                spool,
+                start,
+                prepared,
+                score_new,
+                opened or {},
+                global_sha,
             )
 
     def _judge(
@@ -526,7 +584,10 @@ class Referee:
         start: codec.Weights | None = None,
         prepared: Prepared | None = None,
         score_new: bool = True,
+        opened: dict[Path, Opened] | None = None,
+        global_sha: Callable[[], str] | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
+        opened = opened or {}
         previous = global_weights if start is None else start  # the committed model before the round
         phases = Phases()
         rejected: dict[int, str] = {}
@@ -544,16 +605,21 @@ class Referee:
             fewest = min((item.examples for item in received), default=1)
             fetched = self._orphans(task_id, round_, seen, spool, fewest)
         expanded: list[Path] = []
-        global_sha = sha_once(global_weights)  # hashed only if a compact update arrives
+        global_sha = global_sha or sha_once(global_weights)  # hashed only if a compact update arrives
+        for early in opened.values():
+            expanded.extend(early.made)
         everything = [*arrived, *fetched]
 
         # Asked of the chain here, one at a time: its client is not shared between threads.
         results = [self.chain.result(result_id) for result_id, _ in everything]
 
-        def opened(result_id: int, item: Received, on_chain: TaskResult | None) -> UpdateFile | str:
+        def opening(result_id: int, item: Received, on_chain: TaskResult | None) -> UpdateFile | str:
             """The update `item` carries, checked against its result on chain, or why not."""
-            if on_chain is None or on_chain.hash != file_sha256(item.path):
+            early = opened.get(item.path) if on_chain is not None and on_chain.worker == item.worker else None
+            if on_chain is None or on_chain.hash != (early.sha256 if early else file_sha256(item.path)):
                 return "HashMismatch"
+            if early is not None:
+                return early.update
             try:
                 return self.open_update(
                     item.path,
@@ -576,7 +642,7 @@ class Referee:
         threads = max(1, min(PASSES_AT_ONCE, len(everything)))
         with ThreadPoolExecutor(threads, thread_name_prefix="opening") as pool:
             ids, items = [result_id for result_id, _ in everything], [item for _, item in everything]
-            found = list(pool.map(opened, ids, items, results))
+            found = list(pool.map(opening, ids, items, results))
         for (result_id, _), update in zip(everything, found, strict=True):
             if isinstance(update, str):
                 rejected[result_id] = update

@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -28,7 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 from substrateinterface import Keypair
 
 from coordinator.federation.datasets import JudgingSets, judging_sets
-from coordinator.federation.referee import Received, Referee, RoundOutcome, WorkerFailure
+from coordinator.federation.referee import Opened, Received, Referee, RoundOutcome, WorkerFailure, sha_once
 from coordinator.federation.status import append_record, committed, read_rounds, task_dir
 from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec, downlink
@@ -95,7 +95,9 @@ def _collect(
     weights: codec.Weights,
     spool: Path,
     delta: downlink.Delta | None = None,
+    arrived: Callable[[Received], None] | None = None,
 ) -> tuple[list[Received], list[WorkerFailure]]:
+    """The updates that arrived (each handed to `arrived` as it does) and the workers that failed."""
     received: list[Received] = []
     failures: list[WorkerFailure] = []
     for attempt in range(1, EMPTY_ROUND_ATTEMPTS + 1):
@@ -107,6 +109,8 @@ def _collect(
         for item in transport.train_round(task_id, round_, weights, spool, delta):
             if isinstance(item, Received):
                 received.append(item)
+                if arrived is not None:
+                    arrived(item)
             else:
                 failures.append(item)
         if received:
@@ -436,6 +440,20 @@ def best_loss_of(
     return min(losses[h] for h in wanted)
 
 
+def _opened(opening: dict[Path, Future[Opened]]) -> dict[Path, Opened]:
+    """What opening the updates as they arrived found, by file; one that failed to open is left
+    out (the referee opens it again while judging, and says why)."""
+    found: dict[Path, Opened] = {}
+    for path, future in opening.items():
+        try:
+            found[path] = future.result()
+        except Exception as failed:  # the referee opens it again while judging, and says why
+            log.warning(
+                "an update could not be opened early", extra={"path": str(path), "error": str(failed)}
+            )
+    return found
+
+
 def _round(
     transport: Transport,
     referee: Referee,
@@ -458,23 +476,49 @@ def _round(
     spool.mkdir(exist_ok=True)
     down = weights if base is None else base
     early = isinstance(transport, Elsewhere) and transport.trains_elsewhere
-    with ThreadPoolExecutor(1, thread_name_prefix="prepare") as pool:
-        # What judging needs before any update arrives is made while the workers train.
+    global_sha = sha_once(down)
+    opening: dict[Path, Future[Opened]] = {}
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="prepare") as pool,
+        ThreadPoolExecutor(1, thread_name_prefix="opening") as opener,
+    ):
+        # What judging needs before any update arrives is made while the workers train, and each
+        # update is hashed and opened as it arrives.
         preparing = pool.submit(referee.prepare, manifest, down, spool, round_, scored) if early else None
+
+        def arrived(item: Received) -> None:
+            opening[item.path] = opener.submit(
+                referee.open_early, task_id, round_, manifest, down, global_sha, item
+            )
+
         try:
-            received, failures = _collect(transport, task_id, round_, down, spool, delta)
+            received, failures = _collect(transport, task_id, round_, down, spool, delta, arrived)
         finally:
             collected = time.monotonic()
             prepared = None if preparing is None else preparing.result()
+            opened = _opened(opening)
             waited = time.monotonic() - collected
     if not received and not referee.chain.round_results(task_id, round_):
         if prepared is not None and prepared.reference is not None:
             prepared.reference.path.unlink(missing_ok=True)
+        for early_opened in opened.values():
+            for path in early_opened.made:
+                path.unlink(missing_ok=True)
         why = "; ".join(f"{f.worker}: {f.reason}" for f in failures[:5]) or "no worker replied in time"
         raise RoundFailedError(f"round {round_} failed: no worker could train ({why})")
     start = None if base is None else weights
     outcome, weights = referee.judge(
-        task_id, round_, manifest, down, received, spool, start, prepared, score_new=False
+        task_id,
+        round_,
+        manifest,
+        down,
+        received,
+        spool,
+        start,
+        prepared,
+        score_new=False,
+        opened=opened,
+        global_sha=global_sha,
     )
     judged = time.monotonic()
     # The new model's validation scores (the anchored floor's, and the next round's starting

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from coordinator.federation.referee import Received, Referee, capped
+from coordinator.federation.referee import Received, Referee, capped, sha_once
 from decentralml import codec
+from decentralml.content import sha256_hex
 from decentralml.data import DataSpec, Split, digits, partition
 from decentralml.judging.aggregation import UpdateFile, unflatten
 from decentralml.judging.checks import check_updates
@@ -632,6 +633,53 @@ def test_a_round_judged_with_what_was_prepared_while_collecting_is_the_round_jud
     assert prepared_outcome.validation_loss == outcome.validation_loss
     assert 1 in outcome.rejected  # the turned update (result 1) is refused both ways
     assert all(np.array_equal(prepared_weights[n], new_weights[n]) for n in new_weights)
+
+
+def test_updates_opened_as_they_arrived_are_judged_as_those_opened_while_judging(tmp_path: Path) -> None:
+    # The same round judged twice: once with every update hashed and opened as it arrived
+    # (`open_early`), once opening them while judging. One worker's result on chain names other
+    # bytes than it sent: refused as HashMismatch both ways, though it opened early.
+    weights, files, validation = _skewed_round(tmp_path, rounds_before=1)
+    base_sha = sha256_hex(codec.encode(weights))
+    sent = [codec.encode_delta(f.weights(), weights, base_sha) for f in files[:5]]  # rebuilt on opening
+    manifest = TaskManifest(
+        name="early",
+        model=SPEC,
+        initial_weights=ContentRef(cid="twin", sha256="0x" + "0" * 64),
+        data=DataSpec(parts=10, alpha=0.1, seed=3),
+        update_encoding="float16_delta",
+    )
+    outcomes = []
+    for early in (True, False):
+        chain, store = ChainTwin(), StoreTwin()
+        spool = tmp_path / f"spool-{early}"
+        spool.mkdir()
+        received = []
+        for i, data in enumerate(sent):
+            stored = store.put(data if i != 3 else data + b"!")  # worker 3 sends other bytes than on chain
+            chain.send_result(1, 2, f"w{i}", stored.cid, stored.sha256)
+            received.append(Received.spool(spool, f"w{i}", data, 50))
+        referee = Referee(chain, store, FERDIE, validation, state_dir=spool)
+        global_sha = sha_once(weights)
+        opened = (
+            {item.path: referee.open_early(1, 2, manifest, weights, global_sha, item) for item in received}
+            if early
+            else None
+        )
+        if opened is not None:
+            assert all(not isinstance(o.update, str) for o in opened.values())  # all opened early
+            assert all(path.exists() for o in opened.values() for path in o.made)
+        outcome, new_weights = referee.judge(
+            1, 2, manifest, weights, received, spool, opened=opened, global_sha=global_sha
+        )
+        outcomes.append((outcome, new_weights))
+        assert not list(spool.glob("*.f32"))  # the rebuilt updates are not left behind
+
+    (early_outcome, early_weights), (outcome, new_weights) = outcomes
+    assert early_outcome.rejected == outcome.rejected == {4: "HashMismatch"}
+    assert early_outcome.model_hash == outcome.model_hash
+    assert repr(early_outcome.checks) == repr(outcome.checks)
+    assert all(np.array_equal(early_weights[n], new_weights[n]) for n in new_weights)
 
 
 def test_the_sampled_search_holds_a_few_points_at_a_time(
