@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import queue
-from collections.abc import Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -82,6 +82,41 @@ def outputs(model: nn.Module, data: Split) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
 
 
+T = TypeVar("T")
+X = TypeVar("X")
+
+
+def on_models(
+    models: Sequence[nn.Module], run: Callable[[nn.Module, X], T], items: Sequence[X], name: str
+) -> Generator[T, None, None]:
+    """`run(model, item)` for each of `items`, in order, as they are found: each on one of `models`
+    free at the time, as many at once as there are models (a thread each; one model: in turn, on
+    the caller's thread). Closing the generator early drops the items not started and waits for
+    those that are."""
+    if len(models) <= 1 or len(items) <= 1:
+        for item in items:
+            yield run(models[0], item)
+        return
+    free: queue.SimpleQueue[nn.Module] = queue.SimpleQueue()
+    for model in models[: len(items)]:
+        free.put(model)
+
+    def one(item: X) -> T:
+        model = free.get()
+        try:
+            return run(model, item)
+        finally:
+            free.put(model)
+
+    pool = ThreadPoolExecutor(min(len(models), len(items)), thread_name_prefix=name)
+    try:
+        futures = [pool.submit(one, item) for item in items]
+        for future in futures:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 @dataclass(frozen=True)
 class Scored:
     """A model's metrics on a set (`score`) and, for a language model, each window's loss (their
@@ -98,22 +133,12 @@ def scored(models: Sequence[nn.Module], data: Split, objective: Objective = "cla
     if objective != "language_modeling":
         return Scored(score(models[0], data, objective))
     windows = np.ascontiguousarray(data.x, dtype=np.int64)
-    starts = list(range(0, len(windows), LM_BATCH))
-    threads = max(1, min(len(models), len(starts)))
-    free: queue.SimpleQueue[nn.Module] = queue.SimpleQueue()
-    for model in models[:threads]:
-        free.put(model)
 
-    def part(start: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-        model = free.get()
-        try:
-            assert isinstance(model, TinyGpt), "language-model data needs the transformer"
-            return lm_windows(model, windows[start : start + LM_BATCH], hits=True)
-        finally:
-            free.put(model)
+    def part(model: nn.Module, start: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        assert isinstance(model, TinyGpt), "language-model data needs the transformer"
+        return lm_windows(model, windows[start : start + LM_BATCH], hits=True)
 
-    with ThreadPoolExecutor(threads, thread_name_prefix="scoring") as pool:
-        parts = list(pool.map(part, starts))
+    parts = list(on_models(models, part, range(0, len(windows), LM_BATCH), "scoring"))
     losses = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
     hits = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     if not np.isfinite(losses).all():  # one forward's logits were not finite: the model's are not

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -51,6 +50,7 @@ from decentralml.manifest import TaskManifest
 from decentralml.models import blank, build, load_weights, weights_of
 from decentralml.privacy import sealing
 from decentralml.privacy.recipients import model_recipients
+from decentralml.timing import Phases
 from decentralml.training import Scored, scored, train
 from decentralml_bindings import DispatchFailed, calls
 from decentralml_bindings.calls import Call
@@ -134,19 +134,6 @@ class Opened:
     sha256: str
     update: UpdateFile | str
     made: list[Path]
-
-
-class Phases:
-    """Wall seconds by phase: each `mark(name)` closes the phase that ran since the last mark."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._last = time.monotonic()
-
-    def mark(self, name: str) -> None:
-        now = time.monotonic()
-        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
-        self._last = now
 
 
 def capped(matched: list[tuple[int, UpdateFile]]) -> list[tuple[int, UpdateFile]]:
@@ -325,8 +312,8 @@ class Referee:
         return scored(self._loaded(manifest, weights), self.validation, self.objective)
 
     def _loaded(self, manifest: TaskManifest, weights: codec.Weights) -> list[nn.Module]:
-        """Models holding `weights` to score them with: one per pass at once for a language model.
-        Built before any training starts: building seeds torch's global generator."""
+        """Models holding `weights` to score them with: one per pass at once for a language model
+        (built blank: nothing drawn from torch's global generator)."""
         copies = PASSES_AT_ONCE if self.objective == "language_modeling" else 1
         models = [blank(manifest.model) for _ in range(copies)]
         for model in models:
@@ -338,7 +325,7 @@ class Referee:
     ) -> tuple[UpdateFile, Scored]:
         """The referee's own update (`_reference`) and the global model's validation metrics, the
         update trained in a thread while the global model is scored: the same values as one after
-        the other. The scoring model is built before the training starts: building a model seeds
+        the other. The scoring models are built blank (`models.blank`): nothing is drawn from
         torch's global generator, which a transformer's dropout draws from while it trains."""
         models = self._loaded(manifest, global_weights)
         with ThreadPoolExecutor(1, thread_name_prefix="reference") as pool:
@@ -413,8 +400,24 @@ class Referee:
         that worker's result on chain)."""
         made: list[Path] = []
         digest = file_sha256(item.path)
+        update = self._open_or_why(item, task_id, round_, manifest, global_weights, global_sha, made)
+        return Opened(digest, update, made)
+
+    def _open_or_why(
+        self,
+        item: Received,
+        task_id: int,
+        round_: int,
+        manifest: TaskManifest,
+        global_weights: codec.Weights,
+        global_sha: Callable[[], str],
+        made: list[Path],
+    ) -> UpdateFile | str:
+        """`open_update` of what `item` carries (sealed to it from `item.worker`, weighed by its
+        claim where its bytes carry none), or the verdict's reason where it does not open
+        (`Unsealable`, `Malformed`)."""
         try:
-            update: UpdateFile | str = self.open_update(
+            return self.open_update(
                 item.path,
                 task_id,
                 round_,
@@ -427,10 +430,9 @@ class Referee:
             )
         except sealing.SealError as unsealable:
             log.warning("an update does not open", extra={"worker": item.worker, "error": str(unsealable)})
-            update = "Unsealable"
+            return "Unsealable"
         except codec.CodecError:
-            update = "Malformed"
-        return Opened(digest, update, made)
+            return "Malformed"
 
     def open_update(
         self,
@@ -569,7 +571,7 @@ class Referee:
                 start,
                 prepared,
                 score_new,
-                opened or {},
+                opened,
                 global_sha,
             )
 
@@ -620,23 +622,8 @@ class Referee:
                 return "HashMismatch"
             if early is not None:
                 return early.update
-            try:
-                return self.open_update(
-                    item.path,
-                    task_id,
-                    round_,
-                    on_chain.worker,
-                    manifest,
-                    global_weights,
-                    global_sha,
-                    item.examples,
-                    expanded,
-                )
-            except sealing.SealError as unsealable:
-                log.warning("an update does not open", extra={"result": result_id, "error": str(unsealable)})
-                return "Unsealable"
-            except codec.CodecError:
-                return "Malformed"
+            sender = replace(item, worker=on_chain.worker)  # sealed from the worker the chain names
+            return self._open_or_why(sender, task_id, round_, manifest, global_weights, global_sha, expanded)
 
         # Checked and opened a few at a time (hashing, decrypting and decoding let go of the GIL).
         threads = max(1, min(PASSES_AT_ONCE, len(everything)))

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -86,6 +85,7 @@ from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
 from decentralml.metrics import PRIMARY
 from decentralml.models import ModelSpec, blank, load_weights
+from decentralml.timing import Phases
 from decentralml.training import Scored, score, scored
 from decentralml_bindings.types import RejectionKind
 
@@ -227,12 +227,7 @@ def _check_updates(
     timings: dict[str, float],
     prepared: Origin | None,
 ) -> tuple[float, list[Check]]:
-    began = [time.monotonic()]
-
-    def took(step: str) -> None:
-        now = time.monotonic()
-        timings[step] = round(timings.get(step, 0.0) + now - began[0], 3)
-        began[0] = now
+    took = Phases(timings).mark
 
     primary = PRIMARY[objective]
     start = origin_of(global_weights, spec, reference) if prepared is None else prepared

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import math
 import os
-import queue
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
@@ -40,7 +38,7 @@ from decentralml.judging.aggregation import unflatten
 from decentralml.kinds.schema import Objective, Split
 from decentralml.lm.transformer import TinyGpt
 from decentralml.models import ModelSpec, blank, load_weights
-from decentralml.training import LM_BATCH, lm_windows, score
+from decentralml.training import LM_BATCH, lm_windows, on_models, score
 
 PASSES_AT_ONCE = max(1, min(os.cpu_count() or 1, 4))
 """Validation passes judging runs at once by default."""
@@ -135,31 +133,10 @@ class Evaluator:
         self, run: Callable[[nn.Module, Point], T], flats: Sequence[Point]
     ) -> Generator[T, None, None]:
         """`_map`'s values one by one, in order, as they are found (see `window_stream`)."""
-        if self.parallel == 1 or len(flats) <= 1:
-            for flat in flats:
-                yield run(self.model, flat)
-            return
-        threads = min(self.parallel, len(flats))
+        threads = max(1, min(self.parallel, len(flats)))
         while len(self._copies) < threads - 1:
             self._copies.append(blank(self.spec))
-        free: queue.SimpleQueue[nn.Module] = queue.SimpleQueue()
-        for model in [self.model, *self._copies[: threads - 1]]:
-            free.put(model)
-
-        def one(flat: Point) -> T:
-            model = free.get()
-            try:
-                return run(model, flat)
-            finally:
-                free.put(model)
-
-        pool = ThreadPoolExecutor(threads, thread_name_prefix="judging-pass")
-        try:
-            futures = [pool.submit(one, flat) for flat in flats]
-            for future in futures:
-                yield future.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        yield from on_models([self.model, *self._copies[: threads - 1]], run, flats, "judging-pass")
 
     def _loss(self, model: nn.Module, flat: Point) -> float:
         if self.objective == "language_modeling":

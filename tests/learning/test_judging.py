@@ -591,6 +591,21 @@ def test_the_reference_trained_while_the_global_model_is_scored_is_the_one_train
     assert together_bytes != codec.encode(start)  # it trained
 
 
+def _round_on_twins(
+    spool: Path, sent: list[bytes], validation: Split, on_chain: list[bytes]
+) -> tuple[Referee, list[Received]]:
+    """A referee on fresh twins for round 2 of task 1, where worker i put `on_chain[i]` on chain
+    and sent `sent[i]` (50 examples each), spooled to `spool`."""
+    chain, store = ChainTwin(), StoreTwin()
+    spool.mkdir()
+    received = []
+    for i, (data, claimed) in enumerate(zip(sent, on_chain, strict=True)):
+        stored = store.put(claimed)
+        chain.send_result(1, 2, f"w{i}", stored.cid, stored.sha256)
+        received.append(Received.spool(spool, f"w{i}", data, 50))
+    return Referee(chain, store, FERDIE, validation, state_dir=spool), received
+
+
 @pytest.mark.parametrize("min_cosine", [-0.1, None])
 def test_a_round_judged_with_what_was_prepared_while_collecting_is_the_round_judged_without(
     tmp_path: Path, min_cosine: float | None
@@ -610,15 +625,8 @@ def test_a_round_judged_with_what_was_prepared_while_collecting_is_the_round_jud
     )
     outcomes = []
     for prepare in (True, False):
-        chain, store = ChainTwin(), StoreTwin()
         spool = tmp_path / f"spool-{prepare}"
-        spool.mkdir()
-        received = []
-        for i, data in enumerate(sent):
-            stored = store.put(data)
-            chain.send_result(1, 2, f"w{i}", stored.cid, stored.sha256)
-            received.append(Received.spool(spool, f"w{i}", data, 50))
-        referee = Referee(chain, store, FERDIE, validation, state_dir=spool)
+        referee, received = _round_on_twins(spool, sent, validation, sent)
         prepared = referee.prepare(manifest, weights, spool, 2) if prepare else None
         if prepared is not None:
             assert (prepared.reference is None) == (min_cosine is None)
@@ -651,15 +659,11 @@ def test_updates_opened_as_they_arrived_are_judged_as_those_opened_while_judging
     )
     outcomes = []
     for early in (True, False):
-        chain, store = ChainTwin(), StoreTwin()
         spool = tmp_path / f"spool-{early}"
-        spool.mkdir()
-        received = []
-        for i, data in enumerate(sent):
-            stored = store.put(data if i != 3 else data + b"!")  # worker 3 sends other bytes than on chain
-            chain.send_result(1, 2, f"w{i}", stored.cid, stored.sha256)
-            received.append(Received.spool(spool, f"w{i}", data, 50))
-        referee = Referee(chain, store, FERDIE, validation, state_dir=spool)
+        on_chain = [
+            data if i != 3 else data + b"!" for i, data in enumerate(sent)
+        ]  # worker 3 sends other bytes
+        referee, received = _round_on_twins(spool, sent, validation, on_chain)
         global_sha = sha_once(weights)
         opened = (
             {item.path: referee.open_early(1, 2, manifest, weights, global_sha, item) for item in received}
