@@ -49,6 +49,7 @@ share of each round (target: at most 15%).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -80,6 +81,7 @@ from decentralml_bindings.types import ResultSubmissionStatus
 from support.devnet import Devnet, free_port
 from support.simulation import DevnetCrowd, RecordingChain, Role, SimulatedWorker, simulate_round
 from support.twins import StoreTwin
+from worker.executor import THREAD_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -378,8 +380,23 @@ def role_of(pid: str, command: str) -> str:
 
 def cpu_seconds(pid: str) -> float:
     """User and system CPU seconds process `pid` has used (/proc/PID/stat, clock ticks)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _ticks(Path(f"/proc/{pid}/stat")) / os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(stat: Path) -> int:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def executor_cpu_seconds(pid: str) -> float:
+    """CPU seconds of process `pid`'s live threads named as the worker's ClientApp executor's
+    (`worker.executor.THREAD_NAME`): Flower's work done inside the worker daemon."""
+    ticks = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if (task / "comm").read_bytes().strip() == THREAD_NAME:
+                ticks += _ticks(task / "stat")
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class PssSampler:
@@ -422,7 +439,15 @@ class PssSampler:
                         for line in (entry / "smaps_rollup").read_text().splitlines()
                         if line.startswith("Pss:")
                     )
-                    self.cpu[f"{entry.name}:{command}"] = (role, cpu_seconds(entry.name))
+                    used = cpu_seconds(entry.name)
+                    if role == "worker daemon":  # its ClientApp tasks are Flower's work, not training
+                        # A thread's CPU is gone from /proc once it ends (the task's SuperNode
+                        # stopped) but stays in its process's: keep the most seen.
+                        key = f"{entry.name}:executor"
+                        flower = max(executor_cpu_seconds(entry.name), self.cpu.get(key, ("", 0.0))[1])
+                        self.cpu[key] = ("clientapp (daemon thread)", flower)
+                        used -= flower
+                    self.cpu[f"{entry.name}:{command}"] = (role, used)
                     if role == "other":
                         self.unclassified.add(command[:160])
                 except (OSError, StopIteration, IndexError, ValueError):
@@ -449,6 +474,7 @@ FLOWER_ROLES = (
     "superexec (link)",
     "superexec (node)",
     "clientapp",
+    "clientapp (daemon thread)",
     "key registration",
 )
 

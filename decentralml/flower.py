@@ -49,8 +49,13 @@ def supernode_command(
     *,
     root_certificates: Path | None = None,
     auth_key: Path | None = None,
+    isolation: str = "subprocess",
 ) -> list[str]:
     """`flower-supernode` joining `superlink`, its runtime API on 127.0.0.1:`port`.
+
+    `isolation` "subprocess" (Flower's default): the SuperNode starts a SuperExec, which starts a
+    ClientApp process per message; "process": the caller runs the ClientApp tasks itself
+    (`worker.executor`).
 
     With `root_certificates` (a PEM CA bundle) the SuperNode speaks TLS and accepts only a
     SuperLink whose certificate that CA signed; without, it runs `--insecure` (loopback demos).
@@ -72,6 +77,7 @@ def supernode_command(
         str(port),
         "--node-config",
         node_config(config),
+        *(["--isolation", "process"] if isolation == "process" else []),
     ]
 
 

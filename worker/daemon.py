@@ -6,8 +6,9 @@ confirms), and admits one only if its signed bundle checks out and its base mode
 task it refuses. It claims a slot (`assign_task`), then joins the task's Flower run as a SuperNode
 that trains on the worker's own data every round, until the chain says the task is over. The
 training itself happens here, in the daemon (`worker.service`): PyTorch, the chain connection, the
-data and the key stay warm in this one process, and the SuperNode's short-lived ClientApp
-processes only pass models to it and updates back.
+data and the key stay warm in this one process. The SuperNode's ClientApp tasks run here too, on a
+thread (`worker.executor`, the SuperNode in Flower's `process` isolation): they only pass models to
+the trainer and updates back, with no process started per round.
 
 The loop calls verbs on injected objects: `source.candidates()`, and a SuperNode made per task by
 `supernodes(task_id)` (`start`, `alive`, `stop`). A SuperNode that exits is restarted by the loop,
@@ -109,15 +110,17 @@ class WorkerDaemon:
             root.write_text(manifest.federation.ca_certificate)
             if manifest.federation.node_auth:
                 auth_key = self._bind_node_key(superlink)
+        from worker import client_app  # Flower's records: only once a task is joined
+
         return SuperNode(
             superlink=superlink,
             home=self.state / "flwr-home",
             log=self.state / f"supernode-{task_id}.log",
             config={"trainer-url": self.service.url},
-            env={"DML_TRAINER_TOKEN": self.service.token},
             port=self.settings.supernode_port,
             root_certificates=root,
             auth_key=auth_key,
+            answer=client_app.answering(self.service.url, self.service.token),
         )
 
     def _bind_node_key(self, superlink: str) -> Path:

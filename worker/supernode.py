@@ -2,7 +2,9 @@
 
 `SuperNode` is what the daemon's loop drives (`start`, `alive`, `stop`); the process handling
 itself (own session, log file, SIGTERM then SIGKILL to its group) is `decentralml.flower.Process`,
-shared with the coordinator's SuperLink and the demo.
+shared with the coordinator's SuperLink and the demo. Given an `answer` (the daemon's ClientApp),
+the SuperNode runs in Flower's `process` isolation and its ClientApp tasks run on a thread of this
+process (`worker.executor`): no SuperExec and no ClientApp process per message.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from decentralml.flower import Process, flower_env, supernode_command
+
+if TYPE_CHECKING:
+    from worker.executor import Answer, ClientAppExecutor
 
 
 class SuperNodeProcess(Protocol):
@@ -40,7 +45,8 @@ class SuperNode:
 
     `port` is its runtime API port (None: one the OS picks, on 127.0.0.1); `root_certificates`
     the SuperLink's CA (TLS, else --insecure); `auth_key` the node's private key (SuperNode
-    authentication)."""
+    authentication); `answer` the ClientApp run in this process (None: Flower starts one per
+    message)."""
 
     superlink: str
     home: Path
@@ -50,20 +56,30 @@ class SuperNode:
     port: int | None = None
     root_certificates: Path | None = None
     auth_key: Path | None = None
+    answer: Answer | None = None
     process: Process | None = None
+    executor: ClientAppExecutor | None = None
 
     def start(self) -> None:
+        port = self.port or free_port()
         command = supernode_command(
             self.superlink,
-            self.port or free_port(),
+            port,
             self.config,
             root_certificates=self.root_certificates,
             auth_key=self.auth_key,
+            isolation="subprocess" if self.answer is None else "process",
         )
         self.process = Process.start("supernode", command, flower_env(self.home, self.env), self.log)
+        if self.answer is not None:
+            from worker.executor import ClientAppExecutor  # Flower's runtime client: only once joined
+
+            self.executor = ClientAppExecutor(f"127.0.0.1:{port}", self.answer)
+            self.executor.start()
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.alive()
+        running = self.process is not None and self.process.alive()
+        return running and (self.executor is None or self.executor.alive())
 
     @property
     def pid(self) -> int | None:
@@ -74,5 +90,7 @@ class SuperNode:
         return None if self.process is None else self.process.returncode
 
     def stop(self) -> None:
+        if self.executor is not None:
+            self.executor.stop()
         if self.process is not None:
             self.process.stop()

@@ -1,0 +1,102 @@
+"""The worker runs its SuperNode's ClientApp tasks on a thread of its own process
+(`worker.executor`): a real SuperLink and stock FedAvg (`bench.plain_flower`'s ServerApp), two
+SuperNodes in Flower's `process` isolation, each answered in this process. No SuperExec and no
+ClientApp process is started, a ClientApp that raises is answered with an error reply and its
+executor carries on, and a message kind the worker's ClientApp has no function for is refused."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict, RecordDict as Content
+
+from coordinator.federation.flower import SuperLink
+from support.devnet import ROOT, free_port
+from worker import client_app
+from worker.supernode import SuperNode
+
+APP = ROOT / "bench" / "flower_app_warm"  # stock FedAvg; its ClientApp is never started here
+
+
+def _children(pid: int) -> list[str]:
+    """The command lines of `pid`'s child processes."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append((status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def test_clientapp_tasks_run_in_the_workers_process_and_a_failing_one_gets_an_error_reply(
+    tmp_path: Path,
+) -> None:
+    answered: list[int] = []
+    children: list[str] = []
+    nodes: list[SuperNode] = []
+
+    def answer(msg: Message, context: Context) -> Message:
+        """Half a step toward zero: a trained model, made in this process."""
+        for node in nodes:
+            assert node.pid is not None
+            children.extend(_children(node.pid))
+        arrays = msg.content.array_records["arrays"]
+        trained = ArrayRecord({k: Array((v.numpy() * 0.5).astype(np.float32)) for k, v in arrays.items()})
+        answered.append(context.node_id)
+        return Message(
+            RecordDict({"arrays": trained, "metrics": MetricRecord({"num-examples": 10})}), reply_to=msg
+        )
+
+    def broken(msg: Message, context: Context) -> Message:
+        raise RuntimeError("no data on this node")
+
+    superlink = SuperLink(tmp_path / "link", free_port(), {"PYTHONPATH": str(ROOT)})
+    superlink.start()
+    try:
+        for i, handler in enumerate((answer, answer, broken)):
+            node = SuperNode(
+                superlink=superlink.address,
+                home=tmp_path / f"home{i}",
+                log=tmp_path / f"supernode{i}.log",
+                config={},
+                answer=handler,
+            )
+            node.start()
+            nodes.append(node)
+        times = tmp_path / "times.jsonl"
+        config: dict[str, str | int] = {"rounds": 2, "min-nodes": 3, "times": str(times), "fast-poll": "0.2"}
+        run = superlink.run_app(APP, config, tmp_path / "run.log")
+        run.wait(timeout=600)
+        deadline = time.monotonic() + 30
+        while (not times.exists() or len(times.read_text().splitlines()) < 2) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert times.exists(), (tmp_path / "run.log").read_text()[-3000:]
+        rounds = [json.loads(line)["round"] for line in times.read_text().splitlines()]
+        assert rounds == [1, 2], (tmp_path / "run.log").read_text()[-3000:]
+
+        # Both healthy nodes trained both rounds, here; the broken one answered each with an error.
+        assert len(answered) == 4 and sorted(answered.count(n) for n in set(answered)) == [2, 2]
+        assert [n.executor.done for n in nodes if n.executor] == [2, 2, 2]
+        assert all(n.alive() for n in nodes), "an executor or SuperNode died"
+        assert children == [], f"the SuperNode started processes: {children}"
+        logs = "".join((tmp_path / f"supernode{i}.log").read_text() for i in range(3))
+        assert "flower-superexec" not in logs and "flwr-clientapp" not in logs
+    finally:
+        for node in nodes:
+            node.stop()
+        superlink.stop()
+    assert not any(n.alive() for n in nodes)
+
+
+def test_the_workers_clientapp_refuses_a_message_kind_it_has_no_function_for() -> None:
+    answer = client_app.answering("http://127.0.0.1:9", "token")
+    message = Message(Content(), dst_node_id=1, message_type="query")
+    with pytest.raises(ValueError, match="train messages only"):
+        answer(message, Context(run_id=1, node_id=1, node_config={}, state=Content(), run_config={}))
