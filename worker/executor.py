@@ -14,6 +14,11 @@ task's heartbeats while it trains. The worker runs its installed ClientApp whate
 carries: it never runs code a SuperLink sends it. A ClientApp that raises is answered with
 Flower's error reply, as `flwr-clientapp` would.
 
+Only this executor may claim the SuperNode's tasks: the SuperNode is started with a secret
+(`--superexec-auth-secret-file`, a file only the daemon's user reads) and `AcquireTask` is signed
+with it, so another local process cannot take the round's model or answer for the worker. (Flower's
+default isolation leaves `AcquireTask` open to any process on the machine.)
+
 Flower's own helpers for this stop their process on some failures (its HTTP retry sends SIGINT on
 a 401, its heartbeat on a refused heartbeat); here a failed call is logged and the task or the poll
 given up, and the daemon's loop sees a SuperNode that is gone through `alive()`.
@@ -34,7 +39,11 @@ from flwr.app.error import Error
 from flwr.common.constant import HEARTBEAT_DEFAULT_INTERVAL, ErrorCode, SubStatus
 from flwr.proto.runtime_pb2 import AcquireTaskRequest, SendTaskHeartbeatRequest  # pylint: disable=E0611
 from flwr.supercore.constant import TaskType
-from flwr.supercore.interceptors import RuntimeTokenHttpInterceptor, RuntimeVersionHttpInterceptor
+from flwr.supercore.interceptors import (
+    RuntimeTokenHttpInterceptor,
+    RuntimeVersionHttpInterceptor,
+    SuperExecAuthHttpInterceptor,
+)
 from flwr.supercore.protobuf.client import ProtobufClientInterceptor
 from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, push_task_output
@@ -59,10 +68,14 @@ def poll_seconds() -> float:
 
 class ClientAppExecutor:
     """Runs the ClientApp tasks of the SuperNode whose Runtime API is at `runtime_address`
-    (host:port, plain HTTP on loopback), one at a time, on a thread of this process."""
+    (host:port, plain HTTP on loopback), one at a time, on a thread of this process; `secret` the
+    SuperNode's SuperExec secret (None: a SuperNode started without one)."""
 
-    def __init__(self, runtime_address: str, answer: Answer, poll: float | None = None) -> None:
+    def __init__(
+        self, runtime_address: str, answer: Answer, secret: bytes | None = None, poll: float | None = None
+    ) -> None:
         self.runtime_address = runtime_address
+        self.secret = secret
         self.answer = answer
         self.poll = poll_seconds() if poll is None else poll
         self.done = 0  # tasks answered (an error reply counts)
@@ -86,6 +99,11 @@ class ClientAppExecutor:
         ]
         if token is not None:
             interceptors.append(RuntimeTokenHttpInterceptor(token))
+        elif self.secret is not None:
+            methods = frozenset({"/flwr.proto.Runtime/AcquireTask"})
+            interceptors.append(
+                SuperExecAuthHttpInterceptor(master_secret=self.secret, protected_methods=methods)
+            )
         return RuntimeHttpClient.from_server_address(
             server_address=self.runtime_address,
             insecure=True,

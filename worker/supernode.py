@@ -9,6 +9,7 @@ process (`worker.executor`): no SuperExec and no ClientApp process per message.
 
 from __future__ import annotations
 
+import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,14 @@ class SuperNode:
 
     def start(self) -> None:
         port = self.port or free_port()
+        secret = None
+        if self.answer is not None:  # only this process's executor may claim the node's tasks
+            secret = secrets.token_bytes(32)
+            secret_file = self.home / "superexec.secret"
+            secret_file.parent.mkdir(parents=True, exist_ok=True)
+            secret_file.touch(mode=0o600)
+            secret_file.chmod(0o600)
+            secret_file.write_bytes(secret)
         command = supernode_command(
             self.superlink,
             port,
@@ -70,11 +79,13 @@ class SuperNode:
             auth_key=self.auth_key,
             isolation="subprocess" if self.answer is None else "process",
         )
+        if secret is not None:
+            command += ["--superexec-auth-secret-file", str(self.home / "superexec.secret")]
         self.process = Process.start("supernode", command, flower_env(self.home, self.env), self.log)
         if self.answer is not None:
             from worker.executor import ClientAppExecutor  # Flower's runtime client: only once joined
 
-            self.executor = ClientAppExecutor(f"127.0.0.1:{port}", self.answer)
+            self.executor = ClientAppExecutor(f"127.0.0.1:{port}", self.answer, secret)
             self.executor.start()
 
     def alive(self) -> bool:

@@ -1,8 +1,9 @@
 """The worker runs its SuperNode's ClientApp tasks on a thread of its own process
-(`worker.executor`): a real SuperLink and stock FedAvg (`bench.plain_flower`'s ServerApp), two
+(`worker.executor`): a real SuperLink and stock FedAvg (`bench.plain_flower`'s ServerApp), three
 SuperNodes in Flower's `process` isolation, each answered in this process. No SuperExec and no
 ClientApp process is started, a ClientApp that raises is answered with an error reply and its
-executor carries on, and a message kind the worker's ClientApp has no function for is refused."""
+executor carries on, no other process can claim a node's tasks, and a message kind the worker's
+ClientApp has no function for is refused."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ import json
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
-from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict, RecordDict as Content
+from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import RecordDict as Content
+from flwr.proto.runtime_pb2 import AcquireTaskRequest  # pylint: disable=E0611
+from flwr.supercore.constant import TaskType
 
 from coordinator.federation.flower import SuperLink
 from support.devnet import ROOT, free_port
 from worker import client_app
+from worker.executor import ClientAppExecutor
 from worker.supernode import SuperNode
 
 APP = ROOT / "bench" / "flower_app_warm"  # stock FedAvg; its ClientApp is never started here
@@ -33,6 +39,25 @@ def _children(pid: int) -> list[str]:
         except (OSError, IndexError, ValueError):
             continue
     return found
+
+
+def _status_without_the_secret(address: str) -> int | None:
+    """The HTTP status of an AcquireTask at the SuperNode's runtime API `address` signed by no
+    secret (None: it was answered), once the API listens."""
+    outsider = ClientAppExecutor(address, lambda msg, context: msg)
+    request = AcquireTaskRequest(supported_task_types=[TaskType.CLIENT_APP.value], agentapp_fab_hashes=[])
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            outsider._client().AcquireTask(request)
+        except httpx.HTTPStatusError as refused:
+            return refused.response.status_code
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+            continue
+        return None
 
 
 def test_clientapp_tasks_run_in_the_workers_process_and_a_failing_one_gets_an_error_reply(
@@ -70,6 +95,10 @@ def test_clientapp_tasks_run_in_the_workers_process_and_a_failing_one_gets_an_er
             )
             node.start()
             nodes.append(node)
+        # Another process on the machine cannot claim a node's task: AcquireTask needs the secret.
+        assert nodes[0].executor is not None
+        assert _status_without_the_secret(nodes[0].executor.runtime_address) in (401, 403)
+
         times = tmp_path / "times.jsonl"
         config: dict[str, str | int] = {"rounds": 2, "min-nodes": 3, "times": str(times), "fast-poll": "0.2"}
         run = superlink.run_app(APP, config, tmp_path / "run.log")
@@ -82,12 +111,14 @@ def test_clientapp_tasks_run_in_the_workers_process_and_a_failing_one_gets_an_er
         assert rounds == [1, 2], (tmp_path / "run.log").read_text()[-3000:]
 
         # Both healthy nodes trained both rounds, here; the broken one answered each with an error.
-        assert len(answered) == 4 and sorted(answered.count(n) for n in set(answered)) == [2, 2]
+        assert len(answered) == 4
+        assert sorted(answered.count(n) for n in set(answered)) == [2, 2]
         assert [n.executor.done for n in nodes if n.executor] == [2, 2, 2]
         assert all(n.alive() for n in nodes), "an executor or SuperNode died"
         assert children == [], f"the SuperNode started processes: {children}"
         logs = "".join((tmp_path / f"supernode{i}.log").read_text() for i in range(3))
-        assert "flower-superexec" not in logs and "flwr-clientapp" not in logs
+        assert "flower-superexec" not in logs
+        assert "flwr-clientapp" not in logs
     finally:
         for node in nodes:
             node.stop()
