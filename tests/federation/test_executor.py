@@ -8,6 +8,8 @@ ClientApp has no function for is refused."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -131,3 +133,30 @@ def test_the_workers_clientapp_refuses_a_message_kind_it_has_no_function_for() -
     message = Message(Content(), dst_node_id=1, message_type="query")
     with pytest.raises(ValueError, match="train messages only"):
         answer(message, Context(run_id=1, node_id=1, node_config={}, state=Content(), run_config={}))
+
+
+def test_a_killed_supernode_is_seen_and_stopping_it_ends_its_executor(tmp_path: Path) -> None:
+    # No SuperLink listens: the SuperNode keeps trying to connect, its executor keeps polling.
+    node = SuperNode(
+        superlink=f"127.0.0.1:{free_port()}",
+        home=tmp_path / "home",
+        log=tmp_path / "supernode.log",
+        config={},
+        answer=lambda msg, context: msg,
+    )
+    node.start()
+    try:
+        assert node.executor is not None
+        assert _status_without_the_secret(node.executor.runtime_address) in (401, 403)
+        assert node.alive()
+        assert node.pid is not None
+        os.kill(node.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while node.alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not node.alive(), "a killed SuperNode still looks alive"
+        assert node.executor.alive(), "the executor polls on until the daemon stops the node"
+    finally:
+        node.stop()
+    assert not node.executor.alive()
+    assert oct((tmp_path / "home" / "superexec.secret").stat().st_mode & 0o777) == "0o600"
