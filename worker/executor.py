@@ -48,6 +48,8 @@ from flwr.supercore.protobuf.client import ProtobufClientInterceptor
 from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, push_task_output
 
+from decentralml import memory
+
 log = logging.getLogger(__name__)
 THREAD_NAME = (
     b"dml-clientapp"  # the executor's threads, as the OS names them (bench/scale.py counts their CPU)
@@ -160,7 +162,7 @@ class ClientAppExecutor:
                 push_task_output(client=client, context=context, sub_status=status, details=details)
             finally:
                 client.close()
-                _give_back_memory()
+                memory.give_back()  # the model's copies (`decentralml.memory`)
 
     def _heartbeats(self, client: RuntimeHttpClient, done: threading.Event) -> None:
         """The task's heartbeats while it runs (the SuperNode gives up a task that sends none)."""
@@ -177,12 +179,3 @@ def _name_this_thread() -> None:
     allows it: its CPU can then be told from the training's."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, ctypes.c_char_p(THREAD_NAME), 0, 0, 0)
-
-
-def _give_back_memory() -> None:
-    """Return the freed memory of a task (a model's message, its copies on the way to the trainer:
-    several times the model) to the OS. glibc keeps what a thread frees in that thread's arena, and
-    this thread lives as long as the SuperNode: in the LM demo a daemon's PSS peaked at 1.24 GB
-    without this and at 0.91 GB with it (`bench/scale.py --real 4 --real-task lm`)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)

@@ -27,7 +27,7 @@ from coordinator.federation.nodes import read_nodes
 from coordinator.federation.referee import Received, WorkerFailure
 from coordinator.federation.runner import run_task
 from coordinator.settings import Settings
-from decentralml import codec, downlink, logs
+from decentralml import codec, downlink, logs, memory
 from decentralml.content import ContentStore
 from decentralml_bindings import DecentralMl
 
@@ -200,4 +200,5 @@ def main(grid: Grid, context: Context) -> None:
 
     transport = FlowerTransport(grid, min_nodes, settings.round_timeout_seconds, accounts, admitted)
     validator = Keypair.create_from_uri(settings.validator_uri)
+    memory.keep_freed()  # a fresh model-sized array per delta and point: no page faults per round
     run_task(chain, store, validator, transport, task_id, Path(settings.federation_dir).resolve())
