@@ -1,13 +1,13 @@
-"""The daemon's trainer, served on loopback to the ClientApp processes of its SuperNode.
+"""The daemon's trainer, served on loopback to its SuperNode's ClientApp.
 
-Flower 1.41 starts a fresh ClientApp process for every message. Training there would import
-PyTorch, connect to the chain and load the data again every round, and would need the account
-key in that process. Instead the long-running daemon keeps all of that warm and holds the key; the
-ClientApp only hands it the round's global model and returns the update it gets back.
+The ClientApp runs on a thread of the daemon (`worker.executor`), or, under Flower's default
+isolation, in a fresh process per message. Either way it only hands the trainer the round's
+global model and returns the update it gets back: the long-running daemon keeps PyTorch, the
+chain connection and the data warm and holds the key.
 
 `POST /train?task=T&round=R`, body: the global weights (codec bytes), or a 1-bit delta from the
 model the worker holds of the task (`decentralml.downlink`), header `X-DML-Token`: the token the
-daemon gave its SuperNode. Answer: the update's bytes, exactly as hashed on chain, with
+daemon gave its ClientApp. Answer: the update's bytes, exactly as hashed on chain, with
 `X-DML-Worker`, `X-DML-Examples` and `X-DML-Cid` headers (and `X-DML-Epsilon`, the privacy spent so
 far, on a task with differential privacy); 409 for a delta from a model the worker does not hold
 (the body says it needs the full model), 400 for a body that is neither. Binds 127.0.0.1 only.
