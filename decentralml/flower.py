@@ -49,13 +49,14 @@ def supernode_command(
     *,
     root_certificates: Path | None = None,
     auth_key: Path | None = None,
-    isolation: str = "subprocess",
+    superexec_secret: Path | None = None,
 ) -> list[str]:
     """`flower-supernode` joining `superlink`, its runtime API on 127.0.0.1:`port`.
 
-    `isolation` "subprocess" (Flower's default): the SuperNode starts a SuperExec, which starts a
-    ClientApp process per message; "process": the caller runs the ClientApp tasks itself
-    (`worker.executor`).
+    Without `superexec_secret` (Flower's default isolation) the SuperNode starts a SuperExec, which
+    starts a ClientApp process per message. With it (a file holding the secret) the SuperNode runs
+    in `process` isolation and hands its tasks only to a caller that signs with that secret: the
+    worker daemon's executor (`worker.executor`).
 
     With `root_certificates` (a PEM CA bundle) the SuperNode speaks TLS and accepts only a
     SuperLink whose certificate that CA signed; without, it runs `--insecure` (loopback demos).
@@ -77,7 +78,11 @@ def supernode_command(
         str(port),
         "--node-config",
         node_config(config),
-        *(["--isolation", "process"] if isolation == "process" else []),
+        *(
+            []
+            if superexec_secret is None
+            else ["--isolation", "process", "--superexec-auth-secret-file", str(superexec_secret)]
+        ),
     ]
 
 

@@ -43,13 +43,17 @@ def check_certificate(pem: str) -> None:
         raise ValueError("the certificate is not a CA certificate (basicConstraints CA:TRUE)")
 
 
-def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    data = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+def write_private(path: Path, data: bytes) -> None:
+    """`data` into `path`, readable by this user only (0600, also where the file was there)."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "wb") as out:
         out.write(data)
+
+
+def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    encoding, form = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
+    write_private(path, key.private_bytes(encoding, form, serialization.NoEncryption()))
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,7 @@ from flwr.supernode.runtime.run_clientapp import pull_task_input, push_message, 
 from decentralml import memory
 
 log = logging.getLogger(__name__)
-THREAD_NAME = (
-    b"dml-clientapp"  # the executor's threads, as the OS names them (bench/scale.py counts their CPU)
-)
+THREAD_NAME = b"dml-clientapp"  # the executor's threads for the OS (bench/scale.py counts their CPU)
 
 Answer = Callable[[Message, Context], Message]
 PR_SET_NAME = 15

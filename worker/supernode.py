@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from decentralml.flower import Process, flower_env, supernode_command
+from decentralml.tls import write_private
 
 if TYPE_CHECKING:
     from worker.executor import Answer, ClientAppExecutor
@@ -63,24 +64,19 @@ class SuperNode:
 
     def start(self) -> None:
         port = self.port or free_port()
-        secret = None
+        secret, secret_file = None, None
         if self.answer is not None:  # only this process's executor may claim the node's tasks
-            secret = secrets.token_bytes(32)
-            secret_file = self.home / "superexec.secret"
+            secret, secret_file = secrets.token_bytes(32), self.home / "superexec.secret"
             secret_file.parent.mkdir(parents=True, exist_ok=True)
-            secret_file.touch(mode=0o600)
-            secret_file.chmod(0o600)
-            secret_file.write_bytes(secret)
+            write_private(secret_file, secret)
         command = supernode_command(
             self.superlink,
             port,
             self.config,
             root_certificates=self.root_certificates,
             auth_key=self.auth_key,
-            isolation="subprocess" if self.answer is None else "process",
+            superexec_secret=secret_file,
         )
-        if secret is not None:
-            command += ["--superexec-auth-secret-file", str(self.home / "superexec.secret")]
         self.process = Process.start("supernode", command, flower_env(self.home, self.env), self.log)
         if self.answer is not None:
             from worker.executor import ClientAppExecutor  # Flower's runtime client: only once joined
