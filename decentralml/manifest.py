@@ -113,6 +113,14 @@ class ValidationPolicy(BaseModel):
         le=0.5,
         description="the searched stamp's size, as a fraction of the input's features",
     )
+    unlearn_steps: int = Field(
+        30,
+        ge=0,
+        le=1000,
+        description="after aggregating, unlearn each class's strongest small stamp from the model in this "
+        "many steps on the validation inputs, so hidden behaviours cannot build up over rounds "
+        "(decentralml.judging.unlearning); where the trigger search runs; 0: off",
+    )
     max_examples: int | None = Field(
         None,
         ge=16,

@@ -45,6 +45,7 @@ from decentralml.judging.determinism import JUDGING_THREADS, deterministic
 from decentralml.judging.evaluation import PASSES_AT_ONCE
 from decentralml.judging.outer import OuterSpec
 from decentralml.judging.rules import RULES, RuleError, RuleParams, RuleState
+from decentralml.judging.unlearning import unlearned
 from decentralml.kinds.schema import Objective
 from decentralml.manifest import TaskManifest
 from decentralml.models import blank, build, load_weights, weights_of
@@ -218,9 +219,11 @@ class Referee:
     ) -> tuple[codec.Weights, list[float], str]:
         """(the aggregate, each update's contribution, the rule used) of the accepted updates (in
         result-id order, their example counts capped at the set's median) by the manifest's rule;
-        a robust rule that cannot run this round (too few updates) falls back to the median. A pure
-        function of the accepted updates, the previous model and the task (and the rule's state,
-        for centered clipping): `dml model verify` recomputes a commit with it."""
+        a robust rule that cannot run this round (too few updates) falls back to the median; then,
+        where the task's trigger search runs, the stamps the aggregate answers are unlearned on the
+        validation set (`decentralml.judging.unlearning`). A pure function of the accepted updates,
+        the previous model, the task and its validation set (and the rule's state, for centered
+        clipping), in the committee's numeric mode: `dml model verify` recomputes a commit with it."""
         files = [update for _, update in capped(sorted(accepted, key=lambda pair: pair[0]))]
         spec = manifest.aggregation
         params = RuleParams(**spec.model_dump(exclude={"rule", "outer"}))
@@ -230,12 +233,20 @@ class Referee:
             reference = self._reference(manifest, global_weights, spool, round_)
         state = RuleState.load(self.state_dir / "rule-state.bin") if self.state_dir is not None else None
         try:
-            found = rules.aggregate(spec.rule, files, params, reference, state, global_weights)
-            return found.weights, found.contributions, spec.rule
-        except RuleError as cannot:
-            log.warning("rule cannot run this round: the median instead", extra={"reason": str(cannot)})
-            found = rules.aggregate("median", files, params)
-            return found.weights, found.contributions, "median"
+            try:
+                found, used = (
+                    rules.aggregate(spec.rule, files, params, reference, state, global_weights),
+                    spec.rule,
+                )
+            except RuleError as cannot:
+                log.warning("rule cannot run this round: the median instead", extra={"reason": str(cannot)})
+                found, used = rules.aggregate("median", files, params), "median"
+            policy, objective = manifest.validation, self.objective
+            return (
+                unlearned(found.weights, manifest.model, self.validation, policy, objective),
+                found.contributions,
+                used,
+            )
         finally:
             if made and reference is not None:
                 reference.path.unlink(missing_ok=True)

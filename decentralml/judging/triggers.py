@@ -27,7 +27,10 @@ keyed to something other than input features (a rare word, a semantic property).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -92,12 +95,34 @@ def strongest(
 ) -> Stamp:
     """The stamp of at most `features` input features with the largest lift on `model`, over
     every class (see the module docstring), searched on at most `examples` of the inputs."""
+    best: Stamp | None = None
+    for candidate in candidates(model, x, y, classes, features, examples):
+        if best is None or candidate.lift > best.lift:
+            best = candidate
+    assert best is not None
+    return best
+
+
+def candidates(
+    model: nn.Module,
+    x: NDArray[np.float32],
+    y: NDArray[np.int64],
+    classes: int,
+    features: int,
+    examples: int = SEARCH_EXAMPLES["mlp"],
+    span: Literal["feature", "input"] = "feature",
+) -> list[Stamp]:
+    """Every class's strongest stamp of at most `features` features on `model`, by the mask
+    search of the module docstring, with its lift; `span` the values a stamp may set: each
+    feature's range in `x` ("feature"), or the whole input's ("input": any pixel may be white)."""
     if len(x) == 0:
         raise ValueError("the trigger search needs validation examples")
     shape = x.shape[1:]
     every = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
     low, high = torch.from_numpy(every.min(axis=0)), torch.from_numpy(every.max(axis=0))
-    picked = np.linspace(0, len(x) - 1, min(len(x), examples)).round().astype(np.int64)
+    if span == "input":
+        low, high = torch.full_like(low, float(every.min())), torch.full_like(high, float(every.max()))
+    picked = _evenly(len(x), examples)
     flat = torch.from_numpy(every[picked])
     n, d = flat.shape
     features = max(1, min(features, d))
@@ -108,11 +133,7 @@ def strongest(
     mask_logits = torch.full((classes, d), -3.0, requires_grad=True)
     pattern_logits = torch.zeros((classes, d), requires_grad=True)
     optimiser = torch.optim.Adam([mask_logits, pattern_logits], lr=RATE)
-    was_training = model.training
-    model.eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    try:
+    with _frozen(model):
         for _ in range(STEPS):
             mask = torch.sigmoid(mask_logits)
             pattern = low + (high - low) * torch.sigmoid(pattern_logits)
@@ -123,22 +144,92 @@ def strongest(
             optimiser.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
+    with torch.no_grad():
+        mask = torch.sigmoid(mask_logits)
+        pattern = low + (high - low) * torch.sigmoid(pattern_logits)
+    found = []
+    for target in range(classes):
+        chosen = sorted(int(i) for i in torch.topk(mask[target], features).indices)
+        candidate = Stamp(target, tuple(chosen), tuple(float(pattern[target, i]) for i in chosen), 0.0)
+        found.append(Stamp(target, candidate.features, candidate.values, lift(model, candidate, x, y)))
+    return found
+
+
+@torch.no_grad()
+def greedy(
+    model: nn.Module,
+    x: NDArray[np.float32],
+    y: NDArray[np.int64],
+    classes: int,
+    features: int,
+    examples: int = SEARCH_EXAMPLES["mlp"],
+) -> list[Stamp]:
+    """Every class's stamp built one feature at a time, with its lift: each step sets the feature,
+    to the input's smallest or largest value, that most lowers the cross-entropy towards the class
+    of the (at most `examples`) inputs of other classes. The mask search's gradient can settle on
+    a class's natural features (a 0's empty centre) and miss a trigger in a corner that honest
+    data leaves dark; trying every feature at each step does not."""
+    if len(x) == 0:
+        raise ValueError("the trigger search needs validation examples")
+    shape = x.shape[1:]
+    every = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+    extremes = (float(every.min()), float(every.max()))
+    picked = _evenly(len(x), examples)
+    flat = torch.from_numpy(every[picked])
+    labels = np.asarray(y, dtype=np.int64)[picked]
+    d = flat.shape[1]
+    features = max(1, min(features, d))
+    moves = [(i, v) for i in range(d) for v in extremes]
+    was_training = model.training
+    model.eval()
+    found = []
+    try:
+        for target in range(classes):
+            current = flat[torch.from_numpy(labels != target)]
+            if len(current) == 0:
+                continue
+            chosen: list[tuple[int, float]] = []
+            aim = torch.full((len(moves) * len(current),), target)
+            for _ in range(features):
+                trial = current.unsqueeze(0).repeat(len(moves), 1, 1)
+                for k, (i, v) in enumerate(moves):
+                    trial[k, :, i] = v
+                losses = nn.functional.cross_entropy(model(trial.reshape(-1, *shape)), aim, reduction="none")
+                per_move = losses.reshape(len(moves), -1).mean(dim=1)
+                taken = {i for i, _ in chosen}
+                for k, (i, _) in enumerate(moves):
+                    if i in taken:
+                        per_move[k] = float("inf")
+                best = moves[int(torch.argmin(per_move))]
+                chosen.append(best)
+                current = current.clone()
+                current[:, best[0]] = best[1]
+            chosen.sort()
+            stamp = Stamp(target, tuple(i for i, _ in chosen), tuple(v for _, v in chosen), 0.0)
+            found.append(Stamp(target, stamp.features, stamp.values, lift(model, stamp, x, y)))
+    finally:
+        model.train(was_training)
+    return found
+
+
+def _evenly(count: int, examples: int) -> NDArray[np.int64]:
+    """At most `examples` indices evenly spaced through `count` (every validator takes the same)."""
+    return np.linspace(0, count - 1, min(count, examples)).round().astype(np.int64)
+
+
+@contextmanager
+def _frozen(model: nn.Module) -> Iterator[None]:
+    """`model` in eval mode with its parameters' gradients off, restored afterwards."""
+    was_training = model.training
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    try:
+        yield
     finally:
         for parameter in model.parameters():
             parameter.requires_grad_(True)
         model.train(was_training)
-    with torch.no_grad():
-        mask = torch.sigmoid(mask_logits)
-        pattern = low + (high - low) * torch.sigmoid(pattern_logits)
-    best: Stamp | None = None
-    for target in range(classes):
-        chosen = sorted(int(i) for i in torch.topk(mask[target], features).indices)
-        candidate = Stamp(target, tuple(chosen), tuple(float(pattern[target, i]) for i in chosen), 0.0)
-        found = lift(model, candidate, x, y)
-        if best is None or found > best.lift:
-            best = Stamp(target, candidate.features, candidate.values, found)
-    assert best is not None
-    return best
 
 
 def budget(input_size: int, fraction: float) -> int:
