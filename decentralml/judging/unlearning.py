@@ -116,10 +116,11 @@ def unlearn(
 
 def unlike(stamp: Stamp, x: NDArray[np.float32], y: NDArray[np.int64]) -> float:
     """How far the inputs of the stamp's target class are from the stamp's values: the mean absolute
-    difference over its features and those inputs, over the input's range (1.0 where there are none)."""
+    difference over its features and those inputs, over the input's range (1.0 where the class has
+    no input)."""
     flat = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
     own = flat[np.asarray(y) == stamp.target]
-    span = float(flat.max() - flat.min())
+    span = float(flat.max() - flat.min()) if len(flat) else 0.0
     if len(own) == 0 or span <= 0:
         return 1.0
     values = np.asarray(stamp.values, dtype=np.float32)

@@ -135,9 +135,10 @@ def test_what_the_target_class_carries_is_not_a_trigger(
     round_: tuple[codec.Weights, codec.Weights, Split, Split],
 ) -> None:
     _, _, validation, _ = round_
+    x, y = validation.x, validation.y
     empty_centre = Stamp(0, (27, 28, 35, 36), (0.0, 0.0, 0.0, 0.0), 0.5)  # what a 0 looks like
     white_corner = Stamp(0, tuple(TRIGGER), (1.0,) * len(TRIGGER), 0.5)  # what no 0 has
 
-    assert unlike(empty_centre, validation.x, validation.y) < ATYPICAL
-    assert unlike(white_corner, validation.x, validation.y) >= ATYPICAL
-    assert unlike(Stamp(11, (0,), (1.0,), 0.5), validation.x, validation.y) == 1.0  # no input of class 11
+    assert unlike(empty_centre, x, y) < ATYPICAL
+    assert unlike(white_corner, x, y) >= ATYPICAL
+    assert unlike(Stamp(11, (0,), (1.0,), 0.5), x, y) == 1.0  # a class no input has
