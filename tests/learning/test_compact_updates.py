@@ -65,7 +65,8 @@ def test_the_referee_judges_deltas_and_rejects_one_beyond_float16(tmp_path: Path
         initial_weights=ContentRef(cid="twin", sha256=base_sha),
         data=DataSpec(parts=4),
         update_encoding="float16_delta",
-        validation=ValidationPolicy(min_cosine=None, max_harm=10),
+        # Checked against the plain mean: no stamp unlearning after it (test_unlearning.py's).
+        validation=ValidationPolicy(min_cosine=None, max_harm=10, unlearn_steps=0),
     )
     chain, store = ChainTwin(), StoreTwin()
     received = []
