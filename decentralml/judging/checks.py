@@ -80,7 +80,7 @@ from decentralml.judging.contribution import (
 )
 from decentralml.judging.determinism import deterministic
 from decentralml.judging.evaluation import PASSES_AT_ONCE, Evaluator, Layout, Point, load_flat, upper_bound
-from decentralml.judging.triggers import MIN_FEATURES, SEARCH_EXAMPLES, budget, lift, strongest
+from decentralml.judging.triggers import SEARCH_EXAMPLES, budget, lift, searched, strongest
 from decentralml.kinds.schema import Objective, Split
 from decentralml.manifest import ValidationPolicy
 from decentralml.metrics import PRIMARY
@@ -344,12 +344,13 @@ def _check_updates(
         if harm is None:
             reasons[key] = "FailedValidation"
     lifts: dict[int, float] = {}
-    searchable = int(np.prod(spec.input_shape)) >= MIN_FEATURES and spec.transformer is None
-    if policy.max_trigger_lift is not None and objective == "classification" and searchable:
-        searched = sorted(k for k in measured if k not in reasons)
-        lifts = _triggered(model, origin, deltas, searched, validation, policy, spec, layout)
+    if searched(spec, policy, objective):
+        candidates = sorted(k for k in measured if k not in reasons)
+        lifts = _triggered(model, origin, deltas, candidates, validation, policy, spec, layout)
+        most = policy.max_trigger_lift
+        assert most is not None  # `searched` holds only with the search on
         for key, strength in lifts.items():
-            if strength >= policy.max_trigger_lift:
+            if strength >= most:
                 reasons[key] = "FailedValidation"
         took("triggers")
     players = sorted(k for k in measured if k not in reasons)

@@ -37,6 +37,10 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from decentralml.kinds.schema import Objective
+from decentralml.manifest import ValidationPolicy
+from decentralml.models import ModelSpec
+
 MIN_FEATURES = 64
 """Inputs with fewer features are not searched: in a narrow table (30 measurements of a tumour, 13
 of a wine) setting one or two features to an extreme may rightly decide the class, so a stamp that
@@ -115,15 +119,10 @@ def candidates(
     """Every class's strongest stamp of at most `features` features on `model`, by the mask
     search of the module docstring, with its lift; `span` the values a stamp may set: each
     feature's range in `x` ("feature"), or the whole input's ("input": any pixel may be white)."""
-    if len(x) == 0:
-        raise ValueError("the trigger search needs validation examples")
-    shape = x.shape[1:]
-    every = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+    shape, every, picked, flat = _rows(x, examples)
     low, high = torch.from_numpy(every.min(axis=0)), torch.from_numpy(every.max(axis=0))
     if span == "input":
         low, high = torch.full_like(low, float(every.min())), torch.full_like(high, float(every.max()))
-    picked = _evenly(len(x), examples)
-    flat = torch.from_numpy(every[picked])
     n, d = flat.shape
     features = max(1, min(features, d))
     labels = torch.from_numpy(np.asarray(y, dtype=np.int64)[picked])
@@ -169,21 +168,14 @@ def greedy(
     of the (at most `examples`) inputs of other classes. The mask search's gradient can settle on
     a class's natural features (a 0's empty centre) and miss a trigger in a corner that honest
     data leaves dark; trying every feature at each step does not."""
-    if len(x) == 0:
-        raise ValueError("the trigger search needs validation examples")
-    shape = x.shape[1:]
-    every = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+    shape, every, picked, flat = _rows(x, examples)
     extremes = (float(every.min()), float(every.max()))
-    picked = _evenly(len(x), examples)
-    flat = torch.from_numpy(every[picked])
     labels = np.asarray(y, dtype=np.int64)[picked]
     d = flat.shape[1]
     features = max(1, min(features, d))
     moves = [(i, v) for i in range(d) for v in extremes]
-    was_training = model.training
-    model.eval()
     found = []
-    try:
+    with _frozen(model):
         for target in range(classes):
             current = flat[torch.from_numpy(labels != target)]
             if len(current) == 0:
@@ -207,12 +199,22 @@ def greedy(
             chosen.sort()
             stamp = Stamp(target, tuple(i for i, _ in chosen), tuple(v for _, v in chosen), 0.0)
             found.append(Stamp(target, stamp.features, stamp.values, lift(model, stamp, x, y)))
-    finally:
-        model.train(was_training)
     return found
 
 
-def _evenly(count: int, examples: int) -> NDArray[np.int64]:
+def _rows(
+    x: NDArray[np.float32], examples: int
+) -> tuple[tuple[int, ...], NDArray[np.float32], NDArray[np.int64], torch.Tensor]:
+    """(one input's shape, the inputs flattened, the `evenly` picked rows' indices, those rows)
+    that a search works on."""
+    if len(x) == 0:
+        raise ValueError("the trigger search needs validation examples")
+    every = np.ascontiguousarray(x.reshape(len(x), -1), dtype=np.float32)
+    picked = evenly(len(x), examples)
+    return tuple(x.shape[1:]), every, picked, torch.from_numpy(every[picked])
+
+
+def evenly(count: int, examples: int) -> NDArray[np.int64]:
     """At most `examples` indices evenly spaced through `count` (every validator takes the same)."""
     return np.linspace(0, count - 1, min(count, examples)).round().astype(np.int64)
 
@@ -230,6 +232,17 @@ def _frozen(model: nn.Module) -> Iterator[None]:
         for parameter in model.parameters():
             parameter.requires_grad_(True)
         model.train(was_training)
+
+
+def searched(spec: ModelSpec, policy: ValidationPolicy, objective: Objective) -> bool:
+    """Whether a task's updates are searched for triggers: the search is on, the task classifies,
+    and its inputs have at least `MIN_FEATURES` features (not a transformer's tokens)."""
+    return (
+        policy.max_trigger_lift is not None
+        and objective == "classification"
+        and int(np.prod(spec.input_shape)) >= MIN_FEATURES
+        and spec.transformer is None
+    )
 
 
 def budget(input_size: int, fraction: float) -> int:

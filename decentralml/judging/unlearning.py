@@ -33,12 +33,13 @@ from torch import nn
 
 from decentralml import codec
 from decentralml.judging.triggers import (
-    MIN_FEATURES,
     SEARCH_EXAMPLES,
     Stamp,
     budget,
     candidates,
+    evenly,
     greedy,
+    searched,
     stamped,
 )
 from decentralml.kinds.schema import Objective, Split
@@ -95,8 +96,7 @@ def unlearn(
     ]
     if not found:
         return []
-    picked = np.linspace(0, len(x) - 1, min(len(x), examples)).round().astype(np.int64)
-    clean = np.ascontiguousarray(x[picked], dtype=np.float32)
+    clean = np.ascontiguousarray(x[evenly(len(x), examples)], dtype=np.float32)
     marked = torch.from_numpy(np.concatenate([stamped(clean, stamp) for stamp in found]))
     inputs = torch.from_numpy(clean)
     was_training = model.training
@@ -135,13 +135,7 @@ def applies(spec: ModelSpec, policy: ValidationPolicy, objective: Objective) -> 
     """Whether a task's aggregates are unlearned: where its updates are searched for triggers
     (classification, at least `triggers.MIN_FEATURES` input features, not a transformer, the
     search on) and `policy.unlearn_steps` is above zero."""
-    return (
-        policy.unlearn_steps > 0
-        and policy.max_trigger_lift is not None
-        and objective == "classification"
-        and int(np.prod(spec.input_shape)) >= MIN_FEATURES
-        and spec.transformer is None
-    )
+    return policy.unlearn_steps > 0 and searched(spec, policy, objective)
 
 
 def unlearned(
