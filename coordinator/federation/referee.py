@@ -216,12 +216,14 @@ class Referee:
         spool: Path | None,
         reference: UpdateFile | None = None,
         round_: int = 0,
+        unlearn: bool = True,
     ) -> tuple[codec.Weights, list[float], str]:
         """(the aggregate, each update's contribution, the rule used) of the accepted updates (in
         result-id order, their example counts capped at the set's median) by the manifest's rule;
         a robust rule that cannot run this round (too few updates) falls back to the median; then,
         where the task's trigger search runs, the stamps the aggregate answers are unlearned on the
-        validation set (`decentralml.judging.unlearning`). A pure function of the accepted updates,
+        validation set (`decentralml.judging.unlearning`; `unlearn=False` leaves that to the
+        caller, `unlearned`, once it knows the set is final). A pure function of the accepted updates,
         the previous model, the task and its validation set (and the rule's state, for centered
         clipping), in the committee's numeric mode: `dml model verify` recomputes a commit with it."""
         files = [update for _, update in capped(sorted(accepted, key=lambda pair: pair[0]))]
@@ -241,15 +243,16 @@ class Referee:
             except RuleError as cannot:
                 log.warning("rule cannot run this round: the median instead", extra={"reason": str(cannot)})
                 found, used = rules.aggregate("median", files, params), "median"
-            policy, objective = manifest.validation, self.objective
-            return (
-                unlearned(found.weights, manifest.model, self.validation, policy, objective),
-                found.contributions,
-                used,
-            )
+            weights = self.unlearned(manifest, found.weights) if unlearn else found.weights
+            return weights, found.contributions, used
         finally:
             if made and reference is not None:
                 reference.path.unlink(missing_ok=True)
+
+    def unlearned(self, manifest: TaskManifest, weights: codec.Weights) -> codec.Weights:
+        """The aggregate `weights` with the stamps it answers unlearned, where the task asks for it
+        (`decentralml.judging.unlearning.unlearned`)."""
+        return unlearned(weights, manifest.model, self.validation, manifest.validation, self.objective)
 
     def outer_step(
         self,
@@ -684,8 +687,9 @@ class Referee:
         contributions: dict[int, float] = {}
         rule_used: str = manifest.aggregation.rule
         if approved:
+            # Unlearned once the accepted set is final (it takes longer than the rule).
             new_weights, shares, rule_used = self.aggregate(
-                manifest, [(r, claimed[r]) for r in approved], global_weights, spool, reference
+                manifest, [(r, claimed[r]) for r in approved], global_weights, spool, reference, unlearn=False
             )
             weighed = dict(zip(approved, shares, strict=True))
             # An update the rule gave no weight (no trust, or not selected) counted for nothing,
@@ -701,6 +705,8 @@ class Referee:
                 )
             elif dropped:
                 new_weights = previous
+            else:
+                new_weights = self.unlearned(manifest, new_weights)
             if approved and start is not None:
                 new_weights = downlink.carried(new_weights, global_weights, start)
             contributions = {c.key: c.contribution for c in checks if c.key in approved}

@@ -162,23 +162,32 @@ def greedy(
     classes: int,
     features: int,
     examples: int = SEARCH_EXAMPLES["mlp"],
+    uncarried: float | None = None,
 ) -> list[Stamp]:
     """Every class's stamp built one feature at a time, with its lift: each step sets the feature,
     to the input's smallest or largest value, that most lowers the cross-entropy towards the class
     of the (at most `examples`) inputs of other classes. The mask search's gradient can settle on
     a class's natural features (a 0's empty centre) and miss a trigger in a corner that honest
-    data leaves dark; trying every feature at each step does not."""
+    data leaves dark; trying every feature at each step does not. With `uncarried`, a class's
+    stamp may set only what its own inputs do not carry: a feature to a value their mean distance
+    from which is at least `uncarried` of the input's range (so a stamp cannot borrow half its
+    lift from a 0's empty centre and hide two trigger pixels behind it)."""
     shape, every, picked, flat = _rows(x, examples)
     extremes = (float(every.min()), float(every.max()))
     labels = np.asarray(y, dtype=np.int64)[picked]
     d = flat.shape[1]
     features = max(1, min(features, d))
-    moves = [(i, v) for i in range(d) for v in extremes]
+    every_moves = [(i, v) for i in range(d) for v in extremes]
+    span = extremes[1] - extremes[0]
     found = []
     with _frozen(model):
         for target in range(classes):
             current = flat[torch.from_numpy(labels != target)]
-            if len(current) == 0:
+            own = every[np.asarray(y) == target]
+            moves = every_moves
+            if uncarried is not None and len(own) and span > 0:
+                moves = [(i, v) for i, v in every_moves if np.abs(own[:, i] - v).mean() / span >= uncarried]
+            if len(current) == 0 or not moves:
                 continue
             chosen: list[tuple[int, float]] = []
             aim = torch.full((len(moves) * len(current),), target)

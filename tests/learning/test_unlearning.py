@@ -64,6 +64,27 @@ def test_the_one_feature_at_a_time_search_finds_a_corner_trigger(
     assert found[TARGET].lift >= 0.5
 
 
+def test_the_search_over_what_a_class_does_not_carry_sets_only_such_features(
+    round_: tuple[codec.Weights, codec.Weights, Split, Split],
+) -> None:
+    poisoned_mean, _, validation, _ = round_
+    x, y = validation.x, validation.y
+    found = greedy(model_of(poisoned_mean), x, y, 10, 4, uncarried=ATYPICAL)
+
+    span = float(x.max() - x.min())
+    own = {c: x.reshape(len(x), -1)[y == c] for c in range(10)}
+    for stamp in found:  # each feature, alone, far from what the target class's inputs hold
+        for feature, value in zip(stamp.features, stamp.values, strict=True):
+            assert np.abs(own[stamp.target][:, feature] - value).mean() / span >= ATYPICAL, stamp
+    # A 0's empty centre is ruled out, so the target's stamp is the trigger, and it answers.
+    target = next(s for s in found if s.target == TARGET)
+    assert len(set(target.features) & set(TRIGGER)) >= 2, target
+    assert target.lift >= 0.5
+    # Without the restriction the same search is free to set carried features.
+    free = next(s for s in greedy(model_of(poisoned_mean), x, y, 10, 4) if s.target == TARGET)
+    assert free.lift >= target.lift
+
+
 def test_a_backdoor_in_the_rounds_mean_is_unlearned_and_the_clean_answers_stay(
     round_: tuple[codec.Weights, codec.Weights, Split, Split],
 ) -> None:
