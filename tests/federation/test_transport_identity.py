@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from substrateinterface import Keypair
 
 from coordinator.federation.flower import FEDERATION, SuperLink
 from coordinator.federation.nodes import NodeRegistry, NotAssignedError, read_nodes
@@ -161,7 +162,8 @@ def test_only_a_bound_node_joins_and_an_impostor_superlink_gets_nobody(
 def test_the_registry_binds_only_accounts_assigned_to_its_tasks(
     secured: SuperLink, chain: DecentralMl, tmp_path: Path
 ) -> None:
-    # Prepare: a task Ferdie judges, Bob assigned to it, Charlie not.
+    # Prepare: a task Ferdie judges, Bob assigned to it; a stranger no test assigns anywhere (not
+    # Charlie: a task an earlier test left open may hold him, and Ferdie judges it too).
     call = calls.create_task(
         task_type=TaskType.MODEL_CONTRIBUTOR,
         rounds=1,
@@ -179,17 +181,18 @@ def test_the_registry_binds_only_accounts_assigned_to_its_tasks(
         tmp_path / "fed", secured.address, chain, FERDIE.ss58_address, secured.register_node
     )
     bob_key = NodeKey.ensure(tmp_path / "bob").public_text()
-    charlie_key = NodeKey.ensure(tmp_path / "charlie").public_text()
+    stranger = Keypair.create_from_uri("//IdentityStranger")
+    stranger_key = NodeKey.ensure(tmp_path / "stranger").public_text()
 
     # Execute
     bound = registry.bind(Binding.sign(BOB, secured.address, bob_key))
     again = registry.bind(Binding.sign(BOB, secured.address, bob_key))
 
-    # Assert: Bob bound once (idempotent), Charlie and a stolen key refused, the record on disk.
+    # Assert: Bob bound once (idempotent), the stranger and a stolen key refused, the record on disk.
     assert bound == again
     assert bound.account == BOB.ss58_address
     with pytest.raises(NotAssignedError, match="claim a slot first"):
-        registry.bind(Binding.sign(CHARLIE, secured.address, charlie_key))
+        registry.bind(Binding.sign(stranger, secured.address, stranger_key))
     chain.submit(calls.assign_task(task_id), CHARLIE)
     with pytest.raises(BindingError, match="another account"):
         registry.bind(Binding.sign(CHARLIE, secured.address, bob_key))
