@@ -30,6 +30,7 @@ from coordinator.federation.tasks import initial_weights, load_task
 from decentralml import codec, downlink
 from decentralml.content import ContentError, ContentStore, sha256_hex
 from decentralml.data import Split
+from decentralml.judging import unlearning
 from decentralml.judging.aggregation import UpdateFile
 from decentralml.judging.determinism import deterministic
 from decentralml.judging.rules import RULES
@@ -96,10 +97,13 @@ def verify_model(chain: DecentralMl, store: ContentStore, reader: Keypair, model
         raise VerifyError(f"cannot open task {model.task_id}'s models with this key: {sealed}") from sealed
     except ContentError as missing:
         raise VerifyError(f"model content is missing from IPFS: {missing}") from missing
-    # Only a rule that weighs updates against the referee's own needs the validation set.
+    # Only a rule that weighs updates against the referee's own, and unlearning (which teaches the
+    # aggregate on it), need the validation set.
+    objective = manifest.data.schema_of().objective
+    needed = RULES[rule].needs_reference or unlearning.applies(manifest.model, manifest.validation, objective)
     empty = Split(np.zeros((0,), np.float32), np.zeros((0,), np.int64))
-    validation = judging_sets(manifest, store, reader).validation if RULES[rule].needs_reference else empty
-    referee = Referee(chain, store, reader, validation, manifest.data.schema_of().objective)
+    validation = judging_sets(manifest, store, reader).validation if needed else empty
+    referee = Referee(chain, store, reader, validation, objective)
     trained_from = previous if base is None else base
     with tempfile.TemporaryDirectory(prefix="dml-verify-") as spool_dir:
         spool = Path(spool_dir)
