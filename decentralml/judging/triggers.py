@@ -183,10 +183,9 @@ def greedy(
     with _frozen(model):
         for target in range(classes):
             current = flat[torch.from_numpy(labels != target)]
-            own = every[np.asarray(y) == target]
             moves = every_moves
-            if uncarried is not None and len(own) and span > 0:
-                moves = [(i, v) for i, v in every_moves if np.abs(own[:, i] - v).mean() / span >= uncarried]
+            if uncarried is not None:
+                moves = _uncarried(every_moves, every[np.asarray(y) == target], span, uncarried)
             if len(current) == 0 or not moves:
                 continue
             chosen: list[tuple[int, float]] = []
@@ -209,6 +208,16 @@ def greedy(
             stamp = Stamp(target, tuple(i for i, _ in chosen), tuple(v for _, v in chosen), 0.0)
             found.append(Stamp(target, stamp.features, stamp.values, lift(model, stamp, x, y)))
     return found
+
+
+def _uncarried(
+    moves: list[tuple[int, float]], own: NDArray[np.float32], span: float, least: float
+) -> list[tuple[int, float]]:
+    """The `moves` (feature, value) whose value is, on average, at least `least` of the input's
+    `span` from what the class's `own` inputs hold there (all of them where it has no input)."""
+    if len(own) == 0 or span <= 0:
+        return moves
+    return [(i, v) for i, v in moves if np.abs(own[:, i] - v).mean() / span >= least]
 
 
 def _rows(
