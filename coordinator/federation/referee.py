@@ -294,7 +294,7 @@ class Referee:
         """What judging the round will need and can have before any update arrives, from the model
         the workers train from (`global_weights`): for `judge(..., prepared=)`, computed while the
         workers train elsewhere. In the committee's numeric mode: the same values `judge` finds.
-        `scored_before`: `scores` of `global_weights`, where the caller has them (`committed`)."""
+        `scored_before`: `scores` of `global_weights`, where the caller has them (`new_scores`)."""
         with deterministic(self.threads):
             reference = None
             if not self.wants_reference(manifest):
@@ -305,14 +305,18 @@ class Referee:
                 reference, scores = self._reference_and_scores(manifest, global_weights, spool, round_)
             return Prepared(scores, reference, origin_of(global_weights, manifest.model, reference))
 
-    def committed(self, manifest: TaskManifest, weights: codec.Weights) -> Scored:
-        """The validation scores of the model a round committed, where `judge(score_new=False)` left
-        them to the caller; the anchored floor's best loss takes them in."""
+    def new_scores(self, manifest: TaskManifest, weights: codec.Weights) -> Scored:
+        """The validation scores of a round's new model, where `judge(score_new=False)` left them
+        to the caller, in the committee's numeric mode; `committed` takes them in once the round
+        is committed."""
         with deterministic(self.threads):
-            found = self.scores(manifest, weights)
+            return self.scores(manifest, weights)
+
+    def committed(self, found: Scored) -> None:
+        """The anchored floor's best loss takes in the validation scores (`new_scores`) of the
+        model a round committed."""
         loss = found.metrics["loss"]
         self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
-        return found
 
     @staticmethod
     def wants_reference(manifest: TaskManifest) -> bool:
@@ -559,13 +563,17 @@ class Referee:
         score_new: bool = True,
         opened: dict[Path, Opened] | None = None,
         global_sha: Callable[[], str] | None = None,
+        beside: Callable[[codec.Weights], None] | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
         """Verdicts and the committed aggregate for the round; the new global weights. Judged in
         the committee's numeric mode (`decentralml.judging.determinism`). `prepared`: what
         `prepare` found for this round and model, when the caller had it made while collecting.
-        `score_new` False: the new model's validation loss is left to the caller (`committed`),
-        NaN in the outcome and not yet in the anchored floor. `opened`: updates `open_early`
-        opened as they arrived, by their file (with `global_sha`, the one they were opened with).
+        `score_new` False: the new model's validation loss is left to the caller (`new_scores`,
+        `committed`), NaN in the outcome and not yet in the anchored floor. `opened`: updates
+        `open_early` opened as they arrived, by their file (with `global_sha`, the one they were
+        opened with). `beside`: the caller's work on the new model (its test report), run on a
+        thread of its own while the model is stored and committed, which mostly wait on IPFS and
+        the chain; its error, if any, is raised once the commit is done.
 
         `global_weights` is the model the workers trained from. With `start` (a task whose model
         goes down as 1-bit deltas: `decentralml.downlink`), that is the training base, and `start`
@@ -587,6 +595,7 @@ class Referee:
                 score_new,
                 opened,
                 global_sha,
+                beside,
             )
 
     def _judge(
@@ -602,6 +611,7 @@ class Referee:
         score_new: bool = True,
         opened: dict[Path, Opened] | None = None,
         global_sha: Callable[[], str] | None = None,
+        beside: Callable[[codec.Weights], None] | None = None,
     ) -> tuple[RoundOutcome, codec.Weights]:
         opened = opened or {}
         previous = global_weights if start is None else start  # the committed model before the round
@@ -717,9 +727,12 @@ class Referee:
         if reference is not None:
             reference.path.unlink(missing_ok=True)
         phases.mark("aggregate")
-        # The new model is scored while it is stored and committed (which wait on IPFS and the chain).
-        with ThreadPoolExecutor(1, thread_name_prefix="new-model") as pool:
+        # The new model is scored (and the caller's `beside` runs on it) while it is stored and
+        # committed (which wait on IPFS and the chain). "beside" is the time waited for `beside`
+        # after the commit was done.
+        with ThreadPoolExecutor(2, thread_name_prefix="new-model") as pool:
             scoring = pool.submit(self.validation_loss, manifest, new_weights) if score_new else None
+            alongside = None if beside is None else pool.submit(beside, new_weights)
             try:
                 receipt, stored, model_hash = self._commit(
                     task_id, round_, manifest, new_weights, approved, rejected, checks
@@ -728,6 +741,9 @@ class Referee:
             finally:
                 loss = float("nan") if scoring is None else scoring.result()
                 phases.mark("score_new")
+                if alongside is not None:
+                    alongside.result()
+                    phases.mark("beside")
         if score_new:
             self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
         # Committed now, or (a committee) once enough members attest the same hash and set.

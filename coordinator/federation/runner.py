@@ -507,6 +507,20 @@ def _round(
         why = "; ".join(f"{f.worker}: {f.reason}" for f in failures[:5]) or "no worker replied in time"
         raise RoundFailedError(f"round {round_} failed: no worker could train ({why})")
     start = None if base is None else weights
+    after: dict[str, Any] = {}
+
+    def reported(new: codec.Weights) -> None:
+        """The new model's test report and validation scores (the anchored floor's, and the next
+        round's starting scores), side by side, while the referee commits the round."""
+        began = time.monotonic()
+        with ThreadPoolExecutor(1, thread_name_prefix="validation") as pool:
+            scoring = pool.submit(referee.new_scores, manifest, new)
+            try:
+                after["report"] = test_report(manifest, sets, new)
+            finally:
+                after["scores"] = scoring.result()
+        after["seconds"] = time.monotonic() - began
+
     outcome, weights = referee.judge(
         task_id,
         round_,
@@ -519,16 +533,11 @@ def _round(
         score_new=False,
         opened=opened,
         global_sha=global_sha,
+        beside=reported,
     )
     judged = time.monotonic()
-    # The new model's validation scores (the anchored floor's, and the next round's starting
-    # scores) are found beside its test report, after the round is committed.
-    with ThreadPoolExecutor(1, thread_name_prefix="validation") as pool:
-        scoring = pool.submit(referee.committed, manifest, weights)
-        try:
-            report = test_report(manifest, sets, weights)
-        finally:
-            new_scores = scoring.result()
+    report, new_scores = after["report"], after["scores"]
+    referee.committed(new_scores)
     outcome = replace(outcome, validation_loss=new_scores.metrics["loss"])
     up_bytes = sum(item.path.stat().st_size for item in received if item.path.exists())
     for item in received:
@@ -538,7 +547,10 @@ def _round(
         **report,
         "seconds": round(time.monotonic() - started, 3),
         "collect_seconds": round(collected - started, 3),
-        "judge_seconds": round(judged - collected, 3),
+        # What the round waited on the referee: judging, and the commit where it outlasted the
+        # report made beside it (`report_seconds`).
+        "judge_seconds": round(judged - collected - after["seconds"], 3),
+        "report_seconds": round(after["seconds"], 3),
         "prepare_wait_seconds": round(waited, 3),  # of judging: the preparation still running
         "workers_replied": len(received),
         "up_bytes": up_bytes,  # the updates that arrived, as sent (sealed, compact)

@@ -72,6 +72,7 @@ from decentralml.codec import Weights
 from decentralml.judging.aggregation import UpdateFile
 from decentralml.judging.contribution import (
     EXACT_PLAYERS,
+    Parts,
     coalition_points,
     copy_groups,
     pay_shares,
@@ -501,13 +502,13 @@ def _cleared(
     groups = _groups(keys, cosines, keys, policy.collusion_cosine)
     ahead = ahead or {}
 
-    def point(key: int | None) -> NDArray[np.float64]:
-        """The mean of the kept deltas (key None), or of those without `key`'s group."""
+    def part(key: int | None, lo: int, hi: int) -> NDArray[np.float64]:
+        """[lo:hi] of the mean of the kept deltas (key None), or of those without `key`'s group."""
         if key is None:
-            return origin + total / len(keys)
-        rest = total - sum((deltas[j] for j in groups[key]), np.zeros_like(origin))
+            return origin[lo:hi] + total[lo:hi] / len(keys)
+        rest = total[lo:hi] - sum((deltas[j][lo:hi] for j in groups[key]), np.zeros(hi - lo))
         left = len(keys) - len(groups[key])
-        return origin + rest / left if left else origin
+        return origin[lo:hi] + rest / left if left else origin[lo:hi]
 
     # Measured `quick.parallel` points at a time, in order, the mean first, each made in the thread
     # that measures it and only its window losses kept: memory stays a few copies of the model.
@@ -515,7 +516,8 @@ def _cleared(
     todo: list[tuple[bool, int | None]] = [(False, None), *((False, k) for k in keys)]
     todo += [(True, tag) for tag in ahead]
     points = [
-        ahead[tag] if later and tag is not None else functools.partial(point, tag) for later, tag in todo
+        ahead[tag] if later and tag is not None else Parts(functools.partial(part, tag), origin.size)
+        for later, tag in todo
     ]
     current = np.zeros(0)
     gains: dict[int, float | None] = {}
@@ -608,8 +610,10 @@ def _contributions(
     def point(delta_sum: NDArray[np.float64], count: int) -> NDArray[np.float64]:
         return origin + delta_sum / count if count else origin
 
-    def point_without(group: list[int], count: int) -> NDArray[np.float64]:
-        return point(rest_of(group), count)
+    def part_without(group: list[int], count: int, lo: int, hi: int) -> NDArray[np.float64]:
+        """[lo:hi] of `point(rest_of(group), count)`."""
+        rest = total[lo:hi] - sum((deltas[j][lo:hi] for j in group), np.zeros(hi - lo))
+        return origin[lo:hi] + rest / count if count else origin[lo:hi]
 
     def loss_of(delta_sum: NDArray[np.float64], count: int) -> float:
         return evaluator.loss(point(delta_sum, count))
@@ -628,7 +632,10 @@ def _contributions(
         # once, so memory stays a few copies of the model, not one per update.
         groups = _groups(keys, cosines, kept, policy.collusion_cosine)
         without: dict[int, tuple[float, list[int]]] = {}
-        points = [functools.partial(point_without, groups[key], len(kept) - len(groups[key])) for key in kept]
+        points = [
+            Parts(functools.partial(part_without, groups[key], len(kept) - len(groups[key])), origin.size)
+            for key in kept
+        ]
         for key, loss in zip(kept, evaluator.losses(points), strict=True):
             without[key] = (loss, groups[key])
         above_floor = floor_loss is not None and not current <= floor_loss

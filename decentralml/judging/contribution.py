@@ -97,40 +97,61 @@ EXACT_PLAYERS = 6
 """At most this many players, every coalition is evaluated."""
 
 
+PIECE = 1 << 16
+"""Elements of a point made at a time where it is made in parts (`Parts`): 512 KiB of float64,
+so the terms of a piece stay in the core's cache while it is summed."""
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A flat point made a slice at a time: `part(lo, hi)` is the point's [lo:hi], every element
+    computed by the same arithmetic, in the same order, as the whole point (elementwise only), so
+    the pieces are the whole point's bits. Calling it makes the whole point. A judging pass loads
+    it piece by piece into its model (`evaluation.load_point`), so a model-sized float64 point is
+    never made: its terms are read once, a cache-sized piece at a time."""
+
+    part: Callable[[int, int], NDArray[np.float64]]
+    size: int
+
+    def __call__(self) -> NDArray[np.float64]:
+        return self.part(0, self.size)
+
+
 def coalition_points(
     origin: NDArray[np.float64], deltas: dict[int, NDArray[np.float64]], weights: dict[int, float]
-) -> dict[int, Callable[[], NDArray[np.float64]]]:
+) -> dict[int, Parts]:
     """Every non-empty coalition's point (by its mask over the sorted keys) as `shapley` evaluates
-    it, each a function that makes it: for a caller that measures them ahead (`shapley(known=)`).
+    it, each made in parts (`Parts`): for a caller that measures them ahead (`shapley(known=)`).
     At most `EXACT_PLAYERS` players (2^n - 1 coalitions)."""
     keys = sorted(deltas)
     if len(keys) > EXACT_PLAYERS:
         raise ValueError(f"{len(keys)} players have too many coalitions to list; at most {EXACT_PLAYERS}")
     total = max(sum(weights[k] for k in keys), 1e-30)
+    ordered, scales = [deltas[k] for k in keys], [weights[k] for k in keys]
     return {
-        mask: functools.partial(
-            _coalition_point, origin, [deltas[k] for k in keys], [weights[k] for k in keys], total, mask
-        )
+        mask: Parts(functools.partial(_coalition_part, origin, ordered, scales, total, mask), origin.size)
         for mask in range(1, 1 << len(keys))
     }
 
 
-def _coalition_point(
+def _coalition_part(
     origin: NDArray[np.float64],
     deltas: list[NDArray[np.float64]],
     weights: list[float],
     total: float,
     mask: int,
+    lo: int,
+    hi: int,
 ) -> NDArray[np.float64]:
-    """origin + the weighted sum of the coalition's deltas (in key order: the same sum on every
-    validator) over every player's weight `total`."""
-    found = np.zeros_like(origin)
-    scaled = np.empty_like(origin)
+    """[lo:hi] of origin + the weighted sum of the coalition's deltas (in key order: the same sum
+    on every validator) over every player's weight `total`."""
+    found = np.zeros(hi - lo)
+    scaled = np.empty(hi - lo)
     for p, (delta, weight) in enumerate(zip(deltas, weights, strict=True)):
         if mask >> p & 1:
-            found += np.multiply(delta, weight, out=scaled)
+            found += np.multiply(delta[lo:hi], weight, out=scaled)
     found /= total
-    found += origin
+    found += origin[lo:hi]
     return found
 
 
@@ -163,8 +184,8 @@ def shapley(
 
     ordered, scales = [deltas[k] for k in keys], [weights[k] for k in keys]
 
-    def point(mask: int) -> NDArray[np.float64]:
-        return _coalition_point(origin, ordered, scales, total, mask)
+    def point(mask: int) -> Parts:
+        return Parts(functools.partial(_coalition_part, origin, ordered, scales, total, mask), origin.size)
 
     def keep(mask: int, found_loss: float) -> None:
         found = base - found_loss
@@ -176,14 +197,14 @@ def shapley(
     def value(mask: int, step: NDArray[np.float64] | None = None) -> float:
         """v(mask); `step` (the weighted sum of the coalition's deltas), when the caller holds it."""
         if mask not in cache:
-            keep(mask, loss(point(mask) if step is None else origin + step / total))
+            keep(mask, loss(point(mask)() if step is None else origin + step / total))
         return cache[mask]
 
     exact = n <= exact_players
     if exact and losses is not None and batch > 1:
         masks = [mask for mask in range(1, 1 << n) if mask not in cache]
         # Every point made where it is measured, `batch` at a time: memory stays `batch` points.
-        made = losses([functools.partial(point, mask) for mask in masks]) if masks else []
+        made = losses([point(mask) for mask in masks]) if masks else []
         for mask, found_loss in zip(masks, made, strict=True):
             keep(mask, found_loss)
     gain = value((1 << n) - 1) if n else 0.0

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from decentralml.judging.aggregation import unflatten
+from decentralml.judging.contribution import PIECE, Parts
 from decentralml.kinds.schema import Objective, Split
 from decentralml.lm.transformer import TinyGpt
 from decentralml.models import ModelSpec, blank, load_weights
@@ -60,18 +61,43 @@ def load_flat(model: nn.Module, flat: NDArray[np.float64], layout: Layout) -> No
     """Put the flat float64 parameters `flat` (in `layout`'s order) into `model`, each rounded to
     float32 as it is copied in (the values `astype(float32)` gives); refuses a layout whose names
     or shapes are not the model's."""
-    own = model.state_dict()
-    if [name for name, _ in layout] != list(own) or any(
-        tuple(own[name].shape) != shape for name, shape in layout
-    ):
-        load_weights(model, unflatten(flat.astype(np.float32), layout))  # refuses it, saying why
+    load_point(model, flat, layout)
+
+
+def load_point(model: nn.Module, point: Point, layout: Layout) -> None:
+    """`load_flat` of the point `point` is or makes. A point made in parts (`Parts`) is made and
+    copied in a piece (`PIECE` elements) at a time: the same float32 values, with no model-sized
+    float64 vector made."""
+    parts = point if isinstance(point, Parts) else _whole(made(point))
+    own = _matching(model, layout, parts)
+    if own is None:
         return
     at = 0
     with torch.no_grad():
         for name, shape in layout:
             count = int(np.prod(shape, dtype=np.int64))
-            own[name].copy_(torch.from_numpy(flat[at : at + count]).view(shape))
+            into = own[name].view(-1)
+            for lo in range(0, count, PIECE):
+                hi = min(lo + PIECE, count)
+                into[lo:hi].copy_(torch.from_numpy(parts.part(at + lo, at + hi)))
             at += count
+
+
+def _whole(flat: NDArray[np.float64]) -> Parts:
+    """`flat`, read a piece at a time."""
+    return Parts(lambda lo, hi: flat[lo:hi], flat.size)
+
+
+def _matching(model: nn.Module, layout: Layout, flat: Parts) -> dict[str, torch.Tensor] | None:
+    """The model's state where its names and shapes are `layout`'s, in order. Else None, once
+    `load_weights` has loaded `flat` (made whole) by name, or refused it saying why."""
+    own = model.state_dict()
+    if [name for name, _ in layout] != list(own) or any(
+        tuple(own[name].shape) != shape for name, shape in layout
+    ):
+        load_weights(model, unflatten(flat().astype(np.float32), layout))
+        return None
+    return own
 
 
 class Evaluator:
@@ -141,11 +167,11 @@ class Evaluator:
     def _loss(self, model: nn.Module, flat: Point) -> float:
         if self.objective == "language_modeling":
             return float(np.mean(self._windows(model, flat))) if len(self.validation.x) else 0.0
-        load_flat(model, made(flat), self.layout)
+        load_point(model, flat, self.layout)
         return score(model, self.validation, self.objective)["loss"]
 
     def _windows(self, model: nn.Module, flat: Point) -> NDArray[np.float64]:
-        load_flat(model, made(flat), self.layout)
+        load_point(model, flat, self.layout)
         assert isinstance(model, TinyGpt), "language-model data needs the transformer"
         return window_losses(model, self.validation.x)
 

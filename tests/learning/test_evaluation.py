@@ -10,6 +10,8 @@ import pytest
 import torch
 
 from decentralml.data import digits
+from decentralml.judging import evaluation
+from decentralml.judging.contribution import Parts, coalition_points
 from decentralml.judging.determinism import deterministic
 from decentralml.judging.evaluation import Evaluator, upper_bound
 from decentralml.kinds.schema import Objective, Split
@@ -157,3 +159,60 @@ def test_a_classifier_is_scored_without_windows() -> None:
     found = scored([model, build(MLP, 1)], data, "classification")
     assert found.windows is None
     assert found.metrics == score(model, data, "classification")
+
+
+@pytest.mark.parametrize("piece", [7, 1 << 16])
+def test_a_point_made_in_parts_loads_the_bits_of_the_whole_point(
+    monkeypatch: pytest.MonkeyPatch, piece: int
+) -> None:
+    """The coalition points and the leave-out points are made a piece at a time as they load:
+    the model holds what the whole point, made at once and rounded to float32, gives, bit for bit
+    (a piece of 7 elements cuts every tensor and crosses every tensor's edge)."""
+    monkeypatch.setattr(evaluation, "PIECE", piece)
+    layout, points = _points(LM, 4)
+    origin = points[0]
+    deltas = {key: point - origin for key, point in enumerate(points[1:], start=10)}
+    weights = {10: 3.0, 11: 1.0, 12: 0.7}
+    coalitions = coalition_points(origin, deltas, weights)
+    assert len(coalitions) == 7
+    whole = origin + (weights[10] * deltas[10] + weights[12] * deltas[12]) / sum(weights.values())
+    assert np.allclose(coalitions[0b101](), whole, rtol=0, atol=1e-15)
+
+    total = sum(deltas.values(), np.zeros_like(origin))
+    checks = [*coalitions.values(), Parts(lambda lo, hi: origin[lo:hi] + total[lo:hi] / 3, origin.size)]
+    for point in checks:
+        in_parts, at_once = build(LM), build(LM)
+        evaluation.load_point(in_parts, point, layout)
+        evaluation.load_flat(at_once, point(), layout)
+        for name, tensor in at_once.state_dict().items():
+            assert torch.equal(in_parts.state_dict()[name], tensor), name
+    # Every coalition is a model of its own (the parts are not one point loaded 7 times).
+    assert len({float(np.sum(point())) for point in coalitions.values()}) == 7
+
+
+def test_a_point_in_parts_for_another_model_is_refused_saying_why() -> None:
+    layout, points = _points(LM, 1)
+    model = build(LM)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    renamed = (("not." + layout[0][0], layout[0][1]), *layout[1:])
+    point = Parts(lambda lo, hi: points[0][lo:hi] + 1.0, points[0].size)
+    with pytest.raises(ValueError, match="unlike the model"):
+        evaluation.load_point(model, point, renamed)
+    assert all(torch.equal(model.state_dict()[n], t) for n, t in before.items())  # nothing loaded
+    # The same names in another order load by name.
+    reordered = tuple(reversed(layout))
+    flat = np.concatenate([points[0][_span(layout, name)] for name, _ in reordered])
+    evaluation.load_point(model, Parts(lambda lo, hi: flat[lo:hi], flat.size), reordered)
+    expected = build(LM)
+    evaluation.load_flat(expected, points[0], layout)
+    assert all(torch.equal(model.state_dict()[n], t) for n, t in expected.state_dict().items())
+
+
+def _span(layout: tuple[tuple[str, tuple[int, ...]], ...], wanted: str) -> slice:
+    at = 0
+    for name, shape in layout:
+        count = int(np.prod(shape))
+        if name == wanted:
+            return slice(at, at + count)
+        at += count
+    raise KeyError(wanted)
