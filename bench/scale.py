@@ -41,7 +41,9 @@ every second: per worker, its daemon, SuperNode, SuperExec and ClientApp togethe
 seconds of every role over the run: Flower's processes (SuperLink, SuperNodes, SuperExecs,
 ClientApps, key registration) against the daemons' training and the ServerApp's judging (target:
 Flower's below training). `--real-task lm` runs the LM demo instead (4 workers), with the judging
-share of each round (target: at most 15%).
+share of each round (target: at most 15%): what the round waited on the referee (`judge_seconds`:
+the commit runs beside the new model's test report, and counts where it outlasts it), and
+`referee_share`, the referee's whole wall time after collecting, the commit counted in full.
 
     python -m bench.scale [--sizes 10 100 300] [--rounds 3] [--no-flower] [--real 6 12] [--real-task lm]
 """
@@ -521,6 +523,11 @@ def real(workers: int, rounds: int, task: str = "digits") -> dict[str, Any]:
         "judging_share": sum(t["judge_seconds"] for t in logged) / sum(t["seconds"] for t in logged)
         if logged
         else None,
+        # The referee's whole wall time after collecting, the commit counted even where the new
+        # model's report, made beside it, hid it from the round.
+        "referee_share": sum(_referee_seconds(t) for t in logged) / sum(t["seconds"] for t in logged)
+        if logged
+        else None,
         "pss_mb_by_role": {role: total / 2**20 for role, total in sorted(sampler.peak.items())},
         "processes_by_role": dict(sorted(sampler.count.items())),
         "pss_mb_per_worker": sampler.edge / workers / 2**20,
@@ -530,6 +537,14 @@ def real(workers: int, rounds: int, task: str = "digits") -> dict[str, Any]:
         "training_cpu_s": cpu.get("worker daemon", 0.0),
         "judging_cpu_s": cpu.get("serverapp", 0.0),
     }
+
+
+def _referee_seconds(logged: dict[str, Any]) -> float:
+    """A round's referee wall seconds after collecting: the wait for what was prepared, opening,
+    checking, aggregating and committing (`phases`)."""
+    phases = logged.get("phases") or {}
+    steps = ("open", "check", "aggregate", "commit")
+    return float(logged.get("prepare_wait_seconds") or 0.0) + sum(float(phases.get(s, 0.0)) for s in steps)
 
 
 def main() -> None:
