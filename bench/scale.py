@@ -517,6 +517,7 @@ def real(workers: int, rounds: int, task: str = "digits") -> dict[str, Any]:
         "steady_seconds": sum(seconds[1:]) / len(seconds[1:]) if len(seconds) > 1 else seconds[0],
         "collect_seconds": [t.get("collect_seconds") for t in logged],
         "judge_seconds": [t.get("judge_seconds") for t in logged],
+        "report_seconds": [t.get("report_seconds") for t in logged],
         "judge_phases": [
             {"prepare_wait": t.get("prepare_wait_seconds"), **(t.get("phases") or {})} for t in logged
         ],
