@@ -401,6 +401,43 @@ def executor_cpu_seconds(pid: str) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+TORCH_FLOOR = """
+import torch
+CUDA = ("nvidia", "cuda", "cudnn", "nccl", "cublas")
+totals, key, cuda_before = {}, "other", False
+for line in open("/proc/self/smaps"):
+    head = line.split()
+    if not head[0].endswith(":"):  # a mapping: anonymous memory right after a CUDA library is its
+        path = head[5] if len(head) > 5 else ""  # .bss and what its initialisers fill
+        cuda = any(k in path for k in CUDA) or (not path and cuda_before)
+        key, cuda_before = ("cuda" if cuda else "other"), cuda
+    elif head[0] in ("Pss:", "Private_Dirty:", "Private_Clean:"):
+        totals[key + head[0]] = totals.get(key + head[0], 0) + int(head[1]) / 1024
+print(totals)
+"""
+
+
+def torch_floor() -> dict[str, Any]:
+    """What `import torch` alone costs a process (a fresh interpreter, sharing nothing): its PSS
+    and private memory, and how much of each the CUDA libraries the wheel links hold (with the
+    anonymous memory right after libcublasLt, which its initialisers fill). The floor under any
+    worker that trains with PyTorch."""
+    import ast
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", TORCH_FLOOR], capture_output=True, text=True, check=True)
+    found: dict[str, float] = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    private = ("Private_Dirty:", "Private_Clean:")
+    return {
+        "torch": torch.__version__,
+        "pss_mb": sum(v for k, v in found.items() if k.endswith("Pss:")),
+        "private_mb": sum(v for k, v in found.items() if k.endswith(private)),
+        "cuda_pss_mb": sum(v for k, v in found.items() if k.startswith("cuda") and k.endswith("Pss:")),
+        "cuda_private_mb": sum(v for k, v in found.items() if k.startswith("cuda") and k.endswith(private)),
+    }
+
+
 class PssSampler:
     """Every `every` seconds, the PSS of each process whose environment holds `marker`, summed
     per role; keeps each role's largest sum, and the edge roles' largest sum together. Also each
@@ -587,6 +624,9 @@ def main() -> None:
     runs = [real(n, args.real_rounds, args.real_task) for n in args.real]
     for run in runs:
         print(json.dumps(run))
+    floor = torch_floor() if runs else None
+    if floor:
+        print("what `import torch` alone costs a process (MB):", floor)
     ratio = None
     if len(runs) >= 2 and runs[0]["steady_seconds"] > 0:
         ratio = runs[-1]["steady_seconds"] / runs[0]["steady_seconds"]
@@ -594,6 +634,7 @@ def main() -> None:
     report = {
         "real_workers": runs,
         "real_round_ratio": ratio,
+        "torch_floor": floor,
         "flower_idle_cpu_per_s": idle,
         "model": MODEL.model_dump(),
         "training": TRAINING.model_dump(),
