@@ -48,8 +48,12 @@ def serve(settings: Settings, host: str, port: int, member: MemberFactory = Memb
     )
     follower = threading.Thread(target=indexer.run, args=(stop, settings.indexer_poll_seconds), daemon=True)
     follower.start()
+    # The API, its head watch and the node registry share one client (each read holds its lock
+    # for one request); the indexer and the launcher keep their own, so a long catch-up or a round
+    # never queues the API's reads. Each client holds its own copy of the runtime's metadata.
+    chain = DecentralMl.connect(settings.chain_url)
     app = create_app(
-        DecentralMl.connect(settings.chain_url),
+        chain,
         sessions,
         settings.keystore_uris,
         settings.max_body_bytes,
@@ -75,7 +79,7 @@ def serve(settings: Settings, host: str, port: int, member: MemberFactory = Memb
         app.state.nodes = NodeRegistry(
             Path(settings.federation_dir).resolve(),
             settings.superlink_address,
-            DecentralMl.connect(settings.chain_url),
+            chain,
             launcher.validator,
             superlink.register_node,
         )

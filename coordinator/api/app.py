@@ -57,7 +57,7 @@ def create_app(
     config: ApiConfig | None = None,
 ) -> FastAPI:
     config = config or ApiConfig()
-    head = HeadWatch(chain.url, config.head_poll_seconds)
+    head = HeadWatch(chain, config.head_poll_seconds)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
