@@ -741,9 +741,13 @@ class Referee:
             finally:
                 loss = float("nan") if scoring is None else scoring.result()
                 phases.mark("score_new")
+                # Waited for, but raised only once the commit is done: a failed commit's error
+                # is the one the caller hears.
+                failed = None if alongside is None else alongside.exception()
                 if alongside is not None:
-                    alongside.result()
                     phases.mark("beside")
+        if failed is not None:
+            raise failed
         if score_new:
             self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
         # Committed now, or (a committee) once enough members attest the same hash and set.

@@ -758,3 +758,101 @@ def test_a_sampled_search_that_cannot_clear_stops_measuring(
     # The mean and the leave-out started beside it, and at most one more each freed thread took
     # up before the stream was closed: not the other 15 points queued.
     assert 1 <= len(before_all) <= 4
+
+
+def _noisy_round(tmp_path: Path, chain: ChainTwin, store: StoreTwin) -> tuple[codec.Weights, list[Received]]:
+    """A global model and three updates near it, each sent as a result of round 1 of task 1."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    weights = weights_of(build(SPEC, 3))
+    rng = np.random.default_rng(5)
+    received = []
+    for i in range(3):
+        update = {k: (v + rng.normal(0, 0.01, v.shape)).astype(np.float32) for k, v in weights.items()}
+        data = codec.encode(update)
+        stored = store.put(data)
+        chain.send_result(1, 1, f"w{i}", stored.cid, stored.sha256)
+        received.append(Received.spool(tmp_path, f"w{i}", data, 100))
+    return weights, received
+
+
+BESIDE_MANIFEST = TaskManifest(
+    name="beside",
+    model=SPEC,
+    initial_weights=ContentRef(cid="twin", sha256="0x" + "0" * 64),
+    data=DataSpec(parts=3, alpha=1.0, seed=3),
+)
+
+
+def test_the_callers_work_beside_the_commit_runs_while_it_commits_on_the_new_model(tmp_path: Path) -> None:
+    # Prepare: the chain twin's batch (the commit) waits until the caller's work has started, and
+    # that work waits until the batch is under way: a judge that ran the work before the commit or
+    # after it, not beside it, would stall one of them and fail.
+    chain, store = ChainTwin(), StoreTwin()
+    weights, received = _noisy_round(tmp_path, chain, store)
+    started, entered = threading.Event(), threading.Event()
+    model: list[codec.Weights] = []
+    threads: list[str] = []
+    commit = chain.batch
+
+    def batch_once_beside_started(calls: Any, signer: object) -> Any:
+        entered.set()
+        if not started.wait(20):
+            raise TimeoutError("the caller's work did not start while the round was committed")
+        return commit(calls, signer)
+
+    chain.batch = batch_once_beside_started  # type: ignore[method-assign]
+
+    def beside(new: codec.Weights) -> None:
+        started.set()
+        if not entered.wait(20):
+            raise TimeoutError("the round was not being committed while the caller's work ran")
+        model.append(new)
+        threads.append(threading.current_thread().name)
+
+    # Execute
+    referee = Referee(chain, store, FERDIE, digits(3).validation, state_dir=tmp_path)
+    outcome, new_weights = referee.judge(
+        1, 1, BESIDE_MANIFEST, weights, received, tmp_path, score_new=False, beside=beside
+    )
+
+    # Assert: it ran once, on another thread, on the model the round committed, and the round
+    # committed.
+    assert len(model) == 1
+    assert model[0] is new_weights
+    assert threads[0].startswith("new-model")
+    assert outcome.model_id is not None
+    assert chain.round_model(1, 1) == outcome.model_id
+    assert "beside" in outcome.phases
+    assert "commit" in outcome.phases
+
+
+def test_an_error_beside_the_commit_is_raised_after_the_commit_and_never_hides_a_failed_one(
+    tmp_path: Path,
+) -> None:
+    def broken(_: codec.Weights) -> None:
+        raise RuntimeError("the test report failed")
+
+    # The caller's work fails: the round is committed all the same, then its error is raised.
+    chain, store = ChainTwin(), StoreTwin()
+    weights, received = _noisy_round(tmp_path / "a", chain, store)
+    referee = Referee(chain, store, FERDIE, digits(3).validation, state_dir=tmp_path / "a")
+    with pytest.raises(RuntimeError, match="the test report failed"):
+        referee.judge(
+            1, 1, BESIDE_MANIFEST, weights, received, tmp_path / "a", score_new=False, beside=broken
+        )
+    assert chain.round_model(1, 1) is not None
+
+    # Both fail: the caller hears the commit's error, not the report's.
+    chain, store = ChainTwin(), StoreTwin()
+    weights, received = _noisy_round(tmp_path / "b", chain, store)
+
+    def refused(calls: Any, signer: object) -> Any:
+        raise ConnectionError("the node went away")
+
+    chain.batch = refused  # type: ignore[method-assign]
+    referee = Referee(chain, store, FERDIE, digits(3).validation, state_dir=tmp_path / "b")
+    with pytest.raises(ConnectionError, match="the node went away"):
+        referee.judge(
+            1, 1, BESIDE_MANIFEST, weights, received, tmp_path / "b", score_new=False, beside=broken
+        )
+    assert chain.round_model(1, 1) is None
