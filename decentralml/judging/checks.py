@@ -506,9 +506,7 @@ def _cleared(
         """[lo:hi] of the mean of the kept deltas (key None), or of those without `key`'s group."""
         if key is None:
             return origin[lo:hi] + total[lo:hi] / len(keys)
-        rest = total[lo:hi] - sum((deltas[j][lo:hi] for j in groups[key]), np.zeros(hi - lo))
-        left = len(keys) - len(groups[key])
-        return origin[lo:hi] + rest / left if left else origin[lo:hi]
+        return _leave_out_part(origin, total, deltas, groups[key], len(keys) - len(groups[key]), lo, hi)
 
     # Measured `quick.parallel` points at a time, in order, the mean first, each made in the thread
     # that measures it and only its window losses kept: memory stays a few copies of the model.
@@ -545,6 +543,21 @@ def _cleared(
             else:
                 gains[key] = float(np.mean(current) - np.mean(losses))
     return gains
+
+
+def _leave_out_part(
+    origin: NDArray[np.float64],
+    total: NDArray[np.float64],
+    deltas: Mapping[int, NDArray[np.float64]],
+    group: list[int],
+    count: int,
+    lo: int,
+    hi: int,
+) -> NDArray[np.float64]:
+    """[lo:hi] of the leave-out point: origin + the sum of the deltas in `total` without `group`'s,
+    over the `count` left (origin where none is)."""
+    rest = total[lo:hi] - sum((deltas[j][lo:hi] for j in group), np.zeros(hi - lo))
+    return origin[lo:hi] + rest / count if count else origin[lo:hi]
 
 
 def _gram(deltas: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
@@ -610,11 +623,6 @@ def _contributions(
     def point(delta_sum: NDArray[np.float64], count: int) -> NDArray[np.float64]:
         return origin + delta_sum / count if count else origin
 
-    def part_without(group: list[int], count: int, lo: int, hi: int) -> NDArray[np.float64]:
-        """[lo:hi] of `point(rest_of(group), count)`."""
-        rest = total[lo:hi] - sum((deltas[j][lo:hi] for j in group), np.zeros(hi - lo))
-        return origin[lo:hi] + rest / count if count else origin[lo:hi]
-
     def loss_of(delta_sum: NDArray[np.float64], count: int) -> float:
         return evaluator.loss(point(delta_sum, count))
 
@@ -633,7 +641,12 @@ def _contributions(
         groups = _groups(keys, cosines, kept, policy.collusion_cosine)
         without: dict[int, tuple[float, list[int]]] = {}
         points = [
-            Parts(functools.partial(part_without, groups[key], len(kept) - len(groups[key])), origin.size)
+            Parts(
+                functools.partial(
+                    _leave_out_part, origin, total, deltas, groups[key], len(kept) - len(groups[key])
+                ),
+                origin.size,
+            )
             for key in kept
         ]
         for key, loss in zip(kept, evaluator.losses(points), strict=True):
